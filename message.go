@@ -1,0 +1,236 @@
+package spamrun
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/mail"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/jhillyerd/enmime/v2"
+)
+
+// Message is one submitted message, parsed once and handed to every stage.
+type Message struct {
+	// Sender is the envelope sender (sendmail -f, SMTP MAIL FROM). The empty
+	// string is the null sender <>.
+	Sender string
+	// Recipients are the envelope recipients.
+	Recipients []string
+	// Raw is the message as submitted, header and body, with its line endings.
+	Raw []byte
+
+	// Subject is the decoded Subject header.
+	Subject string
+	// Text and HTML are the decoded body parts; Text is derived from HTML when
+	// the message has no text part.
+	Text string
+	HTML string
+	// Attachments lists the parts that are not body text.
+	Attachments []Attachment
+	// Warnings says what was malformed. A message with warnings is still
+	// delivered, scored and counted like any other.
+	Warnings []string
+
+	// Evidence is what the submitting process said about itself. It is
+	// recorded, never trusted.
+	Evidence Evidence
+
+	env *enmime.Envelope
+}
+
+// Attachment describes one non-text part of a message.
+type Attachment struct {
+	Name        string // file name from Content-Disposition or Content-Type
+	ContentType string // media type without parameters, lower case
+	Size        int    // decoded size in bytes
+}
+
+// Evidence is what a submission says about where it came from. It is written
+// by the site, so it can be forged; it is kept for the incident report and
+// never used to identify the site.
+type Evidence struct {
+	// Script is the X-PHP-Originating-Script header PHP adds with
+	// mail.add_x_header: "UID:script.php".
+	Script string `json:"script,omitempty"`
+	// Cwd is the working directory of the process that ran sendmail.
+	Cwd string `json:"cwd,omitempty"`
+	// Command is the command line of that process.
+	Command []string `json:"command,omitempty"`
+	// UID is the real UID sendmail ran as.
+	UID int `json:"uid"`
+}
+
+// ErrBadAddress is wrapped by the errors of ParseAddress.
+var ErrBadAddress = errors.New("spamrun: bad address")
+
+// ParseAddress checks an envelope address as given on a command line or in
+// SMTP and returns it without angle brackets. It refuses what could inject
+// header lines or extra arguments: control characters, white space, more
+// than one address. "<>" and "" are the null sender and return "".
+func ParseAddress(s string) (string, error) {
+	addr := s
+	if strings.HasPrefix(addr, "<") && strings.HasSuffix(addr, ">") {
+		addr = addr[1 : len(addr)-1]
+	}
+	if addr == "" {
+		return "", nil
+	}
+	if len(addr) > 320 {
+		return "", fmt.Errorf("%w: %.40q... is longer than 320 bytes", ErrBadAddress, addr)
+	}
+	if !utf8.ValidString(addr) {
+		return "", fmt.Errorf("%w: %q is not valid UTF-8", ErrBadAddress, s)
+	}
+	for _, r := range addr {
+		switch {
+		case r < 0x20 || r == 0x7f:
+			return "", fmt.Errorf("%w: %q contains a control character", ErrBadAddress, s)
+		case r == ' ' || r == '\t':
+			return "", fmt.Errorf("%w: %q contains white space", ErrBadAddress, s)
+		case r == ',' || r == ';' || r == '<' || r == '>':
+			return "", fmt.Errorf("%w: %q is not a single address", ErrBadAddress, s)
+		}
+	}
+	at := strings.LastIndexByte(addr, '@')
+	if at == 0 || at == len(addr)-1 {
+		return "", fmt.Errorf("%w: %q has an empty local part or domain", ErrBadAddress, s)
+	}
+	if at > 0 && strings.ContainsAny(addr[at+1:], "@\"()[]\\") && !strings.HasPrefix(addr[at+1:], "[") {
+		return "", fmt.Errorf("%w: %q has an invalid domain", ErrBadAddress, s)
+	}
+	return addr, nil
+}
+
+// Domain returns the domain of an address in lower case, or "" if it has none.
+func Domain(addr string) string {
+	if at := strings.LastIndexByte(addr, '@'); at >= 0 {
+		return strings.ToLower(addr[at+1:])
+	}
+	return ""
+}
+
+// ParseMessage parses raw into a Message with the given envelope. The
+// envelope addresses are checked with ParseAddress; that is the only error.
+// Malformed content never fails: it yields whatever could be read, with
+// Warnings saying what was wrong.
+func ParseMessage(raw []byte, sender string, recipients []string) (*Message, error) {
+	s, err := ParseAddress(sender)
+	if err != nil {
+		return nil, fmt.Errorf("envelope sender: %w", err)
+	}
+	m := &Message{Sender: s, Raw: raw}
+	for _, r := range recipients {
+		a, err := ParseAddress(r)
+		if err != nil {
+			return nil, fmt.Errorf("envelope recipient: %w", err)
+		}
+		if a == "" {
+			return nil, fmt.Errorf("envelope recipient: %w: empty", ErrBadAddress)
+		}
+		m.Recipients = append(m.Recipients, a)
+	}
+	m.parse()
+	return m, nil
+}
+
+func (m *Message) parse() {
+	if bytes.IndexByte(m.Raw, 0) >= 0 {
+		m.Warnings = append(m.Warnings, "message contains NUL bytes")
+	}
+	env, err := enmime.ReadEnvelope(bytes.NewReader(m.Raw))
+	if err != nil {
+		// enmime gives up only on a header it cannot read at all; what
+		// remains is still mail that somebody wants sent, so score the
+		// bytes as text.
+		m.Warnings = append(m.Warnings, "unreadable header: "+err.Error())
+		m.Text = strings.ToValidUTF8(string(m.Raw), "\uFFFD")
+		return
+	}
+	m.env = env
+	m.Subject = env.GetHeader("Subject")
+	m.Text = env.Text
+	m.HTML = env.HTML
+	for _, list := range [][]*enmime.Part{env.Attachments, env.Inlines, env.OtherParts} {
+		for _, p := range list {
+			m.Attachments = append(m.Attachments, Attachment{
+				Name:        p.FileName,
+				ContentType: strings.ToLower(p.ContentType),
+				Size:        len(p.Content),
+			})
+		}
+	}
+	for _, e := range env.Errors {
+		m.Warnings = append(m.Warnings, e.Error())
+	}
+	if m.Evidence.Script == "" {
+		m.Evidence.Script = env.GetHeader("X-PHP-Originating-Script")
+	}
+}
+
+// Header returns the first value of the named header field, with RFC 2047
+// encoded words decoded, or "" when the field is absent.
+func (m *Message) Header(name string) string {
+	if m.env == nil {
+		return ""
+	}
+	return m.env.GetHeader(name)
+}
+
+// HeaderValues returns every value of the named header field, decoded.
+func (m *Message) HeaderValues(name string) []string {
+	if m.env == nil {
+		return nil
+	}
+	return m.env.GetHeaderValues(name)
+}
+
+// HasHeader reports whether the named header field is present at all.
+func (m *Message) HasHeader(name string) bool {
+	return len(m.HeaderValues(name)) > 0
+}
+
+// Addresses returns the addresses in the named header field (To, Cc, From,
+// ...). Unparseable lists give what could be read.
+func (m *Message) Addresses(name string) []*mail.Address {
+	if m.env == nil {
+		return nil
+	}
+	list, _ := m.env.AddressList(name)
+	return list
+}
+
+// RawHeader returns the header section of Raw, as submitted, up to and not
+// including the empty line that ends it.
+func (m *Message) RawHeader() []byte {
+	raw := m.Raw
+	for i := 0; i < len(raw); {
+		j := bytes.IndexByte(raw[i:], '\n')
+		if j < 0 {
+			return raw
+		}
+		line := raw[i : i+j]
+		if len(line) == 0 || (len(line) == 1 && line[0] == '\r') {
+			return raw[:i]
+		}
+		i += j + 1
+	}
+	return raw
+}
+
+// IsAutomatic reports whether the message is itself a bounce or an automatic
+// reply, to which no bounce may ever be sent: a null sender, an
+// Auto-Submitted value other than "no" (RFC 3834), or a multipart/report.
+func (m *Message) IsAutomatic() bool {
+	if m.Sender == "" {
+		return true
+	}
+	if v := strings.ToLower(strings.TrimSpace(m.Header("Auto-Submitted"))); v != "" && v != "no" {
+		return true
+	}
+	if strings.HasPrefix(strings.ToLower(m.Header("Content-Type")), "multipart/report") {
+		return true
+	}
+	return false
+}

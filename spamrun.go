@@ -1,0 +1,188 @@
+// Package spamrun stops spam runs from hosted websites.
+//
+// A web host installs spamrun's sendmail as /usr/sbin/sendmail, so every message
+// a website sends with PHP's mail() passes through this package in-process. The
+// flow, in the order a message meets it:
+//
+//  1. The message is parsed once into a [Message]: envelope sender and
+//     recipients, header, text and HTML parts, attachments and parse warnings.
+//     Malformed mail is never rejected for being malformed; the damage is noted
+//     in [Message.Warnings], which the scorer treats as a signal.
+//  2. The submitting website is identified by the real UID of the process that
+//     runs sendmail ([Site], [SiteForUID]), never by anything the site writes.
+//     What the site does write (X-PHP-Originating-Script, the caller's working
+//     directory) is kept as [Evidence].
+//  3. A [Scorer] gives the message a [Score] on the SpamAssassin scale (5 is
+//     spam) together with the rules that fired. The [BuiltinScorer] is pure Go,
+//     needs no network and is fast enough to run in every sendmail process;
+//     adapters for spamd and rspamd live in their own packages.
+//  4. The [Detector] turns the score into a [Verdict] under a [Policy]: a message
+//     scoring at least SpamScore is spam-marked and recorded in the site's
+//     bounded log ([Window], [Store]). When more than MaxSpam spam-marked
+//     messages fall within Window, the site trips: it is disabled in the
+//     [Store], which makes every later submission a refusal, and the [Enforcer]
+//     acts on top (a control panel command, a webhook, a Go func).
+//  5. Spam-marked messages of a site that has not tripped are held for HoldFor
+//     before release, so a run is caught with little or nothing sent. When the
+//     site trips, whatever it still has queued goes back to its sender as a
+//     delivery status notification built by [Bounce]: RFC 3464 fields, status
+//     5.7.1, a link to an article that explains what happened, and the
+//     original header only, never the spam itself.
+//  6. The [Incident] recorded at the trip tells the operator which messages,
+//     scripts and directories were involved.
+//
+// Time is always an argument or a seam ([PolicyDetector.Now]), so a whole hour of
+// traffic runs in a test in microseconds. The root package has no database or
+// network dependencies; storage backends and scorer adapters are separate
+// packages, and package spamruntest holds helpers for tests.
+package spamrun
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Detector decides what happens to each message a site submits.
+//
+// Check scores msg, records it against site and returns the verdict. An error
+// means no decision could be made (the scorer or the store failed); the caller
+// must then keep the message, for instance queued until a later decision, and
+// must not deliver it.
+type Detector interface {
+	Check(ctx context.Context, site string, msg *Message) (Verdict, error)
+}
+
+// Action is what the caller does with a submitted message.
+type Action int
+
+const (
+	// Deliver: relay the message now (subject to any volume pacing).
+	Deliver Action = iota
+	// Hold: keep the message queued until Verdict.HoldUntil; if the site trips
+	// before then, it is bounced instead of relayed.
+	Hold
+	// Refuse: the site is disabled; the message is not accepted. sendmail
+	// exits 69 with the reason and article URL on stderr.
+	Refuse
+)
+
+func (a Action) String() string {
+	switch a {
+	case Deliver:
+		return "deliver"
+	case Hold:
+		return "hold"
+	case Refuse:
+		return "refuse"
+	}
+	return fmt.Sprintf("Action(%d)", int(a))
+}
+
+// MarshalText makes actions readable in JSON and logs.
+func (a Action) MarshalText() ([]byte, error) { return []byte(a.String()), nil }
+
+// Verdict is the detector's decision on one submission.
+type Verdict struct {
+	Site   string
+	Action Action
+	Score  Score
+	// Spam reports whether the message was spam-marked: Score.Value ≥ SpamScore.
+	Spam bool
+	// Count is the number of spam-marked submissions of the site within the
+	// window ending now, this one included. It is only counted for spam-marked
+	// messages; for others it is 0.
+	Count int
+	// HoldUntil is when a held message may be released.
+	HoldUntil time.Time
+	// Tripped is true for the one submission that disabled the site.
+	Tripped bool
+	// Incident is the incident that disabled the site, when Action is Refuse.
+	Incident *Incident
+	// EnforcerErr is what the pluggable enforcers said when they failed at the
+	// trip. The site is disabled in the store regardless; this is for the log.
+	EnforcerErr error
+}
+
+// Policy is the rule a site is held to.
+type Policy struct {
+	// SpamScore is the score at or above which a message is spam-marked.
+	SpamScore float64
+	// MaxSpam is how many spam-marked messages a site may submit within
+	// Window; one more trips it. 0 trips on the first spam-marked message.
+	MaxSpam int
+	// Window is the width of the sliding window: at time t, the count is over
+	// (t−Window, t].
+	Window time.Duration
+	// HoldFor is how long spam-marked messages wait before release; 0 turns
+	// hold mode off.
+	HoldFor time.Duration
+	// Exempt sites are scored and logged but never held or disabled: for
+	// a host's own newsletter machine, say.
+	Exempt bool
+}
+
+// DefaultPolicy is the policy of the embedded configuration.
+func DefaultPolicy() Policy {
+	return Policy{SpamScore: 5, MaxSpam: 10, Window: time.Hour, HoldFor: 15 * time.Minute}
+}
+
+// ErrBadPolicy is wrapped by every error of Policy.Validate.
+var ErrBadPolicy = errors.New("spamrun: bad policy")
+
+// Validate reports the first setting that makes no sense.
+func (p Policy) Validate() error {
+	switch {
+	case p.MaxSpam < 0:
+		return fmt.Errorf("%w: max_spam %d is negative", ErrBadPolicy, p.MaxSpam)
+	case p.MaxSpam > maxLog-1:
+		return fmt.Errorf("%w: max_spam %d is above the limit of %d", ErrBadPolicy, p.MaxSpam, maxLog-1)
+	case p.Window <= 0:
+		return fmt.Errorf("%w: window %v must be positive", ErrBadPolicy, p.Window)
+	case p.HoldFor < 0:
+		return fmt.Errorf("%w: hold_for %v is negative", ErrBadPolicy, p.HoldFor)
+	case p.SpamScore != p.SpamScore: // NaN
+		return fmt.Errorf("%w: spam_score is not a number", ErrBadPolicy)
+	}
+	return nil
+}
+
+// Enforcer acts on a site when it trips and when the operator re-enables it.
+//
+// The store's disabled flag is always on and is what makes sendmail refuse a
+// disabled site; an Enforcer is what a host adds on top: its control panel's
+// command to suspend the vhost, a webhook, a Go func. The detector calls
+// Disable once per trip and Enable once per re-enable, so implementations
+// need not deduplicate, but must tolerate being called again for a site in
+// the state asked for (after a crash, say).
+type Enforcer interface {
+	Disable(ctx context.Context, site string, inc *Incident) error
+	Enable(ctx context.Context, site string) error
+}
+
+// Incident is the record of one trip: which site, when, under which policy,
+// and the spam-marked submissions in the window that tripped it.
+type Incident struct {
+	ID     string    `json:"id"`
+	Site   string    `json:"site"`
+	Time   time.Time `json:"time"`
+	Policy Policy    `json:"policy"`
+	// Count is the number of spam-marked submissions in the window at the
+	// trip, the tripping one included: MaxSpam+1.
+	Count int `json:"count"`
+	// Messages are the spam-marked submissions in the window, oldest first.
+	Messages []SpamEvent `json:"messages"`
+}
+
+// SpamEvent is what the store keeps of one spam-marked submission.
+type SpamEvent struct {
+	Time       time.Time `json:"time"`
+	MessageID  string    `json:"message_id,omitempty"`
+	Score      float64   `json:"score"`
+	Rules      []string  `json:"rules,omitempty"` // the top rules, most points first
+	Sender     string    `json:"sender"`
+	Recipients int       `json:"recipients"`
+	Subject    string    `json:"subject,omitempty"`
+	Evidence   Evidence  `json:"evidence"`
+}

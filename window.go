@@ -1,0 +1,185 @@
+package spamrun
+
+import (
+	"hash/maphash"
+	"sort"
+	"sync"
+	"time"
+)
+
+// maxLog bounds the log of one key, and so MaxSpam: a policy that lets a site
+// send more than this much spam per window is not a policy.
+const maxLog = 100_000
+
+// Window counts events per key exactly: "more than max within width".
+//
+// Each key keeps a bounded log of its last max+1 event times, oldest first,
+// in a ring. Recording an event in time order is O(1); the count is
+// exact, with no approximation across bucket edges: at the newest event t, the
+// count is the number of events in (t−width, t], and the key has tripped when
+// that count exceeds max.
+//
+// The edge cases, each covered by tests:
+//   - An event exactly width after another does not share a window with it:
+//     the window is open at its old end.
+//   - Out-of-order events (concurrent processes whose clocks read a
+//     little apart) are placed in order. An event older than every one of
+//     the max+1 kept is dropped, since max+1 newer events are already known.
+//   - max = 0 trips on the first event.
+//   - A key with no events counts 0 and costs no memory.
+//
+// A Window is safe for concurrent use. Keys are spread over shards, each with
+// its own lock, so millions of keys and many goroutines do not contend.
+type Window struct {
+	seed   maphash.Seed
+	shards [windowShards]windowShard
+}
+
+const windowShards = 64
+
+type windowShard struct {
+	mu   sync.Mutex
+	logs map[string]*eventLog
+}
+
+// eventLog is a ring of unix-nanosecond times, sorted oldest first from
+// start.
+type eventLog struct {
+	times []int64 // len is the capacity, max+1
+	start int     // index of the oldest
+	n     int     // number of times kept
+}
+
+// NewWindow returns an empty Window.
+func NewWindow() *Window {
+	w := &Window{seed: maphash.MakeSeed()}
+	for i := range w.shards {
+		w.shards[i].logs = make(map[string]*eventLog)
+	}
+	return w
+}
+
+func (w *Window) shard(key string) *windowShard {
+	return &w.shards[maphash.String(w.seed, key)%windowShards]
+}
+
+// Add records an event for key at t and returns the count in the window
+// ending at the key's newest event, and whether that count exceeds max.
+// max and width may differ between calls (a policy change); the log is
+// resized, keeping the newest times.
+func (w *Window) Add(key string, t time.Time, max int, width time.Duration) (count int, tripped bool) {
+	if max < 0 {
+		max = 0
+	}
+	if max >= maxLog {
+		max = maxLog - 1
+	}
+	s := w.shard(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.logs[key]
+	if l == nil {
+		l = &eventLog{times: make([]int64, max+1)}
+		s.logs[key] = l
+	} else if len(l.times) != max+1 {
+		l.resize(max + 1)
+	}
+	l.add(t.UnixNano())
+	count = l.countSince(l.newest() - int64(width))
+	return count, count > max
+}
+
+// Count returns the number of events for key in (now−width, now].
+func (w *Window) Count(key string, now time.Time, width time.Duration) int {
+	s := w.shard(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.logs[key]
+	if l == nil {
+		return 0
+	}
+	end := now.UnixNano()
+	return l.countSince(end-int64(width)) - l.countSince(end)
+}
+
+// Reset forgets every event of key.
+func (w *Window) Reset(key string) {
+	s := w.shard(key)
+	s.mu.Lock()
+	delete(s.logs, key)
+	s.mu.Unlock()
+}
+
+// Prune forgets the keys whose newest event is at or before cutoff, that is
+// every key whose window has emptied when cutoff is now−width. It returns
+// how many keys it dropped.
+func (w *Window) Prune(cutoff time.Time) int {
+	c := cutoff.UnixNano()
+	dropped := 0
+	for i := range w.shards {
+		s := &w.shards[i]
+		s.mu.Lock()
+		for k, l := range s.logs {
+			if l.newest() <= c {
+				delete(s.logs, k)
+				dropped++
+			}
+		}
+		s.mu.Unlock()
+	}
+	return dropped
+}
+
+// Len returns the number of keys with events.
+func (w *Window) Len() int {
+	n := 0
+	for i := range w.shards {
+		s := &w.shards[i]
+		s.mu.Lock()
+		n += len(s.logs)
+		s.mu.Unlock()
+	}
+	return n
+}
+
+func (l *eventLog) at(i int) int64 { return l.times[(l.start+i)%len(l.times)] }
+
+func (l *eventLog) set(i int, t int64) { l.times[(l.start+i)%len(l.times)] = t }
+
+func (l *eventLog) newest() int64 { return l.at(l.n - 1) }
+
+// add inserts t in order, dropping the oldest when the log is full.
+func (l *eventLog) add(t int64) {
+	capacity := len(l.times)
+	if l.n == capacity {
+		if t <= l.at(0) {
+			return // older than everything kept: max+1 newer events are known
+		}
+		l.start = (l.start + 1) % capacity
+		l.n--
+	}
+	// The common case, t not before the newest, is an append; an out-of-order
+	// t shifts the newer times up by one.
+	i := l.n
+	for i > 0 && l.at(i-1) > t {
+		l.set(i, l.at(i-1))
+		i--
+	}
+	l.set(i, t)
+	l.n++
+}
+
+// countSince returns the number of kept times after since.
+func (l *eventLog) countSince(since int64) int {
+	first := sort.Search(l.n, func(i int) bool { return l.at(i) > since })
+	return l.n - first
+}
+
+func (l *eventLog) resize(capacity int) {
+	keep := min(l.n, capacity)
+	times := make([]int64, capacity)
+	for i := 0; i < keep; i++ {
+		times[i] = l.at(l.n - keep + i)
+	}
+	l.times, l.start, l.n = times, 0, keep
+}
