@@ -43,11 +43,12 @@ type windowShard struct {
 }
 
 // eventLog is a ring of unix-nanosecond times, sorted oldest first from
-// start.
+// start, with the events themselves alongside when a MemoryStore keeps them.
 type eventLog struct {
-	times []int64 // len is the capacity, max+1
-	start int     // index of the oldest
-	n     int     // number of times kept
+	times  []int64     // len is the capacity, max+1
+	events []SpamEvent // nil, or parallel to times
+	start  int         // index of the oldest
+	n      int         // number of times kept
 }
 
 // NewWindow returns an empty Window.
@@ -68,6 +69,12 @@ func (w *Window) shard(key string) *windowShard {
 // max and width may differ between calls (a policy change); the log is
 // resized, keeping the newest times.
 func (w *Window) Add(key string, t time.Time, max int, width time.Duration) (count int, tripped bool) {
+	count = w.add(key, t, nil, max, width)
+	return count, count > max
+}
+
+// add is Add, keeping ev with the time when it is not nil.
+func (w *Window) add(key string, t time.Time, ev *SpamEvent, max int, width time.Duration) int {
 	if max < 0 {
 		max = 0
 	}
@@ -84,9 +91,11 @@ func (w *Window) Add(key string, t time.Time, max int, width time.Duration) (cou
 	} else if len(l.times) != max+1 {
 		l.resize(max + 1)
 	}
-	l.add(t.UnixNano())
-	count = l.countSince(l.newest() - int64(width))
-	return count, count > max
+	if ev != nil && l.events == nil {
+		l.events = make([]SpamEvent, len(l.times))
+	}
+	l.add(t.UnixNano(), ev)
+	return l.countSince(l.newest() - int64(width))
 }
 
 // Count returns the number of events for key in (now−width, now].
@@ -100,6 +109,24 @@ func (w *Window) Count(key string, now time.Time, width time.Duration) int {
 	}
 	end := now.UnixNano()
 	return l.countSince(end-int64(width)) - l.countSince(end)
+}
+
+// events returns the kept events of key in (now−width, now], oldest first.
+func (w *Window) events(key string, now time.Time, width time.Duration) []SpamEvent {
+	s := w.shard(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.logs[key]
+	if l == nil || l.events == nil {
+		return nil
+	}
+	end := now.UnixNano()
+	first, last := l.n-l.countSince(end-int64(width)), l.n-l.countSince(end)
+	evs := make([]SpamEvent, 0, last-first)
+	for i := first; i < last; i++ {
+		evs = append(evs, l.events[(l.start+i)%len(l.times)])
+	}
+	return evs
 }
 
 // Reset forgets every event of key.
@@ -144,12 +171,20 @@ func (w *Window) Len() int {
 
 func (l *eventLog) at(i int) int64 { return l.times[(l.start+i)%len(l.times)] }
 
-func (l *eventLog) set(i int, t int64) { l.times[(l.start+i)%len(l.times)] = t }
+// move copies the entry at i to j.
+func (l *eventLog) move(j, i int) {
+	from, to := (l.start+i)%len(l.times), (l.start+j)%len(l.times)
+	l.times[to] = l.times[from]
+	if l.events != nil {
+		l.events[to] = l.events[from]
+	}
+}
 
 func (l *eventLog) newest() int64 { return l.at(l.n - 1) }
 
-// add inserts t in order, dropping the oldest when the log is full.
-func (l *eventLog) add(t int64) {
+// add inserts t (and ev, when events are kept) in order, dropping the
+// oldest when the log is full.
+func (l *eventLog) add(t int64, ev *SpamEvent) {
 	capacity := len(l.times)
 	if l.n == capacity {
 		if t <= l.at(0) {
@@ -162,10 +197,18 @@ func (l *eventLog) add(t int64) {
 	// t shifts the newer times up by one.
 	i := l.n
 	for i > 0 && l.at(i-1) > t {
-		l.set(i, l.at(i-1))
+		l.move(i, i-1)
 		i--
 	}
-	l.set(i, t)
+	at := (l.start + i) % capacity
+	l.times[at] = t
+	if l.events != nil {
+		if ev != nil {
+			l.events[at] = *ev
+		} else {
+			l.events[at] = SpamEvent{}
+		}
+	}
 	l.n++
 }
 
@@ -178,8 +221,16 @@ func (l *eventLog) countSince(since int64) int {
 func (l *eventLog) resize(capacity int) {
 	keep := min(l.n, capacity)
 	times := make([]int64, capacity)
-	for i := 0; i < keep; i++ {
-		times[i] = l.at(l.n - keep + i)
+	var events []SpamEvent
+	if l.events != nil {
+		events = make([]SpamEvent, capacity)
 	}
-	l.times, l.start, l.n = times, 0, keep
+	for i := 0; i < keep; i++ {
+		from := (l.start + l.n - keep + i) % len(l.times)
+		times[i] = l.times[from]
+		if events != nil {
+			events[i] = l.events[from]
+		}
+	}
+	l.times, l.events, l.start, l.n = times, events, 0, keep
 }

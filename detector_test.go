@@ -1,0 +1,369 @@
+package spamrun_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/spamrun/spamrun"
+	"github.com/spamrun/spamrun/spamruntest"
+)
+
+// headerScorer scores a message by its X-Test-Score header, so detector
+// tests do not depend on the builtin rules. It counts its calls.
+type headerScorer struct{ calls atomic.Int64 }
+
+func (s *headerScorer) Score(_ context.Context, m *spamrun.Message) (spamrun.Score, error) {
+	s.calls.Add(1)
+	var sc spamrun.Score
+	v, err := strconv.ParseFloat(m.Header("X-Test-Score"), 64)
+	if err != nil {
+		return sc, fmt.Errorf("no X-Test-Score: %w", err)
+	}
+	sc.Add("TEST_SCORE", v, "from the X-Test-Score header")
+	return sc, nil
+}
+
+func testMessage(t testing.TB, score float64, subject string) *spamrun.Message {
+	t.Helper()
+	raw := fmt.Sprintf("From: guestbook@shop1.example\r\nTo: victim@example.org\r\nSubject: %s\r\nX-Test-Score: %g\r\nX-PHP-Originating-Script: 1001:guestbook.php\r\n\r\nbody\r\n", subject, score)
+	m, err := spamrun.ParseMessage([]byte(raw), "guestbook@shop1.example", []string{"victim@example.org"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+type fixture struct {
+	det      *spamrun.PolicyDetector
+	clock    *spamruntest.Clock
+	enforcer *spamruntest.Enforcer
+	scorer   *headerScorer
+	store    *spamrun.MemoryStore
+}
+
+func newFixture(t testing.TB, p spamrun.Policy, sites map[string]spamrun.Policy) *fixture {
+	t.Helper()
+	f := &fixture{
+		clock:    spamruntest.NewClock(t0),
+		enforcer: &spamruntest.Enforcer{},
+		scorer:   &headerScorer{},
+		store:    spamrun.NewMemoryStore(),
+	}
+	var err error
+	f.det, err = spamrun.NewDetector(&spamrun.DetectorOptions{
+		Scorer: f.scorer, Store: f.store, Enforcer: f.enforcer,
+		Policy: p, Sites: sites, Now: f.clock.Now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func (f *fixture) check(t testing.TB, site string, score float64) spamrun.Verdict {
+	t.Helper()
+	v, err := f.det.Check(context.Background(), site, testMessage(t, score, "test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func TestDetectorTripsAtMaxSpamPlusOne(t *testing.T) {
+	p := spamrun.Policy{SpamScore: 5, MaxSpam: 3, Window: time.Hour, HoldFor: 15 * time.Minute}
+	f := newFixture(t, p, nil)
+
+	if v := f.check(t, "shop1", 0.5); v.Action != spamrun.Deliver || v.Spam || v.Count != 0 {
+		t.Fatalf("ham: %+v", v)
+	}
+	// A score exactly at the threshold is spam.
+	for i := 1; i <= 3; i++ {
+		f.clock.Advance(time.Minute)
+		v := f.check(t, "shop1", 5)
+		if v.Action != spamrun.Hold || !v.Spam || v.Count != i || v.Tripped {
+			t.Fatalf("spam %d: %+v", i, v)
+		}
+		if want := f.clock.Now().Add(15 * time.Minute); !v.HoldUntil.Equal(want) {
+			t.Errorf("spam %d: HoldUntil %v, want %v", i, v.HoldUntil, want)
+		}
+	}
+	if len(f.enforcer.Calls()) != 0 {
+		t.Fatalf("enforcer called before the trip: %v", f.enforcer.Calls())
+	}
+
+	f.clock.Advance(time.Minute)
+	v := f.check(t, "shop1", 9)
+	if v.Action != spamrun.Refuse || !v.Tripped || v.Count != 4 || v.Incident == nil {
+		t.Fatalf("tripping message: %+v", v)
+	}
+	inc := v.Incident
+	if inc.Site != "shop1" || inc.Count != 4 || len(inc.Messages) != 4 || !inc.Time.Equal(f.clock.Now()) {
+		t.Errorf("incident: %+v", inc)
+	}
+	if inc.Messages[0].Evidence.Script != "1001:guestbook.php" || inc.Messages[3].Score != 9 {
+		t.Errorf("incident messages lack evidence: %+v", inc.Messages)
+	}
+	calls := f.enforcer.Calls()
+	if len(calls) != 1 || calls[0].Op != "disable" || calls[0].Incident != inc {
+		t.Fatalf("enforcer calls: %+v", calls)
+	}
+
+	// Refused from now on, ham included, without being scored.
+	scored := f.scorer.calls.Load()
+	f.clock.Advance(5 * time.Hour)
+	if v := f.check(t, "shop1", 0); v.Action != spamrun.Refuse || v.Tripped || v.Incident != inc {
+		t.Errorf("after trip: %+v", v)
+	}
+	if f.scorer.calls.Load() != scored {
+		t.Errorf("a disabled site's message was scored")
+	}
+	if len(f.enforcer.Calls()) != 1 {
+		t.Errorf("enforcer called again: %v", f.enforcer.Calls())
+	}
+
+	// Other sites are unaffected.
+	if v := f.check(t, "shop2", 0); v.Action != spamrun.Deliver {
+		t.Errorf("other site: %+v", v)
+	}
+}
+
+func TestDetectorEnableStartsAFreshWindow(t *testing.T) {
+	p := spamrun.Policy{SpamScore: 5, MaxSpam: 1, Window: time.Hour}
+	f := newFixture(t, p, nil)
+	f.check(t, "blog", 8)
+	if v := f.check(t, "blog", 8); !v.Tripped {
+		t.Fatalf("no trip: %+v", v)
+	}
+	if err := f.det.Enable(context.Background(), "blog"); err != nil {
+		t.Fatal(err)
+	}
+	calls := f.enforcer.Calls()
+	if len(calls) != 2 || calls[1].Op != "enable" || calls[1].Site != "blog" {
+		t.Errorf("enforcer calls: %+v", calls)
+	}
+	// Hold is off in this policy: spam under the limit is delivered.
+	if v := f.check(t, "blog", 8); v.Action != spamrun.Deliver || v.Count != 1 {
+		t.Errorf("first spam after enable: %+v", v)
+	}
+	if v := f.check(t, "blog", 8); !v.Tripped {
+		t.Errorf("second spam after enable did not trip: %+v", v)
+	}
+}
+
+func TestDetectorSitePolicies(t *testing.T) {
+	def := spamrun.Policy{SpamScore: 5, MaxSpam: 1, Window: time.Hour}
+	f := newFixture(t, def, map[string]spamrun.Policy{
+		"newsletter": {SpamScore: 5, MaxSpam: 1, Window: time.Hour, Exempt: true},
+		"shop1":      {SpamScore: 8, MaxSpam: 3, Window: time.Hour, HoldFor: time.Minute},
+	})
+	for i := range 20 {
+		if v := f.check(t, "newsletter", 9); v.Action != spamrun.Deliver || !v.Spam {
+			t.Fatalf("exempt site, message %d: %+v", i, v)
+		}
+	}
+	if v := f.check(t, "shop1", 7); v.Spam || v.Action != spamrun.Deliver {
+		t.Errorf("shop1 threshold 8, score 7: %+v", v)
+	}
+	for i := 1; i <= 3; i++ {
+		if v := f.check(t, "shop1", 8); v.Action != spamrun.Hold || v.Count != i {
+			t.Fatalf("shop1 spam %d: %+v", i, v)
+		}
+	}
+	if v := f.check(t, "shop1", 8); !v.Tripped {
+		t.Errorf("shop1 did not trip at 4: %+v", v)
+	}
+	if got := f.enforcer.Disabled(); len(got) != 1 || got[0] != "shop1" {
+		t.Errorf("disabled: %v", got)
+	}
+}
+
+// TestDetectorSimulatedDay runs a day of traffic through a fake clock: a site
+// sending spam-scored mail exactly as fast as the policy allows never trips;
+// one second faster, it trips at the first window that holds one too many.
+func TestDetectorSimulatedDay(t *testing.T) {
+	p := spamrun.Policy{SpamScore: 5, MaxSpam: 10, Window: time.Hour}
+	for _, tc := range []struct {
+		every    time.Duration
+		tripsAt  int // index of the tripping message, -1 for never
+		messages int
+	}{
+		{every: 6 * time.Minute, tripsAt: -1, messages: 240},
+		{every: 6*time.Minute - time.Second, tripsAt: 10, messages: 240},
+	} {
+		t.Run(tc.every.String(), func(t *testing.T) {
+			f := newFixture(t, p, nil)
+			tripped := -1
+			for i := range tc.messages {
+				if i > 0 {
+					f.clock.Advance(tc.every)
+				}
+				v := f.check(t, "shop1", 6)
+				if v.Tripped {
+					tripped = i
+					break
+				}
+				if v.Count > 10 || v.Action == spamrun.Refuse {
+					t.Fatalf("message %d: %+v", i, v)
+				}
+			}
+			if tripped != tc.tripsAt {
+				t.Errorf("tripped at message %d, want %d", tripped, tc.tripsAt)
+			}
+		})
+	}
+}
+
+func TestDetectorConcurrentTripIsEnforcedOnce(t *testing.T) {
+	p := spamrun.Policy{SpamScore: 5, MaxSpam: 10, Window: time.Hour, HoldFor: time.Minute}
+	f := newFixture(t, p, nil)
+	const n = 200
+	var (
+		wg                       sync.WaitGroup
+		held, refused, tripCount atomic.Int64
+	)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			v := f.check(t, "shop1", 7)
+			switch v.Action {
+			case spamrun.Hold:
+				held.Add(1)
+			case spamrun.Refuse:
+				refused.Add(1)
+			}
+			if v.Tripped {
+				tripCount.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if held.Load() != 10 || refused.Load() != n-10 || tripCount.Load() != 1 {
+		t.Errorf("held %d refused %d tripped %d; want 10, %d, 1", held.Load(), refused.Load(), tripCount.Load(), n-10)
+	}
+	if got := f.enforcer.Disabled(); len(got) != 1 {
+		t.Errorf("enforcer disabled %d times", len(got))
+	}
+}
+
+func TestDetectorFailures(t *testing.T) {
+	p := spamrun.Policy{SpamScore: 5, MaxSpam: 0, Window: time.Hour}
+
+	t.Run("enforcer error still disables", func(t *testing.T) {
+		f := newFixture(t, p, nil)
+		f.enforcer.Err = errors.New("panel unreachable")
+		v := f.check(t, "shop1", 6)
+		if !v.Tripped || v.Action != spamrun.Refuse || v.EnforcerErr == nil {
+			t.Fatalf("%+v", v)
+		}
+		if inc, _ := f.store.Disabled(context.Background(), "shop1"); inc == nil {
+			t.Error("site not disabled in the store")
+		}
+	})
+
+	t.Run("scorer error is no decision", func(t *testing.T) {
+		f := newFixture(t, p, nil)
+		m, _ := spamrun.ParseMessage([]byte("Subject: no score header\r\n\r\nhi\r\n"), "a@shop1.example", []string{"b@example.org"})
+		if _, err := f.det.Check(context.Background(), "shop1", m); err == nil {
+			t.Fatal("no error for a failing scorer")
+		}
+	})
+
+	t.Run("bad policies are refused", func(t *testing.T) {
+		for _, bad := range []spamrun.Policy{
+			{SpamScore: 5, MaxSpam: -1, Window: time.Hour},
+			{SpamScore: 5, MaxSpam: 1, Window: 0},
+			{SpamScore: 5, MaxSpam: 1, Window: time.Hour, HoldFor: -time.Second},
+		} {
+			_, err := spamrun.NewDetector(&spamrun.DetectorOptions{Sites: map[string]spamrun.Policy{"x": bad}})
+			if !errors.Is(err, spamrun.ErrBadPolicy) {
+				t.Errorf("%+v: err %v", bad, err)
+			}
+		}
+	})
+}
+
+func TestDetectorStatus(t *testing.T) {
+	p := spamrun.Policy{SpamScore: 5, MaxSpam: 5, Window: time.Hour}
+	f := newFixture(t, p, nil)
+	for range 3 {
+		f.check(t, "shop1", 6)
+		f.clock.Advance(20 * time.Minute)
+	}
+	st, err := f.det.Status(context.Background(), "shop1", f.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Spam at 0, 20 and 40 minutes; it is now 60: the first is out.
+	if st.Spam != 2 || st.Incident != nil || st.Policy != p {
+		t.Errorf("status: %+v", st)
+	}
+}
+
+func ExamplePolicyDetector() {
+	clock := spamruntest.NewClock(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC))
+	det, _ := spamrun.NewDetector(&spamrun.DetectorOptions{
+		Policy: spamrun.Policy{SpamScore: 5, MaxSpam: 2, Window: time.Hour, HoldFor: 15 * time.Minute},
+		Now:    clock.Now,
+	})
+	spam := func() *spamrun.Message {
+		m, _ := spamrun.ParseMessage([]byte("Subject: XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X\r\n\r\n"+
+			"XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X\r\n"),
+			"guestbook@shop1.example", []string{"someone@example.org"})
+		return m
+	}
+	for range 4 {
+		v, _ := det.Check(context.Background(), "shop1", spam())
+		fmt.Printf("%s count=%d tripped=%v\n", v.Action, v.Count, v.Tripped)
+		clock.Advance(time.Minute)
+	}
+	// Output:
+	// hold count=1 tripped=false
+	// hold count=2 tripped=false
+	// refuse count=3 tripped=true
+	// refuse count=0 tripped=false
+}
+
+// BenchmarkDetectorDecide measures decisions on already-scored messages,
+// nine ham to one spam, over 10,000 sites, as the queue runner or a
+// long-running importer makes them.
+func BenchmarkDetectorDecide(b *testing.B) {
+	det, err := spamrun.NewDetector(&spamrun.DetectorOptions{
+		Policy: spamrun.Policy{SpamScore: 5, MaxSpam: 1000, Window: time.Minute, HoldFor: time.Minute},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	msg := testMessage(b, 0, "bench")
+	ham, spam := spamrun.Score{Value: 1}, spamrun.Score{Value: 7, Rules: []spamrun.RuleHit{{Name: "A", Points: 4}, {Name: "B", Points: 3}}}
+	sites := make([]string, 10000)
+	for i := range sites {
+		sites[i] = fmt.Sprintf("site%d", i)
+	}
+	ctx := context.Background()
+	var seq atomic.Int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := int(seq.Add(1)) * 7919
+		now := t0
+		for pb.Next() {
+			i++
+			now = now.Add(time.Microsecond)
+			sc := ham
+			if i%10 == 0 {
+				sc = spam
+			}
+			if _, err := det.Decide(ctx, sites[i%len(sites)], msg, sc, now); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "decisions/s")
+}
