@@ -145,17 +145,17 @@ func (m *Message) parse() {
 		// remains is still mail that somebody wants sent, so score the
 		// bytes as text.
 		m.Warnings = append(m.Warnings, "unreadable header: "+err.Error())
-		m.Text = strings.ToValidUTF8(string(m.Raw), "\uFFFD")
+		m.Text = validUTF8(string(m.Raw))
 		return
 	}
 	m.env = env
-	m.Subject = env.GetHeader("Subject")
-	m.Text = env.Text
-	m.HTML = env.HTML
+	m.Subject = validUTF8(env.GetHeader("Subject"))
+	m.Text = validUTF8(env.Text)
+	m.HTML = validUTF8(env.HTML)
 	for _, list := range [][]*enmime.Part{env.Attachments, env.Inlines, env.OtherParts} {
 		for _, p := range list {
 			m.Attachments = append(m.Attachments, Attachment{
-				Name:        p.FileName,
+				Name:        validUTF8(p.FileName),
 				ContentType: strings.ToLower(p.ContentType),
 				Size:        len(p.Content),
 			})
@@ -233,4 +233,13 @@ func (m *Message) IsAutomatic() bool {
 		return true
 	}
 	return false
+}
+
+// validUTF8 replaces what is not UTF-8: a part whose charset could not be
+// converted keeps its bytes, and every later stage works on text.
+func validUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
 }

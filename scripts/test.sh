@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs spamrun's checks and tests, installing what the tests need first.
+#
+# The tests start the real components they use (bounce parsers, and later
+# spamd, rspamd, redis-server, PHP clients) themselves. With CI=true a
+# missing component fails its test instead of skipping it, so this script
+# installs them when they are absent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages the tests drive, and a command or Perl module that proves
+# each is present.
+need_pkgs=()
+have_perl_module() { perl -M"$1" -e 1 >/dev/null 2>&1; }
+have_perl_module Sisimai || need_pkgs+=(libsisimai-perl)
+
+if ((${#need_pkgs[@]})); then
+	echo "installing: ${need_pkgs[*]}"
+	if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+fi
+
+echo "== gofmt"
+unformatted=$(gofmt -l .)
+if [ -n "$unformatted" ]; then
+	echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
+
+echo "== go vet"
+go vet ./...
+
+echo "== go test -race"
+go test -race -count=1 "$@" ./...
