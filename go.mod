@@ -2,14 +2,16 @@ module github.com/spamrun/spamrun
 
 go 1.26.8
 
-require github.com/jhillyerd/enmime/v2 v2.3.0
+require (
+	github.com/emersion/go-message v0.18.2
+	github.com/jhillyerd/enmime/v2 v2.3.0
+)
 
 require (
 	github.com/cention-sany/utf7 v0.0.0-20170124080048-26cad61bd60a // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/clipperhouse/displaywidth v0.10.0 // indirect
 	github.com/clipperhouse/uax29/v2 v2.6.0 // indirect
-	github.com/emersion/go-message v0.18.2 // indirect
 	github.com/fatih/color v1.18.0 // indirect
 	github.com/gogs/chardet v0.0.0-20211120154057-b7413eaefb8f // indirect
 	github.com/inbucket/html2text v1.0.0 // indirect

@@ -44,10 +44,13 @@ type windowShard struct {
 
 // eventLog is a ring of unix-nanosecond times, sorted oldest first from
 // start, with the events themselves alongside when a MemoryStore keeps them.
+// It grows as events come, up to size, and wraps from then on; a site that
+// sends one spam a day costs one slot, not max+1.
 type eventLog struct {
-	times  []int64     // len is the capacity, max+1
+	times  []int64     // the slots in use, at most size
 	events []SpamEvent // nil, or parallel to times
-	start  int         // index of the oldest
+	size   int         // max+1
+	start  int         // index of the oldest; 0 until the ring is full
 	n      int         // number of times kept
 }
 
@@ -86,13 +89,13 @@ func (w *Window) add(key string, t time.Time, ev *SpamEvent, max int, width time
 	defer s.mu.Unlock()
 	l := s.logs[key]
 	if l == nil {
-		l = &eventLog{times: make([]int64, max+1)}
+		l = &eventLog{size: max + 1}
 		s.logs[key] = l
-	} else if len(l.times) != max+1 {
+	} else if l.size != max+1 {
 		l.resize(max + 1)
 	}
 	if ev != nil && l.events == nil {
-		l.events = make([]SpamEvent, len(l.times))
+		l.events = make([]SpamEvent, len(l.times), cap(l.times))
 	}
 	l.add(t.UnixNano(), ev)
 	return l.countSince(l.newest() - int64(width))
@@ -185,13 +188,26 @@ func (l *eventLog) newest() int64 { return l.at(l.n - 1) }
 // add inserts t (and ev, when events are kept) in order, dropping the
 // oldest when the log is full.
 func (l *eventLog) add(t int64, ev *SpamEvent) {
-	capacity := len(l.times)
-	if l.n == capacity {
+	if l.n == l.size {
 		if t <= l.at(0) {
 			return // older than everything kept: max+1 newer events are known
 		}
-		l.start = (l.start + 1) % capacity
+		l.start = (l.start + 1) % l.size
 		l.n--
+	} else {
+		// Not full, so not wrapped: a new slot at the end, growing the
+		// slices no further than size.
+		if len(l.times) == cap(l.times) {
+			grown := min(max(2*cap(l.times), 4), l.size)
+			l.times = append(make([]int64, 0, grown), l.times...)
+			if l.events != nil {
+				l.events = append(make([]SpamEvent, 0, grown), l.events...)
+			}
+		}
+		l.times = l.times[:len(l.times)+1]
+		if l.events != nil {
+			l.events = append(l.events, SpamEvent{})
+		}
 	}
 	// The common case, t not before the newest, is an append; an out-of-order
 	// t shifts the newer times up by one.
@@ -200,7 +216,7 @@ func (l *eventLog) add(t int64, ev *SpamEvent) {
 		l.move(i, i-1)
 		i--
 	}
-	at := (l.start + i) % capacity
+	at := (l.start + i) % len(l.times)
 	l.times[at] = t
 	if l.events != nil {
 		if ev != nil {
@@ -218,12 +234,12 @@ func (l *eventLog) countSince(since int64) int {
 	return l.n - first
 }
 
-func (l *eventLog) resize(capacity int) {
-	keep := min(l.n, capacity)
-	times := make([]int64, capacity)
+func (l *eventLog) resize(size int) {
+	keep := min(l.n, size)
+	times := make([]int64, keep)
 	var events []SpamEvent
 	if l.events != nil {
-		events = make([]SpamEvent, capacity)
+		events = make([]SpamEvent, keep)
 	}
 	for i := 0; i < keep; i++ {
 		from := (l.start + l.n - keep + i) % len(l.times)
@@ -232,5 +248,5 @@ func (l *eventLog) resize(capacity int) {
 			events[i] = l.events[from]
 		}
 	}
-	l.times, l.events, l.start, l.n = times, events, 0, keep
+	l.times, l.events, l.size, l.start, l.n = times, events, size, 0, keep
 }
