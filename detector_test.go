@@ -2,9 +2,11 @@ package spamrun_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -369,4 +371,29 @@ func BenchmarkDetectorDecide(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "decisions/s")
+}
+
+func TestIncidentJSONRoundTrip(t *testing.T) {
+	inc := spamrun.Incident{
+		ID: spamrun.IncidentID("shop1", t0), Site: "shop1", Time: t0, Count: 2,
+		Policy:   spamrun.Policy{SpamScore: 5.5, MaxSpam: 1, Window: 90 * time.Minute, HoldFor: 15 * time.Minute},
+		Messages: []spamrun.SpamEvent{{Time: t0, Score: 7, Rules: []string{"GTUBE"}, Sender: "a@shop1.example", Recipients: 3}},
+	}
+	data, err := json.Marshal(inc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), `"policy":{"spam_score":5.5,"max_spam":1,"window":"1h30m0s","hold_for":"15m0s"}`) {
+		t.Errorf("policy JSON: %s", data)
+	}
+	var back spamrun.Incident
+	if err := json.Unmarshal(data, &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.Policy != inc.Policy || back.ID != inc.ID || !back.Time.Equal(inc.Time) || len(back.Messages) != 1 || back.Messages[0].Sender != "a@shop1.example" {
+		t.Errorf("round trip: %+v", back)
+	}
+	if err := json.Unmarshal([]byte(`{"policy":{"window":"soon"}}`), &back); err == nil {
+		t.Error("a bad duration was accepted")
+	}
 }

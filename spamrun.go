@@ -39,6 +39,7 @@ package spamrun
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -121,6 +122,39 @@ type Policy struct {
 	// Exempt sites are scored and logged but never held or disabled: for
 	// a host's own newsletter machine, say.
 	Exempt bool
+}
+
+// policyJSON is how a Policy reads in incidents, webhooks and stores: the
+// names of the configuration file, durations as "1h0m0s".
+type policyJSON struct {
+	SpamScore float64 `json:"spam_score"`
+	MaxSpam   int     `json:"max_spam"`
+	Window    string  `json:"window"`
+	HoldFor   string  `json:"hold_for"`
+	Exempt    bool    `json:"exempt,omitempty"`
+}
+
+// MarshalJSON writes the policy with the configuration's key names.
+func (p Policy) MarshalJSON() ([]byte, error) {
+	return json.Marshal(policyJSON{p.SpamScore, p.MaxSpam, p.Window.String(), p.HoldFor.String(), p.Exempt})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (p *Policy) UnmarshalJSON(data []byte) error {
+	var j policyJSON
+	if err := json.Unmarshal(data, &j); err != nil {
+		return err
+	}
+	window, err := time.ParseDuration(j.Window)
+	if err != nil {
+		return fmt.Errorf("spamrun: policy window: %w", err)
+	}
+	holdFor, err := time.ParseDuration(j.HoldFor)
+	if err != nil {
+		return fmt.Errorf("spamrun: policy hold_for: %w", err)
+	}
+	*p = Policy{SpamScore: j.SpamScore, MaxSpam: j.MaxSpam, Window: window, HoldFor: holdFor, Exempt: j.Exempt}
+	return nil
 }
 
 // DefaultPolicy is the policy of the embedded configuration.
