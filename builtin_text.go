@@ -1,0 +1,557 @@
+package spamrun
+
+import (
+	"strings"
+	"sync"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Bounds on the work done per message. Spam shows itself in the first
+// pages; a megabyte of text costs more than it tells.
+const (
+	maxScanText  = 64 << 10
+	maxScanHTML  = 256 << 10
+	maxLinks     = 256
+	maxExamples  = 3
+	stemHeadSize = 6 // bytes of a stem used as its map key
+)
+
+// span is a token's place in textScan.norm.
+type span struct{ start, end int32 }
+
+// phraseStart is a token that begins at least one lexicon phrase, of at
+// most maxWords words.
+type phraseStart struct {
+	token    int32
+	maxWords uint8
+}
+
+// textScan is everything the rules need from one message, gathered in one
+// pass over the text. Values are pooled: the buffers grow to the largest
+// message seen and are reused.
+type textScan struct {
+	// norm holds every token in lower case, each followed by one space, so
+	// that the n tokens from spans[i] on are the contiguous bytes
+	// norm[spans[i].start:spans[i+n-1].end]: a phrase is a map key without
+	// copying.
+	norm     []byte
+	spans    []span
+	phraseAt []phraseStart
+	seen     []uint64
+	hits     []int32                // lexicon terms in order of first hit
+	catSum   [numCategories]float64 // strong terms
+	catWeak  [numCategories]float64 // weak terms, capped at weakCap when read
+	catHits  [numCategories]int
+
+	words      int // tokens with at least one letter
+	gibberish  int
+	gibEx      []span
+	mixed      int
+	mixedEx    []span
+	cyrillic   int // letters
+	latin      int
+	mojibake   int
+	prevRune   rune
+	textBudget int
+
+	links          []link
+	moreLinks      int // distinct links beyond maxLinks, not examined
+	hiddenText     bool
+	hiddenWhy      string
+	htmlAttachment bool
+	mismatch       []string // "text → href" of anchors showing another domain
+}
+
+var scanPool = sync.Pool{New: func() any { return new(textScan) }}
+
+func getScan() *textScan {
+	t := scanPool.Get().(*textScan)
+	if len(t.seen) < (len(lexicon.terms)+63)/64 {
+		t.seen = make([]uint64, (len(lexicon.terms)+63)/64)
+	}
+	return t
+}
+
+func putScan(t *textScan) {
+	for _, id := range t.hits {
+		t.seen[id/64] = 0
+	}
+	*t = textScan{
+		norm:     t.norm[:0],
+		spans:    t.spans[:0],
+		phraseAt: t.phraseAt[:0],
+		seen:     t.seen,
+		hits:     t.hits[:0],
+		gibEx:    t.gibEx[:0],
+		mixedEx:  t.mixedEx[:0],
+		links:    t.links[:0],
+		mismatch: t.mismatch[:0],
+	}
+	// Drop the references into the last message, so the pool does not keep
+	// it alive.
+	clear(t.links[:cap(t.links)])
+	clear(t.mismatch[:cap(t.mismatch)])
+	scanPool.Put(t)
+}
+
+// token returns the text of a span.
+func (t *textScan) token(s span) string { return string(t.norm[s.start:s.end]) }
+
+// chunkDelim separates the white-space words of a text; within one, a URL
+// or a bare domain is recognised before the word tokeniser splits it.
+var chunkDelim = [128]bool{
+	' ': true, '\t': true, '\n': true, '\r': true, '\f': true, '\v': true,
+	'<': true, '>': true, '"': true, '\'': true, '(': true, ')': true,
+	'[': true, ']': true, '{': true, '}': true, '|': true, '\\': true,
+	'^': true, '`': true,
+}
+
+// addText tokenises s. Calls append: the subject first, then the body.
+func (t *textScan) addText(s string) {
+	if t.textBudget <= 0 {
+		return
+	}
+	if len(s) > t.textBudget {
+		s = s[:t.textBudget]
+	}
+	t.textBudget -= len(s)
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf && chunkDelim[c] {
+			i++
+			continue
+		}
+		j := i + 1
+		for j < len(s) && (s[j] >= utf8.RuneSelf || !chunkDelim[s[j]]) {
+			j++
+		}
+		t.addChunk(s[i:j])
+		i = j
+	}
+	t.prevRune = 0
+}
+
+func (t *textScan) addChunk(c string) {
+	if k := strings.Index(c, "://"); k > 0 {
+		start := k
+		for start > 0 && isASCIILetter(c[start-1]) {
+			start--
+		}
+		if n := k - start; n >= 3 && n <= 6 {
+			t.addWords(c[:start])
+			t.addLink(c[start:], k-start+3)
+			return
+		}
+	}
+	if len(c) > 4 && (c[0] == 'w' || c[0] == 'W') && strings.EqualFold(c[:4], "www.") {
+		t.addLink(c, 0)
+		return
+	}
+	if strings.IndexByte(c, '.') > 0 && strings.IndexByte(c, '@') < 0 {
+		if host := bareDomain(c); host != "" {
+			t.addLink(c, 0)
+		}
+	}
+	t.addWords(c)
+}
+
+// tokStats is what is learnt about one token while it is read.
+type tokStats struct {
+	letters, digits  int
+	latin, cyr, grk  int
+	vowels, run, max int
+	caseUps          int // lower-case letter followed by an upper-case one
+	rare             int // letter pairs rare in European languages
+	nonASCII         bool
+	prev, prev2      byte // previous ASCII letters, lower case
+	prevLower        bool
+}
+
+const (
+	clsLetter = 1 << iota
+	clsDigit
+	clsVowel
+	clsUpper
+)
+
+var asciiClass = func() (c [128]uint8) {
+	for b := 'a'; b <= 'z'; b++ {
+		c[b] = clsLetter
+		c[b-'a'+'A'] = clsLetter | clsUpper
+	}
+	for _, b := range "aeiouyAEIOUY" {
+		c[b] |= clsVowel
+	}
+	for b := '0'; b <= '9'; b++ {
+		c[b] = clsDigit
+	}
+	return c
+}()
+
+// rarePair marks letter pairs that European words almost never contain
+// and random strings often do. "j" after "i" is exempt (Dutch "ij").
+var rarePair = func() (p [26][26]bool) {
+	for _, pair := range strings.Fields(`
+		qb qc qd qf qg qh qj qk ql qm qn qp qq qr qs qt qv qw qx qy qz
+		bq dq fq gq hq kq mq pq tq vq wq xq zq jq
+		xb xd xf xg xj xk xm xn xr xv xw xz
+		jb jc jd jf jg jh jj jk jl jm jn jp jr js jt jv jw jx jz
+		vb vc vd vf vg vh vj vk vm vn vp vs vt vw vx vz
+		zb zc zf zg zj zk zp zx
+		wj wv ww wx wz kx kz fv fj fx gx gj gz hx cx cj cv px pj bx dx mx lx sx`) {
+		p[pair[0]-'a'][pair[1]-'a'] = true
+	}
+	return p
+}()
+
+// addWords tokenises s into letters-and-digits words.
+func (t *textScan) addWords(s string) {
+	var st tokStats
+	start := -1
+	for i := 0; i < len(s); {
+		b := s[i]
+		if b < utf8.RuneSelf {
+			cls := asciiClass[b]
+			if cls == 0 {
+				t.endToken(start, &st)
+				start = -1
+				t.prevRune = rune(b)
+				i++
+				continue
+			}
+			if start < 0 {
+				start = len(t.norm)
+				st = tokStats{}
+			}
+			if cls&clsDigit != 0 {
+				st.digits++
+				st.run = 0
+				st.prev, st.prevLower = 0, false
+			} else {
+				lb := b | 0x20
+				st.letters++
+				st.latin++
+				if cls&clsUpper != 0 {
+					if st.prevLower {
+						st.caseUps++
+					}
+					st.prevLower = false
+				} else {
+					st.prevLower = true
+				}
+				if cls&clsVowel != 0 {
+					st.vowels++
+					st.run = 0
+				} else {
+					st.run++
+					st.max = max(st.max, st.run)
+				}
+				if st.prev != 0 && rarePair[st.prev-'a'][lb-'a'] && (st.prev != 'j' || st.prev2 != 'i') {
+					st.rare++
+				}
+				st.prev2, st.prev = st.prev, lb
+				b = lb
+			}
+			t.norm = append(t.norm, b)
+			t.prevRune = rune(b)
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if (t.prevRune == 'Ð' || t.prevRune == 'Ñ') && isMojibakeTail(r) {
+			t.mojibake++
+		}
+		t.prevRune = r
+		i += size
+		if !unicode.IsLetter(r) && !unicode.IsDigit(r) && !unicode.Is(unicode.Mn, r) {
+			t.endToken(start, &st)
+			start = -1
+			continue
+		}
+		if start < 0 {
+			start = len(t.norm)
+			st = tokStats{}
+		}
+		st.nonASCII = true
+		st.prev, st.prevLower = 0, false
+		switch {
+		case r >= 0x400 && r <= 0x4FF:
+			st.cyr++
+			st.letters++
+		case r >= 0xC0 && r <= 0x24F && r != 0xD7 && r != 0xF7:
+			st.latin++
+			st.letters++
+		case r >= 0x370 && r <= 0x3FF:
+			st.grk++
+			st.letters++
+		case unicode.IsLetter(r):
+			st.letters++
+		}
+		lr := unicode.ToLower(r)
+		if lr == 'ё' {
+			lr = 'е'
+		}
+		t.norm = utf8.AppendRune(t.norm, lr)
+	}
+	t.endToken(start, &st)
+}
+
+// isMojibakeTail reports whether r is what the second byte of a two-byte
+// UTF-8 sequence becomes when the text is decoded as Latin-1 or
+// Windows-1252.
+func isMojibakeTail(r rune) bool {
+	if r >= 0x80 && r <= 0xBF {
+		return true
+	}
+	switch r {
+	case '€', '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', 'Ž',
+		'‘', '’', '“', '”', '•', '–', '—', '˜', '™', 'š', '›', 'œ', 'ž', 'Ÿ':
+		return true
+	}
+	return false
+}
+
+func (t *textScan) endToken(start int, st *tokStats) {
+	if start < 0 {
+		return
+	}
+	end := len(t.norm)
+	sp := span{int32(start), int32(end)}
+	idx := int32(len(t.spans))
+	t.spans = append(t.spans, sp)
+	t.norm = append(t.norm, ' ')
+	if st.letters == 0 {
+		return
+	}
+	t.words++
+	t.cyrillic += st.cyr
+	t.latin += st.latin
+	if st.latin > 0 && (st.cyr > 0 || st.grk > 0) {
+		t.mixed++
+		if len(t.mixedEx) < maxExamples {
+			t.mixedEx = append(t.mixedEx, sp)
+		}
+	}
+	if isGibberish(st, end-start) {
+		t.gibberish++
+		if len(t.gibEx) < maxExamples {
+			t.gibEx = append(t.gibEx, sp)
+		}
+	}
+	tok := t.norm[start:end]
+	if e, ok := lexicon.words[string(tok)]; ok {
+		if e.term >= 0 {
+			t.hit(e.term)
+		}
+		if e.phraseMax > 1 {
+			t.phraseAt = append(t.phraseAt, phraseStart{idx, e.phraseMax})
+		}
+	} else if len(tok) >= stemHeadSize {
+		for _, se := range lexicon.stems[string(tok[:stemHeadSize])] {
+			if len(tok) >= len(se.prefix) && string(tok[:len(se.prefix)]) == se.prefix {
+				t.hit(se.term)
+			}
+		}
+	}
+}
+
+// isGibberish judges one token. Only plain ASCII-letter words are judged:
+// order numbers, tracking codes and hex tokens mix in digits, and accented
+// or Cyrillic words follow other rules. Mixed case inside a word is judged
+// for every token, as hash-busters use it and honest text almost never
+// changes case three times within a word.
+func isGibberish(st *tokStats, n int) bool {
+	if st.caseUps >= 3 && !st.nonASCII {
+		return true
+	}
+	if st.nonASCII || st.digits > 0 || n < 6 || n > 40 {
+		return false
+	}
+	switch {
+	case st.vowels == 0:
+		return true
+	case st.max >= 6:
+		return true
+	case st.max >= 5 && st.rare >= 1:
+		return true
+	case st.rare >= 2:
+		return true
+	case n >= 8 && st.vowels*100 < n*15:
+		return true
+	}
+	return false
+}
+
+func (t *textScan) hit(id int32) {
+	w, bit := id/64, uint64(1)<<(id%64)
+	if t.seen[w]&bit != 0 {
+		return
+	}
+	t.seen[w] |= bit
+	t.hits = append(t.hits, id)
+	term := &lexicon.terms[id]
+	if term.weight < weakWeight {
+		t.catWeak[term.cat] += term.weight
+	} else {
+		t.catSum[term.cat] += term.weight
+	}
+	t.catHits[term.cat]++
+}
+
+// category returns the points of category c before its cap.
+func (t *textScan) category(c category) float64 {
+	return t.catSum[c] + min(t.catWeak[c], weakCap)
+}
+
+// matchPhrases looks up the multi-word lexicon entries, once all tokens are
+// known.
+func (t *textScan) matchPhrases() {
+	for _, p := range t.phraseAt {
+		i := int(p.token)
+		for n := 2; n <= int(p.maxWords) && i+n <= len(t.spans); n++ {
+			key := t.norm[t.spans[i].start:t.spans[i+n-1].end]
+			if id, ok := lexicon.phrases[string(key)]; ok {
+				t.hit(id)
+			}
+		}
+	}
+}
+
+// lexiconIndex is lexiconSource, tokenised and indexed.
+type lexiconIndex struct {
+	terms   []lexTerm
+	words   map[string]wordEntry
+	phrases map[string]int32
+	stems   map[string][]stemEntry
+}
+
+type lexTerm struct {
+	cat    category
+	weight float64
+	text   string
+}
+
+type wordEntry struct {
+	term      int32 // -1: the word only begins phrases
+	phraseMax uint8
+}
+
+type stemEntry struct {
+	prefix string
+	term   int32
+}
+
+var lexicon = buildLexicon(lexiconSource)
+
+func buildLexicon(src []termGroup) *lexiconIndex {
+	lx := &lexiconIndex{
+		words:   make(map[string]wordEntry),
+		phrases: make(map[string]int32),
+		stems:   make(map[string][]stemEntry),
+	}
+	var scratch textScan
+	for _, g := range src {
+		for _, raw := range strings.Split(g.terms, "|") {
+			stem := strings.HasSuffix(raw, "*")
+			raw = strings.TrimSuffix(raw, "*")
+			scratch.norm, scratch.spans = scratch.norm[:0], scratch.spans[:0]
+			scratch.tokeniseOnly(raw)
+			if len(scratch.spans) == 0 {
+				panic("spamrun: empty lexicon entry in " + g.terms)
+			}
+			words := make([]string, len(scratch.spans))
+			for i, sp := range scratch.spans {
+				words[i] = scratch.token(sp)
+				// A Latin letter typed into a Cyrillic word, or the other
+				// way round, would never match anything.
+				if strings.ContainsFunc(words[i], isCyrillic) && strings.ContainsFunc(words[i], isLatinLetter) {
+					panic("spamrun: lexicon word mixes scripts: " + words[i])
+				}
+			}
+			norm := strings.Join(words, " ")
+			id := int32(len(lx.terms))
+			text := norm
+			if stem {
+				text += "…"
+			}
+			lx.terms = append(lx.terms, lexTerm{cat: g.cat, weight: g.weight, text: text})
+			switch {
+			case stem:
+				if len(words) != 1 || len(norm) < stemHeadSize {
+					panic("spamrun: bad lexicon stem " + raw)
+				}
+				head := norm[:stemHeadSize]
+				lx.stems[head] = append(lx.stems[head], stemEntry{prefix: norm, term: id})
+			case len(words) == 1:
+				e, ok := lx.words[norm]
+				if !ok {
+					e.term = -1
+				}
+				if e.term >= 0 {
+					panic("spamrun: duplicate lexicon entry " + norm)
+				}
+				e.term = id
+				lx.words[norm] = e
+			default:
+				if len(words) > 4 {
+					panic("spamrun: lexicon phrase longer than four words: " + norm)
+				}
+				if _, dup := lx.phrases[norm]; dup {
+					panic("spamrun: duplicate lexicon entry " + norm)
+				}
+				lx.phrases[norm] = id
+				e, ok := lx.words[words[0]]
+				if !ok {
+					e.term = -1
+				}
+				e.phraseMax = max(e.phraseMax, uint8(len(words)))
+				lx.words[words[0]] = e
+			}
+		}
+	}
+	return lx
+}
+
+// tokeniseOnly splits s into tokens as addWords does, without statistics
+// or lookups, for building the lexicon.
+func (t *textScan) tokeniseOnly(s string) {
+	start := -1
+	end := func() {
+		if start >= 0 {
+			t.spans = append(t.spans, span{int32(start), int32(len(t.norm))})
+			t.norm = append(t.norm, ' ')
+			start = -1
+		}
+	}
+	for _, r := range s {
+		if !unicode.IsLetter(r) && !unicode.IsDigit(r) && !unicode.Is(unicode.Mn, r) {
+			end()
+			continue
+		}
+		if start < 0 {
+			start = len(t.norm)
+		}
+		r = unicode.ToLower(r)
+		if r == 'ё' {
+			r = 'е'
+		}
+		t.norm = utf8.AppendRune(t.norm, r)
+	}
+	end()
+}
+
+func isCyrillic(r rune) bool { return r >= 0x400 && r <= 0x4FF }
+
+func isLatinLetter(r rune) bool {
+	return r < 0x250 && unicode.IsLetter(r)
+}
+
+func isASCIILetter(b byte) bool { return asciiClass[b&0x7f]&clsLetter != 0 && b < utf8.RuneSelf }
+
+func setOf(items ...string) map[string]bool {
+	m := make(map[string]bool, len(items))
+	for _, s := range items {
+		m[s] = true
+	}
+	return m
+}
