@@ -200,12 +200,16 @@ var (
 	spamTLDs   = []string{"top", "xyz", "click", "icu", "buzz", "com", "ru", "info", "net", "online"}
 	spamNames  = []string{"KevinRom", "Jamesbag", "Robertvog", "Davidsob", "Michaelfah", "Thomasexarf", "Williamhoact", "Richardmop"}
 	spamCities = []string{"New York", "London", "Moscow", "Lagos", "Berlin", "Paris", "Madrid", "Dubai"}
+	// victims are the addresses a spammer types into a form's e-mail field:
+	// strangers at large providers and small businesses alike.
+	victimUsers   = []string{"j.smith", "maria.k", "info", "sales", "peter1979", "anna.w", "office", "tom.b"}
+	victimDomains = []string{"example.com", "example.net", "example.org", "mail.example", "inbox.example", "office.example"}
 )
 
 // GuestbookSpam returns the spam that an abused guestbook or contact form
-// of site sends: the site's own fixed notification template, to its own
-// webmaster, with injected pharmacy, casino, crypto or loan text and links
-// that vary with i.
+// of site sends: the site's own fixed "copy of your entry" template, to a
+// stranger whose address the spammer typed in, with injected pharmacy,
+// casino, crypto or loan text and links that vary with i.
 func GuestbookSpam(site string, i int) []byte {
 	p := newPick("guestbook:"+site, i)
 	kit := spamKits[i%len(spamKits)]
@@ -226,14 +230,16 @@ func GuestbookSpam(site string, i int) []byte {
 
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
-	w("To: webmaster@%s", site)
-	w("Subject: New guestbook entry on %s", site)
+	// The guestbook mails "a copy of your entry" to the address the poster
+	// typed, so the spammer types a victim's address and the spam text.
+	w("To: %s%d@%s", p.of(victimUsers), p.intn(1000), p.of(victimDomains))
+	w("Subject: Thank you for signing the guestbook of %s", site)
 	w("X-PHP-Originating-Script: 1008:guestbook.php")
 	w("From: Guestbook <noreply@%s>", site)
 	w("Content-Type: text/plain; charset=UTF-8")
 	w("Content-Transfer-Encoding: 8bit")
 	w("")
-	w("A new entry was posted in your guestbook and is waiting for approval.")
+	w("Thank you for signing our guestbook! This is a copy of your entry.")
 	w("")
 	w("Name: %s", p.of(spamNames))
 	w("Location: %s", p.of(spamCities))
@@ -243,7 +249,6 @@ func GuestbookSpam(site string, i int) []byte {
 	w("Message:")
 	b.WriteString(msg.String())
 	w("")
-	w("Approve: https://%s/guestbook/admin.php?action=approve&id=%d", site, id)
-	w("Delete:  https://%s/guestbook/admin.php?action=delete&id=%d", site, id)
+	w("See all entries: https://%s/guestbook/?page=1#entry-%d", site, id)
 	return []byte(b.String())
 }
