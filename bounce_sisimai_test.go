@@ -42,17 +42,7 @@ func TestBounceSisimai(t *testing.T) {
 			raw := "From: info@shop1.example\r\nSubject: Gr\xfc\xdfe\r\nMessage-ID: <8bit@shop1.example>\r\n\r\n" + dsnSpamBody
 			return seededBounce(parseOriginal(t, raw, "info@shop1.example", "victim@example.org"))
 		}, []string{"victim@example.org"}, "5.7.1", spam},
-		{"relay refused", func(t *testing.T) *spamrun.Bounce {
-			b := seededBounce(spamRunOriginal(t, "victim@example.org", "gone@example.net"))
-			b.Reason = spamrun.BounceRelayRefused
-			b.RemoteMTA = "relay.example.net"
-			b.Recipients = []spamrun.BounceRecipient{{
-				Address:    "gone@example.net",
-				Status:     "5.1.1",
-				Diagnostic: "550 5.1.1 <gone@example.net>: Recipient address rejected: User unknown",
-			}}
-			return b
-		}, []string{"gone@example.net"}, "5.1.1", []string{"userunknown"}},
+		{"relay refused", relayRefusedBounce, []string{"gone@example.net"}, "5.1.1", []string{"userunknown"}},
 		{"expired", func(t *testing.T) *spamrun.Bounce {
 			b := seededBounce(spamRunOriginal(t))
 			b.Reason = spamrun.BounceExpired

@@ -104,17 +104,7 @@ func TestBounceGolden(t *testing.T) {
 				"\r\n" + dsnSpamBody
 			return seededBounce(parseOriginal(t, raw, "info@shop1.example", "victim@example.org"))
 		}},
-		{"relay-refused", func(t *testing.T) *spamrun.Bounce {
-			b := seededBounce(spamRunOriginal(t, "victim@example.org", "gone@example.net"))
-			b.Reason = spamrun.BounceRelayRefused
-			b.RemoteMTA = "relay.example.net"
-			b.Recipients = []spamrun.BounceRecipient{{
-				Address:    "gone@example.net",
-				Status:     "5.1.1",
-				Diagnostic: "550 5.1.1 <gone@example.net>: Recipient address rejected: User unknown",
-			}}
-			return b
-		}},
+		{"relay-refused", relayRefusedBounce},
 		{"expired", func(t *testing.T) *spamrun.Bounce {
 			b := seededBounce(spamRunOriginal(t))
 			b.Reason = spamrun.BounceExpired
@@ -608,4 +598,18 @@ func TestBounceDefaultSeams(t *testing.T) {
 	if env.Root.Boundary == env2.Root.Boundary {
 		t.Error("two DSNs got the same boundary")
 	}
+}
+
+// relayRefusedBounce is the DSN for a relay that refused one of two
+// recipients as unknown.
+func relayRefusedBounce(t *testing.T) *spamrun.Bounce {
+	b := seededBounce(spamRunOriginal(t, "victim@example.org", "gone@example.net"))
+	b.Reason = spamrun.BounceRelayRefused
+	b.RemoteMTA = "relay.example.net"
+	b.Recipients = []spamrun.BounceRecipient{{
+		Address:    "gone@example.net",
+		Status:     "5.1.1",
+		Diagnostic: "550 5.1.1 <gone@example.net>: Recipient address rejected: User unknown",
+	}}
+	return b
 }

@@ -100,11 +100,23 @@ func (d *PolicyDetector) CheckAt(ctx context.Context, site string, msg *Message,
 	if v, refused, err := d.refused(ctx, site); refused || err != nil {
 		return v, err
 	}
-	score, err := d.scorer.Score(ctx, msg)
+	score, err := d.score(ctx, msg)
 	if err != nil {
 		return Verdict{}, fmt.Errorf("spamrun: scoring for site %q: %w", site, err)
 	}
 	return d.decide(ctx, site, msg, score, t)
+}
+
+// score asks the scorer, turning a panic into an error: a bug in a scorer,
+// the builtin one or an importer's, leaves the message waiting for a later
+// decision instead of taking the process down with it.
+func (d *PolicyDetector) score(ctx context.Context, msg *Message) (s Score, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("scorer panicked: %v", r)
+		}
+	}()
+	return d.scorer.Score(ctx, msg)
 }
 
 // Decide is CheckAt with a score obtained elsewhere: the queue runner

@@ -277,6 +277,22 @@ func TestDetectorFailures(t *testing.T) {
 		}
 	})
 
+	t.Run("scorer panic is no decision", func(t *testing.T) {
+		det, err := spamrun.NewDetector(&spamrun.DetectorOptions{
+			Scorer: spamrun.ScorerFunc(func(context.Context, *spamrun.Message) (spamrun.Score, error) {
+				var rules []spamrun.RuleHit
+				return spamrun.Score{Value: rules[3].Points}, nil
+			}),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = det.Check(context.Background(), "shop1", testMessage(t, 1, "x"))
+		if err == nil || !strings.Contains(err.Error(), "scorer panicked") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+
 	t.Run("bad policies are refused", func(t *testing.T) {
 		for _, bad := range []spamrun.Policy{
 			{SpamScore: 5, MaxSpam: -1, Window: time.Hour},

@@ -12,6 +12,8 @@ import (
 )
 
 // Message is one submitted message, parsed once and handed to every stage.
+// Make one with ParseMessage: the header lookups and IsAutomatic read what
+// it parsed, and a Message put together by hand has no header.
 type Message struct {
 	// Sender is the envelope sender (sendmail -f, SMTP MAIL FROM). The empty
 	// string is the null sender <>.
