@@ -31,8 +31,9 @@
 //  6. The [Incident] recorded at the trip tells the operator which messages,
 //     scripts and directories were involved.
 //
-// Time is always an argument or a seam ([PolicyDetector.Now]), so a whole hour of
-// traffic runs in a test in microseconds. The root package has no database or
+// Time is an argument ([PolicyDetector.CheckAt], [Window.Add]) or a seam
+// ([DetectorOptions].Now), so a whole day of traffic runs in a test in
+// microseconds. The root package has no database or
 // network dependencies; storage backends and scorer adapters are separate
 // packages, and package spamruntest holds helpers for tests.
 package spamrun
