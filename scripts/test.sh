@@ -30,5 +30,13 @@ fi
 echo "== go vet"
 go vet ./...
 
+echo "== staticcheck"
+staticcheck=$(command -v staticcheck || true)
+if [ -z "$staticcheck" ]; then
+	staticcheck="$(go env GOPATH)/bin/staticcheck"
+	[ -x "$staticcheck" ] || go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+fi
+"$staticcheck" ./...
+
 echo "== go test -race"
 go test -race -count=1 "$@" ./...
