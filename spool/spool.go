@@ -141,6 +141,9 @@ func (s *Spool) Add(e *Entry, data []byte) error {
 // Update rewrites the metadata of a message that is in the spool, durably.
 // The caller holds the message's lock.
 func (s *Spool) Update(e *Entry) error {
+	if !validID(e.ID) {
+		return fmt.Errorf("%w: %q", ErrNotFound, e.ID)
+	}
 	f, err := os.Open(s.path(e.ID))
 	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("%w: %s", ErrNotFound, e.ID)
