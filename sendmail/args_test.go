@@ -1,0 +1,122 @@
+package main
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestParseArgs(t *testing.T) {
+	tests := []struct {
+		name  string
+		argv0 string
+		args  []string
+		want  options
+		usage string // a usage error containing this
+	}{
+		{name: "PHP mail() default", args: []string{"-t", "-i"},
+			want: options{mode: modeDeliver, extract: true}},
+		{name: "PHP mail() with -f joined", args: []string{"-t", "-i", "-fshop@shop1.example"},
+			want: options{mode: modeDeliver, extract: true, sender: "shop@shop1.example", senderSet: true}},
+		{name: "PHP mail() with -f separate", args: []string{"-t", "-i", "-f", "shop@shop1.example"},
+			want: options{mode: modeDeliver, extract: true, sender: "shop@shop1.example", senderSet: true}},
+		{name: "PHPMailer, duplicate flags, last -f wins", args: []string{"-oi", "-fa@shop1.example", "-t", "-oi", "-f", "b@shop1.example", "-t"},
+			want: options{mode: modeDeliver, extract: true, sender: "b@shop1.example", senderSet: true}},
+		{name: "clustered flags", args: []string{"-ti"},
+			want: options{mode: modeDeliver, extract: true}},
+		{name: "clustered flags ending in a value", args: []string{"-tif", "x@shop1.example"},
+			want: options{mode: modeDeliver, extract: true, sender: "x@shop1.example", senderSet: true}},
+		{name: "null sender", args: []string{"-f", "<>", "a@example.org"},
+			want: options{mode: modeDeliver, dotEnds: true, senderSet: true, recipients: []string{"a@example.org"}}},
+		{name: "Symfony -t with -- and recipients", args: []string{"-t", "-i", "--", "a@example.org", "b@example.net"},
+			want: options{mode: modeDeliver, extract: true, recipients: []string{"a@example.org", "b@example.net"}}},
+		{name: "recipient list in one word", args: []string{"-i", "a@example.org, Bo <b@example.net>"},
+			want: options{mode: modeDeliver, recipients: []string{"a@example.org", "b@example.net"}}},
+		{name: "options stop at the first recipient, as in Postfix", args: []string{"-i", "a@example.org", "-t"},
+			want: options{mode: modeDeliver, recipients: []string{"a@example.org", "-t"}}},
+		{name: "-- protects a recipient that looks like an option", args: []string{"--", "-oQ"},
+			want: options{mode: modeDeliver, dotEnds: true, recipients: []string{"-oQ"}}},
+		{name: "cron", args: []string{"-FCronDaemon", "-i", "-B8BITMIME", "-oem", "root"},
+			want: options{mode: modeDeliver, fullName: "CronDaemon", recipients: []string{"root"}}},
+		{name: "ignored options with values", args: []string{"-odi", "-oem", "-e", "x", "-h", "17", "-C", "/etc/x.cf", "-L", "label", "-O", "a=b", "-N", "never", "-R", "hdrs", "-V", "x", "-X", "/tmp/log", "-p", "smtp", "-B", "7BIT", "u@example.org"},
+			want: options{mode: modeDeliver, dotEnds: true, recipients: []string{"u@example.org"}}},
+		{name: "ignored flags", args: []string{"-m", "-x", "-U", "-G", "-c", "-4", "-6", "-v", "u@example.org"},
+			want: options{mode: modeDeliver, dotEnds: true, verbose: true, recipients: []string{"u@example.org"}}},
+		{name: "-bs", args: []string{"-bs"}, want: options{mode: modeSMTP, dotEnds: true}},
+		{name: "-bs with recipients", args: []string{"-bs", "a@example.org"}, usage: "-bs takes no recipients"},
+		{name: "-bp", args: []string{"-bp"}, want: options{mode: modeList, dotEnds: true}},
+		{name: "mailq", argv0: "/usr/bin/mailq", want: options{mode: modeList, dotEnds: true}},
+		{name: "-q", args: []string{"-q"}, want: options{mode: modeFlush, dotEnds: true}},
+		{name: "-q30m", args: []string{"-q30m"}, want: options{mode: modeFlush, dotEnds: true}},
+		{name: "newaliases", argv0: "newaliases", want: options{mode: modeNoAlias, dotEnds: true}},
+		{name: "-bm explicit", args: []string{"-bm", "a@example.org"}, want: options{mode: modeDeliver, dotEnds: true, recipients: []string{"a@example.org"}}},
+		{name: "unknown -b mode", args: []string{"-bz"}, usage: "unsupported mode -bz"},
+		{name: "daemon mode", args: []string{"-bd"}, usage: "unsupported mode -bd"},
+		{name: "unknown option letter", args: []string{"-z", "a@example.org"}, usage: "unknown option -z"},
+		{name: "-n", args: []string{"-n", "a@example.org"}, usage: "-n is not supported"},
+		{name: "missing value", args: []string{"-t", "-f"}, usage: "-f requires a value"},
+		{name: "no recipients", args: []string{"-i"}, usage: "no recipients"},
+		{name: "header injection in -f", args: []string{"-t", "-fa@b.example\r\nBcc: victim@example.org"}, usage: "bad sender address"},
+		{name: "space in -f", args: []string{"-t", "-f", "a@b.example c@d.example"}, usage: "bad sender address"},
+		{name: "two addresses in -f", args: []string{"-t", "-f", "a@b.example,c@d.example"}, usage: "bad sender address"},
+		{name: "line break in -F", args: []string{"-t", "-F", "Name\nBcc: x@y.example"}, usage: "bad full name"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			argv0 := tt.argv0
+			if argv0 == "" {
+				argv0 = "/usr/sbin/sendmail"
+			}
+			got, err := parseArgs(argv0, tt.args)
+			if tt.usage != "" {
+				var ue *usageError
+				if !errors.As(err, &ue) || !strings.Contains(err.Error(), tt.usage) {
+					t.Fatalf("err = %v, want a usage error with %q", err, tt.usage)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.mode != tt.want.mode || got.extract != tt.want.extract || got.dotEnds != tt.want.dotEnds ||
+				got.sender != tt.want.sender || got.senderSet != tt.want.senderSet || got.fullName != tt.want.fullName ||
+				got.verbose != tt.want.verbose || !slices.Equal(got.recipients, tt.want.recipients) {
+				t.Errorf("got %+v\nwant %+v", *got, tt.want)
+			}
+		})
+	}
+}
+
+// FuzzParseArgs: whatever the words, the parser answers with options or a
+// usage error, and what it accepts is safe to use: no sender or recipient
+// with a line break or space, the last -f wins.
+func FuzzParseArgs(f *testing.F) {
+	for _, seed := range []string{"-t -i", "-oi -fa@b.example -t", "-bs", "-q", "-- -x a@b.example", "-fa@b\r\nX: y", "-ti -F Name a@b.example"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		args := strings.Split(line, " ")
+		o, err := parseArgs("sendmail", args)
+		if err != nil {
+			var ue *usageError
+			if !errors.As(err, &ue) {
+				t.Fatalf("not a usage error: %v", err)
+			}
+			return
+		}
+		for _, a := range append([]string{o.sender, o.fullName}, o.recipients...) {
+			if strings.ContainsAny(a, "\r\n\x00") {
+				t.Fatalf("accepted a value with a line break: %q", a)
+			}
+		}
+		for _, r := range append([]string{o.sender}, o.recipients...) {
+			if strings.ContainsAny(r, " \t,") {
+				t.Fatalf("accepted an address with a space or comma: %q", r)
+			}
+		}
+		if o.mode == modeSMTP && len(o.recipients) > 0 {
+			t.Fatal("-bs with recipients accepted")
+		}
+	})
+}

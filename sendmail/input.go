@@ -1,0 +1,223 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/mail"
+	"strings"
+	"time"
+)
+
+// errTooBig is a message over the size limit; exit 65.
+type errTooBig struct{ limit int64 }
+
+func (e *errTooBig) Error() string {
+	return fmt.Sprintf("message is larger than the limit of %d bytes", e.limit)
+}
+
+// readMessage reads a message as sendmail gets it on standard input, LF or
+// CRLF, and returns it with CRLF line endings, as the relay wants it. With
+// dotEnds, a line holding a single "." ends the input, as without -i. A
+// leading "From " line of the mbox format is dropped, as Postfix does.
+// Input over limit bytes is refused.
+func readMessage(r io.Reader, dotEnds bool, limit int64) ([]byte, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	var out bytes.Buffer
+	first := true
+	for {
+		line, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			// A long line: keep it whole, it is not a "." line.
+			out.Write(line)
+			if int64(out.Len()) > limit {
+				return nil, &errTooBig{limit}
+			}
+			continue
+		}
+		if len(line) > 0 {
+			content := bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
+			if dotEnds && string(content) == "." && (err == nil || len(content) == len(line)) {
+				break
+			}
+			if first && bytes.HasPrefix(content, []byte("From ")) {
+				first = false
+				continue
+			}
+			first = false
+			out.Write(content)
+			out.WriteString("\r\n")
+			if int64(out.Len()) > limit {
+				return nil, &errTooBig{limit}
+			}
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading the message: %w", err)
+		}
+	}
+	return out.Bytes(), nil
+}
+
+// field is one header field as written: its name and its lines, folded
+// continuation lines included, each ending in CRLF.
+type field struct {
+	name string
+	raw  []byte
+}
+
+// splitHeader splits a CRLF message into its header fields and its body.
+// The header ends at the first empty line, or at the first line that is
+// neither a field nor a continuation: a script that forgot the empty line
+// gets one, so its first body line is not read as a field.
+func splitHeader(msg []byte) (fields []field, body []byte) {
+	rest := msg
+	for len(rest) > 0 {
+		end := bytes.Index(rest, []byte("\r\n"))
+		if end < 0 {
+			end = len(rest)
+		} else {
+			end += 2
+		}
+		line := rest[:end]
+		switch {
+		case len(bytes.TrimRight(line, "\r\n")) == 0:
+			return fields, rest[end:]
+		case (line[0] == ' ' || line[0] == '\t') && len(fields) > 0:
+			f := &fields[len(fields)-1]
+			f.raw = append(f.raw, line...)
+		case isFieldLine(line):
+			colon := bytes.IndexByte(line, ':')
+			fields = append(fields, field{name: string(bytes.TrimRight(line[:colon], " \t")), raw: bytes.Clone(line)})
+		default:
+			return fields, rest
+		}
+		rest = rest[end:]
+	}
+	return fields, nil
+}
+
+// isFieldLine reports whether line starts a header field: printable ASCII
+// other than ":" and space up to a colon (RFC 5322 §2.2; a space before
+// the colon is tolerated as obsolete syntax).
+func isFieldLine(line []byte) bool {
+	colon := bytes.IndexByte(line, ':')
+	if colon <= 0 {
+		return false
+	}
+	name := bytes.TrimRight(line[:colon], " \t")
+	if len(name) == 0 {
+		return false
+	}
+	for _, c := range name {
+		if c <= ' ' || c > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// value returns the unfolded value of a field.
+func (f field) value() string {
+	v := f.raw[len(f.name):]
+	v = bytes.TrimLeft(v, " \t")
+	v = bytes.TrimPrefix(v, []byte(":"))
+	s := strings.NewReplacer("\r\n", "", "\n", "").Replace(string(v))
+	return strings.TrimSpace(s)
+}
+
+func (f field) is(name string) bool { return strings.EqualFold(f.name, name) }
+
+// addressList reads the addresses of a To, Cc or Bcc value, or of a
+// recipient argument. net/mail reads proper lists; what it refuses (an
+// unquoted dot in a name, a bare local part) is split at commas, which is
+// how a script that wrote it meant it.
+func addressList(value string) []string {
+	if strings.TrimSpace(value) == "" {
+		return nil
+	}
+	if list, err := mail.ParseAddressList(value); err == nil {
+		addrs := make([]string, 0, len(list))
+		for _, a := range list {
+			addrs = append(addrs, a.Address)
+		}
+		return addrs
+	}
+	var addrs []string
+	for _, part := range strings.Split(value, ",") {
+		part = strings.TrimSpace(part)
+		if lt := strings.LastIndexByte(part, '<'); lt >= 0 {
+			if gt := strings.IndexByte(part[lt:], '>'); gt > 0 {
+				part = part[lt+1 : lt+gt]
+			}
+		}
+		if part != "" && !strings.HasSuffix(part, ":;") {
+			addrs = append(addrs, part)
+		}
+	}
+	return addrs
+}
+
+// prepared is a message made ready for the spool and the relay.
+type prepared struct {
+	data       []byte   // CRLF, Bcc removed, missing fields added
+	recipients []string // from the header, with -t
+}
+
+// prepare rewrites a message as a submission agent does: with extract (-t)
+// it takes the recipients from To, Cc and Bcc, or from the Resent- fields
+// when there are any; it removes Bcc and Resent-Bcc so that blind
+// recipients stay blind; and it adds what is missing: From, Date and a
+// Message-ID at hostname. A Received field records the submitting user.
+func prepare(msg []byte, extract bool, sender, fullName, hostname, id string, uid int, now time.Time) prepared {
+	fields, body := splitHeader(msg)
+	var p prepared
+	if extract {
+		names := []string{"To", "Cc", "Bcc"}
+		for _, f := range fields {
+			if f.is("Resent-To") || f.is("Resent-Cc") || f.is("Resent-Bcc") {
+				names = []string{"Resent-To", "Resent-Cc", "Resent-Bcc"}
+				break
+			}
+		}
+		for _, f := range fields {
+			for _, n := range names {
+				if f.is(n) {
+					p.recipients = append(p.recipients, addressList(f.value())...)
+				}
+			}
+		}
+	}
+	var out bytes.Buffer
+	out.Grow(len(msg) + 256)
+	fmt.Fprintf(&out, "Received: by %s (spamrun, from userid %d)\r\n\tid %s; %s\r\n", hostname, uid, id, now.Format(time.RFC1123Z))
+	has := map[string]bool{}
+	for _, f := range fields {
+		if f.is("Bcc") || f.is("Resent-Bcc") {
+			continue
+		}
+		has[strings.ToLower(f.name)] = true
+		out.Write(f.raw)
+	}
+	if !has["from"] && sender != "" {
+		if fullName != "" {
+			out.WriteString("From: " + (&mail.Address{Name: fullName, Address: sender}).String() + "\r\n")
+		} else {
+			out.WriteString("From: " + sender + "\r\n")
+		}
+	}
+	if !has["date"] {
+		out.WriteString("Date: " + now.Format(time.RFC1123Z) + "\r\n")
+	}
+	if !has["message-id"] {
+		out.WriteString("Message-ID: <" + id + "@" + hostname + ">\r\n")
+	}
+	out.WriteString("\r\n")
+	out.Write(body)
+	p.data = out.Bytes()
+	return p
+}

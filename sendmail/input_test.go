@@ -1,0 +1,165 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestReadMessage(t *testing.T) {
+	for _, tc := range []struct {
+		name, in string
+		dotEnds  bool
+		want     string
+	}{
+		{"LF becomes CRLF", "Subject: x\n\nbody\n", false, "Subject: x\r\n\r\nbody\r\n"},
+		{"CRLF stays", "Subject: x\r\n\r\nbody\r\n", false, "Subject: x\r\n\r\nbody\r\n"},
+		{"mixed", "A: 1\r\nB: 2\n\nx\r\ny\n", false, "A: 1\r\nB: 2\r\n\r\nx\r\ny\r\n"},
+		{"last line without newline", "Subject: x\n\nbody", false, "Subject: x\r\n\r\nbody\r\n"},
+		{"dot ends input without -i", "Subject: x\n\nbody\n.\nafter\n", true, "Subject: x\r\n\r\nbody\r\n"},
+		{"dot with CRLF ends input", "Subject: x\r\n\r\nbody\r\n.\r\nafter\r\n", true, "Subject: x\r\n\r\nbody\r\n"},
+		{"dot is data with -i", "Subject: x\n\nbody\n.\nafter\n", false, "Subject: x\r\n\r\nbody\r\n.\r\nafter\r\n"},
+		{"dot-dot is data", "Subject: x\n\n..\n", true, "Subject: x\r\n\r\n..\r\n"},
+		{"mbox From line dropped", "From www-data Mon Nov  2 09:00:00 2026\nSubject: x\n\nb\n", false, "Subject: x\r\n\r\nb\r\n"},
+		{"From: header kept", "From: a@b.example\nSubject: x\n\nb\n", false, "From: a@b.example\r\nSubject: x\r\n\r\nb\r\n"},
+		{"8-bit and NUL bytes kept", "Subject: caf\xe9\n\n\x00\xff\n", false, "Subject: caf\xe9\r\n\r\n\x00\xff\r\n"},
+		{"empty input", "", false, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := readMessage(strings.NewReader(tc.in), tc.dotEnds, 1<<20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != tc.want {
+				t.Errorf("got %q\nwant %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestReadMessageLimit(t *testing.T) {
+	in := "Subject: x\n\n" + strings.Repeat("0123456789\n", 1000)
+	var big *errTooBig
+	if _, err := readMessage(strings.NewReader(in), false, 5000); !errors.As(err, &big) {
+		t.Errorf("over the limit: %v", err)
+	}
+	long := "Subject: x\n\n" + strings.Repeat("x", 200<<10) + "\n"
+	got, err := readMessage(strings.NewReader(long), false, 1<<20)
+	if err != nil || len(got) != len(long)+3 { // three LFs became CRLF
+		t.Errorf("a 200 KiB line: %d bytes, %v", len(got), err)
+	}
+	if _, err := readMessage(strings.NewReader(long), false, 100<<10); !errors.As(err, &big) {
+		t.Errorf("a long line over the limit: %v", err)
+	}
+}
+
+var now = time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+
+func TestPrepare(t *testing.T) {
+	in := "To: Ann <ann@example.org>, bob@example.net\r\n" +
+		"Cc: carl@example.com\r\n" +
+		"Bcc: secret@example.org,\r\n hidden@example.net\r\n" +
+		"Subject: Order 1001\r\n" +
+		"\r\n" +
+		"Bcc: this is body text\r\n"
+	p := prepare([]byte(in), true, "shop@shop1.example", "Shop One", "web1.example.net", "ID1", 1001, now)
+	wantRcpts := []string{"ann@example.org", "bob@example.net", "carl@example.com", "secret@example.org", "hidden@example.net"}
+	if !slices.Equal(p.recipients, wantRcpts) {
+		t.Errorf("recipients %q", p.recipients)
+	}
+	want := "Received: by web1.example.net (spamrun, from userid 1001)\r\n\tid ID1; Mon, 02 Nov 2026 09:00:00 +0000\r\n" +
+		"To: Ann <ann@example.org>, bob@example.net\r\n" +
+		"Cc: carl@example.com\r\n" +
+		"Subject: Order 1001\r\n" +
+		"From: \"Shop One\" <shop@shop1.example>\r\n" +
+		"Date: Mon, 02 Nov 2026 09:00:00 +0000\r\n" +
+		"Message-ID: <ID1@web1.example.net>\r\n" +
+		"\r\n" +
+		"Bcc: this is body text\r\n"
+	if string(p.data) != want {
+		t.Errorf("got\n%s\nwant\n%s", p.data, want)
+	}
+}
+
+func TestPrepareResentAndExisting(t *testing.T) {
+	in := "From: a@shop1.example\r\nDate: Sun, 1 Nov 2026 10:00:00 +0000\r\nMessage-ID: <x@y>\r\nTo: old@example.org\r\n" +
+		"Resent-To: new@example.org\r\nResent-Bcc: blind@example.org\r\n\r\nbody\r\n"
+	p := prepare([]byte(in), true, "a@shop1.example", "", "h", "ID2", 0, now)
+	if !slices.Equal(p.recipients, []string{"new@example.org", "blind@example.org"}) {
+		t.Errorf("Resent- recipients: %q", p.recipients)
+	}
+	s := string(p.data)
+	if strings.Contains(s, "blind@") || strings.Count(s, "Date:") != 1 || strings.Count(s, "Message-ID:") != 1 || strings.Count(s, "From:") != 1 {
+		t.Errorf("got %q", s)
+	}
+	// Without -t the header gives no recipients, and Bcc still goes.
+	p = prepare([]byte("Bcc: b@example.org\r\nSubject: s\r\n\r\nx\r\n"), false, "", "", "h", "ID3", 0, now)
+	if len(p.recipients) != 0 || bytes.Contains(p.data, []byte("Bcc")) || bytes.Contains(p.data, []byte("From:")) {
+		t.Errorf("without -t: %q %q", p.recipients, p.data)
+	}
+}
+
+func TestPrepareMissingBlankLine(t *testing.T) {
+	in := "Subject: contact form\r\nTo: owner@shop1.example\r\nHello, I would like to order.\r\nThanks\r\n"
+	p := prepare([]byte(in), true, "", "", "h", "ID4", 0, now)
+	if !strings.HasSuffix(string(p.data), "\r\n\r\nHello, I would like to order.\r\nThanks\r\n") {
+		t.Errorf("got %q", p.data)
+	}
+	if !slices.Equal(p.recipients, []string{"owner@shop1.example"}) {
+		t.Errorf("recipients %q", p.recipients)
+	}
+}
+
+func TestAddressList(t *testing.T) {
+	for in, want := range map[string][]string{
+		"a@example.org":                         {"a@example.org"},
+		"Ann <a@example.org>, b@example.net":    {"a@example.org", "b@example.net"},
+		"J. Doe <j@example.org>":                {"j@example.org"},
+		"undisclosed-recipients:;":              nil,
+		"root":                                  {"root"},
+		"=?UTF-8?Q?J=C3=B6rg?= <j@example.org>": {"j@example.org"},
+		"":                                      nil,
+	} {
+		if got := addressList(in); !slices.Equal(got, want) {
+			t.Errorf("addressList(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// FuzzReadMessage: the reader never panics, emits only CRLF line endings,
+// and keeps every byte of every line it accepts.
+func FuzzReadMessage(f *testing.F) {
+	f.Add([]byte("Subject: x\n\nbody\n.\nafter"), true)
+	f.Add([]byte("From x\r\nA: b\r\n\r\n\x00\r\r\n"), false)
+	f.Fuzz(func(t *testing.T, in []byte, dotEnds bool) {
+		out, err := readMessage(bytes.NewReader(in), dotEnds, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out) > 0 && !bytes.HasSuffix(out, []byte("\r\n")) {
+			t.Fatalf("output does not end in CRLF: %q", out)
+		}
+		if bytes.Count(out, []byte("\n")) != bytes.Count(out, []byte("\r\n")) {
+			t.Fatalf("bare LF in output: %q", out)
+		}
+		if !dotEnds {
+			lines := strings.Count(string(in), "\n")
+			if len(in) > 0 && in[len(in)-1] != '\n' {
+				lines++
+			}
+			if got := bytes.Count(out, []byte("\r\n")); got != lines && got != lines-1 { // -1: a dropped mbox From line
+				t.Fatalf("%d lines in, %d out", lines, got)
+			}
+		}
+		p := prepare(out, true, "a@b.example", "", "h", "ID", 0, now)
+		fields, _ := splitHeader(p.data)
+		for _, f := range fields {
+			if f.is("Bcc") || f.is("Resent-Bcc") {
+				t.Fatalf("a Bcc field survived: %q", f.raw)
+			}
+		}
+	})
+}

@@ -1,0 +1,360 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/syslog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/spamrun/spamrun"
+	"github.com/spamrun/spamrun/config"
+	"github.com/spamrun/spamrun/relay"
+	"github.com/spamrun/spamrun/spool"
+	"github.com/spamrun/spamrun/sqlitestore"
+)
+
+// system is what sendmail learns from the process it runs in.
+type system struct {
+	verbose    io.Writer // -v: warnings also go here
+	uid        int
+	privileged bool
+	getenv     func(string) string
+	now        func() time.Time
+	evidence   spamrun.Evidence
+}
+
+func newSystem() *system {
+	s := &system{uid: os.Getuid(), privileged: config.Privileged(), getenv: os.Getenv, now: time.Now}
+	if s.privileged {
+		// Running setgid: nothing in the environment is the site's to set.
+		s.getenv = func(string) string { return "" }
+	}
+	s.evidence = callerEvidence(os.Getppid(), s.uid)
+	return s
+}
+
+// callerEvidence records who ran sendmail: the parent's working directory
+// and command line. The site controls both, so they are evidence only.
+func callerEvidence(ppid, uid int) spamrun.Evidence {
+	ev := spamrun.Evidence{UID: uid}
+	proc := "/proc/" + strconv.Itoa(ppid)
+	if cwd, err := os.Readlink(proc + "/cwd"); err == nil {
+		ev.Cwd = cwd
+	}
+	if cmd, err := os.ReadFile(proc + "/cmdline"); err == nil {
+		for _, arg := range strings.Split(strings.TrimRight(string(cmd), "\x00"), "\x00") {
+			ev.Command = append(ev.Command, strings.ToValidUTF8(arg, "\uFFFD"))
+		}
+	}
+	return ev
+}
+
+// mailer submits messages for one site.
+type mailer struct {
+	sys   *system
+	cfg   *config.Config
+	site  spamrun.Site
+	det   *spamrun.PolicyDetector // nil when the state store could not be opened
+	store io.Closer
+	spool *spool.Spool
+	relay relay.Relay
+	log   *syslog.Writer // nil without syslog
+}
+
+// localError is a failure of this machine, not of the message: exit 73 or 75.
+type localError struct {
+	code int
+	err  error
+}
+
+func (e *localError) Error() string { return e.err.Error() }
+func (e *localError) Unwrap() error { return e.err }
+
+// refusedError is a submission from a disabled site; exit 69.
+type refusedError struct {
+	site       string
+	incident   *spamrun.Incident
+	articleURL string
+}
+
+func (e *refusedError) Error() string {
+	msg := fmt.Sprintf("mail from website %q is disabled because it sent spam", e.site)
+	if e.articleURL != "" {
+		msg += "; see " + e.articleURL
+	}
+	if e.incident != nil {
+		msg += " (incident " + e.incident.ID + ")"
+	}
+	return msg
+}
+
+func exitCode(err error) int {
+	var (
+		usage   *usageError
+		big     *errTooBig
+		refused *refusedError
+		local   *localError
+	)
+	switch {
+	case err == nil:
+		return exOK
+	case errors.As(err, &usage):
+		return exUsage
+	case errors.As(err, &big), errors.Is(err, spamrun.ErrBadAddress):
+		return exDataErr
+	case errors.As(err, &refused):
+		return exUnavailable
+	case errors.As(err, &local):
+		return local.code
+	case errors.Is(err, os.ErrPermission):
+		return exNoPerm
+	}
+	return exTempFail
+}
+
+func newMailer(sys *system) (*mailer, error) {
+	cfg, err := config.LoadDefault(sys.getenv, sys.privileged)
+	if err != nil {
+		return nil, &localError{exTempFail, err}
+	}
+	m := &mailer{sys: sys, cfg: cfg}
+	sites, err := cfg.Sites()
+	if err != nil {
+		return nil, &localError{exTempFail, err}
+	}
+	m.site, err = spamrun.SiteForUID(sys.uid, sites, cfg.Hostname)
+	if err != nil {
+		// A UID without a passwd entry is still a site; its mail is not lost.
+		m.site = spamrun.Site{Name: "uid" + strconv.Itoa(sys.uid), UID: sys.uid}
+	}
+	if m.spool, err = spool.Open(cfg.SpoolDir); err != nil {
+		return nil, &localError{exCantCreat, err}
+	}
+	if m.relay, err = newRelay(cfg); err != nil {
+		return nil, &localError{exTempFail, err}
+	}
+	if cfg.Syslog {
+		m.log, _ = syslog.New(syslog.LOG_MAIL|syslog.LOG_INFO, "spamrun/sendmail")
+	}
+	// The store may be out of reach; mail is then accepted undecided and
+	// the next queue pass decides it.
+	if err := m.openDetector(); err != nil {
+		m.logf("warning: state store unavailable, accepting mail undecided: %v", err)
+	}
+	return m, nil
+}
+
+func (m *mailer) openDetector() error {
+	var store spamrun.Store
+	switch m.cfg.Store.Kind {
+	case "memory":
+		store = spamrun.NewMemoryStore()
+	case "sqlite", "":
+		if err := os.MkdirAll(m.cfg.StateDir, 0o770); err != nil {
+			return err
+		}
+		s, err := sqlitestore.Open(filepath.Join(m.cfg.StateDir, "state.db"), nil)
+		if err != nil {
+			return err
+		}
+		store, m.store = s, s
+	default:
+		return fmt.Errorf("store kind %q is not supported by this sendmail", m.cfg.Store.Kind)
+	}
+	enforcer, err := m.cfg.Enforcer()
+	if err != nil {
+		return err
+	}
+	def, sites := m.cfg.Policies()
+	m.det, err = spamrun.NewDetector(&spamrun.DetectorOptions{
+		Store: store, Enforcer: enforcer, Policy: def, Sites: sites, Now: m.sys.now,
+	})
+	return err
+}
+
+func (m *mailer) close() {
+	if m.store != nil {
+		m.store.Close()
+	}
+	if m.log != nil {
+		m.log.Close()
+	}
+}
+
+func (m *mailer) logf(format string, args ...any) {
+	line := fmt.Sprintf(format, args...)
+	if m.log != nil {
+		m.log.Info(line)
+	}
+	if m.sys.verbose != nil {
+		fmt.Fprintln(m.sys.verbose, "sendmail:", line)
+	}
+}
+
+// deliverMode is sendmail -bm, the default: one message from stdin.
+func (m *mailer) deliverMode(opts *options, stdin io.Reader, stderr io.Writer) int {
+	data, err := readMessage(stdin, opts.dotEnds, m.cfg.MaxMessageSize)
+	if err != nil {
+		fmt.Fprintf(stderr, "sendmail: %v\n", err)
+		return exitCode(err)
+	}
+	sender := m.site.DefaultSender
+	if opts.senderSet {
+		sender = opts.sender
+	}
+	sub := submission{sender: sender, recipients: opts.recipients, extract: opts.extract, fullName: opts.fullName}
+	if _, err := m.submit(context.Background(), sub, data); err != nil {
+		fmt.Fprintf(stderr, "sendmail: %v\n", err)
+		return exitCode(err)
+	}
+	return exOK
+}
+
+// submission is one message's envelope as the caller gave it.
+type submission struct {
+	sender     string
+	recipients []string
+	extract    bool   // take recipients from the header too (-t)
+	fullName   string // for a From field the message lacks
+}
+
+// submit runs one message through spamrun: prepare, check, spool, relay.
+// It returns the spool entry of an accepted message; an error means the
+// message was not accepted.
+func (m *mailer) submit(ctx context.Context, sub submission, data []byte) (*spool.Entry, error) {
+	now := m.sys.now()
+	id := spool.NewID(now)
+	p := prepare(data, sub.extract, sub.sender, sub.fullName, m.cfg.Hostname, id, m.sys.uid, now)
+	rcpts := dedupe(append(append([]string(nil), sub.recipients...), p.recipients...))
+	if len(rcpts) == 0 {
+		return nil, usagef("no recipient addresses found in the message header")
+	}
+	msg, err := spamrun.ParseMessage(p.data, sub.sender, rcpts)
+	if err != nil {
+		return nil, err
+	}
+	msg.Evidence.Cwd, msg.Evidence.Command, msg.Evidence.UID = m.sys.evidence.Cwd, m.sys.evidence.Command, m.sys.uid
+
+	e := &spool.Entry{
+		ID: id, Site: m.site.Name, UID: m.sys.uid, Sender: msg.Sender, Recipients: msg.Recipients,
+		Received: now, State: spool.Undecided, Evidence: msg.Evidence, SMTPUTF8: needsSMTPUTF8(msg),
+	}
+	var verdict spamrun.Verdict
+	if m.det != nil {
+		verdict, err = m.det.CheckAt(ctx, m.site.Name, msg, now)
+		if err != nil {
+			m.logf("warning: site=%s no decision, accepting undecided: %v", m.site.Name, err)
+		} else {
+			e.Score, e.Spam = verdict.Score, verdict.Spam
+			switch verdict.Action {
+			case spamrun.Refuse:
+				m.logline(e, "refused", verdict)
+				return nil, &refusedError{site: m.site.Name, incident: verdict.Incident, articleURL: m.cfg.ArticleURL}
+			case spamrun.Hold:
+				e.State, e.HoldUntil = spool.Held, verdict.HoldUntil
+			case spamrun.Deliver:
+				e.State = spool.Queued
+			}
+		}
+	}
+	if err := m.spool.Add(e, p.data); err != nil {
+		return nil, &localError{exCantCreat, err}
+	}
+	action := string(e.State)
+	if e.State == spool.Queued {
+		action = m.relayNow(ctx, e, p.data)
+	}
+	m.logline(e, action, verdict)
+	return e, nil
+}
+
+// relayNow hands an accepted message to the relay. When the relay is down
+// the message stays queued for the next pass; it is accepted either way.
+func (m *mailer) relayNow(ctx context.Context, e *spool.Entry, data []byte) string {
+	unlock, err := m.spool.Lock(e.ID)
+	if err != nil {
+		return "queued"
+	}
+	defer unlock()
+	err = m.relay.Deliver(ctx, relay.Envelope{From: e.Sender, To: e.Recipients, SMTPUTF8: e.SMTPUTF8}, bytes.NewReader(data))
+	if err == nil {
+		if err := m.spool.Remove(e.ID); err != nil {
+			m.logf("error: id=%s relayed but not removed from the spool: %v", e.ID, err)
+		}
+		return "relayed"
+	}
+	e.Attempts++
+	e.LastError = err.Error()
+	e.NextAttempt = m.sys.now().Add(retryDelay(e.Attempts))
+	if uerr := m.spool.Update(e); uerr != nil {
+		m.logf("error: id=%s: %v", e.ID, uerr)
+	}
+	return "deferred (" + err.Error() + ")"
+}
+
+// retryDelay is the wait before attempt n+1: one minute, doubling, at most
+// an hour.
+func retryDelay(attempts int) time.Duration {
+	d := time.Minute
+	for i := 1; i < attempts && d < time.Hour; i++ {
+		d *= 2
+	}
+	return min(d, time.Hour)
+}
+
+func (m *mailer) logline(e *spool.Entry, action string, v spamrun.Verdict) {
+	m.logf("site=%s id=%s from=<%s> nrcpt=%d size=%d score=%.1f action=%s",
+		m.site.Name, e.ID, e.Sender, len(e.Recipients), e.Size, v.Score.Value, action)
+}
+
+func dedupe(addrs []string) []string {
+	seen := make(map[string]bool, len(addrs))
+	out := addrs[:0]
+	for _, a := range addrs {
+		key := strings.ToLower(a)
+		if !seen[key] {
+			seen[key] = true
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func needsSMTPUTF8(msg *spamrun.Message) bool {
+	ascii := func(s string) bool { return utf8.RuneCountInString(s) == len(s) }
+	if !ascii(msg.Sender) {
+		return true
+	}
+	for _, r := range msg.Recipients {
+		if !ascii(r) {
+			return true
+		}
+	}
+	return false
+}
+
+func newRelay(cfg *config.Config) (relay.Relay, error) {
+	if cfg.Relay.Command != "" {
+		return relay.ParseCommand(cfg.Relay.Command)
+	}
+	starttls, err := relay.ParseStartTLSMode(cfg.Relay.StartTLS)
+	if err != nil {
+		return nil, err
+	}
+	return &relay.SMTP{
+		Addr:     cfg.Relay.SMTP,
+		Helo:     cfg.Relay.Helo,
+		StartTLS: starttls,
+		Username: cfg.Relay.Username,
+		Password: cfg.Relay.Password,
+		Timeout:  cfg.Relay.Timeout,
+	}, nil
+}

@@ -1,0 +1,80 @@
+// Command sendmail is spamrun's sendmail-compatible submission program,
+// installed as /usr/sbin/sendmail so that every message a website sends
+// with PHP's mail(), PHPMailer, Symfony Mailer, WordPress or cron passes
+// through spamrun.
+//
+// It reads the message, identifies the website by the real UID it runs as,
+// scores the message, records it in the shared state, writes it durably to
+// the spool and relays it when the policy allows; then it exits. A website
+// that was disabled for a spam run is refused with exit status 69 and one
+// line on standard error that links the explanatory article, so mail()
+// returns false.
+//
+// Usage follows Postfix's sendmail(1):
+//
+//	sendmail [-t] [-i|-oi] [-f sender] [-F name] [options] [--] [recipient ...]
+//	sendmail -bs          an SMTP dialogue on standard input and output
+//	sendmail -bp, mailq   list the queue (a website user sees its own messages)
+//	sendmail -q           one pass over the queue
+//
+// Options Postfix accepts and ignores are accepted and ignored. Exit
+// statuses follow sysexits.h: 0 accepted, 64 usage, 65 bad message, 69
+// website disabled, 73 and 75 local failures, 77 permission.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+func main() { os.Exit(run(os.Args, os.Stdin, os.Stdout, os.Stderr)) }
+
+// Exit statuses, from sysexits.h.
+const (
+	exOK          = 0
+	exUsage       = 64
+	exDataErr     = 65
+	exUnavailable = 69
+	exSoftware    = 70
+	exCantCreat   = 73
+	exTempFail    = 75
+	exNoPerm      = 77
+)
+
+// run is sendmail with its process environment passed in.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	argv0 := "sendmail"
+	if len(args) > 0 {
+		argv0, args = args[0], args[1:]
+	}
+	opts, err := parseArgs(argv0, args)
+	if err != nil {
+		fmt.Fprintf(stderr, "sendmail: %v\n", err)
+		return exUsage
+	}
+	sys := newSystem()
+	if opts.verbose && opts.mode != modeSMTP {
+		sys.verbose = stderr
+	}
+	switch opts.mode {
+	case modeNoAlias:
+		fmt.Fprintln(stderr, "sendmail: spamrun keeps no alias database; nothing to do")
+		return exOK
+	case modeSMTP:
+		return serveSMTP(sys, stdin, stdout)
+	}
+	m, err := newMailer(sys)
+	if err != nil {
+		fmt.Fprintf(stderr, "sendmail: %v\n", err)
+		return exitCode(err)
+	}
+	defer m.close()
+	switch opts.mode {
+	case modeList:
+		return m.listQueue(stdout, stderr)
+	case modeFlush:
+		return m.flushQueue(stderr)
+	}
+	return m.deliverMode(opts, stdin, stderr)
+}
