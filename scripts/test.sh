@@ -12,7 +12,12 @@ cd "$(dirname "$0")/.."
 # each is present.
 need_pkgs=()
 have_perl_module() { perl -M"$1" -e 1 >/dev/null 2>&1; }
+have_file() { [ -e "$1" ]; }
 have_perl_module Sisimai || need_pkgs+=(libsisimai-perl)
+command -v php >/dev/null || need_pkgs+=(php-cli)
+have_file /usr/share/php/libphp-phpmailer/autoload.php || need_pkgs+=(libphp-phpmailer)
+have_file /usr/share/php/Symfony/Component/Mailer/autoload.php || need_pkgs+=(php-symfony-mailer)
+command -v swaks >/dev/null || need_pkgs+=(swaks)
 
 if ((${#need_pkgs[@]})); then
 	echo "installing: ${need_pkgs[*]}"

@@ -125,6 +125,16 @@ func newMailer(sys *system) (*mailer, error) {
 	if err != nil {
 		return nil, &localError{exTempFail, err}
 	}
+	if cfg.Scorer.Kind != config.ScorerBuiltin {
+		// Scoring with another filter than the one configured would be a
+		// silent change of policy; refusing is loud and loses nothing.
+		return nil, &localError{exTempFail, fmt.Errorf("scorer kind %q is not supported by this sendmail; use %q", cfg.Scorer.Kind, config.ScorerBuiltin)}
+	}
+	if cfg.Store.Kind != config.StoreSQLite && cfg.Store.Kind != config.StoreMemory {
+		// Mail accepted undecided into a store that never answers would
+		// pile up unseen.
+		return nil, &localError{exTempFail, fmt.Errorf("store kind %q is not supported by this sendmail; use %q", cfg.Store.Kind, config.StoreSQLite)}
+	}
 	m := &mailer{sys: sys, cfg: cfg}
 	sites, err := cfg.Sites()
 	if err != nil {
@@ -155,9 +165,9 @@ func newMailer(sys *system) (*mailer, error) {
 func (m *mailer) openDetector() error {
 	var store spamrun.Store
 	switch m.cfg.Store.Kind {
-	case "memory":
+	case config.StoreMemory:
 		store = spamrun.NewMemoryStore()
-	case "sqlite", "":
+	case config.StoreSQLite:
 		if err := os.MkdirAll(m.cfg.StateDir, 0o770); err != nil {
 			return err
 		}
