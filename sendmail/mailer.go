@@ -136,14 +136,15 @@ func newMailer(sys *system) (*mailer, error) {
 		return nil, &localError{exTempFail, fmt.Errorf("store kind %q is not supported by this sendmail; use %q", cfg.Store.Kind, config.StoreSQLite)}
 	}
 	m := &mailer{sys: sys, cfg: cfg}
-	sites, err := cfg.Sites()
-	if err != nil {
-		return nil, &localError{exTempFail, err}
-	}
-	m.site, err = spamrun.SiteForUID(sys.uid, sites, cfg.Hostname)
-	if err != nil {
+	// Only the caller's UID is looked up: a configured user that no longer
+	// exists troubles no site but its own.
+	m.site, err = cfg.SiteForUID(sys.uid)
+	switch {
+	case errors.Is(err, spamrun.ErrUnknownUID):
 		// A UID without a passwd entry is still a site; its mail is not lost.
 		m.site = spamrun.Site{Name: "uid" + strconv.Itoa(sys.uid), UID: sys.uid}
+	case err != nil:
+		return nil, &localError{exTempFail, err}
 	}
 	if m.spool, err = spool.Open(cfg.SpoolDir); err != nil {
 		return nil, &localError{exCantCreat, err}

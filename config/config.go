@@ -1,0 +1,546 @@
+// Package config loads spamrun.toml, the one configuration file of the
+// sendmail binary and the operator command.
+//
+// The file is /etc/spamrun/spamrun.toml ([DefaultPath]). An unprivileged
+// process may name another one in SPAMRUN_CONFIG; sendmail installed setgid
+// ignores it, because the variable belongs to the website that runs
+// sendmail, and a site that could choose the configuration could exempt
+// itself. When the file does not exist the embedded defaults apply, as if
+// the file were empty. [LoadDefault] does all of this in one call.
+//
+// Unknown keys and bad values are errors that name the file, line and key,
+// as a compiler would:
+//
+//	/etc/spamrun/spamrun.toml:12: policy.max_spam: -1 is negative
+//
+// A value that is wrong although the key is absent (a default that the rest
+// of the file makes invalid) is reported as "key (default)".
+//
+// # Keys and defaults
+//
+// Durations are strings in the form of Go's time.ParseDuration: "90s",
+// "15m", "1h30m". There is no unit for days: five days are "120h".
+//
+//	state_dir        /var/lib/spamrun; see below
+//	spool_dir        /var/spool/spamrun; see below
+//	article_url      "" (no link); an absolute http or https URL, linked from
+//	                 every bounce and refusal
+//	hostname         the system's host name; Reporting-MTA, Message-IDs
+//	max_message_size 26214400 (25 MiB), in bytes
+//	queue_lifetime   "120h"; after this a queued message is returned as failed
+//	syslog           true; log to the mail facility
+//
+//	[relay]          where accepted mail goes: exactly one of smtp and command
+//	smtp             "127.0.0.1:25" when command is not set; host:port
+//	command          "" ; another MTA's sendmail, e.g. "/usr/sbin/sendmail.postfix -i",
+//	                 quoted as for a shell but never run by one, as the
+//	                 [enforce] commands are
+//	starttls         "opportunistic" | "required" | "off"
+//	username         "" ; AUTH, together with password
+//	password         ""
+//	timeout          "30s"
+//	helo             the hostname
+//
+//	[policy]         what every site is held to, unless [sites.NAME] says otherwise
+//	spam_score       5.0; score at or above which a message is spam-marked
+//	max_spam         10; trip when more than this many spam-marked messages...
+//	window           "1h"; ...were submitted within this window
+//	hold_for         "15m"; spam-marked messages wait this long; "0s" = no hold
+//
+//	[scorer]
+//	kind             "builtin" | "spamassassin" | "rspamd"
+//	address          "" ; required for spamassassin and rspamd: host:port or
+//	                 the absolute path of a Unix socket; rspamd also takes an
+//	                 http or https URL
+//	timeout          "10s"
+//
+//	[store]
+//	kind             "sqlite" | "redis" | "memory"
+//	url              "" ; required for redis: redis://, rediss:// or unix://
+//
+//	[enforce]        optional, on top of sendmail refusing a disabled site
+//	command          "" ; run when a site trips: "/usr/local/bin/panel-disable-site {site}"
+//	enable_command   "" ; run when the operator re-enables it; needs command
+//	webhook          "" ; an http or https URL that gets a JSON POST
+//	webhook_secret   "" ; signs each POST (X-Spamrun-Signature); needs webhook
+//	command_timeout  "30s"
+//	webhook_timeout  "10s"; for each attempt
+//	webhook_retries  3; further attempts after a failed one, 0 to 10
+//
+//	[sites.NAME]     one table per site that needs more than its defaults
+//	user             NAME; the login name whose real UID submits the site's mail
+//	uid              instead of user: the numeric UID
+//	domains          []; mail domains the site owns, so may be bounced to
+//	spam_score, max_spam, window, hold_for
+//	                 override [policy] for this site only
+//	exempt           false; score and log, but never hold or disable
+//
+// The state and spool directories default to /var/lib/spamrun and
+// /var/spool/spamrun for root, for a setuid or setgid process, and for
+// whoever reads the system file. Anyone else, a developer or a test with
+// its own SPAMRUN_CONFIG or no file at all, gets $XDG_STATE_HOME/spamrun
+// (or ~/.local/state/spamrun) and its subdirectory spool.
+//
+// The file holds the relay password and the webhook secret, and setgid
+// sendmail must read it: make it root:spamrun, mode 0640. A privileged
+// process refuses a file that everyone may write.
+//
+// The store kind "memory" keeps the state inside one process. sendmail is a
+// new process for every message, so with it a site never trips: it is for
+// tests and demonstrations, never for a host.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"maps"
+	"os"
+	"os/user"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spamrun/spamrun"
+)
+
+// DefaultPath is where the configuration lives.
+const DefaultPath = "/etc/spamrun/spamrun.toml"
+
+// The values of Relay.StartTLS.
+const (
+	StartTLSOff           = "off"
+	StartTLSOpportunistic = "opportunistic" // use it when the relay offers it
+	StartTLSRequired      = "required"      // do not deliver without it
+)
+
+// The values of Scorer.Kind.
+const (
+	ScorerBuiltin      = "builtin"
+	ScorerSpamAssassin = "spamassassin"
+	ScorerRspamd       = "rspamd"
+)
+
+// The values of Store.Kind.
+const (
+	StoreSQLite = "sqlite"
+	StoreRedis  = "redis"
+	StoreMemory = "memory"
+)
+
+// Config is the whole configuration file with every default filled in.
+//
+// A Config may also be built in Go, by a control panel say; Validate then
+// checks it as Load would.
+type Config struct {
+	StateDir   string
+	SpoolDir   string
+	ArticleURL string
+	Hostname   string
+	// MaxMessageSize is in bytes; a bigger message is refused as bad input.
+	MaxMessageSize int64
+	QueueLifetime  time.Duration
+	Syslog         bool
+
+	Relay Relay
+	// DefaultPolicy is the [policy] table. It cannot be exempt from the
+	// file: exempting every site is not a policy but turning spamrun off.
+	DefaultPolicy spamrun.Policy
+	Scorer        Scorer
+	Store         Store
+	Enforce       Enforce
+	// SiteConfigs are the [sites.NAME] tables by NAME.
+	SiteConfigs map[string]SiteConfig
+
+	// src remembers the file, for the line numbers of later errors.
+	src *source
+}
+
+// Relay is the [relay] table: where accepted mail is delivered.
+type Relay struct {
+	// SMTP is the host:port of a relay; Command is the command line of
+	// another MTA's sendmail. Exactly one is set.
+	SMTP     string
+	Command  string
+	StartTLS string // StartTLSOff, StartTLSOpportunistic or StartTLSRequired
+	Username string
+	Password string
+	Timeout  time.Duration
+	Helo     string
+}
+
+// Scorer is the [scorer] table.
+type Scorer struct {
+	Kind    string // ScorerBuiltin, ScorerSpamAssassin or ScorerRspamd
+	Address string
+	Timeout time.Duration
+}
+
+// Store is the [store] table.
+type Store struct {
+	Kind string // StoreSQLite, StoreRedis or StoreMemory
+	URL  string
+}
+
+// Enforce is the [enforce] table: what acts on a site when it trips, on
+// top of the store's disabled flag. See spamrun.CommandEnforcer and
+// spamrun.WebhookEnforcer for what the command and the webhook receive.
+type Enforce struct {
+	Command        string
+	EnableCommand  string
+	Webhook        string
+	WebhookSecret  string
+	CommandTimeout time.Duration
+	WebhookTimeout time.Duration
+	// WebhookRetries is the number of attempts after a failed one; 0
+	// means none.
+	WebhookRetries int
+}
+
+// SiteConfig is one [sites.NAME] table. The policy fields are nil when the
+// site keeps the default, so that a site can override with zero (max_spam
+// = 0 trips on the first spam-marked message).
+type SiteConfig struct {
+	// User is the login name; "" means the site's name, unless UID is set.
+	User string
+	UID  *int
+	// Domains are the mail domains the site owns.
+	Domains   []string
+	SpamScore *float64
+	MaxSpam   *int
+	Window    *time.Duration
+	HoldFor   *time.Duration
+	Exempt    bool
+}
+
+// login is the user name whose UID is the site's, when UID is not given.
+func (s SiteConfig) login(name string) string {
+	if s.User != "" {
+		return s.User
+	}
+	return name
+}
+
+// Default returns the configuration of no file at all, for the current
+// user and process (see the package documentation for the directories).
+func Default() *Config {
+	return defaultFor(os.Getuid(), trustedEnv(os.Getenv, Privileged()))
+}
+
+// trustedEnv returns getenv, or nil for a privileged process, whose
+// environment is the website's.
+func trustedEnv(getenv func(string) string, privileged bool) func(string) string {
+	if privileged {
+		return nil
+	}
+	return getenv
+}
+
+// hostname is a seam for tests.
+var hostname = os.Hostname
+
+// defaultFor is Default for a real UID and an environment; getenv nil means
+// the environment is not to be trusted, which gives the system directories.
+func defaultFor(uid int, getenv func(string) string) *Config {
+	c := &Config{
+		StateDir:       "/var/lib/spamrun",
+		SpoolDir:       "/var/spool/spamrun",
+		Hostname:       "localhost",
+		MaxMessageSize: 25 << 20,
+		QueueLifetime:  120 * time.Hour,
+		Syslog:         true,
+		Relay: Relay{
+			SMTP:     "127.0.0.1:25",
+			StartTLS: StartTLSOpportunistic,
+			Timeout:  30 * time.Second,
+		},
+		DefaultPolicy: spamrun.DefaultPolicy(),
+		Scorer:        Scorer{Kind: ScorerBuiltin, Timeout: 10 * time.Second},
+		Store:         Store{Kind: StoreSQLite},
+		Enforce: Enforce{
+			CommandTimeout: 30 * time.Second,
+			WebhookTimeout: 10 * time.Second,
+			WebhookRetries: 3,
+		},
+	}
+	// A host name that would fail validation must not stop every message;
+	// the operator can still set one.
+	if h, err := hostname(); err == nil && checkHostname(h) == nil {
+		c.Hostname = h
+	}
+	c.Relay.Helo = c.Hostname
+	if uid != 0 && getenv != nil {
+		if dir := userStateDir(uid, getenv); dir != "" {
+			c.StateDir = dir
+			c.SpoolDir = filepath.Join(dir, "spool")
+		}
+	}
+	return c
+}
+
+// userStateDir follows the XDG base directory specification, which says
+// to ignore a relative XDG_STATE_HOME; "" when there is no home either.
+func userStateDir(uid int, getenv func(string) string) string {
+	if x := getenv("XDG_STATE_HOME"); filepath.IsAbs(x) {
+		return filepath.Join(x, "spamrun")
+	}
+	home := getenv("HOME")
+	if !filepath.IsAbs(home) {
+		if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
+			home = u.HomeDir
+		}
+	}
+	if !filepath.IsAbs(home) {
+		return ""
+	}
+	return filepath.Join(home, ".local", "state", "spamrun")
+}
+
+// systemPath is DefaultPath, a variable for tests.
+var systemPath = DefaultPath
+
+// Locate returns the configuration file to use and whether it must exist.
+// SPAMRUN_CONFIG names it only when privileged is false; otherwise it is
+// DefaultPath, which may be missing.
+func Locate(getenv func(string) string, privileged bool) (path string, mustExist bool) {
+	if !privileged {
+		if p := getenv("SPAMRUN_CONFIG"); p != "" {
+			return p, true
+		}
+	}
+	return systemPath, false
+}
+
+// Privileged reports whether the process runs setuid or setgid: its
+// effective user or group differs from the real one.
+func Privileged() bool {
+	return os.Geteuid() != os.Getuid() || os.Getegid() != os.Getgid()
+}
+
+// LoadDefault loads the configuration the way sendmail and the operator
+// command do: Locate, then Load, or the defaults when the system file does
+// not exist. getenv is os.Getenv outside tests; privileged is Privileged().
+func LoadDefault(getenv func(string) string, privileged bool) (*Config, error) {
+	path, mustExist := Locate(getenv, privileged)
+	return load(path, mustExist, os.Getuid(), trustedEnv(getenv, privileged), privileged)
+}
+
+// Load reads the file at path. It must exist.
+func Load(path string) (*Config, error) {
+	privileged := Privileged()
+	return load(path, true, os.Getuid(), trustedEnv(os.Getenv, privileged), privileged)
+}
+
+// maxFileSize bounds what is read: a configuration is a few kilobytes, a
+// few hundred for a host with thousands of sites.
+const maxFileSize = 8 << 20
+
+func load(path string, mustExist bool, uid int, getenv func(string) string, privileged bool) (*Config, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) && !mustExist {
+		return defaultFor(uid, getenv), nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if privileged && fi.Mode().Perm()&0o002 != 0 {
+		return nil, &Error{File: path, Msg: fmt.Sprintf("mode %v lets everyone write it, and so choose their own policy; chmod o-w", fi.Mode().Perm())}
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if len(data) > maxFileSize {
+		return nil, tooBig(path)
+	}
+	return parse(path, data, baseFor(path, uid, getenv))
+}
+
+func tooBig(name string) error {
+	return &Error{File: name, Msg: fmt.Sprintf("larger than the limit of %d bytes", maxFileSize)}
+}
+
+// baseFor returns the defaults a file starts from. The system file means a
+// system installation, whose sendmail keeps its state in the system
+// directories, so an operator reading it without privileges must find the
+// same ones.
+func baseFor(path string, uid int, getenv func(string) string) *Config {
+	if path == systemPath {
+		getenv = nil
+	}
+	return defaultFor(uid, getenv)
+}
+
+// Parse is Load on data, with name used in error messages.
+func Parse(name string, data []byte) (*Config, error) {
+	if len(data) > maxFileSize {
+		return nil, tooBig(name)
+	}
+	privileged := Privileged()
+	// The Config keeps the file for the lines of later errors; the
+	// caller's buffer may be reused.
+	return parse(name, bytes.Clone(data), baseFor(name, os.Getuid(), trustedEnv(os.Getenv, privileged)))
+}
+
+// Policy returns the policy site is held to: the default policy with the
+// site's overrides.
+func (c *Config) Policy(site string) spamrun.Policy {
+	p := c.DefaultPolicy
+	s, ok := c.SiteConfigs[site]
+	if !ok {
+		return p
+	}
+	if s.SpamScore != nil {
+		p.SpamScore = *s.SpamScore
+	}
+	if s.MaxSpam != nil {
+		p.MaxSpam = *s.MaxSpam
+	}
+	if s.Window != nil {
+		p.Window = *s.Window
+	}
+	if s.HoldFor != nil {
+		p.HoldFor = *s.HoldFor
+	}
+	p.Exempt = p.Exempt || s.Exempt
+	return p
+}
+
+// Policies returns what spamrun.DetectorOptions wants as Policy and Sites:
+// the default policy, and the complete policy of every configured site.
+func (c *Config) Policies() (def spamrun.Policy, sites map[string]spamrun.Policy) {
+	sites = make(map[string]spamrun.Policy, len(c.SiteConfigs))
+	for name := range c.SiteConfigs {
+		sites[name] = c.Policy(name)
+	}
+	return c.DefaultPolicy, sites
+}
+
+// Sites returns every configured site, sorted by name, with its UID looked
+// up from its user. A user that does not exist, or two sites with one UID,
+// is an error naming the site.
+//
+// sendmail needs only its own site, and one stale [sites.NAME] must not
+// stop the mail of every other site: it calls SiteForUID instead.
+func (c *Config) Sites() ([]spamrun.Site, error) {
+	var (
+		sites []spamrun.Site
+		probs []problem
+		byUID = make(map[int]string)
+	)
+	for _, name := range slices.Sorted(maps.Keys(c.SiteConfigs)) {
+		s := c.SiteConfigs[name]
+		site := spamrun.Site{Name: name, Domains: slices.Clone(s.Domains)}
+		key := []string{"sites", name, "uid"}
+		if s.UID != nil {
+			site.UID = *s.UID
+			if u, err := user.LookupId(strconv.Itoa(site.UID)); err == nil {
+				site.DefaultSender = u.Username + "@" + c.Hostname
+			}
+		} else {
+			login := s.login(name)
+			key = []string{"sites", name, "user"}
+			why := ""
+			if s.User == "" {
+				key, why = key[:2], " (user defaults to the site's name)"
+			}
+			u, err := user.Lookup(login)
+			if err != nil {
+				probs = append(probs, problem{key, fmt.Sprintf("no user %q%s: %v", login, why, err)})
+				continue
+			}
+			uid, err := strconv.Atoi(u.Uid)
+			if err != nil {
+				probs = append(probs, problem{key, fmt.Sprintf("user %q has the UID %q, which is not a number", login, u.Uid)})
+				continue
+			}
+			site.UID = uid
+			site.DefaultSender = login + "@" + c.Hostname
+		}
+		if other, dup := byUID[site.UID]; dup {
+			probs = append(probs, problem{key, fmt.Sprintf("UID %d is site %q's too", site.UID, other)})
+			continue
+		}
+		byUID[site.UID] = name
+		sites = append(sites, site)
+	}
+	if err := c.errorOf(probs); err != nil {
+		return nil, err
+	}
+	return sites, nil
+}
+
+// SiteForUID returns the site of a real UID as spamrun.SiteForUID does,
+// but looks up only that UID, so a configured user that no longer exists
+// troubles no one but its own site.
+func (c *Config) SiteForUID(uid int) (spamrun.Site, error) {
+	var login string
+	if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
+		login = u.Username
+	}
+	var names []string
+	for name, s := range c.SiteConfigs {
+		if s.UID != nil && *s.UID == uid || s.UID == nil && login != "" && s.login(name) == login {
+			names = append(names, name)
+		}
+	}
+	switch len(names) {
+	case 0:
+		return spamrun.SiteForUID(uid, nil, c.Hostname)
+	case 1:
+		s := spamrun.Site{Name: names[0], UID: uid, Domains: slices.Clone(c.SiteConfigs[names[0]].Domains)}
+		return spamrun.SiteForUID(uid, []spamrun.Site{s}, c.Hostname)
+	}
+	slices.Sort(names)
+	return spamrun.Site{}, c.errorOf([]problem{{
+		[]string{"sites", names[1]},
+		fmt.Sprintf("UID %d is the UID of sites %s", uid, strings.Join(names, ", ")),
+	}})
+}
+
+// Enforcer returns what [enforce] asks for: a spamrun.CommandEnforcer, a
+// spamrun.WebhookEnforcer, both through spamrun.MultiEnforcer (the command
+// first), or nil when neither is set.
+func (c *Config) Enforcer() (spamrun.Enforcer, error) {
+	e := c.Enforce
+	var enforcers []spamrun.Enforcer
+	if e.Command != "" || e.EnableCommand != "" {
+		ce, err := spamrun.NewCommandEnforcer(e.Command, e.EnableCommand)
+		if err != nil {
+			return nil, c.errorOf([]problem{{[]string{"enforce", "command"}, trimErr(err)}})
+		}
+		ce.Timeout = e.CommandTimeout
+		enforcers = append(enforcers, ce)
+	}
+	if e.Webhook != "" {
+		we, err := spamrun.NewWebhookEnforcer(e.Webhook)
+		if err != nil {
+			return nil, c.errorOf([]problem{{[]string{"enforce", "webhook"}, trimErr(err)}})
+		}
+		if e.WebhookSecret != "" {
+			we.Secret = []byte(e.WebhookSecret)
+		}
+		we.Timeout = e.WebhookTimeout
+		we.Retries = e.WebhookRetries
+		if we.Retries == 0 {
+			we.Retries = -1 // the enforcer's 0 is its default, ours is none
+		}
+		enforcers = append(enforcers, we)
+	}
+	switch len(enforcers) {
+	case 0:
+		return nil, nil
+	case 1:
+		return enforcers[0], nil
+	}
+	return spamrun.MultiEnforcer(enforcers...), nil
+}
