@@ -1,0 +1,319 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Command delivers by running another MTA's sendmail program, such as
+// /usr/sbin/sendmail.postfix, with the message on its stdin exactly as
+// Deliver reads it.
+//
+// The command line is Argv followed by
+//
+//	-i -f<sender> -- <recipient>...
+//
+// where <sender> is "<>" for the null sender (Postfix, Exim and Sendmail
+// all read it so). -i keeps a line holding a single dot from ending the
+// message early; it is added even if Argv has it, which every sendmail
+// accepts. The sender is joined to -f so that no option parser can take it
+// for an option of its own, and "--" ends the options so that a recipient
+// such as "-oQ/tmp" is an address, not a flag. Envelope.SMTPUTF8 is not
+// passed on: there is no portable flag, and Postfix detects it itself.
+//
+// No shell runs: the program is executed directly, in "/", with only a
+// fixed PATH in its environment. Exit status 0 means delivered. 75
+// (EX_TEMPFAIL) and 71 (EX_OSERR), a signal, a timeout, a program that
+// cannot be started and a cancelled context are temporary; any other
+// status is permanent, with the RFC 3463 status Postfix uses for it. A
+// command still running after Timeout is killed together with every
+// process it started.
+type Command struct {
+	// Argv is the program and its first arguments. The program is an
+	// absolute path, or a bare name looked up in
+	// /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin.
+	Argv []string
+	// Timeout bounds one run; 0 means DefaultTimeout.
+	Timeout time.Duration
+}
+
+var _ Relay = (*Command)(nil)
+
+const (
+	// commandPath is fixed because the process that delivers may run in
+	// a website's environment, whose PATH could lead to the site's own
+	// "sendmail".
+	commandPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	// commandWaitDelay bounds the wait for a child that left the process
+	// group and still holds stderr open.
+	commandWaitDelay = time.Second
+	stderrTail       = 512
+)
+
+// ParseCommand splits a command template, the [relay] command of the
+// config file, into a Command's Argv. Words are separated by blanks and
+// may be quoted as in a shell ('single', "double", backslash), but
+// nothing is expanded: a $, `, |, ;, &, <, >, ( or ) outside quotes is
+// refused, because whoever wrote it expected a shell that will not run.
+func ParseCommand(template string) (*Command, error) {
+	argv, err := splitCommand(template)
+	if err != nil {
+		return nil, fmt.Errorf("%w: command %q: %w", ErrBadConfig, template, err)
+	}
+	if err := checkProgram(argv[0]); err != nil {
+		return nil, fmt.Errorf("%w: command %q: %w", ErrBadConfig, template, err)
+	}
+	return &Command{Argv: argv}, nil
+}
+
+// splitCommand follows the quoting rules of a POSIX shell for a simple
+// command with no expansions.
+func splitCommand(s string) ([]string, error) {
+	var (
+		words  []string
+		word   strings.Builder
+		inWord bool
+	)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			if inWord {
+				words = append(words, word.String())
+				word.Reset()
+				inWord = false
+			}
+			continue
+		case c == 0:
+			return nil, fmt.Errorf("NUL byte at offset %d", i)
+		case c == '\\':
+			if i+1 == len(s) {
+				return nil, errors.New("trailing backslash")
+			}
+			i++
+			word.WriteByte(s[i])
+		case c == '\'':
+			end := strings.IndexByte(s[i+1:], '\'')
+			if end < 0 {
+				return nil, fmt.Errorf("single quote at offset %d is not closed", i)
+			}
+			word.WriteString(s[i+1 : i+1+end])
+			i += end + 1
+		case c == '"':
+			open := i
+			for i++; ; i++ {
+				if i == len(s) {
+					return nil, fmt.Errorf("double quote at offset %d is not closed", open)
+				}
+				if s[i] == '"' {
+					break
+				}
+				if s[i] == '$' || s[i] == '`' {
+					return nil, fmt.Errorf("%q at offset %d would be expanded by a shell, and none runs; escape it with a backslash", s[i], i)
+				}
+				if s[i] == '\\' && i+1 < len(s) && strings.IndexByte("$`\"\\", s[i+1]) >= 0 {
+					i++
+				}
+				word.WriteByte(s[i])
+			}
+		case strings.IndexByte("|&;<>()$`", c) >= 0:
+			return nil, fmt.Errorf("%q at offset %d needs a shell, and none runs; quote it, or wrap the command in a script", c, i)
+		default:
+			word.WriteByte(c)
+		}
+		inWord = true
+	}
+	if inWord {
+		words = append(words, word.String())
+	}
+	if len(words) == 0 {
+		return nil, errors.New("empty command")
+	}
+	return words, nil
+}
+
+func checkProgram(prog string) error {
+	switch {
+	case prog == "":
+		return errors.New("empty program name")
+	case strings.ContainsRune(prog, '/') && !filepath.IsAbs(prog):
+		// A relative path would resolve against the caller's working
+		// directory, which is a website's.
+		return fmt.Errorf("program %q is a relative path; give an absolute path or a bare name", prog)
+	}
+	return nil
+}
+
+// lookProgram finds a bare program name in commandPath.
+func lookProgram(prog string) (string, error) {
+	if err := checkProgram(prog); err != nil {
+		return "", err
+	}
+	if strings.ContainsRune(prog, '/') {
+		return prog, nil
+	}
+	for _, dir := range filepath.SplitList(commandPath) {
+		path := filepath.Join(dir, prog)
+		if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return path, nil
+		}
+	}
+	return "", fmt.Errorf("%s not found in %s", prog, commandPath)
+}
+
+// CommandLine returns the argv Deliver runs for env, with the program as
+// written in Argv.
+func (c *Command) CommandLine(env Envelope) []string {
+	sender := env.From
+	if sender == "" {
+		sender = "<>"
+	}
+	argv := make([]string, 0, len(c.Argv)+3+len(env.To))
+	argv = append(argv, c.Argv...)
+	argv = append(argv, "-i", "-f"+sender, "--")
+	return append(argv, env.To...)
+}
+
+// errCommandTimeout marks the cancellation that Timeout causes.
+var errCommandTimeout = errors.New("relay: command timeout")
+
+// Deliver runs the command with the message on its stdin.
+func (c *Command) Deliver(ctx context.Context, env Envelope, data io.Reader) error {
+	if err := c.deliver(ctx, env, data); err != nil {
+		if len(c.Argv) > 0 {
+			err.via = "command " + c.Argv[0]
+		} else {
+			err.via = "command"
+		}
+		return err
+	}
+	return nil
+}
+
+func (c *Command) deliver(ctx context.Context, env Envelope, data io.Reader) *Error {
+	if err := env.check(); err != nil {
+		return err
+	}
+	if len(c.Argv) == 0 {
+		return &Error{Enhanced: "4.3.5", Message: "no command to run", kind: ErrBadConfig}
+	}
+	prog, err := lookProgram(c.Argv[0])
+	if err != nil {
+		return &Error{Enhanced: "4.3.5", Err: err, kind: ErrBadConfig}
+	}
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	runCtx, cancel := context.WithTimeoutCause(ctx, timeout, errCommandTimeout)
+	defer cancel()
+
+	argv := c.CommandLine(env)
+	cmd := exec.CommandContext(runCtx, prog, argv[1:]...)
+	cmd.Dir = "/"
+	cmd.Env = []string{"PATH=" + commandPath}
+	stderr := &tailWriter{max: stderrTail}
+	cmd.Stderr = stderr
+	cmd.WaitDelay = commandWaitDelay
+	killGroupOnCancel(cmd)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return &Error{Enhanced: "4.3.0", Err: err}
+	}
+	if err := cmd.Start(); err != nil {
+		return &Error{Enhanced: "4.3.0", Err: err}
+	}
+
+	src := &readErrRecorder{r: data}
+	// A write error means the program stopped reading; its exit status
+	// says why, so only a read error is acted on here.
+	_, _ = io.Copy(stdin, src)
+	if src.err != nil {
+		// Kill before stdin closes: end of input would tell the program
+		// the truncated message is complete. Wait closes stdin only
+		// after the process is gone.
+		cancel()
+		_ = cmd.Wait()
+		return &Error{Enhanced: "4.3.0", Err: fmt.Errorf("reading the message: %w", src.err)}
+	}
+	stdin.Close()
+	err = cmd.Wait()
+
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return &Error{Enhanced: "4.3.0", Err: context.Cause(ctx), Message: stderr.String()}
+	case context.Cause(runCtx) == errCommandTimeout:
+		return &Error{Enhanced: "4.3.0", Err: fmt.Errorf("killed after the %v timeout: %w", timeout, context.DeadlineExceeded), Message: stderr.String()}
+	case errors.As(err, &exit) && exit.Exited():
+		status := exitStatus(exit.ExitCode())
+		return &Error{Enhanced: status, Err: err, Message: stderr.String()}
+	}
+	return &Error{Enhanced: "4.3.0", Err: err, Message: stderr.String()}
+}
+
+// exitStatus maps a sendmail exit status (sysexits.h) to the RFC 3463
+// status Postfix's pipe(8) gives it: EX_TEMPFAIL and EX_OSERR are worth
+// another try, the rest are not, and a status outside sysexits is a
+// permanent 5.3.0.
+func exitStatus(code int) string {
+	switch code {
+	case 65: // EX_DATAERR
+		return "5.6.0"
+	case 67: // EX_NOUSER
+		return "5.1.1"
+	case 68: // EX_NOHOST
+		return "5.1.2"
+	case 71, 75: // EX_OSERR, EX_TEMPFAIL
+		return "4.3.0"
+	case 73: // EX_CANTCREAT
+		return "5.2.0"
+	case 76: // EX_PROTOCOL
+		return "5.5.0"
+	case 77: // EX_NOPERM
+		return "5.7.0"
+	case 78: // EX_CONFIG
+		return "5.3.5"
+	}
+	return "5.3.0"
+}
+
+// tailWriter keeps the end of a program's stderr, where it says why it
+// failed, without letting a chatty one fill memory.
+type tailWriter struct {
+	mu        sync.Mutex
+	max       int
+	b         []byte
+	truncated bool
+}
+
+func (t *tailWriter) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if over := len(t.b) - t.max; over > 0 {
+		t.b = append(t.b[:0], t.b[over:]...)
+		t.truncated = true
+	}
+	return len(p), nil
+}
+
+func (t *tailWriter) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := strings.TrimSpace(strings.ToValidUTF8(string(t.b), "\uFFFD"))
+	if s != "" && t.truncated {
+		s = "…" + s
+	}
+	return s
+}

@@ -1,0 +1,465 @@
+package spamruntest
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+)
+
+// SMTPSink is a real SMTP server (go-smtp) on a loopback port that keeps
+// what it is sent, to stand in for the host's MTA. Options make it refuse
+// senders, recipients or messages, offer STARTTLS, demand AUTH PLAIN, or
+// answer slowly. It is safe for concurrent sessions.
+type SMTPSink struct {
+	opts sinkOptions
+	srv  *smtp.Server
+	ln   net.Listener
+	addr string
+	pool *x509.CertPool
+	done chan struct{} // closed by Close; cuts delays short
+	once sync.Once
+
+	mu         sync.Mutex
+	msgs       []SinkMessage
+	rejected   []SinkRejection
+	arrived    chan struct{} // closed and replaced when a message arrives
+	transcript bytes.Buffer
+}
+
+// SinkMessage is one message the sink accepted.
+type SinkMessage struct {
+	// Helo is the name the client gave in its last EHLO or HELO.
+	Helo string
+	// From is the reverse-path, "" for the null sender.
+	From string
+	To   []string
+	// Data is the message as received after dot-unstuffing, with the
+	// CRLF line endings of the wire.
+	Data []byte
+	// SMTPUTF8 reports whether MAIL FROM carried the SMTPUTF8 parameter.
+	SMTPUTF8 bool
+	// TLS reports whether the session ran over STARTTLS.
+	TLS bool
+	// User is the name the client authenticated as, if it did.
+	User string
+}
+
+// SinkRejection is one command the sink refused.
+type SinkRejection struct {
+	// Stage is "AUTH", "MAIL", "RCPT" or "DATA".
+	Stage string
+	From  string
+	// Rcpt is the refused recipient at RCPT; at DATA the accepted ones
+	// are in To.
+	Rcpt     string
+	To       []string
+	Code     int
+	Enhanced string
+}
+
+// SinkOption changes how an SMTPSink behaves.
+type SinkOption func(*sinkOptions)
+
+type sinkReply struct {
+	code     int
+	enhanced smtp.EnhancedCode
+	text     string
+}
+
+type sinkOptions struct {
+	mail, data *sinkReply
+	rcpt       map[string]*sinkReply
+	tls        bool
+	user, pass string
+	delay      time.Duration
+	noSMTPUTF8 bool
+	problems   []string
+}
+
+// parseReply checks an option's reply; enhanced may be "" for a reply
+// without an enhanced status code, as old MTAs send.
+func (o *sinkOptions) parseReply(what string, code int, enhanced, text string) *sinkReply {
+	r := &sinkReply{code: code, enhanced: smtp.NoEnhancedCode, text: text}
+	if code < 400 || code > 599 {
+		o.problems = append(o.problems, fmt.Sprintf("%s: reply code %d is not a 4xx or 5xx refusal", what, code))
+	}
+	if enhanced != "" {
+		parts := strings.Split(enhanced, ".")
+		ok := len(parts) == 3
+		for i := 0; ok && i < 3; i++ {
+			n, err := strconv.Atoi(parts[i])
+			ok = err == nil && n >= 0
+			r.enhanced[i] = n
+		}
+		if !ok {
+			o.problems = append(o.problems, fmt.Sprintf("%s: enhanced code %q is not like 5.7.1", what, enhanced))
+		}
+	}
+	if text == "" {
+		r.text = "refused by the test sink"
+	}
+	return r
+}
+
+// SinkRejectMail makes the sink answer every MAIL FROM with the given
+// reply, such as 451, "4.3.0", "try later". enhanced may be "".
+func SinkRejectMail(code int, enhanced, text string) SinkOption {
+	return func(o *sinkOptions) { o.mail = o.parseReply("SinkRejectMail", code, enhanced, text) }
+}
+
+// SinkRejectRcpt makes the sink refuse the recipient rcpt (compared
+// exactly) with the given reply. It may be given for several recipients.
+func SinkRejectRcpt(rcpt string, code int, enhanced, text string) SinkOption {
+	return func(o *sinkOptions) {
+		if o.rcpt == nil {
+			o.rcpt = make(map[string]*sinkReply)
+		}
+		o.rcpt[rcpt] = o.parseReply("SinkRejectRcpt", code, enhanced, text)
+	}
+}
+
+// SinkRejectData makes the sink refuse every message after receiving it,
+// at the end of DATA, with the given reply.
+func SinkRejectData(code int, enhanced, text string) SinkOption {
+	return func(o *sinkOptions) { o.data = o.parseReply("SinkRejectData", code, enhanced, text) }
+}
+
+// SinkStartTLS makes the sink offer STARTTLS with a self-signed
+// certificate for 127.0.0.1, ::1 and localhost, made for this sink; trust
+// it through CertPool.
+func SinkStartTLS() SinkOption {
+	return func(o *sinkOptions) { o.tls = true }
+}
+
+// SinkAuth makes the sink offer AUTH PLAIN and refuse MAIL FROM (530
+// 5.7.0) until the client has authenticated as user with password. With
+// SinkStartTLS, AUTH is offered only after STARTTLS, as real MTAs do.
+func SinkAuth(user, password string) SinkOption {
+	return func(o *sinkOptions) { o.user, o.pass = user, password }
+}
+
+// SinkDelay makes the sink wait d before answering EHLO, MAIL, RCPT and
+// the end of DATA, to test a client's timeouts. Close cuts the wait short.
+func SinkDelay(d time.Duration) SinkOption {
+	return func(o *sinkOptions) { o.delay = d }
+}
+
+// SinkNoSMTPUTF8 makes the sink leave SMTPUTF8 out of its EHLO reply.
+func SinkNoSMTPUTF8() SinkOption {
+	return func(o *sinkOptions) { o.noSMTPUTF8 = true }
+}
+
+// NewSMTPSink starts a sink on 127.0.0.1 and a free port; tb's cleanup
+// closes it.
+func NewSMTPSink(tb testing.TB, opts ...SinkOption) *SMTPSink {
+	tb.Helper()
+	s := &SMTPSink{done: make(chan struct{}), arrived: make(chan struct{})}
+	for _, opt := range opts {
+		opt(&s.opts)
+	}
+	if len(s.opts.problems) > 0 {
+		tb.Fatalf("NewSMTPSink: %s", strings.Join(s.opts.problems, "; "))
+	}
+
+	srv := smtp.NewServer(smtp.BackendFunc(s.newSession))
+	srv.Domain = "sink.spamrun.test"
+	srv.EnableSMTPUTF8 = !s.opts.noSMTPUTF8
+	// A test that forgets to hang up must not keep a goroutine forever.
+	srv.ReadTimeout = time.Minute
+	srv.WriteTimeout = time.Minute
+	srv.ErrorLog = discardLogger{}
+	srv.Debug = lockedWriter{&s.mu, &s.transcript}
+	if s.opts.tls {
+		cert, pool, err := selfSignedCert()
+		if err != nil {
+			tb.Fatalf("NewSMTPSink: certificate: %v", err)
+		}
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		s.pool = pool
+	}
+	// Without TLS the sink is reached over loopback only, where a
+	// password in the clear is what a local MTA accepts too.
+	srv.AllowInsecureAuth = !s.opts.tls
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("NewSMTPSink: %v", err)
+	}
+	s.srv, s.ln, s.addr = srv, ln, ln.Addr().String()
+	go srv.Serve(ln) //nolint:errcheck // it returns when Close closes the listener
+	tb.Cleanup(s.Close)
+	return s
+}
+
+// Addr returns the sink's host:port.
+func (s *SMTPSink) Addr() string { return s.addr }
+
+// CertPool returns a pool holding the sink's certificate, for a client's
+// tls.Config.RootCAs; nil without SinkStartTLS.
+func (s *SMTPSink) CertPool() *x509.CertPool { return s.pool }
+
+// Close stops the sink: it accepts no more connections, so a client gets
+// "connection refused", and drops those it has. It is how a test makes
+// the relay go down.
+func (s *SMTPSink) Close() {
+	s.once.Do(func() {
+		// Connections first: a session cut out of its delay must find
+		// its connection gone rather than answer. The listener is closed
+		// here too because Serve, in its goroutine, may not have handed
+		// it to the server yet.
+		s.ln.Close()
+		s.srv.Close()
+		close(s.done)
+	})
+}
+
+// Messages returns a copy of the accepted messages, in arrival order.
+func (s *SMTPSink) Messages() []SinkMessage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	msgs := slices.Clone(s.msgs)
+	for i := range msgs {
+		msgs[i].To = slices.Clone(msgs[i].To)
+		msgs[i].Data = slices.Clone(msgs[i].Data)
+	}
+	return msgs
+}
+
+// Rejections returns a copy of the refused commands, in order.
+func (s *SMTPSink) Rejections() []SinkRejection {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rs := slices.Clone(s.rejected)
+	for i := range rs {
+		rs[i].To = slices.Clone(rs[i].To)
+	}
+	return rs
+}
+
+// Transcript returns both sides of every session so far, as on the wire
+// but after TLS decryption. Concurrent sessions interleave, and a reply
+// is logged just after it is sent, so it may be missing for a moment
+// after the client has read it; a client command is logged before it is
+// answered.
+func (s *SMTPSink) Transcript() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.transcript.String()
+}
+
+// WaitFor waits until the sink has accepted at least n messages and
+// returns them, or fails the test after timeout.
+func (s *SMTPSink) WaitFor(tb testing.TB, n int, timeout time.Duration) []SinkMessage {
+	tb.Helper()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		s.mu.Lock()
+		got, arrived := len(s.msgs), s.arrived
+		s.mu.Unlock()
+		if got >= n {
+			return s.Messages()
+		}
+		select {
+		case <-arrived:
+		case <-deadline.C:
+			tb.Fatalf("SMTP sink: %d messages after %v, want %d", got, timeout, n)
+			return nil
+		}
+	}
+}
+
+func (s *SMTPSink) newSession(c *smtp.Conn) (smtp.Session, error) {
+	s.wait()
+	return &sinkSession{sink: s, conn: c}, nil
+}
+
+// wait sleeps for the SinkDelay, or until the sink closes.
+func (s *SMTPSink) wait() {
+	if s.opts.delay <= 0 {
+		return
+	}
+	t := time.NewTimer(s.opts.delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-s.done:
+	}
+}
+
+func (s *SMTPSink) refuse(r SinkRejection, reply *sinkReply) error {
+	if reply != nil {
+		r.Code = reply.code
+		if reply.enhanced != smtp.NoEnhancedCode {
+			r.Enhanced = fmt.Sprintf("%d.%d.%d", reply.enhanced[0], reply.enhanced[1], reply.enhanced[2])
+		}
+	}
+	s.mu.Lock()
+	s.rejected = append(s.rejected, r)
+	s.mu.Unlock()
+	if reply == nil {
+		return nil
+	}
+	return &smtp.SMTPError{Code: reply.code, EnhancedCode: reply.enhanced, Message: reply.text}
+}
+
+// sinkSession is one session; go-smtp starts a new one after STARTTLS.
+type sinkSession struct {
+	sink *SMTPSink
+	conn *smtp.Conn
+
+	user string
+	from string
+	utf8 bool
+	to   []string
+}
+
+var _ smtp.AuthSession = (*sinkSession)(nil)
+
+func (ss *sinkSession) AuthMechanisms() []string {
+	if ss.sink.opts.user == "" {
+		return nil
+	}
+	return []string{sasl.Plain}
+}
+
+func (ss *sinkSession) Auth(mech string) (sasl.Server, error) {
+	if mech != sasl.Plain || ss.sink.opts.user == "" {
+		return nil, smtp.ErrAuthUnknownMechanism
+	}
+	return sasl.NewPlainServer(func(identity, user, pass string) error {
+		want := ss.sink.opts
+		if (identity != "" && identity != user) || user != want.user || pass != want.pass {
+			ss.sink.refuse(SinkRejection{Stage: "AUTH", Code: 535, Enhanced: "5.7.8"}, nil)
+			return smtp.ErrAuthFailed
+		}
+		ss.user = user
+		return nil
+	}), nil
+}
+
+func (ss *sinkSession) Mail(from string, opts *smtp.MailOptions) error {
+	ss.sink.wait()
+	if ss.sink.opts.user != "" && ss.user == "" {
+		return ss.sink.refuse(SinkRejection{Stage: "MAIL", From: from},
+			&sinkReply{code: 530, enhanced: smtp.EnhancedCode{5, 7, 0}, text: "Authentication required"})
+	}
+	if r := ss.sink.opts.mail; r != nil {
+		return ss.sink.refuse(SinkRejection{Stage: "MAIL", From: from}, r)
+	}
+	ss.from, ss.to = from, nil
+	ss.utf8 = opts != nil && opts.UTF8
+	return nil
+}
+
+func (ss *sinkSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	ss.sink.wait()
+	if r := ss.sink.opts.rcpt[to]; r != nil {
+		return ss.sink.refuse(SinkRejection{Stage: "RCPT", From: ss.from, Rcpt: to}, r)
+	}
+	ss.to = append(ss.to, to)
+	return nil
+}
+
+func (ss *sinkSession) Data(r io.Reader) error {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	ss.sink.wait()
+	if reply := ss.sink.opts.data; reply != nil {
+		return ss.sink.refuse(SinkRejection{Stage: "DATA", From: ss.from, To: slices.Clone(ss.to)}, reply)
+	}
+	_, isTLS := ss.conn.TLSConnectionState()
+	msg := SinkMessage{
+		Helo:     ss.conn.Hostname(),
+		From:     ss.from,
+		To:       slices.Clone(ss.to),
+		Data:     data,
+		SMTPUTF8: ss.utf8,
+		TLS:      isTLS,
+		User:     ss.user,
+	}
+	s := ss.sink
+	s.mu.Lock()
+	s.msgs = append(s.msgs, msg)
+	close(s.arrived)
+	s.arrived = make(chan struct{})
+	s.mu.Unlock()
+	return nil
+}
+
+func (ss *sinkSession) Reset() { ss.from, ss.to, ss.utf8 = "", nil, false }
+
+func (ss *sinkSession) Logout() error { return nil }
+
+// selfSignedCert makes a certificate that is its own root, so a pool
+// holding it is all a client needs to verify the sink.
+func selfSignedCert() (tls.Certificate, *x509.CertPool, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, nil, err
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
+	if err != nil {
+		return tls.Certificate{}, nil, err
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: "spamruntest SMTP sink"},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		DNSNames:              []string{"localhost"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return tls.Certificate{}, nil, err
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		return tls.Certificate{}, nil, err
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(leaf)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool, nil
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// discardLogger silences go-smtp, whose complaints about connections a
+// test dropped on purpose would only be noise.
+type discardLogger struct{}
+
+func (discardLogger) Printf(string, ...any) {}
+func (discardLogger) Println(...any)        {}

@@ -1,0 +1,416 @@
+package spamruntest_test
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	"github.com/spamrun/spamrun/spamruntest"
+)
+
+func dial(t *testing.T, s *spamruntest.SMTPSink) *smtp.Client {
+	t.Helper()
+	c, err := smtp.Dial(s.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.CommandTimeout = 5 * time.Second
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func send(c *smtp.Client, from string, to []string, data string) error {
+	if err := c.Mail(from, nil); err != nil {
+		return fmt.Errorf("MAIL: %w", err)
+	}
+	for _, rcpt := range to {
+		if err := c.Rcpt(rcpt, nil); err != nil {
+			return fmt.Errorf("RCPT %s: %w", rcpt, err)
+		}
+	}
+	w, err := c.Data()
+	if err != nil {
+		return fmt.Errorf("DATA: %w", err)
+	}
+	if _, err := w.Write([]byte(data)); err != nil {
+		return err
+	}
+	return w.Close()
+}
+
+func wantReply(t *testing.T, err error, code int, enhanced smtp.EnhancedCode) {
+	t.Helper()
+	var reply *smtp.SMTPError
+	if !errors.As(err, &reply) {
+		t.Fatalf("got %v, want an SMTP reply %d", err, code)
+	}
+	if reply.Code != code || reply.EnhancedCode != enhanced {
+		t.Fatalf("got %d %v %q, want %d %v", reply.Code, reply.EnhancedCode, reply.Message, code, enhanced)
+	}
+}
+
+func TestSMTPSinkKeepsWhatArrives(t *testing.T) {
+	s := spamruntest.NewSMTPSink(t)
+	c := dial(t, s)
+	if err := c.Hello("web1.example.net"); err != nil {
+		t.Fatal(err)
+	}
+	// The client dot-stuffs ".hidden" and the sink must undo it; LF
+	// becomes CRLF on the wire and must stay CRLF.
+	data := "Subject: hi\n\n.hidden\nlast line\n"
+	if err := send(c, "", []string{"a@example.org", "b@example.org"}, data); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Quit(); err != nil {
+		t.Fatal(err)
+	}
+	msgs := s.Messages()
+	if len(msgs) != 1 {
+		t.Fatalf("%d messages, want 1", len(msgs))
+	}
+	m := msgs[0]
+	want := "Subject: hi\r\n\r\n.hidden\r\nlast line\r\n"
+	if string(m.Data) != want {
+		t.Errorf("Data = %q, want %q", m.Data, want)
+	}
+	if m.From != "" || !slices.Equal(m.To, []string{"a@example.org", "b@example.org"}) {
+		t.Errorf("envelope %q -> %q", m.From, m.To)
+	}
+	if m.Helo != "web1.example.net" || m.TLS || m.User != "" || m.SMTPUTF8 {
+		t.Errorf("Helo %q, TLS %v, User %q, SMTPUTF8 %v", m.Helo, m.TLS, m.User, m.SMTPUTF8)
+	}
+	// The caller's copy is its own.
+	msgs[0].Data[0] = 'X'
+	msgs[0].To[0] = "changed"
+	if again := s.Messages()[0]; again.Data[0] != 'S' || again.To[0] != "a@example.org" {
+		t.Error("Messages shares memory with the sink")
+	}
+	if tr := s.Transcript(); !strings.Contains(tr, "MAIL FROM:<>") || !strings.Contains(tr, "..hidden") {
+		t.Errorf("transcript lacks the dialogue:\n%s", tr)
+	}
+}
+
+func TestSMTPSinkSMTPUTF8(t *testing.T) {
+	s := spamruntest.NewSMTPSink(t)
+	c := dial(t, s)
+	if err := c.Mail("jürgen@bücher.example", &smtp.MailOptions{UTF8: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rcpt("zoë@example.org", nil); err != nil {
+		t.Fatal(err)
+	}
+	w, err := c.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte("Subject: grüße\r\n\r\nhallo\r\n"))
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m := s.WaitFor(t, 1, time.Second)[0]
+	if !m.SMTPUTF8 || m.From != "jürgen@bücher.example" || m.To[0] != "zoë@example.org" {
+		t.Errorf("got %+v", m)
+	}
+
+	plain := spamruntest.NewSMTPSink(t, spamruntest.SinkNoSMTPUTF8())
+	if ok, _ := dial(t, plain).Extension("SMTPUTF8"); ok {
+		t.Error("SinkNoSMTPUTF8 still offers SMTPUTF8")
+	}
+}
+
+func TestSMTPSinkRejectMail(t *testing.T) {
+	s := spamruntest.NewSMTPSink(t, spamruntest.SinkRejectMail(451, "4.3.0", "try later"))
+	err := send(dial(t, s), "shop@example.com", []string{"a@example.org"}, "x\r\n")
+	wantReply(t, err, 451, smtp.EnhancedCode{4, 3, 0})
+	if n := len(s.Messages()); n != 0 {
+		t.Errorf("%d messages kept", n)
+	}
+	rej := s.Rejections()
+	if len(rej) != 1 || rej[0].Stage != "MAIL" || rej[0].From != "shop@example.com" || rej[0].Code != 451 || rej[0].Enhanced != "4.3.0" {
+		t.Errorf("Rejections = %+v", rej)
+	}
+}
+
+func TestSMTPSinkRejectMailWithoutEnhancedCode(t *testing.T) {
+	s := spamruntest.NewSMTPSink(t, spamruntest.SinkRejectMail(550, "", "go away"))
+	err := send(dial(t, s), "shop@example.com", []string{"a@example.org"}, "x\r\n")
+	wantReply(t, err, 550, smtp.EnhancedCode{})
+	// Wait for the reply to reach the transcript (see Transcript).
+	for deadline := time.Now().Add(2 * time.Second); !strings.Contains(s.Transcript(), "550 go away\r\n"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("transcript lacks the bare 550:\n%s", s.Transcript())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestSMTPSinkRejectRcpt(t *testing.T) {
+	s := spamruntest.NewSMTPSink(t,
+		spamruntest.SinkRejectRcpt("bad@example.org", 550, "5.1.1", "no such user"),
+		spamruntest.SinkRejectRcpt("full@example.org", 452, "4.2.2", "mailbox full"))
+	c := dial(t, s)
+	if err := c.Mail("shop@example.com", nil); err != nil {
+		t.Fatal(err)
+	}
+	wantReply(t, c.Rcpt("bad@example.org", nil), 550, smtp.EnhancedCode{5, 1, 1})
+	if err := c.Rcpt("good@example.org", nil); err != nil {
+		t.Fatal(err)
+	}
+	wantReply(t, c.Rcpt("full@example.org", nil), 452, smtp.EnhancedCode{4, 2, 2})
+	w, err := c.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte("x\r\n"))
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if m := s.WaitFor(t, 1, time.Second); !slices.Equal(m[0].To, []string{"good@example.org"}) {
+		t.Errorf("To = %q", m[0].To)
+	}
+	var refused []string
+	for _, r := range s.Rejections() {
+		refused = append(refused, fmt.Sprintf("%s %s %d", r.Stage, r.Rcpt, r.Code))
+	}
+	if want := []string{"RCPT bad@example.org 550", "RCPT full@example.org 452"}; !slices.Equal(refused, want) {
+		t.Errorf("Rejections = %q, want %q", refused, want)
+	}
+}
+
+func TestSMTPSinkRejectData(t *testing.T) {
+	s := spamruntest.NewSMTPSink(t, spamruntest.SinkRejectData(554, "5.7.1", "spam"))
+	err := send(dial(t, s), "shop@example.com", []string{"a@example.org"}, "x\r\n")
+	wantReply(t, err, 554, smtp.EnhancedCode{5, 7, 1})
+	if n := len(s.Messages()); n != 0 {
+		t.Errorf("%d messages kept", n)
+	}
+	if rej := s.Rejections(); len(rej) != 1 || rej[0].Stage != "DATA" || !slices.Equal(rej[0].To, []string{"a@example.org"}) {
+		t.Errorf("Rejections = %+v", rej)
+	}
+}
+
+func TestSMTPSinkStartTLS(t *testing.T) {
+	s := spamruntest.NewSMTPSink(t, spamruntest.SinkStartTLS())
+	if s.CertPool() == nil {
+		t.Fatal("no CertPool")
+	}
+	// Without the sink's certificate the handshake must fail: otherwise
+	// a test of certificate verification against the sink proves nothing.
+	c, err := smtp.DialStartTLS(s.Addr(), &tls.Config{})
+	if err == nil {
+		err = c.Hello("client.example")
+		c.Close()
+	}
+	var verr *tls.CertificateVerificationError
+	if !errors.As(err, &verr) {
+		t.Fatalf("untrusted certificate: got %v, want a verification error", err)
+	}
+
+	c, err = smtp.DialStartTLS(s.Addr(), &tls.Config{RootCAs: s.CertPool()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := send(c, "shop@example.com", []string{"a@example.org"}, "x\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if m := s.WaitFor(t, 1, time.Second)[0]; !m.TLS {
+		t.Error("message over STARTTLS has TLS = false")
+	}
+
+	plain := spamruntest.NewSMTPSink(t)
+	if ok, _ := dial(t, plain).Extension("STARTTLS"); ok {
+		t.Error("a sink without SinkStartTLS offers STARTTLS")
+	}
+	if plain.CertPool() != nil {
+		t.Error("a sink without SinkStartTLS has a CertPool")
+	}
+}
+
+func TestSMTPSinkAuth(t *testing.T) {
+	s := spamruntest.NewSMTPSink(t, spamruntest.SinkAuth("shop1", "s3cret"))
+
+	err := send(dial(t, s), "shop@example.com", []string{"a@example.org"}, "x\r\n")
+	wantReply(t, err, 530, smtp.EnhancedCode{5, 7, 0})
+
+	c := dial(t, s)
+	wantReply(t, c.Auth(sasl.NewPlainClient("", "shop1", "wrong")), 535, smtp.EnhancedCode{5, 7, 8})
+
+	c = dial(t, s)
+	if err := c.Auth(sasl.NewPlainClient("", "shop1", "s3cret")); err != nil {
+		t.Fatal(err)
+	}
+	if err := send(c, "shop@example.com", []string{"a@example.org"}, "x\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if m := s.WaitFor(t, 1, time.Second)[0]; m.User != "shop1" {
+		t.Errorf("User = %q", m.User)
+	}
+	var stages []string
+	for _, r := range s.Rejections() {
+		stages = append(stages, fmt.Sprintf("%s %d", r.Stage, r.Code))
+	}
+	if want := []string{"MAIL 530", "AUTH 535"}; !slices.Equal(stages, want) {
+		t.Errorf("Rejections = %q, want %q", stages, want)
+	}
+}
+
+func TestSMTPSinkAuthOnlyAfterStartTLS(t *testing.T) {
+	s := spamruntest.NewSMTPSink(t, spamruntest.SinkStartTLS(), spamruntest.SinkAuth("shop1", "s3cret"))
+	if dial(t, s).SupportsAuth(sasl.Plain) {
+		t.Error("AUTH offered before STARTTLS")
+	}
+	c, err := smtp.DialStartTLS(s.Addr(), &tls.Config{RootCAs: s.CertPool()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Auth(sasl.NewPlainClient("", "shop1", "s3cret")); err != nil {
+		t.Fatal(err)
+	}
+	if err := send(c, "shop@example.com", []string{"a@example.org"}, "x\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if m := s.WaitFor(t, 1, time.Second)[0]; m.User != "shop1" || !m.TLS {
+		t.Errorf("User %q, TLS %v", m.User, m.TLS)
+	}
+}
+
+func TestSMTPSinkDelay(t *testing.T) {
+	const delay = 300 * time.Millisecond
+	s := spamruntest.NewSMTPSink(t, spamruntest.SinkDelay(delay))
+	c := dial(t, s)
+	start := time.Now()
+	if err := c.Hello("client.example"); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took < delay {
+		t.Errorf("EHLO answered after %v, want at least %v", took, delay)
+	}
+
+	c = dial(t, s)
+	c.CommandTimeout = 50 * time.Millisecond
+	var netErr net.Error
+	if err := c.Hello("client.example"); !errors.As(err, &netErr) || !netErr.Timeout() {
+		t.Errorf("EHLO with a 50ms timeout: %v, want a timeout", err)
+	}
+}
+
+func TestSMTPSinkClose(t *testing.T) {
+	s := spamruntest.NewSMTPSink(t, spamruntest.SinkDelay(time.Minute))
+	c := dial(t, s)
+	done := make(chan error, 1)
+	go func() { done <- c.Hello("client.example") }()
+	time.Sleep(50 * time.Millisecond)
+	start := time.Now()
+	s.Close()
+	s.Close() // twice is harmless
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Error("EHLO succeeded on a closed sink")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close left a session waiting out its delay")
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("Close took %v to drop the session", took)
+	}
+	if conn, err := net.DialTimeout("tcp", s.Addr(), time.Second); err == nil {
+		conn.Close()
+		t.Error("a closed sink still accepts connections")
+	}
+}
+
+func TestSMTPSinkConcurrentSessions(t *testing.T) {
+	s := spamruntest.NewSMTPSink(t)
+	const n = 8
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Go(func() {
+			c, err := smtp.Dial(s.Addr())
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer c.Close()
+			errs <- send(c, fmt.Sprintf("s%d@example.com", i), []string{"a@example.org"}, fmt.Sprintf("n: %d\r\n", i))
+		})
+	}
+	msgs := s.WaitFor(t, n, 5*time.Second)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	var senders []string
+	for _, m := range msgs {
+		senders = append(senders, m.From)
+	}
+	slices.Sort(senders)
+	if len(slices.Compact(senders)) != n {
+		t.Errorf("senders %q, want %d distinct", senders, n)
+	}
+}
+
+// fatalTB records a Fatalf and stops the goroutine, as testing does, so
+// a helper's own failure can be tested.
+type fatalTB struct {
+	testing.TB
+	msg string
+}
+
+func (f *fatalTB) Helper()           {}
+func (f *fatalTB) Cleanup(fn func()) { f.TB.Cleanup(fn) }
+func (f *fatalTB) Fatalf(format string, args ...any) {
+	f.msg = fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+
+func runFatal(t *testing.T, fn func(tb testing.TB)) string {
+	tb := &fatalTB{TB: t}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn(tb)
+	}()
+	<-done
+	return tb.msg
+}
+
+func TestSMTPSinkWaitForTimesOut(t *testing.T) {
+	s := spamruntest.NewSMTPSink(t)
+	start := time.Now()
+	msg := runFatal(t, func(tb testing.TB) { s.WaitFor(tb, 1, 100*time.Millisecond) })
+	if !strings.Contains(msg, "0 messages") {
+		t.Errorf("WaitFor on an empty sink: Fatalf %q", msg)
+	}
+	if took := time.Since(start); took < 100*time.Millisecond || took > 3*time.Second {
+		t.Errorf("WaitFor gave up after %v", took)
+	}
+}
+
+func TestSMTPSinkBadOption(t *testing.T) {
+	for _, opt := range []spamruntest.SinkOption{
+		spamruntest.SinkRejectMail(250, "2.0.0", "not a refusal"),
+		spamruntest.SinkRejectData(550, "5.7", "short enhanced code"),
+		spamruntest.SinkRejectRcpt("a@example.org", 550, "x.y.z", "letters"),
+	} {
+		if msg := runFatal(t, func(tb testing.TB) { spamruntest.NewSMTPSink(tb, opt) }); !strings.Contains(msg, "NewSMTPSink") {
+			t.Errorf("bad option accepted (Fatalf %q)", msg)
+		}
+	}
+}
