@@ -13,15 +13,15 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/spamrun/spamrun/internal/safeexec"
 )
 
 // The events an enforcer acts on, as a command ({event}, SPAMRUN_EVENT) and
@@ -122,16 +122,7 @@ type CommandEnforcer struct {
 	disable, enable []string
 }
 
-const (
-	defaultCommandTimeout = 30 * time.Second
-	// commandPath is fixed because the process that trips runs with the
-	// website's environment: its PATH could name the site's own script.
-	commandPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-	// commandWaitDelay bounds the wait for a child that escaped the process
-	// group and still holds stderr open.
-	commandWaitDelay = time.Second
-	stderrTailSize   = 512
-)
+const defaultCommandTimeout = 30 * time.Second
 
 var _ Enforcer = (*CommandEnforcer)(nil)
 
@@ -154,90 +145,13 @@ func NewCommandEnforcer(disable, enable string) (*CommandEnforcer, error) {
 
 // parseCommand splits a template into words and checks the program word.
 func parseCommand(tmpl string) ([]string, error) {
-	words, err := splitWords(tmpl)
+	words, err := safeexec.Parse(tmpl)
 	if err != nil {
 		return nil, err
 	}
-	switch prog := words[0]; {
-	case prog == "":
-		return nil, fmt.Errorf("no program in %q", tmpl)
-	case strings.Contains(prog, "{site}") || strings.Contains(prog, "{incident}"):
+	if prog := words[0]; strings.Contains(prog, "{site}") || strings.Contains(prog, "{incident}") {
 		// A site must never choose which program runs.
 		return nil, fmt.Errorf("program %q contains {site} or {incident}", prog)
-	case strings.ContainsRune(prog, '/') && !filepath.IsAbs(prog):
-		// A relative path would resolve against the caller's working
-		// directory, which is the website's.
-		return nil, fmt.Errorf("program %q is a relative path; give an absolute path or a bare name", prog)
-	}
-	return words, nil
-}
-
-// splitWords splits s into words as a POSIX shell would for a simple
-// command without expansions: blanks separate words; backslash keeps the
-// next character; single quotes keep everything up to the next single
-// quote; double quotes keep everything up to the next unescaped double
-// quote, where backslash escapes only '"', '\', '$' and '`'. Shell
-// operators and expansions are refused rather than taken literally, because
-// whoever wrote them expected a shell to act on them.
-func splitWords(s string) ([]string, error) {
-	var (
-		words  []string
-		word   strings.Builder
-		inWord bool
-	)
-	if i := strings.IndexByte(s, 0); i >= 0 {
-		return nil, fmt.Errorf("NUL byte at byte %d of %q", i, s)
-	}
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case ' ', '\t', '\n', '\r':
-			if inWord {
-				words = append(words, word.String())
-				word.Reset()
-				inWord = false
-			}
-		case '\\':
-			if i+1 == len(s) {
-				return nil, fmt.Errorf("%q ends in a backslash", s)
-			}
-			i++
-			word.WriteByte(s[i])
-			inWord = true
-		case '\'':
-			end := strings.IndexByte(s[i+1:], '\'')
-			if end < 0 {
-				return nil, fmt.Errorf("unterminated single quote at byte %d of %q", i, s)
-			}
-			word.WriteString(s[i+1 : i+1+end])
-			i += 1 + end
-			inWord = true
-		case '"':
-			start := i
-			for i++; i < len(s) && s[i] != '"'; i++ {
-				switch {
-				case s[i] == '\\' && i+1 < len(s) && strings.IndexByte("\"\\$`", s[i+1]) >= 0:
-					i++
-				case s[i] == '$' || s[i] == '`':
-					return nil, fmt.Errorf("shell expansion %q at byte %d of %q: the command runs without a shell; escape it with a backslash", s[i], i, s)
-				}
-				word.WriteByte(s[i])
-			}
-			if i == len(s) {
-				return nil, fmt.Errorf("unterminated double quote at byte %d of %q", start, s)
-			}
-			inWord = true
-		case '|', '&', ';', '<', '>', '(', ')', '$', '`':
-			return nil, fmt.Errorf("shell syntax %q at byte %d of %q: the command runs without a shell; quote the character or wrap the command in a script", c, i, s)
-		default:
-			word.WriteByte(c)
-			inWord = true
-		}
-	}
-	if inWord {
-		words = append(words, word.String())
-	}
-	if len(words) == 0 {
-		return nil, errors.New("empty command")
 	}
 	return words, nil
 }
@@ -295,10 +209,6 @@ func (c *CommandEnforcer) run(ctx context.Context, event, site string, inc *Inci
 		return err
 	}
 	what := fmt.Sprintf("spamrun: enforce command %s: %s %q", argv[0], event, site)
-	prog, err := lookProgram(argv[0])
-	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
-	}
 	timeout := c.Timeout
 	if timeout <= 0 {
 		timeout = defaultCommandTimeout
@@ -306,13 +216,13 @@ func (c *CommandEnforcer) run(ctx context.Context, event, site string, inc *Inci
 	runCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
-	cmd := exec.CommandContext(runCtx, prog, argv[1:]...)
-	cmd.Dir = "/"
-	cmd.Env = []string{
-		"PATH=" + commandPath,
-		"SPAMRUN_EVENT=" + event,
-		"SPAMRUN_SITE=" + site,
-		"SPAMRUN_INCIDENT_ID=" + id,
+	cmd, err := safeexec.Command(runCtx, argv,
+		"SPAMRUN_EVENT="+event,
+		"SPAMRUN_SITE="+site,
+		"SPAMRUN_INCIDENT_ID="+id,
+	)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	if event == EventDisable {
 		data, err := json.Marshal(inc)
@@ -321,10 +231,8 @@ func (c *CommandEnforcer) run(ctx context.Context, event, site string, inc *Inci
 		}
 		cmd.Stdin = bytes.NewReader(data)
 	}
-	var stderr tailBuffer
+	var stderr safeexec.Tail
 	cmd.Stderr = &stderr
-	cmd.WaitDelay = commandWaitDelay
-	killGroupOnCancel(cmd)
 
 	err = cmd.Run()
 	var exit *exec.ExitError
@@ -332,55 +240,22 @@ func (c *CommandEnforcer) run(ctx context.Context, event, site string, inc *Inci
 	case err == nil:
 		return nil
 	case ctx.Err() != nil:
-		return fmt.Errorf("%s: %w%s", what, ctx.Err(), stderr.suffix())
+		return fmt.Errorf("%s: %w%s", what, ctx.Err(), stderrSuffix(&stderr))
 	case runCtx.Err() != nil:
-		return fmt.Errorf("%s: killed after the %v timeout: %w%s", what, timeout, runCtx.Err(), stderr.suffix())
+		return fmt.Errorf("%s: killed after the %v timeout: %w%s", what, timeout, runCtx.Err(), stderrSuffix(&stderr))
 	case errors.As(err, &exit):
-		return fmt.Errorf("%s: %w%s", what, err, stderr.suffix())
+		return fmt.Errorf("%s: %w%s", what, err, stderrSuffix(&stderr))
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
 
-// lookProgram resolves a bare program name in commandPath.
-func lookProgram(name string) (string, error) {
-	if strings.ContainsRune(name, '/') {
-		return name, nil
+// stderrSuffix formats the end of a command's stderr for an error message,
+// or "" when it wrote nothing.
+func stderrSuffix(t *safeexec.Tail) string {
+	if s := t.String(); s != "" {
+		return fmt.Sprintf("; stderr: %q", s)
 	}
-	for _, dir := range filepath.SplitList(commandPath) {
-		path := filepath.Join(dir, name)
-		if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
-			return path, nil
-		}
-	}
-	return "", fmt.Errorf("%s not found in PATH=%s", name, commandPath)
-}
-
-// tailBuffer keeps the last stderrTailSize bytes written to it: a panel
-// tool says why it failed at the end, and a chatty one must not fill memory.
-type tailBuffer struct {
-	b         []byte
-	truncated bool
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.b = append(t.b, p...)
-	if over := len(t.b) - stderrTailSize; over > 0 {
-		t.b = append(t.b[:0], t.b[over:]...)
-		t.truncated = true
-	}
-	return len(p), nil
-}
-
-// suffix formats the tail for an error message, or "" when stderr was empty.
-func (t *tailBuffer) suffix() string {
-	s := strings.TrimSpace(strings.ToValidUTF8(string(t.b), "\uFFFD"))
-	if s == "" {
-		return ""
-	}
-	if t.truncated {
-		s = "…" + s
-	}
-	return fmt.Sprintf("; stderr: %q", s)
+	return ""
 }
 
 // WebhookPayload is the JSON body of every webhook request. It is a stable

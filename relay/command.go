@@ -5,12 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
-	"path/filepath"
-	"strings"
-	"sync"
 	"time"
+
+	"github.com/spamrun/spamrun/internal/safeexec"
 )
 
 // Command delivers by running another MTA's sendmail program, such as
@@ -47,126 +45,17 @@ type Command struct {
 
 var _ Relay = (*Command)(nil)
 
-const (
-	// commandPath is fixed because the process that delivers may run in
-	// a website's environment, whose PATH could lead to the site's own
-	// "sendmail".
-	commandPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-	// commandWaitDelay bounds the wait for a child that left the process
-	// group and still holds stderr open.
-	commandWaitDelay = time.Second
-	stderrTail       = 512
-)
-
 // ParseCommand splits a command template, the [relay] command of the
 // config file, into a Command's Argv. Words are separated by blanks and
 // may be quoted as in a shell ('single', "double", backslash), but
 // nothing is expanded: a $, `, |, ;, &, <, >, ( or ) outside quotes is
 // refused, because whoever wrote it expected a shell that will not run.
 func ParseCommand(template string) (*Command, error) {
-	argv, err := splitCommand(template)
+	argv, err := safeexec.Parse(template)
 	if err != nil {
-		return nil, fmt.Errorf("%w: command %q: %w", ErrBadConfig, template, err)
-	}
-	if err := checkProgram(argv[0]); err != nil {
-		return nil, fmt.Errorf("%w: command %q: %w", ErrBadConfig, template, err)
+		return nil, fmt.Errorf("%w: command: %w", ErrBadConfig, err)
 	}
 	return &Command{Argv: argv}, nil
-}
-
-// splitCommand follows the quoting rules of a POSIX shell for a simple
-// command with no expansions.
-func splitCommand(s string) ([]string, error) {
-	var (
-		words  []string
-		word   strings.Builder
-		inWord bool
-	)
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
-			if inWord {
-				words = append(words, word.String())
-				word.Reset()
-				inWord = false
-			}
-			continue
-		case c == 0:
-			return nil, fmt.Errorf("NUL byte at offset %d", i)
-		case c == '\\':
-			if i+1 == len(s) {
-				return nil, errors.New("trailing backslash")
-			}
-			i++
-			word.WriteByte(s[i])
-		case c == '\'':
-			end := strings.IndexByte(s[i+1:], '\'')
-			if end < 0 {
-				return nil, fmt.Errorf("single quote at offset %d is not closed", i)
-			}
-			word.WriteString(s[i+1 : i+1+end])
-			i += end + 1
-		case c == '"':
-			open := i
-			for i++; ; i++ {
-				if i == len(s) {
-					return nil, fmt.Errorf("double quote at offset %d is not closed", open)
-				}
-				if s[i] == '"' {
-					break
-				}
-				if s[i] == '$' || s[i] == '`' {
-					return nil, fmt.Errorf("%q at offset %d would be expanded by a shell, and none runs; escape it with a backslash", s[i], i)
-				}
-				if s[i] == '\\' && i+1 < len(s) && strings.IndexByte("$`\"\\", s[i+1]) >= 0 {
-					i++
-				}
-				word.WriteByte(s[i])
-			}
-		case strings.IndexByte("|&;<>()$`", c) >= 0:
-			return nil, fmt.Errorf("%q at offset %d needs a shell, and none runs; quote it, or wrap the command in a script", c, i)
-		default:
-			word.WriteByte(c)
-		}
-		inWord = true
-	}
-	if inWord {
-		words = append(words, word.String())
-	}
-	if len(words) == 0 {
-		return nil, errors.New("empty command")
-	}
-	return words, nil
-}
-
-func checkProgram(prog string) error {
-	switch {
-	case prog == "":
-		return errors.New("empty program name")
-	case strings.ContainsRune(prog, '/') && !filepath.IsAbs(prog):
-		// A relative path would resolve against the caller's working
-		// directory, which is a website's.
-		return fmt.Errorf("program %q is a relative path; give an absolute path or a bare name", prog)
-	}
-	return nil
-}
-
-// lookProgram finds a bare program name in commandPath.
-func lookProgram(prog string) (string, error) {
-	if err := checkProgram(prog); err != nil {
-		return "", err
-	}
-	if strings.ContainsRune(prog, '/') {
-		return prog, nil
-	}
-	for _, dir := range filepath.SplitList(commandPath) {
-		path := filepath.Join(dir, prog)
-		if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
-			return path, nil
-		}
-	}
-	return "", fmt.Errorf("%s not found in %s", prog, commandPath)
 }
 
 // CommandLine returns the argv Deliver runs for env, with the program as
@@ -205,10 +94,6 @@ func (c *Command) deliver(ctx context.Context, env Envelope, data io.Reader) *Er
 	if len(c.Argv) == 0 {
 		return &Error{Enhanced: "4.3.5", Message: "no command to run", kind: ErrBadConfig}
 	}
-	prog, err := lookProgram(c.Argv[0])
-	if err != nil {
-		return &Error{Enhanced: "4.3.5", Err: err, kind: ErrBadConfig}
-	}
 	timeout := c.Timeout
 	if timeout <= 0 {
 		timeout = DefaultTimeout
@@ -216,14 +101,12 @@ func (c *Command) deliver(ctx context.Context, env Envelope, data io.Reader) *Er
 	runCtx, cancel := context.WithTimeoutCause(ctx, timeout, errCommandTimeout)
 	defer cancel()
 
-	argv := c.CommandLine(env)
-	cmd := exec.CommandContext(runCtx, prog, argv[1:]...)
-	cmd.Dir = "/"
-	cmd.Env = []string{"PATH=" + commandPath}
-	stderr := &tailWriter{max: stderrTail}
+	cmd, err := safeexec.Command(runCtx, c.CommandLine(env))
+	if err != nil {
+		return &Error{Enhanced: "4.3.5", Err: err, kind: ErrBadConfig}
+	}
+	stderr := new(safeexec.Tail)
 	cmd.Stderr = stderr
-	cmd.WaitDelay = commandWaitDelay
-	killGroupOnCancel(cmd)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return &Error{Enhanced: "4.3.0", Err: err}
@@ -286,34 +169,4 @@ func exitStatus(code int) string {
 		return "5.3.5"
 	}
 	return "5.3.0"
-}
-
-// tailWriter keeps the end of a program's stderr, where it says why it
-// failed, without letting a chatty one fill memory.
-type tailWriter struct {
-	mu        sync.Mutex
-	max       int
-	b         []byte
-	truncated bool
-}
-
-func (t *tailWriter) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.b = append(t.b, p...)
-	if over := len(t.b) - t.max; over > 0 {
-		t.b = append(t.b[:0], t.b[over:]...)
-		t.truncated = true
-	}
-	return len(p), nil
-}
-
-func (t *tailWriter) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	s := strings.TrimSpace(strings.ToValidUTF8(string(t.b), "\uFFFD"))
-	if s != "" && t.truncated {
-		s = "…" + s
-	}
-	return s
 }

@@ -22,7 +22,7 @@ func ExampleParseCommand() {
 	fmt.Println(err)
 	// Output:
 	// ["/usr/sbin/sendmail.postfix" "-o" "smtp_tls_security_level=may" "-i" "-f<>" "--" "shop@example.com" "-oQ/tmp"]
-	// relay: bad configuration: command "/usr/sbin/sendmail -i | logger": '|' at offset 22 needs a shell, and none runs; quote it, or wrap the command in a script
+	// relay: bad configuration: command: shell syntax '|' at byte 22 of "/usr/sbin/sendmail -i | logger": the command runs without a shell; quote the character or wrap the command in a script
 }
 
 // A queue runner decides between retrying and bouncing with IsPermanent,

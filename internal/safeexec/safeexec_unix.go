@@ -1,6 +1,6 @@
 //go:build unix
 
-package spamrun
+package safeexec
 
 import (
 	"errors"
@@ -9,9 +9,10 @@ import (
 	"syscall"
 )
 
-// killGroupOnCancel starts cmd in a process group of its own and makes a
-// cancel or timeout kill the whole group: a panel script's own children (a
-// curl, a reload) must not outlive the timeout and hold its stderr open.
+// killGroupOnCancel starts cmd in a process group of its own and makes the
+// end of its context kill the whole group: a panel script's children (a
+// curl, a reload) and an MTA's helpers (Postfix's postdrop) must not
+// outlive it.
 func killGroupOnCancel(cmd *exec.Cmd) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error {
