@@ -1,6 +1,8 @@
 package config
 
 import (
+	"github.com/spamrun/spamrun/internal/safeexec"
+
 	"errors"
 	"fmt"
 	"maps"
@@ -84,12 +86,12 @@ func (c *Config) relayProblems(ch *checker) {
 		}
 	}
 	if r.Command != "" {
-		// The relay runs its command as the enforcer runs its own: split
-		// like a shell's words, nothing expanded, the program a bare name
-		// looked up in a fixed PATH or an absolute path, never one
-		// relative to the website's working directory.
-		if _, err := spamrun.NewCommandEnforcer(r.Command, ""); err != nil {
-			ch.fail(key("command"), "%s", commandErr(err))
+		// Checked as the relay will parse it: split like a shell's words,
+		// nothing expanded, the program a bare name looked up in a fixed
+		// PATH or an absolute path, never one relative to the website's
+		// working directory.
+		if _, err := safeexec.Parse(r.Command); err != nil {
+			ch.fail(key("command"), "%s", err)
 		}
 	}
 	switch r.StartTLS {
