@@ -1,8 +1,6 @@
 package config
 
 import (
-	"github.com/spamrun/spamrun/internal/safeexec"
-
 	"errors"
 	"fmt"
 	"maps"
@@ -15,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spamrun/spamrun"
+	"github.com/spamrun/spamrun/internal/safeexec"
 )
 
 // Validate reports every value that makes no sense, as Load does. Settings
