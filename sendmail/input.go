@@ -25,21 +25,26 @@ func (e *errTooBig) Error() string {
 // Input over limit bytes is refused.
 func readMessage(r io.Reader, dotEnds bool, limit int64) ([]byte, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
-	var out bytes.Buffer
+	var (
+		out  bytes.Buffer
+		long []byte // a line longer than the reader's buffer, so far
+	)
 	first := true
 	for {
 		line, err := br.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
-			// A long line: keep it whole, it is not a "." line.
-			out.Write(line)
-			if int64(out.Len()) > limit {
+			long = append(long, line...)
+			if int64(out.Len()+len(long)) > limit {
 				return nil, &errTooBig{limit}
 			}
 			continue
 		}
+		if long != nil {
+			line, long = append(long, line...), nil
+		}
 		if len(line) > 0 {
 			content := bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
-			if dotEnds && string(content) == "." && (err == nil || len(content) == len(line)) {
+			if dotEnds && string(content) == "." {
 				break
 			}
 			if first && bytes.HasPrefix(content, []byte("From ")) {

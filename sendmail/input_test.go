@@ -54,6 +54,18 @@ func TestReadMessageLimit(t *testing.T) {
 	if _, err := readMessage(strings.NewReader(long), false, 100<<10); !errors.As(err, &big) {
 		t.Errorf("a long line over the limit: %v", err)
 	}
+	// A line longer than the read buffer keeps its CRLF whole and its
+	// last character, wherever the buffer splits it.
+	for _, n := range []int{64<<10 - 1, 64 << 10, 64<<10 + 1, 128<<10 - 1} {
+		for _, tail := range []string{"\r\n", "\n", ".\n", ".\r\n"} {
+			in := "Subject: x\r\n\r\n" + strings.Repeat("x", n) + tail + "end\r\n"
+			got, err := readMessage(strings.NewReader(in), true, 1<<20)
+			want := "Subject: x\r\n\r\n" + strings.Repeat("x", n) + strings.TrimSuffix(strings.TrimSuffix(tail, "\n"), "\r") + "\r\nend\r\n"
+			if err != nil || string(got) != want {
+				t.Errorf("line of %d + %q: %d bytes, want %d, %v", n, tail, len(got), len(want), err)
+			}
+		}
+	}
 }
 
 var now = time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
