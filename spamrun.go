@@ -171,8 +171,8 @@ func (p Policy) Validate() error {
 	switch {
 	case p.MaxSpam < 0:
 		return fmt.Errorf("%w: max_spam %d is negative", ErrBadPolicy, p.MaxSpam)
-	case p.MaxSpam > maxLog-1:
-		return fmt.Errorf("%w: max_spam %d is above the limit of %d", ErrBadPolicy, p.MaxSpam, maxLog-1)
+	case p.MaxSpam > MaxSpamLimit:
+		return fmt.Errorf("%w: max_spam %d is above the limit of %d", ErrBadPolicy, p.MaxSpam, MaxSpamLimit)
 	case p.Window <= 0:
 		return fmt.Errorf("%w: window %v must be positive", ErrBadPolicy, p.Window)
 	case p.HoldFor < 0:

@@ -7,9 +7,11 @@ import (
 	"time"
 )
 
-// maxLog bounds the log of one key, and so MaxSpam: a policy that lets a site
-// send more than this much spam per window is not a policy.
-const maxLog = 100_000
+// MaxSpamLimit is the largest MaxSpam a Policy may have, and so bounds the
+// log of one key at MaxSpamLimit+1 times: a policy that lets a site send
+// more spam than this per window is not a policy. Stores bound their logs
+// alike.
+const MaxSpamLimit = 99_999
 
 // Window counts events per key exactly: "more than max within width".
 //
@@ -84,8 +86,8 @@ func (w *Window) add(key string, t time.Time, ev *SpamEvent, max int, width time
 	if max < 0 {
 		max = 0
 	}
-	if max >= maxLog {
-		max = maxLog - 1
+	if max > MaxSpamLimit {
+		max = MaxSpamLimit
 	}
 	s := w.shard(key)
 	s.mu.Lock()

@@ -1,0 +1,642 @@
+package spamruntest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/spamrun/spamrun"
+)
+
+// TestStore checks that a spamrun.Store counts, logs and disables exactly as
+// the specification says, which is what spamrun.MemoryStore does: every
+// backend is held to the same answers, so a host can move from SQLite to
+// Redis without a site tripping sooner or later. Each subtest calls open for
+// a new, empty store.
+//
+// A store that also has an Incidents(ctx, site) method, listing the
+// incidents that disabled site (every site for ""), newest first, has that
+// checked too.
+func TestStore(t *testing.T, open func(t *testing.T) spamrun.Store) {
+	for _, tc := range []struct {
+		name string
+		fn   func(*testing.T, spamrun.Store)
+	}{
+		{"WindowBoundary", storeWindowBoundary},
+		{"OneNanosecondInside", storeOneNanosecondInside},
+		{"MaxZero", storeMaxZero},
+		{"EqualTimes", storeEqualTimes},
+		{"LogKeepsMaxPlusOne", storeLogKeepsMaxPlusOne},
+		{"MaxChangeKeepsNewest", storeMaxChangeKeepsNewest},
+		{"OutOfOrder", storeOutOfOrder},
+		{"OlderThanAllKeptIsDropped", storeOlderThanAllKept},
+		{"MatchesModel", storeMatchesModel},
+		{"SpamLogWindow", storeSpamLogWindow},
+		{"SpamLogRoundTrip", storeSpamLogRoundTrip},
+		{"SetDisabled", storeSetDisabled},
+		{"Enable", storeEnable},
+		{"SitesAreIndependent", storeSitesAreIndependent},
+		{"ConcurrentRecordSpam", storeConcurrentRecordSpam},
+		{"ConcurrentSetDisabled", storeConcurrentSetDisabled},
+		{"Incidents", storeIncidents},
+	} {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
+	}
+}
+
+// storeAt is T0 plus minutes and seconds.
+func storeAt(min, sec int) time.Time {
+	return T0.Add(time.Duration(min)*time.Minute + time.Duration(sec)*time.Second)
+}
+
+// storeRecord records a spam event named id at the given time and checks
+// the count.
+func storeRecord(t *testing.T, s spamrun.Store, site, id string, at time.Time, max int, window time.Duration, want int) {
+	t.Helper()
+	got, err := s.RecordSpam(context.Background(), site, spamrun.SpamEvent{Time: at, MessageID: id}, max, window)
+	if err != nil {
+		t.Fatalf("RecordSpam(%s at %v): %v", id, at.Sub(T0), err)
+	}
+	if got != want {
+		t.Errorf("RecordSpam(%s at %v, max %d, window %v) = %d, want %d", id, at.Sub(T0), max, window, got, want)
+	}
+}
+
+// storeLogIDs returns the message IDs of site's spam log in (now−window, now].
+func storeLogIDs(t *testing.T, s spamrun.Store, site string, now time.Time, window time.Duration) []string {
+	t.Helper()
+	evs, err := s.SpamLog(context.Background(), site, now, window)
+	if err != nil {
+		t.Fatalf("SpamLog: %v", err)
+	}
+	ids := []string{}
+	for _, ev := range evs {
+		ids = append(ids, ev.MessageID)
+	}
+	return ids
+}
+
+func storeWantLog(t *testing.T, s spamrun.Store, site string, now time.Time, window time.Duration, want ...string) {
+	t.Helper()
+	if want == nil {
+		want = []string{}
+	}
+	if got := storeLogIDs(t, s, site, now, window); !slices.Equal(got, want) {
+		t.Errorf("SpamLog(now %v, window %v) = %q, want %q", now.Sub(T0), window, got, want)
+	}
+}
+
+func storeWindowBoundary(t *testing.T, s spamrun.Store) {
+	// The window is open at its old end: an event exactly a window after
+	// another does not share a window with it.
+	storeRecord(t, s, "site", "a", storeAt(0, 0), 1, time.Hour, 1)
+	storeRecord(t, s, "site", "b", storeAt(60, 0), 1, time.Hour, 1)
+	storeRecord(t, s, "site", "c", storeAt(119, 59), 1, time.Hour, 2)
+	storeWantLog(t, s, "site", storeAt(120, 0), time.Hour, "c")
+	storeWantLog(t, s, "site", storeAt(119, 59), time.Hour, "b", "c")
+}
+
+func storeOneNanosecondInside(t *testing.T, s spamrun.Store) {
+	storeRecord(t, s, "site", "a", storeAt(0, 0), 1, time.Hour, 1)
+	storeRecord(t, s, "site", "b", storeAt(60, 0).Add(-time.Nanosecond), 1, time.Hour, 2)
+	storeWantLog(t, s, "site", storeAt(60, 0).Add(-time.Nanosecond), time.Hour, "a", "b")
+	storeWantLog(t, s, "site", storeAt(60, 0), time.Hour, "b")
+}
+
+func storeMaxZero(t *testing.T, s spamrun.Store) {
+	storeRecord(t, s, "site", "a", storeAt(0, 0), 0, time.Minute, 1)
+	storeRecord(t, s, "site", "b", storeAt(500, 0), 0, time.Minute, 1)
+	storeWantLog(t, s, "site", storeAt(500, 0), 24*time.Hour, "b")
+}
+
+func storeEqualTimes(t *testing.T, s spamrun.Store) {
+	for i, id := range []string{"a", "b", "c"} {
+		storeRecord(t, s, "site", id, storeAt(5, 0), 2, time.Second, i+1)
+	}
+	// The log is full and d is not newer than any of it: it is dropped,
+	// and the earlier events of the same instant stay.
+	storeRecord(t, s, "site", "d", storeAt(5, 0), 2, time.Second, 3)
+	storeWantLog(t, s, "site", storeAt(5, 0), time.Second, "a", "b", "c")
+	// A newer event pushes out the first recorded of the oldest instant.
+	storeRecord(t, s, "site", "e", storeAt(5, 0).Add(time.Nanosecond), 2, time.Second, 3)
+	storeWantLog(t, s, "site", storeAt(6, 0), time.Hour, "b", "c", "e")
+}
+
+func storeLogKeepsMaxPlusOne(t *testing.T, s spamrun.Store) {
+	var ids []string
+	for i := range 10 {
+		id := fmt.Sprint("m", i)
+		ids = append(ids, id)
+		storeRecord(t, s, "site", id, storeAt(i, 0), 3, time.Hour, min(i+1, 4))
+	}
+	storeWantLog(t, s, "site", storeAt(10, 0), time.Hour, ids[6:]...)
+	// A wider window finds nothing older: it was never kept.
+	storeWantLog(t, s, "site", storeAt(10, 0), 24*time.Hour, ids[6:]...)
+}
+
+func storeMaxChangeKeepsNewest(t *testing.T, s spamrun.Store) {
+	for i := range 6 {
+		storeRecord(t, s, "site", fmt.Sprint("m", i), storeAt(i, 0), 10, time.Hour, i+1)
+	}
+	// The operator lowers max_spam to 2: the log shrinks to the newest 3.
+	storeRecord(t, s, "site", "m6", storeAt(6, 0), 2, time.Hour, 3)
+	storeWantLog(t, s, "site", storeAt(6, 0), time.Hour, "m4", "m5", "m6")
+	// And raises it again: what was dropped stays dropped.
+	storeRecord(t, s, "site", "m7", storeAt(7, 0), 10, time.Hour, 4)
+	storeWantLog(t, s, "site", storeAt(7, 0), time.Hour, "m4", "m5", "m6", "m7")
+	// Lowering it with an event older than all that is kept: the log is
+	// cut first, and the event dropped.
+	storeRecord(t, s, "site", "old", storeAt(1, 0), 1, time.Hour, 2)
+	storeWantLog(t, s, "site", storeAt(7, 0), time.Hour, "m6", "m7")
+}
+
+func storeOutOfOrder(t *testing.T, s spamrun.Store) {
+	storeRecord(t, s, "site", "a", storeAt(30, 0), 2, time.Hour, 1)
+	storeRecord(t, s, "site", "b", storeAt(70, 0), 2, time.Hour, 2)
+	// Late, and outside the window ending at the newest: kept, not counted.
+	storeRecord(t, s, "site", "c", storeAt(5, 0), 2, time.Hour, 2)
+	storeWantLog(t, s, "site", storeAt(70, 0), 2*time.Hour, "c", "a", "b")
+	storeRecord(t, s, "site", "d", storeAt(71, 0), 2, time.Hour, 3)
+	storeWantLog(t, s, "site", storeAt(71, 0), 2*time.Hour, "a", "b", "d")
+
+	// Late, inside the newest window: it trips.
+	storeRecord(t, s, "late", "a", storeAt(0, 0), 2, time.Hour, 1)
+	storeRecord(t, s, "late", "b", storeAt(50, 0), 2, time.Hour, 2)
+	storeRecord(t, s, "late", "c", storeAt(40, 0), 2, time.Hour, 3)
+	storeWantLog(t, s, "late", storeAt(50, 0), time.Hour, "a", "c", "b")
+}
+
+func storeOlderThanAllKept(t *testing.T, s spamrun.Store) {
+	storeRecord(t, s, "site", "a", storeAt(100, 0), 1, time.Hour, 1)
+	storeRecord(t, s, "site", "b", storeAt(200, 0), 1, time.Hour, 1)
+	storeRecord(t, s, "site", "c", storeAt(5, 0), 1, time.Hour, 1)
+	storeWantLog(t, s, "site", storeAt(200, 0), 24*time.Hour, "a", "b")
+	storeRecord(t, s, "site", "d", storeAt(230, 0), 1, time.Hour, 2)
+	storeWantLog(t, s, "site", storeAt(230, 0), 24*time.Hour, "b", "d")
+}
+
+// storeMatchesModel runs random streams, in order and with clock skew
+// between writers, and with the policy changing on the way, against
+// storeModel; where the policy is fixed, also against the definition: the
+// count is the number of all events so far in (newest−width, newest],
+// capped at max+1.
+func storeMatchesModel(t *testing.T, s spamrun.Store) {
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(3, 4))
+	for round := range 40 {
+		site := fmt.Sprint("site", round)
+		maxSpam := rng.IntN(6)
+		width := time.Duration(1+rng.IntN(120)) * time.Second
+		skew := time.Duration(0)
+		if round%2 == 1 {
+			skew = time.Duration(rng.IntN(30)) * time.Second
+		}
+		changing := round%4 == 3
+		var model storeModel
+		var all []time.Time
+		now := T0
+		for i := range 30 {
+			now = now.Add(time.Duration(rng.IntN(20)) * time.Second)
+			at := now
+			if skew > 0 {
+				at = now.Add(-time.Duration(rng.Int64N(int64(skew) + 1)))
+			}
+			if changing && rng.IntN(5) == 0 {
+				maxSpam = rng.IntN(6)
+			}
+			id := fmt.Sprint(round, ".", i)
+			got, err := s.RecordSpam(ctx, site, spamrun.SpamEvent{Time: at, MessageID: id}, maxSpam, width)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := model.add(at, id, maxSpam, width)
+			if got != want {
+				t.Fatalf("round %d event %d (max %d width %v skew %v): count %d, model %d",
+					round, i, maxSpam, width, skew, got, want)
+			}
+			all = append(all, at)
+			if !changing {
+				if def := storeDefinedCount(all, maxSpam, width); got != def {
+					t.Fatalf("round %d event %d (max %d width %v skew %v): count %d, by definition %d",
+						round, i, maxSpam, width, skew, got, def)
+				}
+			}
+			if i%5 == 4 {
+				logNow := now.Add(-time.Duration(rng.IntN(10)) * time.Second)
+				logWidth := time.Duration(1+rng.IntN(60)) * time.Second
+				if got, want := storeLogIDs(t, s, site, logNow, logWidth), model.log(logNow, logWidth); !slices.Equal(got, want) {
+					t.Fatalf("round %d event %d: SpamLog(now %v, window %v) = %q, model %q",
+						round, i, logNow.Sub(T0), logWidth, got, want)
+				}
+			}
+		}
+	}
+}
+
+// storeDefinedCount is the count of the specification: events in (newest−width,
+// newest], of which a log of max+1 can know at most max+1.
+func storeDefinedCount(all []time.Time, max int, width time.Duration) int {
+	newest := all[0]
+	for _, e := range all {
+		if e.After(newest) {
+			newest = e
+		}
+	}
+	n := 0
+	for _, e := range all {
+		if e.After(newest.Add(-width)) {
+			n++
+		}
+	}
+	return min(n, max+1)
+}
+
+// storeModel is the bounded log as plainly as it can be said: a slice sorted
+// by time, ties in the order recorded.
+type storeModel []storeModelEvent
+
+type storeModelEvent struct {
+	t  time.Time
+	id string
+}
+
+// add records an event and returns the count. A lowered max cuts the log to
+// the newest first; then an event not newer than all of a full log is
+// dropped, since max+1 newer events are known already.
+func (m *storeModel) add(t time.Time, id string, max int, width time.Duration) int {
+	size := max + 1
+	l := *m
+	if len(l) > size {
+		l = l[len(l)-size:]
+	}
+	if len(l) < size || t.After(l[0].t) {
+		i := len(l)
+		for i > 0 && l[i-1].t.After(t) {
+			i--
+		}
+		l = slices.Insert(l, i, storeModelEvent{t, id})
+		if len(l) > size {
+			l = l[1:]
+		}
+	}
+	*m = slices.Clone(l)
+	newest := l[len(l)-1].t
+	n := 0
+	for _, e := range l {
+		if e.t.After(newest.Add(-width)) {
+			n++
+		}
+	}
+	return n
+}
+
+func (m storeModel) log(now time.Time, width time.Duration) []string {
+	ids := []string{}
+	for _, e := range m {
+		if e.t.After(now.Add(-width)) && !e.t.After(now) {
+			ids = append(ids, e.id)
+		}
+	}
+	return ids
+}
+
+func storeSpamLogWindow(t *testing.T, s spamrun.Store) {
+	for i, m := range []int{0, 10, 20, 30} {
+		storeRecord(t, s, "site", fmt.Sprint("m", m), storeAt(m, 0), 10, time.Hour, i+1)
+	}
+	storeWantLog(t, s, "site", storeAt(30, 0), 30*time.Minute, "m10", "m20", "m30")
+	storeWantLog(t, s, "site", storeAt(30, 0), 30*time.Minute+time.Nanosecond, "m0", "m10", "m20", "m30")
+	storeWantLog(t, s, "site", storeAt(15, 0), time.Hour, "m0", "m10")
+	storeWantLog(t, s, "site", storeAt(0, 0).Add(-time.Nanosecond), time.Hour)
+	storeWantLog(t, s, "site", storeAt(90, 0), time.Hour)
+	storeWantLog(t, s, "other", storeAt(30, 0), time.Hour)
+}
+
+// storeEvent fills every field, with a zone and nanoseconds, so that a
+// store that drops or rounds anything is caught.
+func storeEvent(i int) spamrun.SpamEvent {
+	cet := time.FixedZone("CET", 3600)
+	return spamrun.SpamEvent{
+		Time:       storeAt(i, 0).In(cet).Add(time.Duration(i*1000+7) * time.Nanosecond),
+		MessageID:  fmt.Sprintf("<%d.guestbook@shop1.example>", i),
+		Score:      7.25 + float64(i),
+		Rules:      []string{"PHARMA_WORDS", "URL_SHORTENER", fmt.Sprint("RULE_", i)},
+		Sender:     "www-data@shop1.example",
+		Recipients: 40 + i,
+		Subject:    fmt.Sprintf("Cheap p1lls — Дешево %d", i),
+		Evidence: spamrun.Evidence{
+			Script:  "1001:/var/www/shop1/wp-content/uploads/x.php",
+			Cwd:     "/var/www/shop1/wp-content/uploads",
+			Command: []string{"php-fpm: pool shop1", "-d", fmt.Sprint(i)},
+			UID:     1001,
+		},
+	}
+}
+
+// storeSameJSON fails unless got and want are deeply equal once both have been
+// through JSON, which is how the incident report and every store but the
+// in-memory one see them.
+func storeSameJSON(t *testing.T, what string, got, want any) {
+	t.Helper()
+	g, err := json.Marshal(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := json.Marshal(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gv, wv := reflect.New(reflect.TypeOf(got)), reflect.New(reflect.TypeOf(want))
+	if err := json.Unmarshal(g, gv.Interface()); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(w, wv.Interface()); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(gv.Interface(), wv.Interface()) {
+		t.Errorf("%s:\n got %s\nwant %s", what, g, w)
+	}
+}
+
+func storeSpamLogRoundTrip(t *testing.T, s spamrun.Store) {
+	ctx := context.Background()
+	var want []spamrun.SpamEvent
+	for i := range 3 {
+		ev := storeEvent(i)
+		want = append(want, ev)
+		if _, err := s.RecordSpam(ctx, "site", ev, 10, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.SpamLog(ctx, "site", want[2].Time, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("SpamLog returned %d events, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if !got[i].Time.Equal(want[i].Time) {
+			t.Errorf("event %d: time %v, want %v", i, got[i].Time, want[i].Time)
+		}
+		storeSameJSON(t, fmt.Sprintf("event %d", i), got[i], want[i])
+	}
+}
+
+func storeIncident(site string, at time.Time, id string) *spamrun.Incident {
+	cet := time.FixedZone("CET", 3600)
+	return &spamrun.Incident{
+		ID:       id,
+		Site:     site,
+		Time:     at.In(cet).Add(123 * time.Nanosecond),
+		Policy:   spamrun.Policy{SpamScore: 5.5, MaxSpam: 2, Window: time.Hour, HoldFor: 15 * time.Minute},
+		Count:    3,
+		Messages: []spamrun.SpamEvent{storeEvent(0), storeEvent(1), storeEvent(2)},
+	}
+}
+
+func storeSetDisabled(t *testing.T, s spamrun.Store) {
+	ctx := context.Background()
+	if inc, err := s.Disabled(ctx, "shop1"); err != nil || inc != nil {
+		t.Fatalf("Disabled of an enabled site = %v, %v; want nil, nil", inc, err)
+	}
+	first := storeIncident("shop1", storeAt(0, 0), "first")
+	cur, changed, err := s.SetDisabled(ctx, "shop1", first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !changed {
+		t.Error("first SetDisabled: changed = false, want true")
+	}
+	storeSameJSON(t, "first SetDisabled", cur, first)
+
+	second := storeIncident("shop1", storeAt(5, 0), "second")
+	cur, changed, err = s.SetDisabled(ctx, "shop1", second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if changed {
+		t.Error("second SetDisabled: changed = true, want false")
+	}
+	storeSameJSON(t, "second SetDisabled returns the first incident", cur, first)
+
+	inc, err := s.Disabled(ctx, "shop1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inc == nil {
+		t.Fatal("Disabled = nil after SetDisabled")
+	}
+	if !inc.Time.Equal(first.Time) {
+		t.Errorf("incident time %v, want %v", inc.Time, first.Time)
+	}
+	storeSameJSON(t, "Disabled", inc, first)
+}
+
+func storeEnable(t *testing.T, s spamrun.Store) {
+	ctx := context.Background()
+	for i := range 3 {
+		storeRecord(t, s, "shop1", fmt.Sprint("m", i), storeAt(i, 0), 1, time.Hour, min(i+1, 2))
+	}
+	if _, _, err := s.SetDisabled(ctx, "shop1", storeIncident("shop1", storeAt(2, 0), "one")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Enable(ctx, "shop1"); err != nil {
+		t.Fatal(err)
+	}
+	if inc, err := s.Disabled(ctx, "shop1"); err != nil || inc != nil {
+		t.Errorf("Disabled after Enable = %v, %v; want nil, nil", inc, err)
+	}
+	storeWantLog(t, s, "shop1", storeAt(3, 0), time.Hour)
+	// The window starts empty: the next spam is the first.
+	storeRecord(t, s, "shop1", "m3", storeAt(3, 0), 1, time.Hour, 1)
+	// And the site can be disabled again, by a new incident.
+	second := storeIncident("shop1", storeAt(4, 0), "two")
+	cur, changed, err := s.SetDisabled(ctx, "shop1", second)
+	if err != nil || !changed {
+		t.Fatalf("SetDisabled after Enable: changed %v, %v; want true", changed, err)
+	}
+	storeSameJSON(t, "SetDisabled after Enable", cur, second)
+	if err := s.Enable(ctx, "never-disabled"); err != nil {
+		t.Errorf("Enable of a site never disabled: %v", err)
+	}
+}
+
+func storeSitesAreIndependent(t *testing.T, s spamrun.Store) {
+	ctx := context.Background()
+	for i := range 3 {
+		storeRecord(t, s, "a", fmt.Sprint("a", i), storeAt(i, 0), 5, time.Hour, i+1)
+	}
+	storeRecord(t, s, "b", "b0", storeAt(1, 30), 5, time.Hour, 1)
+	storeWantLog(t, s, "b", storeAt(3, 0), time.Hour, "b0")
+	// A prefix of another site's name is another site.
+	storeWantLog(t, s, "", storeAt(3, 0), time.Hour)
+	storeWantLog(t, s, "a ", storeAt(3, 0), time.Hour)
+
+	if _, _, err := s.SetDisabled(ctx, "a", storeIncident("a", storeAt(3, 0), "a-1")); err != nil {
+		t.Fatal(err)
+	}
+	if inc, err := s.Disabled(ctx, "b"); err != nil || inc != nil {
+		t.Errorf("Disabled(b) = %v, %v after disabling a", inc, err)
+	}
+	if _, changed, err := s.SetDisabled(ctx, "b", storeIncident("b", storeAt(3, 0), "b-1")); err != nil || !changed {
+		t.Errorf("SetDisabled(b) after a: changed %v, %v; want true", changed, err)
+	}
+	if err := s.Enable(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if inc, err := s.Disabled(ctx, "b"); err != nil || inc == nil {
+		t.Errorf("Disabled(b) = %v, %v after enabling a; want b's incident", inc, err)
+	}
+	storeWantLog(t, s, "b", storeAt(3, 0), time.Hour, "b0")
+	storeWantLog(t, s, "a", storeAt(3, 0), time.Hour)
+}
+
+func storeConcurrentRecordSpam(t *testing.T, s spamrun.Store) {
+	const writers, each, maxSpam = 16, 50, 1000
+	ctx := context.Background()
+	counts := make(chan int, writers*each)
+	var wg sync.WaitGroup
+	for g := range writers {
+		wg.Go(func() {
+			for i := range each {
+				ev := spamrun.SpamEvent{Time: storeAt(0, g*each+i), MessageID: fmt.Sprint(g, ".", i)}
+				n, err := s.RecordSpam(ctx, "site", ev, maxSpam, 24*time.Hour)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				counts <- n
+			}
+		})
+	}
+	wg.Wait()
+	close(counts)
+	// Every event lies in one window, so each submission saw the count
+	// of its place in line: 1 to 800, each exactly once. A lost update
+	// shows as a count seen twice.
+	var seen []int
+	for n := range counts {
+		seen = append(seen, n)
+	}
+	slices.Sort(seen)
+	for i, n := range seen {
+		if n != i+1 {
+			t.Fatalf("counts returned, sorted: position %d holds %d; want 1…%d once each", i, n, writers*each)
+		}
+	}
+	if len(seen) != writers*each {
+		t.Fatalf("%d counts returned, want %d", len(seen), writers*each)
+	}
+	evs, err := s.SpamLog(ctx, "site", storeAt(0, writers*each), 24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != writers*each {
+		t.Errorf("SpamLog holds %d events, want %d", len(evs), writers*each)
+	}
+	if !slices.IsSortedFunc(evs, func(a, b spamrun.SpamEvent) int { return a.Time.Compare(b.Time) }) {
+		t.Error("SpamLog is not oldest first")
+	}
+}
+
+func storeConcurrentSetDisabled(t *testing.T, s spamrun.Store) {
+	const racers = 50
+	ctx := context.Background()
+	type result struct {
+		id      string
+		changed bool
+	}
+	results := make(chan result, racers)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range racers {
+		wg.Go(func() {
+			<-start
+			inc := storeIncident("site", storeAt(0, i), fmt.Sprint("inc", i))
+			cur, changed, err := s.SetDisabled(ctx, "site", inc)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			results <- result{cur.ID, changed}
+		})
+	}
+	close(start)
+	wg.Wait()
+	close(results)
+	var winners []string
+	ids := map[string]bool{}
+	for r := range results {
+		ids[r.id] = true
+		if r.changed {
+			winners = append(winners, r.id)
+		}
+	}
+	if len(winners) != 1 {
+		t.Fatalf("%d SetDisabled calls reported changed (%q), want exactly 1", len(winners), winners)
+	}
+	if len(ids) != 1 || !ids[winners[0]] {
+		t.Errorf("the racers were told of incidents %v; want only the winner's, %s", ids, winners[0])
+	}
+	inc, err := s.Disabled(ctx, "site")
+	if err != nil || inc == nil || inc.ID != winners[0] {
+		t.Errorf("Disabled = %v, %v; want the winner's incident %s", inc, err, winners[0])
+	}
+}
+
+// storeIncidentLister is the optional ability the operator's "spamrun incidents"
+// uses.
+type storeIncidentLister interface {
+	Incidents(ctx context.Context, site string) ([]*spamrun.Incident, error)
+}
+
+func storeIncidents(t *testing.T, s spamrun.Store) {
+	l, ok := s.(storeIncidentLister)
+	if !ok {
+		t.Skipf("%T keeps no incident history", s)
+	}
+	ctx := context.Background()
+	a1 := storeIncident("a", storeAt(0, 0), "a1")
+	b1 := storeIncident("b", storeAt(10, 0), "b1")
+	a2 := storeIncident("a", storeAt(20, 0), "a2")
+	ignored := storeIncident("a", storeAt(15, 0), "ignored")
+	mustDisable := func(site string, inc *spamrun.Incident, want bool) {
+		t.Helper()
+		if _, changed, err := s.SetDisabled(ctx, site, inc); err != nil || changed != want {
+			t.Fatalf("SetDisabled(%s, %s): changed %v, %v; want %v", site, inc.ID, changed, err, want)
+		}
+	}
+	mustDisable("a", a1, true)
+	mustDisable("b", b1, true)
+	mustDisable("a", ignored, false) // a is disabled already: no new incident
+	if err := s.Enable(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	mustDisable("a", a2, true)
+
+	for _, tc := range []struct {
+		site string
+		want []*spamrun.Incident
+	}{
+		{"", []*spamrun.Incident{a2, b1, a1}},
+		{"a", []*spamrun.Incident{a2, a1}},
+		{"b", []*spamrun.Incident{b1}},
+		{"c", []*spamrun.Incident{}},
+	} {
+		got, err := l.Incidents(ctx, tc.site)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got == nil {
+			got = []*spamrun.Incident{}
+		}
+		storeSameJSON(t, fmt.Sprintf("Incidents(%q)", tc.site), got, tc.want)
+	}
+}

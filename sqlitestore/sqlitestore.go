@@ -1,0 +1,624 @@
+// Package sqlitestore is the embedded default [spamrun.Store]: one SQLite
+// database in the state directory, shared by every sendmail process and the
+// queue runner of a host.
+//
+// Every sendmail run is a process of its own, so the counts must be exact
+// across processes, not only across goroutines. Each decision is one short
+// BEGIN IMMEDIATE transaction: SQLite's write lock serialises the processes,
+// and a process reads the log only while holding it, so no two submissions
+// see the same count. The database runs in WAL mode, where readers never
+// block the writer and a commit appends to the log instead of rewriting
+// the database file.
+//
+// The driver is modernc.org/sqlite, pure Go, so the sendmail binary stays
+// static.
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/spamrun/spamrun"
+)
+
+// Options configures Open. The zero value, like a nil *Options, means the
+// defaults.
+type Options struct {
+	// BusyTimeout is how long a call waits for other processes' writes
+	// before it fails; 0 means DefaultBusyTimeout. A write takes well
+	// under a millisecond, so running into it means something holds the
+	// database, not that the host is busy.
+	BusyTimeout time.Duration
+	// Mode is the permission a new database file is created with,
+	// whatever the umask; SQLite gives its -wal and -shm files the same.
+	// 0 means DefaultMode.
+	Mode os.FileMode
+}
+
+// DefaultBusyTimeout is the BusyTimeout of the zero Options.
+const DefaultBusyTimeout = 10 * time.Second
+
+// DefaultMode is the Mode of the zero Options: the state directory is
+// group-owned by the group sendmail runs setgid to, and every process of
+// that group writes the database.
+const DefaultMode os.FileMode = 0o660
+
+// Store is a spamrun.Store in an SQLite database. It is safe for concurrent
+// use by goroutines and by processes sharing the file.
+type Store struct {
+	db          *sql.DB
+	busyTimeout time.Duration
+	// writeMu queues this process's writers, lock the processes'.
+	writeMu sync.Mutex
+	lock    *writeLock
+
+	// Parsing SQL costs about as much as running these statements, so each
+	// is prepared once per connection, on first use: a sendmail run needs
+	// only a few of them.
+	stmtMu sync.Mutex
+	stmts  map[string]*sql.Stmt
+
+	// migrated is how many migrations this Open applied; tests read it.
+	migrated int
+}
+
+var _ spamrun.Store = (*Store)(nil)
+
+// Open opens the database at path, creating it when it does not exist, and
+// brings its schema up to date. The directory must exist. Beside the
+// database, SQLite keeps path-wal and path-shm, and Open path-lock.
+func Open(path string, opts *Options) (*Store, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.BusyTimeout <= 0 {
+		o.BusyTimeout = DefaultBusyTimeout
+	}
+	if o.Mode == 0 {
+		o.Mode = DefaultMode
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: %w", err)
+	}
+	if err := create(abs, o.Mode); err != nil {
+		return nil, fmt.Errorf("sqlitestore: creating %s: %w", abs, err)
+	}
+	lock, err := newWriteLock(abs+"-lock", o.Mode)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: creating %s-lock: %w", abs, err)
+	}
+	db, err := sql.Open("sqlite", dsn(abs, o.BusyTimeout))
+	if err != nil {
+		lock.close()
+		return nil, fmt.Errorf("sqlitestore: opening %s: %w", abs, err)
+	}
+	db.SetMaxIdleConns(4)
+	s := &Store{db: db, busyTimeout: o.BusyTimeout, lock: lock, stmts: make(map[string]*sql.Stmt)}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*o.BusyTimeout)
+	defer cancel()
+	// Processes that find a new file at once all switch it to WAL, and the
+	// switch can report busy without waiting for the busy timeout.
+	err = s.retry(ctx, func() error { return db.PingContext(ctx) })
+	if err == nil {
+		err = s.migrate(ctx)
+	}
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlitestore: opening %s: %w", abs, err)
+	}
+	return s, nil
+}
+
+// dsn sets what every connection of the pool needs, since database/sql opens
+// connections as it pleases:
+//   - busy_timeout first, so that the journal_mode switch after it waits too;
+//   - journal_mode=WAL: readers and the writer do not block each other, and
+//     a commit appends to the log instead of writing the database file;
+//   - synchronous=NORMAL: in WAL mode a commit is not fsynced; the log is
+//     synced at each checkpoint. A committed decision survives the crash of
+//     any process; only a power loss or kernel crash can lose the last
+//     transactions, and it never corrupts the database. For counters that
+//     is enough: the messages themselves are in the fsynced spool, and a
+//     lost count makes a site trip a few submissions late, once, after a
+//     power failure, rather than costing an fsync on every submission of
+//     every site;
+//   - _txlock=immediate: every transaction takes the write lock at BEGIN, so
+//     two processes can never both read a count and then write.
+//
+// The name is a file: URI, so a path holding '?' or '#' cannot be mistaken
+// for parameters.
+func dsn(path string, busy time.Duration) string {
+	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
+	ms := strconv.FormatInt(busy.Milliseconds(), 10)
+	return "file:" + esc + "?_pragma=busy_timeout(" + ms + ")" +
+		"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+}
+
+// create makes an empty file with exactly mode, unless path exists. SQLite
+// would create the database with 0644 less the umask; its -wal and -shm
+// files take the database file's mode, so setting it here sets all three.
+// The file appears under its name with its final mode, so a process that
+// opens it concurrently never sees another.
+func create(path string, mode os.FileMode) error {
+	if _, err := os.Lstat(path); err == nil {
+		return nil
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".new*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	err = tmp.Chmod(mode)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if err := os.Link(tmp.Name(), path); err != nil && !errors.Is(err, os.ErrExist) {
+		return err
+	}
+	return nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error {
+	err := s.db.Close()
+	s.writeMu.Lock()
+	if lerr := s.lock.close(); err == nil {
+		err = lerr
+	}
+	s.writeMu.Unlock()
+	if err != nil {
+		return fmt.Errorf("sqlitestore: closing: %w", err)
+	}
+	return nil
+}
+
+// migrations[i] takes the schema from version i to i+1; the version lives in
+// the database as PRAGMA user_version. Append, never edit: a released
+// migration has run on hosts' databases.
+var migrations = []string{
+	// 1: the spam log, the disabled flags and the incident history.
+	`
+CREATE TABLE spam_log (
+	seq   INTEGER PRIMARY KEY, -- insertion order, which breaks ties of time
+	site  TEXT    NOT NULL,
+	time  INTEGER NOT NULL,    -- unix nanoseconds
+	event TEXT    NOT NULL     -- spamrun.SpamEvent as JSON
+);
+CREATE INDEX spam_log_site_time ON spam_log (site, time);
+
+-- The length of each site's log, so that a decision costs index look-ups,
+-- not a count over the log. A site has a row while its log has entries.
+CREATE TABLE spam_sites (
+	site TEXT    PRIMARY KEY,
+	n    INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE disabled (
+	site     TEXT    PRIMARY KEY,
+	incident TEXT    NOT NULL, -- spamrun.Incident as JSON
+	since    INTEGER NOT NULL  -- the incident's time, unix nanoseconds
+);
+
+CREATE TABLE incidents (
+	id       TEXT    PRIMARY KEY,
+	site     TEXT    NOT NULL,
+	time     INTEGER NOT NULL, -- unix nanoseconds
+	incident TEXT    NOT NULL  -- spamrun.Incident as JSON
+);
+CREATE INDEX incidents_site_time ON incidents (site, time);
+`,
+}
+
+// migrate brings the schema to this program's version, len(migrations).
+// The version is read first without the write lock, so that the common case,
+// a process opening an up-to-date database, writes nothing; otherwise it is
+// read again under the lock, so that of several processes opening a new
+// file the first migrates and the others find nothing left to do.
+func (s *Store) migrate(ctx context.Context) error {
+	var v int
+	err := s.retry(ctx, func() error {
+		return s.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v)
+	})
+	if err != nil {
+		return fmt.Errorf("reading schema version: %w", err)
+	}
+	if v == len(migrations) {
+		return nil
+	}
+	return s.write(ctx, "migrating schema", func(tx *sql.Tx) error {
+		s.migrated = 0
+		var v int
+		if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+			return err
+		}
+		if v > len(migrations) {
+			return fmt.Errorf("schema version %d is newer than this program's %d", v, len(migrations))
+		}
+		for ; v < len(migrations); v++ {
+			if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+				return fmt.Errorf("to version %d: %w", v+1, err)
+			}
+			s.migrated++
+		}
+		// PRAGMA takes no parameters; the number is ours.
+		_, err := tx.ExecContext(ctx, "PRAGMA user_version = "+strconv.Itoa(v))
+		return err
+	})
+}
+
+// write runs fn in one BEGIN IMMEDIATE transaction and commits it. Its
+// errors say what was being written, but not which package failed.
+func (s *Store) write(ctx context.Context, what string, fn func(*sql.Tx) error) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	if err := s.lock.acquire(ctx, s.busyTimeout); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	defer s.lock.release()
+	err := s.retry(ctx, func() error {
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if err := fn(tx); err != nil {
+			tx.Rollback()
+			return err
+		}
+		return tx.Commit()
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
+
+// retry runs fn again while it fails with SQLITE_BUSY, for at most the busy
+// timeout. The busy timeout makes SQLite wait for a lock itself, but some
+// paths return busy at once: a WAL file being recovered after a crash, the
+// journal mode switch of a new database. A busy that comes after the full
+// timeout is not retried: the lock is held for good.
+func (s *Store) retry(ctx context.Context, fn func() error) error {
+	deadline := time.Now().Add(s.busyTimeout)
+	for attempt := 0; ; attempt++ {
+		err := fn()
+		if err == nil || !isBusy(err) || attempt >= 20 {
+			return err
+		}
+		pause := time.Duration(1+rand.IntN(1<<min(attempt, 6))) * time.Millisecond
+		if time.Now().Add(pause).After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(pause):
+		}
+	}
+}
+
+func isBusy(err error) bool {
+	var e *sqlite.Error
+	return errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_BUSY
+}
+
+// stmt returns query prepared, in tx when tx is not nil.
+func (s *Store) stmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt, error) {
+	s.stmtMu.Lock()
+	st := s.stmts[query]
+	if st == nil {
+		err := s.retry(ctx, func() (err error) {
+			st, err = s.db.PrepareContext(ctx, query)
+			return err
+		})
+		if err != nil {
+			s.stmtMu.Unlock()
+			return nil, err
+		}
+		s.stmts[query] = st
+	}
+	s.stmtMu.Unlock()
+	if tx != nil {
+		st = tx.StmtContext(ctx, st)
+	}
+	return st, nil
+}
+
+func (s *Store) exec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
+	st, err := s.stmt(ctx, tx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+// scan runs a query of one row into dest; it returns sql.ErrNoRows when
+// there is none.
+func (s *Store) scan(ctx context.Context, tx *sql.Tx, query string, args []any, dest ...any) error {
+	st, err := s.stmt(ctx, tx, query)
+	if err != nil {
+		return err
+	}
+	return st.QueryRowContext(ctx, args...).Scan(dest...)
+}
+
+// readAll runs query outside a transaction, a single statement being a
+// consistent snapshot in WAL mode, and decodes the JSON of each row's one
+// column with decode.
+func (s *Store) readAll(ctx context.Context, query string, args []any, decode func([]byte) error) error {
+	return s.retry(ctx, func() error {
+		st, err := s.stmt(ctx, nil, query)
+		if err != nil {
+			return err
+		}
+		rows, err := st.QueryContext(ctx, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var data []byte
+			if err := rows.Scan(&data); err != nil {
+				return err
+			}
+			if err := decode(data); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	})
+}
+
+const (
+	qLogSpan = `SELECT coalesce((SELECT n FROM spam_sites WHERE site = ?1), 0),
+		(SELECT min(time) FROM spam_log WHERE site = ?1), (SELECT max(time) FROM spam_log WHERE site = ?1)`
+	qSetLength = `INSERT INTO spam_sites (site, n) VALUES (?, ?)
+		ON CONFLICT (site) DO UPDATE SET n = excluded.n`
+	qInsertSpam = "INSERT INTO spam_log (site, time, event) VALUES (?, ?, ?)"
+	qDropOldest = `DELETE FROM spam_log WHERE seq IN
+		(SELECT seq FROM spam_log WHERE site = ? ORDER BY time, seq LIMIT ?)`
+	qCountUpTo = "SELECT count(*) FROM spam_log WHERE site = ? AND time <= ?"
+	qSpamLog   = `SELECT event FROM spam_log
+		WHERE site = ? AND time > ? AND time <= ? ORDER BY time, seq`
+	qDisable = `INSERT INTO disabled (site, incident, since) VALUES (?, ?, ?)
+		ON CONFLICT (site) DO NOTHING`
+	qAddIncident = `INSERT INTO incidents (id, site, time, incident) VALUES (?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET site = excluded.site, time = excluded.time, incident = excluded.incident`
+	qDisabled   = "SELECT incident FROM disabled WHERE site = ?"
+	qEnable     = "DELETE FROM disabled WHERE site = ?"
+	qClearLog   = "DELETE FROM spam_log WHERE site = ?"
+	qClearSites = "DELETE FROM spam_sites WHERE site = ?"
+)
+
+// RecordSpam implements spamrun.Store, with the semantics of spamrun.Window:
+// the log is first cut to the newest max+1 (max may have changed since the
+// last call); ev is then dropped when the log is full and ev is not newer than
+// all of it, since max+1 newer events are known already; otherwise it is
+// inserted and the oldest goes. "Newest" orders by time, then by insertion.
+// All of it, and the count, happen under the write lock.
+func (s *Store) RecordSpam(ctx context.Context, site string, ev spamrun.SpamEvent, maxSpam int, window time.Duration) (int, error) {
+	size := 1 + min(max(maxSpam, 0), spamrun.MaxSpamLimit)
+	t := ev.Time.UnixNano()
+	event, err := json.Marshal(ev)
+	if err != nil {
+		return 0, fmt.Errorf("sqlitestore: recording spam of site %q: %w", site, err)
+	}
+	var count int
+	err = s.write(ctx, fmt.Sprintf("recording spam of site %q", site), func(tx *sql.Tx) error {
+		// The length of the log and its oldest and newest times.
+		span := func() (n int, oldest, newest int64, err error) {
+			var lo, hi sql.NullInt64
+			err = s.scan(ctx, tx, qLogSpan, []any{site}, &n, &lo, &hi)
+			return n, lo.Int64, hi.Int64, err
+		}
+		n, oldest, newest, err := span()
+		if err != nil {
+			return err
+		}
+		if n > size {
+			if _, err := s.exec(ctx, tx, qDropOldest, site, n-size); err != nil {
+				return err
+			}
+			if _, err := s.exec(ctx, tx, qSetLength, site, size); err != nil {
+				return err
+			}
+			if n, oldest, newest, err = span(); err != nil {
+				return err
+			}
+		}
+		if n < size || t > oldest {
+			if _, err := s.exec(ctx, tx, qInsertSpam, site, t, event); err != nil {
+				return err
+			}
+			if n == 0 || t > newest {
+				newest = t
+			}
+			if n == size {
+				_, err = s.exec(ctx, tx, qDropOldest, site, 1)
+			} else {
+				n++
+				_, err = s.exec(ctx, tx, qSetLength, site, n)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		// Counting what lies outside the window reads the fewest entries
+		// when it matters: a site about to trip has nearly its whole log
+		// inside.
+		var outside int
+		err = s.scan(ctx, tx, qCountUpTo, []any{site, newest - int64(window)}, &outside)
+		count = n - outside
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sqlitestore: %w", err)
+	}
+	return count, nil
+}
+
+// SpamLog implements spamrun.Store.
+func (s *Store) SpamLog(ctx context.Context, site string, now time.Time, window time.Duration) ([]spamrun.SpamEvent, error) {
+	end := now.UnixNano()
+	var evs []spamrun.SpamEvent
+	err := s.readAll(ctx, qSpamLog, []any{site, end - int64(window), end}, func(data []byte) error {
+		var ev spamrun.SpamEvent
+		if err := json.Unmarshal(data, &ev); err != nil {
+			return err
+		}
+		evs = append(evs, ev)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: reading spam log of site %q: %w", site, err)
+	}
+	return evs, nil
+}
+
+// SetDisabled implements spamrun.Store. The incident that disables the site
+// is also added to the history Incidents reads; an incident with the ID of
+// one already there replaces it.
+func (s *Store) SetDisabled(ctx context.Context, site string, inc *spamrun.Incident) (*spamrun.Incident, bool, error) {
+	if inc == nil {
+		return nil, false, fmt.Errorf("sqlitestore: disabling site %q: no incident", site)
+	}
+	data, err := json.Marshal(inc)
+	if err != nil {
+		return nil, false, fmt.Errorf("sqlitestore: disabling site %q: %w", site, err)
+	}
+	since := inc.Time.UnixNano()
+	var cur *spamrun.Incident
+	changed := false
+	err = s.write(ctx, fmt.Sprintf("disabling site %q", site), func(tx *sql.Tx) error {
+		cur, changed = nil, false
+		res, err := s.exec(ctx, tx, qDisable, site, data, since)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			cur, err = s.disabled(ctx, tx, site)
+			return err
+		}
+		if _, err := s.exec(ctx, tx, qAddIncident, inc.ID, site, since, data); err != nil {
+			return err
+		}
+		cur, changed = inc, true
+		return nil
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("sqlitestore: %w", err)
+	}
+	return cur, changed, nil
+}
+
+// disabled reads the incident in force for site, nil when it is enabled.
+func (s *Store) disabled(ctx context.Context, tx *sql.Tx, site string) (*spamrun.Incident, error) {
+	var data []byte
+	err := s.scan(ctx, tx, qDisabled, []any{site}, &data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	inc := new(spamrun.Incident)
+	if err := json.Unmarshal(data, inc); err != nil {
+		return nil, err
+	}
+	return inc, nil
+}
+
+// Disabled implements spamrun.Store.
+func (s *Store) Disabled(ctx context.Context, site string) (*spamrun.Incident, error) {
+	var inc *spamrun.Incident
+	err := s.retry(ctx, func() (err error) {
+		inc, err = s.disabled(ctx, nil, site)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: state of site %q: %w", site, err)
+	}
+	return inc, nil
+}
+
+// Enable implements spamrun.Store. The site's incidents stay in the history.
+func (s *Store) Enable(ctx context.Context, site string) error {
+	err := s.write(ctx, fmt.Sprintf("enabling site %q", site), func(tx *sql.Tx) error {
+		for _, q := range []string{qEnable, qClearLog, qClearSites} {
+			if _, err := s.exec(ctx, tx, q, site); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sqlitestore: %w", err)
+	}
+	return nil
+}
+
+// Incidents returns the incidents that disabled site, newest first, or those
+// of every site when site is "". Re-enabling a site keeps its incidents.
+func (s *Store) Incidents(ctx context.Context, site string) ([]*spamrun.Incident, error) {
+	query, args := "SELECT incident FROM incidents ORDER BY time DESC, id DESC", []any{}
+	if site != "" {
+		query, args = "SELECT incident FROM incidents WHERE site = ? ORDER BY time DESC, id DESC", []any{site}
+	}
+	var incs []*spamrun.Incident
+	err := s.readAll(ctx, query, args, func(data []byte) error {
+		inc := new(spamrun.Incident)
+		if err := json.Unmarshal(data, inc); err != nil {
+			return err
+		}
+		incs = append(incs, inc)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: reading incidents: %w", err)
+	}
+	return incs, nil
+}
+
+// Prune drops the spam logs whose newest entry is at or before cutoff, as
+// spamrun.MemoryStore.Prune does, so that the file does not keep a log for
+// every site that ever sent spam: a long-running process calls it with
+// now minus the longest window. Disabled flags and incidents are kept. It
+// returns how many sites' logs it dropped.
+func (s *Store) Prune(ctx context.Context, cutoff time.Time) (int, error) {
+	const stale = "SELECT site FROM spam_log GROUP BY site HAVING max(time) <= ?"
+	var n int64
+	err := s.write(ctx, "pruning spam logs", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "DELETE FROM spam_sites WHERE site IN ("+stale+")", cutoff.UnixNano())
+		if err != nil {
+			return err
+		}
+		if n, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, "DELETE FROM spam_log WHERE site IN ("+stale+")", cutoff.UnixNano())
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sqlitestore: %w", err)
+	}
+	return int(n), nil
+}
