@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"math"
 	"net"
 	"strings"
 	"sync"
@@ -33,6 +34,9 @@ func serveSMTP(sys *system, stdin io.Reader, stdout io.Writer) int {
 	}))
 	srv.Domain = m.cfg.Hostname
 	srv.MaxMessageBytes = m.cfg.MaxMessageSize
+	// A line may be as long as a message: -t takes such lines, and so does
+	// Postfix, which only splits them for storage.
+	srv.MaxLineLength = int(min(m.cfg.MaxMessageSize, math.MaxInt32))
 	srv.MaxRecipients = 1000
 	srv.EnableSMTPUTF8 = true
 	srv.ReadTimeout = 5 * time.Minute
@@ -59,6 +63,10 @@ func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 	addr, err := spamrun.ParseAddress(from)
 	if err != nil {
 		return &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 1, 7}, Message: oneLine(err.Error())}
+	}
+	// A disabled site hears so before it sends a whole message.
+	if err := s.m.refusal(context.Background()); err != nil {
+		return smtpError(err)
 	}
 	s.sender, s.senderSet = addr, true
 	return nil

@@ -349,3 +349,25 @@ func TestSendmailMailq(t *testing.T) {
 		t.Errorf("mailq: %d\n%s", r.code, r.stdout)
 	}
 }
+
+// TestSendmailEvidenceSkipsShells: PHP and cron start sendmail through
+// "sh -c"; the evidence names the process above the shell, here the test
+// binary, and its working directory.
+func TestSendmailEvidenceSkipsShells(t *testing.T) {
+	e := newEnv(t, "")
+	e.setRelay(deadAddr(t))
+	cmd := exec.Command("sh", "-c", sendmailBin+" -t -i")
+	cmd.Dir = t.TempDir() // the shell's, which the evidence must not report
+	if r := e.runCmd(cmd, hamMessage); r.code != 0 {
+		t.Fatalf("exit %d %q", r.code, r.stderr)
+	}
+	q := e.queue()
+	if len(q) != 1 {
+		t.Fatalf("%d queued", len(q))
+	}
+	wd, _ := os.Getwd()
+	ev := q[0].Evidence
+	if len(ev.Command) == 0 || ev.Command[0] != os.Args[0] || ev.Cwd != wd {
+		t.Errorf("evidence %+v; want command %q in %q", ev, os.Args[0], wd)
+	}
+}

@@ -41,11 +41,21 @@ func newSystem() *system {
 	return s
 }
 
-// callerEvidence records who ran sendmail: the parent's working directory
-// and command line. The site controls both, so they are evidence only.
+// callerEvidence records who ran sendmail: the working directory and
+// command line of the first ancestor that is not a shell, since PHP and
+// cron start sendmail through "sh -c". The site controls both, so they
+// are evidence only.
 func callerEvidence(ppid, uid int) spamrun.Evidence {
 	ev := spamrun.Evidence{UID: uid}
-	proc := "/proc/" + strconv.Itoa(ppid)
+	pid := ppid
+	for range 4 {
+		comm, parent := procStat(pid)
+		if !shells[comm] || parent <= 1 {
+			break
+		}
+		pid = parent
+	}
+	proc := "/proc/" + strconv.Itoa(pid)
 	if cwd, err := os.Readlink(proc + "/cwd"); err == nil {
 		ev.Cwd = cwd
 	}
@@ -55,6 +65,28 @@ func callerEvidence(ppid, uid int) spamrun.Evidence {
 		}
 	}
 	return ev
+}
+
+var shells = map[string]bool{"sh": true, "dash": true, "bash": true, "busybox": true}
+
+// procStat returns the command name and parent PID of a process, from
+// /proc/PID/stat: "PID (comm) state PPID ...", where comm may itself hold
+// spaces and parentheses.
+func procStat(pid int) (comm string, ppid int) {
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return "", 0
+	}
+	open, end := bytes.IndexByte(stat, '('), bytes.LastIndexByte(stat, ')')
+	if open < 0 || end < open {
+		return "", 0
+	}
+	fields := strings.Fields(string(stat[end+1:]))
+	if len(fields) < 2 {
+		return "", 0
+	}
+	ppid, _ = strconv.Atoi(fields[1])
+	return string(stat[open+1 : end]), ppid
 }
 
 // mailer submits messages for one site.
@@ -227,6 +259,19 @@ func (m *mailer) deliverMode(opts *options, stdin io.Reader, stderr io.Writer) i
 		return exitCode(err)
 	}
 	return exOK
+}
+
+// refusal returns the refusedError of a disabled site, or nil. Without a
+// state store nothing is known, and the submission decides.
+func (m *mailer) refusal(ctx context.Context) error {
+	if m.det == nil {
+		return nil
+	}
+	st, err := m.det.Status(ctx, m.site.Name, m.sys.now())
+	if err != nil || st.Incident == nil {
+		return nil
+	}
+	return &refusedError{site: m.site.Name, incident: st.Incident, articleURL: m.cfg.ArticleURL}
 }
 
 // submission is one message's envelope as the caller gave it.
