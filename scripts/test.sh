@@ -18,6 +18,7 @@ command -v php >/dev/null || need_pkgs+=(php-cli)
 have_file /usr/share/php/libphp-phpmailer/autoload.php || need_pkgs+=(libphp-phpmailer)
 have_file /usr/share/php/Symfony/Component/Mailer/autoload.php || need_pkgs+=(php-symfony-mailer)
 command -v swaks >/dev/null || need_pkgs+=(swaks)
+command -v redis-server >/dev/null || need_pkgs+=(redis-server)
 
 if ((${#need_pkgs[@]})); then
 	echo "installing: ${need_pkgs[*]}"
