@@ -371,3 +371,68 @@ func TestSendmailEvidenceSkipsShells(t *testing.T) {
 		t.Errorf("evidence %+v; want command %q in %q", ev, os.Args[0], wd)
 	}
 }
+
+// setKey rewrites a top-level "key = value" line of the configuration.
+func (e *testEnv) setKey(key, value string) {
+	e.t.Helper()
+	cfg, err := os.ReadFile(e.config)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	lines := strings.Split(string(cfg), "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, key+" = ") {
+			lines[i] = fmt.Sprintf("%s = %q", key, value)
+		}
+	}
+	if err := os.WriteFile(e.config, []byte(strings.Join(lines, "\n")), 0o640); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// TestSendmailStateDownThenDecided: while the state store cannot be opened,
+// mail is accepted undecided and nothing is relayed; once it can, the queue
+// pass decides in order of arrival, the run trips the site on its third
+// spam message, and neither that message nor any later one is relayed.
+func TestSendmailStateDownThenDecided(t *testing.T) {
+	e := newEnv(t, "[policy]\nmax_spam = 2\nwindow = \"1h\"\nhold_for = \"0s\"\n")
+	blocker := filepath.Join(e.dir, "not-a-dir")
+	if err := os.WriteFile(blocker, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	good := filepath.Join(e.dir, "state")
+	e.setKey("state_dir", filepath.Join(blocker, "state"))
+	if r := e.run(hamMessage, "-t", "-i"); r.code != 0 {
+		t.Fatalf("ham while the state is down: exit %d %q", r.code, r.stderr)
+	}
+	for i := range 4 {
+		if r := e.run(string(spamruntest.GuestbookSpam("shop1.example", i)), "-t", "-i", "-fnoreply@shop1.example"); r.code != 0 {
+			t.Fatalf("spam %d while the state is down: exit %d %q", i, r.code, r.stderr)
+		}
+	}
+	for _, m := range e.queue() {
+		if m.State != spool.Undecided {
+			t.Errorf("%s: %s while the state is down", m.ID, m.State)
+		}
+	}
+	if r := e.run("", "-q"); r.code != 75 || len(e.sink.Messages()) != 0 {
+		t.Errorf("-q while the state is down: exit %d, %d relayed", r.code, len(e.sink.Messages()))
+	}
+	e.setKey("state_dir", good)
+	if r := e.run("", "-q"); r.code != 0 {
+		t.Fatalf("-q with the state back: exit %d %q", r.code, r.stderr)
+	}
+	// The ham and two spam go (hold is off); the third spam trips the site.
+	if n := len(e.sink.Messages()); n != 3 {
+		t.Errorf("%d relayed, want 3", n)
+	}
+	if q := e.queue(); len(q) != 2 {
+		t.Errorf("%d left queued, want the 2 of the disabled site", len(q))
+	}
+	if r := e.run("", "-q"); r.code != 0 || len(e.sink.Messages()) != 3 {
+		t.Errorf("a second pass relayed more: exit %d, %d relayed", r.code, len(e.sink.Messages()))
+	}
+	if r := e.run(hamMessage, "-t", "-i"); r.code != 69 {
+		t.Errorf("the site is not disabled: exit %d", r.code)
+	}
+}

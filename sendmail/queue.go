@@ -116,7 +116,8 @@ func (m *mailer) pass(ctx context.Context, id string) error {
 		return nil // disabled: its messages are the queue runner's to bounce
 	}
 	if e.State == spool.Undecided {
-		if err := m.decide(ctx, e, data); err != nil {
+		action, err := m.decide(ctx, e, data)
+		if err != nil || action == spamrun.Refuse {
 			return err
 		}
 	}
@@ -136,16 +137,16 @@ func (m *mailer) pass(ctx context.Context, id string) error {
 }
 
 // decide makes the decision a submission could not make because the store
-// was down, at the time the message was received.
-func (m *mailer) decide(ctx context.Context, e *spool.Entry, data []byte) error {
+// was down, at the time the message was received, and records it.
+func (m *mailer) decide(ctx context.Context, e *spool.Entry, data []byte) (spamrun.Action, error) {
 	msg, err := spamrun.ParseMessage(data, e.Sender, e.Recipients)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	msg.Evidence = e.Evidence
 	v, err := m.det.CheckAt(ctx, e.Site, msg, e.Received)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	e.Score, e.Spam = v.Score, v.Spam
 	switch v.Action {
@@ -154,10 +155,11 @@ func (m *mailer) decide(ctx context.Context, e *spool.Entry, data []byte) error 
 	case spamrun.Hold:
 		e.State, e.HoldUntil = spool.Held, v.HoldUntil
 	case spamrun.Refuse:
-		// The site tripped, perhaps on this very message; it stays for
-		// the queue runner, which bounces a disabled site's queue.
-		e.State, e.HoldUntil = spool.Held, v.Incident.Time
+		// The site tripped, perhaps on this very message: it is held for
+		// the queue runner, which bounces a disabled site's queue, and
+		// never relayed.
+		e.State = spool.Held
 	}
 	m.logf("site=%s id=%s decided score=%.1f action=%s", e.Site, e.ID, v.Score.Value, v.Action)
-	return m.spool.Update(e)
+	return v.Action, m.spool.Update(e)
 }
