@@ -223,7 +223,6 @@ func TestSendmailExitCodes(t *testing.T) {
 		{name: "spam is held, not relayed", args: []string{"-t", "-i"}, stdin: spam, code: 0, queued: 1},
 		{name: "relay down: queued, exit 0", args: []string{"-t", "-i"}, stdin: hamMessage, code: 0, queued: 1, relayDown: true},
 		{name: "a scorer this sendmail lacks is refused loudly", extra: "[scorer]\nkind = \"spamassassin\"\naddress = \"127.0.0.1:783\"\n", args: []string{"-t", "-i"}, stdin: hamMessage, code: 75, stderr: `scorer kind "spamassassin" is not supported`},
-		{name: "a store this sendmail lacks is refused loudly", extra: "[store]\nkind = \"redis\"\nurl = \"redis://127.0.0.1:6379/0\"\n", args: []string{"-t", "-i"}, stdin: hamMessage, code: 75, stderr: `store kind "redis" is not supported`},
 		{name: "ignored options of cron and PHP", args: []string{"-FCronDaemon", "-i", "-B8BITMIME", "-oem", "-odi", "-t"}, stdin: hamMessage, code: 0, relayed: 1},
 	}
 	for _, tt := range tests {

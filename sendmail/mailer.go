@@ -16,6 +16,7 @@ import (
 
 	"github.com/spamrun/spamrun"
 	"github.com/spamrun/spamrun/config"
+	"github.com/spamrun/spamrun/redisstore"
 	"github.com/spamrun/spamrun/relay"
 	"github.com/spamrun/spamrun/spool"
 	"github.com/spamrun/spamrun/sqlitestore"
@@ -162,11 +163,6 @@ func newMailer(sys *system) (*mailer, error) {
 		// silent change of policy; refusing is loud and loses nothing.
 		return nil, &localError{exTempFail, fmt.Errorf("scorer kind %q is not supported by this sendmail; use %q", cfg.Scorer.Kind, config.ScorerBuiltin)}
 	}
-	if cfg.Store.Kind != config.StoreSQLite && cfg.Store.Kind != config.StoreMemory {
-		// Mail accepted undecided into a store that never answers would
-		// pile up unseen.
-		return nil, &localError{exTempFail, fmt.Errorf("store kind %q is not supported by this sendmail; use %q", cfg.Store.Kind, config.StoreSQLite)}
-	}
 	m := &mailer{sys: sys, cfg: cfg}
 	// Only the caller's UID is looked up: a configured user that no longer
 	// exists troubles no site but its own.
@@ -205,6 +201,15 @@ func (m *mailer) openDetector() error {
 			return err
 		}
 		s, err := sqlitestore.Open(filepath.Join(m.cfg.StateDir, "state.db"), nil)
+		if err != nil {
+			return err
+		}
+		store, m.store = s, s
+	case config.StoreRedis:
+		// go-redis would tell stderr about a Redis that is down, and
+		// stderr is the website's, or the -bs client's.
+		redisstore.SetLogger(nil)
+		s, err := redisstore.Open(m.cfg.Store.URL, nil)
 		if err != nil {
 			return err
 		}

@@ -1,0 +1,441 @@
+// Package redisstore is the [spamrun.Store] for hosts with several web
+// nodes: the spam logs, the disabled flags and the incident history live in
+// one Redis server, so a site is counted across every node it runs on and a
+// trip on one node refuses the site on all of them.
+//
+// Each decision is one Lua script, which Redis runs atomically: two nodes
+// never read the same count. The script implements spamrun.Window exactly,
+// to the nanosecond, although a sorted set's scores are float64 and cannot
+// hold today's Unix time in nanoseconds (about 1.8e18, beyond 2^53). So no
+// score is used at all. Every entry of a log has score 0, and Redis orders
+// entries of equal score by their bytes; each entry starts with a key that
+// sorts as the log must:
+//
+//	entry = time (16 hex digits) + seq (10 decimal digits) + event JSON
+//
+// time is the event's Unix nanoseconds with the sign bit flipped, written
+// big-endian in lowercase hex, so that byte order is time order for every
+// int64, negative ones included. seq orders events of the same nanosecond
+// in the order they were recorded: it is one more than the greatest seq
+// the log holds for that time, or 0. Every bound the store needs, "after
+// time x", is then the string x+"\xff", which lies after every entry of
+// time x (their 17th byte is a digit) and before every later one; counts
+// and ranges are ZLEXCOUNT and ZRANGE BYLEX on such bounds. The only
+// arithmetic, the newest time minus the window, is done in the script on
+// two 32-bit halves, which float64 holds exactly.
+//
+// Keys, under a prefix ("spamrun:" by default):
+//
+//	log:SITE       sorted set, the site's last max+1 spam events as above;
+//	               it expires window+IdleTTL after the site's last spam
+//	disabled:SITE  string, the JSON of the incident that disabled SITE;
+//	               no expiry: a site stays disabled until it is enabled
+//	incident       hash, incident ID → incident JSON
+//	incident:at    hash, incident ID → time key + site, to find the index
+//	               entries of an ID that is recorded again
+//	incidents      sorted set, time key + incident ID of every incident
+//	incidents:SITE sorted set, the same for one site
+//
+// The incident history is kept for good, as in sqlitestore. No Prune is
+// needed: the logs expire by themselves.
+//
+// Some scripts touch keys they are not given as KEYS (the index of an
+// incident's earlier site) and the incident index spans every site, so the
+// store needs one Redis server, 6.2 or later, not Redis Cluster.
+package redisstore
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/logging"
+	"github.com/redis/go-redis/v9/maintnotifications"
+
+	"github.com/spamrun/spamrun"
+)
+
+// Options configures Open. The zero value, like a nil *Options, means the
+// defaults. Timeouts given in the URL (dial_timeout, read_timeout,
+// write_timeout) win over the defaults, not over values set here.
+type Options struct {
+	// Prefix starts the name of every key; "" means DefaultPrefix. Hosts
+	// that share a Redis between clusters of web nodes give each its own.
+	Prefix string
+	// DialTimeout bounds connecting to Redis; 0 means DefaultDialTimeout.
+	DialTimeout time.Duration
+	// ReadTimeout bounds waiting for each reply, and writing each request;
+	// 0 means DefaultReadTimeout.
+	ReadTimeout time.Duration
+	// IdleTTL is how long a site's spam log outlives its window after the
+	// site's last spam-marked submission; 0 means DefaultIdleTTL. The log
+	// expires by the Redis server's clock while event times come from the
+	// nodes' clocks, so IdleTTL must cover the clock skew between them and
+	// the age of the oldest submission still decided late.
+	IdleTTL time.Duration
+}
+
+// DefaultPrefix is the Prefix of the zero Options.
+const DefaultPrefix = "spamrun:"
+
+// DefaultDialTimeout and DefaultReadTimeout are the timeouts of the zero
+// Options. sendmail waits for Redis while the site's PHP waits for sendmail:
+// when Redis is down or hung, sendmail must give up quickly and keep the
+// message undecided, not hang the website. A healthy Redis on the local
+// network answers in well under a millisecond.
+const (
+	DefaultDialTimeout = 500 * time.Millisecond
+	DefaultReadTimeout = 500 * time.Millisecond
+)
+
+// DefaultIdleTTL is the IdleTTL of the zero Options.
+const DefaultIdleTTL = time.Hour
+
+// Store is a spamrun.Store in Redis. It is safe for concurrent use, and any
+// number of Stores, in any number of processes and nodes, may share one
+// Redis and prefix.
+type Store struct {
+	rdb     *redis.Client
+	prefix  string
+	idleTTL time.Duration
+}
+
+var _ spamrun.Store = (*Store)(nil)
+
+// Open returns a Store on the Redis server at url: redis://, rediss:// (TLS)
+// or unix://, as redis.ParseURL reads them, e.g.
+// "redis://:password@10.0.0.5:6379/0" or "unix:///run/redis/redis.sock?db=2".
+// Open does not connect; the first call does, so that a sendmail run pays
+// for no round trip it does not need. Use Ping to check the server.
+//
+// A command is never retried: a reply lost after a decision was made would
+// otherwise record the submission twice.
+func Open(url string, opts *Options) (*Store, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Prefix == "" {
+		o.Prefix = DefaultPrefix
+	}
+	if o.IdleTTL <= 0 {
+		o.IdleTTL = DefaultIdleTTL
+	}
+	ro, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: %w", err)
+	}
+	ro.DialTimeout = pick(o.DialTimeout, ro.DialTimeout, DefaultDialTimeout)
+	ro.ReadTimeout = pick(o.ReadTimeout, ro.ReadTimeout, DefaultReadTimeout)
+	ro.WriteTimeout = pick(o.ReadTimeout, ro.WriteTimeout, DefaultReadTimeout)
+	ro.MaxRetries = -1
+	// One dial per call: go-redis would otherwise dial five times with
+	// pauses between, many times the dial timeout when Redis is down.
+	ro.DialerRetries = 1
+	ro.ContextTimeoutEnabled = true
+	// Each of these would cost a round trip on every new connection, and
+	// every sendmail run makes a new one.
+	ro.DisableIdentity = true
+	ro.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+	return &Store{rdb: redis.NewClient(ro), prefix: o.Prefix, idleTTL: o.IdleTTL}, nil
+}
+
+// SetLogger sends the log lines of go-redis itself, such as a failed dial,
+// to l at level Warn, or nowhere when l is nil. By default go-redis writes
+// them to standard error, where sendmail must write only its own messages,
+// and nothing at all before the greeting of -bs. Like go-redis's logger, the
+// setting is process-wide.
+func SetLogger(l *slog.Logger) {
+	if l == nil {
+		redis.SetLogger(&logging.VoidLogger{})
+		return
+	}
+	redis.SetLogger(slogPrinter{l})
+}
+
+type slogPrinter struct{ l *slog.Logger }
+
+func (p slogPrinter) Printf(ctx context.Context, format string, args ...any) {
+	p.l.Log(ctx, slog.LevelWarn, fmt.Sprintf(format, args...))
+}
+
+// pick returns set when it is positive, else what the URL set, which may
+// be negative (no timeout), else def.
+func pick(set, fromURL, def time.Duration) time.Duration {
+	switch {
+	case set > 0:
+		return set
+	case fromURL != 0:
+		return fromURL
+	}
+	return def
+}
+
+// Close closes the connections to Redis.
+func (s *Store) Close() error {
+	if err := s.rdb.Close(); err != nil {
+		return fmt.Errorf("redisstore: closing: %w", err)
+	}
+	return nil
+}
+
+// Ping checks that the Redis server answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redisstore: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) logKey(site string) string       { return s.prefix + "log:" + site }
+func (s *Store) disabledKey(site string) string  { return s.prefix + "disabled:" + site }
+func (s *Store) incidentsKey(site string) string { return s.prefix + "incidents:" + site }
+func (s *Store) allIncidentsKey() string         { return s.prefix + "incidents" }
+func (s *Store) incidentKey() string             { return s.prefix + "incident" }
+func (s *Store) incidentAtKey() string           { return s.prefix + "incident:at" }
+
+// timeKeyLen is the length of a time key; entryPrefixLen adds the seq.
+const (
+	timeKeyLen     = 16
+	entryPrefixLen = timeKeyLen + 10
+)
+
+// timeKey is t as 16 hex digits whose byte order is time order.
+func timeKey(t time.Time) string { return biasedKey(biased(t)) }
+
+// biased is t's Unix nanoseconds with the sign bit flipped: the int64
+// order as unsigned numbers.
+func biased(t time.Time) uint64 { return uint64(t.UnixNano()) ^ 1<<63 }
+
+func biasedKey(u uint64) string {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], u)
+	return hex.EncodeToString(b[:])
+}
+
+// after is the lexicographic range bound that lies after every log entry or
+// index entry of the time key k and before those of any later time.
+func after(k string) string { return "[" + k + "\xff" }
+
+// recordScript is RecordSpam, in the order spamrun.Window does it: cut the
+// log to the newest size entries, drop the event when the log is full and
+// the event is not newer than all of it, else insert it and drop the
+// oldest; then count the entries after newest−window.
+//
+// KEYS[1] is the log; ARGV: the event's time key, its JSON, size (max+1),
+// the window's high and low 32 bits, the log's TTL in milliseconds.
+//
+// String comparison in Lua follows the server's locale, so every
+// comparison of keys is left to Redis's ZLEXCOUNT, which compares bytes.
+var recordScript = redis.NewScript(`
+local log, t, event = KEYS[1], ARGV[1], ARGV[2]
+local size = tonumber(ARGV[3])
+local n = redis.call('ZCARD', log)
+if n > size then
+	redis.call('ZREMRANGEBYRANK', log, 0, n - size - 1)
+	n = size
+end
+if n < size or redis.call('ZLEXCOUNT', log, '-', '(' .. t) > 0 then
+	local seq = 0
+	local last = redis.call('ZREVRANGEBYLEX', log, '[' .. t .. '\255', '[' .. t, 'LIMIT', 0, 1)[1]
+	if last then
+		seq = tonumber(string.sub(last, 17, 26)) + 1
+	end
+	redis.call('ZADD', log, 0, t .. string.format('%010d', seq) .. event)
+	if n == size then
+		redis.call('ZREMRANGEBYRANK', log, 0, 0)
+	else
+		n = n + 1
+	end
+end
+redis.call('PEXPIRE', log, ARGV[6])
+local newest = redis.call('ZRANGE', log, -1, -1)[1]
+local hi = tonumber(string.sub(newest, 1, 8), 16) - tonumber(ARGV[4])
+local lo = tonumber(string.sub(newest, 9, 16), 16) - tonumber(ARGV[5])
+if lo < 0 then
+	lo = lo + 4294967296
+	hi = hi - 1
+end
+if hi < 0 then
+	return n
+end
+return redis.call('ZLEXCOUNT', log, string.format('[%08x%08x\255', hi, lo), '+')
+`)
+
+// RecordSpam implements spamrun.Store with the semantics of spamrun.Window,
+// in one script: see the package documentation for how the log is kept in
+// order. It also sets the log to expire window+IdleTTL from now.
+//
+// An error does not always mean that nothing was recorded: when Redis
+// stalls past the read timeout, the script may still run once it recovers.
+// Recording the same submission again then counts it twice.
+func (s *Store) RecordSpam(ctx context.Context, site string, ev spamrun.SpamEvent, maxSpam int, window time.Duration) (int, error) {
+	size := 1 + min(max(maxSpam, 0), spamrun.MaxSpamLimit)
+	window = max(window, 0)
+	event, err := json.Marshal(ev)
+	if err != nil {
+		return 0, fmt.Errorf("redisstore: recording spam of site %q: %w", site, err)
+	}
+	w := uint64(window)
+	// In milliseconds, the sum cannot overflow, however wide the window.
+	ttl := max(window.Milliseconds()+s.idleTTL.Milliseconds(), 1)
+	count, err := recordScript.Run(ctx, s.rdb, []string{s.logKey(site)},
+		timeKey(ev.Time), event, size, w>>32, w&0xffffffff, ttl).Int()
+	if err != nil {
+		return 0, fmt.Errorf("redisstore: recording spam of site %q: %w", site, err)
+	}
+	return count, nil
+}
+
+// SpamLog implements spamrun.Store.
+func (s *Store) SpamLog(ctx context.Context, site string, now time.Time, window time.Duration) ([]spamrun.SpamEvent, error) {
+	if window <= 0 {
+		return nil, nil
+	}
+	end := biased(now)
+	from := "-"
+	if uint64(window) <= end {
+		from = after(biasedKey(end - uint64(window)))
+	}
+	entries, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: s.logKey(site), ByLex: true, Start: from, Stop: after(biasedKey(end))}).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: reading spam log of site %q: %w", site, err)
+	}
+	evs := make([]spamrun.SpamEvent, 0, len(entries))
+	for _, e := range entries {
+		if len(e) < entryPrefixLen {
+			return nil, fmt.Errorf("redisstore: reading spam log of site %q: malformed entry %q", site, e)
+		}
+		var ev spamrun.SpamEvent
+		if err := json.Unmarshal([]byte(e[entryPrefixLen:]), &ev); err != nil {
+			return nil, fmt.Errorf("redisstore: reading spam log of site %q: %w", site, err)
+		}
+		evs = append(evs, ev)
+	}
+	return evs, nil
+}
+
+// disableScript sets the disabled flag unless it is set, and then records
+// the incident in the history, replacing an incident of the same ID.
+// It returns the incident in force when the flag was set already, nil
+// otherwise.
+//
+// KEYS: the flag, the incident hash, the incident:at hash, the index of
+// all incidents, the site's index. ARGV: the incident's JSON, its index
+// entry, its ID, its incident:at value, the prefix of the sites' indexes.
+var disableScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if cur then
+	return cur
+end
+redis.call('SET', KEYS[1], ARGV[1])
+local old = redis.call('HGET', KEYS[3], ARGV[3])
+if old then
+	local entry = string.sub(old, 1, 16) .. ARGV[3]
+	redis.call('ZREM', KEYS[4], entry)
+	redis.call('ZREM', ARGV[5] .. string.sub(old, 17), entry)
+end
+redis.call('HSET', KEYS[2], ARGV[3], ARGV[1])
+redis.call('HSET', KEYS[3], ARGV[3], ARGV[4])
+redis.call('ZADD', KEYS[4], 0, ARGV[2])
+redis.call('ZADD', KEYS[5], 0, ARGV[2])
+return false
+`)
+
+// SetDisabled implements spamrun.Store. The incident that disables the site
+// is also added to the history Incidents reads; an incident with the ID of
+// one already there replaces it.
+func (s *Store) SetDisabled(ctx context.Context, site string, inc *spamrun.Incident) (*spamrun.Incident, bool, error) {
+	if inc == nil {
+		return nil, false, fmt.Errorf("redisstore: disabling site %q: no incident", site)
+	}
+	data, err := json.Marshal(inc)
+	if err != nil {
+		return nil, false, fmt.Errorf("redisstore: disabling site %q: %w", site, err)
+	}
+	at := timeKey(inc.Time)
+	keys := []string{s.disabledKey(site), s.incidentKey(), s.incidentAtKey(), s.allIncidentsKey(), s.incidentsKey(site)}
+	cur, err := disableScript.Run(ctx, s.rdb, keys, data, at+inc.ID, inc.ID, at+site, s.incidentsKey("")).Text()
+	if errors.Is(err, redis.Nil) {
+		return inc, true, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("redisstore: disabling site %q: %w", site, err)
+	}
+	in := new(spamrun.Incident)
+	if err := json.Unmarshal([]byte(cur), in); err != nil {
+		return nil, false, fmt.Errorf("redisstore: disabling site %q: reading the incident in force: %w", site, err)
+	}
+	return in, false, nil
+}
+
+// Disabled implements spamrun.Store.
+func (s *Store) Disabled(ctx context.Context, site string) (*spamrun.Incident, error) {
+	data, err := s.rdb.Get(ctx, s.disabledKey(site)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: state of site %q: %w", site, err)
+	}
+	inc := new(spamrun.Incident)
+	if err := json.Unmarshal(data, inc); err != nil {
+		return nil, fmt.Errorf("redisstore: state of site %q: %w", site, err)
+	}
+	return inc, nil
+}
+
+// Enable implements spamrun.Store: one DEL of the flag and the log, so no
+// node sees the one gone and the other still there. The site's incidents
+// stay in the history.
+func (s *Store) Enable(ctx context.Context, site string) error {
+	if err := s.rdb.Del(ctx, s.disabledKey(site), s.logKey(site)).Err(); err != nil {
+		return fmt.Errorf("redisstore: enabling site %q: %w", site, err)
+	}
+	return nil
+}
+
+// incidentsScript reads an index newest first and the incidents it names,
+// in one step, so that a concurrent replacement cannot leave a hole.
+//
+// KEYS: the index, the incident hash.
+var incidentsScript = redis.NewScript(`
+local entries = redis.call('ZREVRANGEBYLEX', KEYS[1], '+', '-')
+local out = {}
+for i, e in ipairs(entries) do
+	out[i] = redis.call('HGET', KEYS[2], string.sub(e, 17)) or ''
+end
+return out
+`)
+
+// Incidents returns the incidents that disabled site, newest first (of
+// incidents at the same nanosecond, the greater ID first), or those of every
+// site when site is "". Re-enabling a site keeps its incidents.
+func (s *Store) Incidents(ctx context.Context, site string) ([]*spamrun.Incident, error) {
+	index := s.allIncidentsKey()
+	if site != "" {
+		index = s.incidentsKey(site)
+	}
+	data, err := incidentsScript.Run(ctx, s.rdb, []string{index, s.incidentKey()}).StringSlice()
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: reading incidents: %w", err)
+	}
+	incs := make([]*spamrun.Incident, 0, len(data))
+	for i, d := range data {
+		if d == "" {
+			return nil, fmt.Errorf("redisstore: reading incidents: entry %d of %q has no incident", i, index)
+		}
+		inc := new(spamrun.Incident)
+		if err := json.Unmarshal([]byte(d), inc); err != nil {
+			return nil, fmt.Errorf("redisstore: reading incidents: %w", err)
+		}
+		incs = append(incs, inc)
+	}
+	return incs, nil
+}
