@@ -108,8 +108,13 @@ import (
 	"github.com/spamrun/spamrun"
 )
 
-// DefaultPath is where the configuration lives.
-const DefaultPath = "/etc/spamrun/spamrun.toml"
+// DefaultPath is where the configuration lives, and the only file a
+// setgid or setuid process reads. It is a variable so that a package, or a
+// test installation into a prefix, can move it when linking, which is the
+// one way to move it that a website cannot influence:
+//
+//	go build -ldflags "-X github.com/spamrun/spamrun/config.DefaultPath=/opt/spamrun/etc/spamrun.toml" ./sendmail
+var DefaultPath = "/etc/spamrun/spamrun.toml"
 
 // The values of Relay.StartTLS.
 const (
@@ -300,9 +305,6 @@ func userStateDir(uid int, getenv func(string) string) string {
 	return filepath.Join(home, ".local", "state", "spamrun")
 }
 
-// systemPath is DefaultPath, a variable for tests.
-var systemPath = DefaultPath
-
 // Locate returns the configuration file to use and whether it must exist.
 // SPAMRUN_CONFIG names it only when privileged is false; otherwise it is
 // DefaultPath, which may be missing.
@@ -312,7 +314,7 @@ func Locate(getenv func(string) string, privileged bool) (path string, mustExist
 			return p, true
 		}
 	}
-	return systemPath, false
+	return DefaultPath, false
 }
 
 // Privileged reports whether the process runs setuid or setgid: its
@@ -374,7 +376,7 @@ func tooBig(name string) error {
 // directories, so an operator reading it without privileges must find the
 // same ones.
 func baseFor(path string, uid int, getenv func(string) string) *Config {
-	if path == systemPath {
+	if path == DefaultPath {
 		getenv = nil
 	}
 	return defaultFor(uid, getenv)

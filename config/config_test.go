@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"os/user"
 	"path/filepath"
 	"reflect"
@@ -450,12 +451,30 @@ func TestLocate(t *testing.T) {
 	}
 }
 
+// TestDefaultPathSetAtLinkTime: packagers and test installations move the
+// file with the linker's -X, which silently does nothing when its target is
+// not a string variable initialised to a constant.
+func TestDefaultPathSetAtLinkTime(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a program")
+	}
+	const want = "/opt/spamrun-test/etc/spamrun.toml"
+	cmd := exec.Command("go", "run", "-ldflags", "-X github.com/spamrun/spamrun/config.DefaultPath="+want, "./testdata/linkpath")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("go run: %v\n%s", err, out)
+	}
+	if got := strings.TrimSpace(string(out)); got != want {
+		t.Errorf("a privileged process reads %q, want %q", got, want)
+	}
+}
+
 func TestLoadDefault(t *testing.T) {
 	fixedHostname(t, "web9.example.net", nil)
 	dir := t.TempDir()
-	old := systemPath
-	systemPath = filepath.Join(dir, "etc", "spamrun.toml")
-	t.Cleanup(func() { systemPath = old })
+	old := DefaultPath
+	DefaultPath = filepath.Join(dir, "etc", "spamrun.toml")
+	t.Cleanup(func() { DefaultPath = old })
 
 	own := filepath.Join(dir, "own.toml")
 	if err := os.WriteFile(own, []byte("[policy]\nmax_spam = 3\n"), 0o644); err != nil {
@@ -502,10 +521,10 @@ func TestLoadDefault(t *testing.T) {
 
 	// The system file, read without privileges, keeps the system
 	// directories; a bad one is an error naming it.
-	if err := os.Mkdir(filepath.Dir(systemPath), 0o755); err != nil {
+	if err := os.Mkdir(filepath.Dir(DefaultPath), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(systemPath, []byte("[policy]\nmax_spam = 4\n"), 0o640); err != nil {
+	if err := os.WriteFile(DefaultPath, []byte("[policy]\nmax_spam = 4\n"), 0o640); err != nil {
 		t.Fatal(err)
 	}
 	for _, privileged := range []bool{false, true} {
@@ -517,18 +536,18 @@ func TestLoadDefault(t *testing.T) {
 			t.Errorf("system file, privileged %v: max_spam %d, state_dir %q", privileged, c.DefaultPolicy.MaxSpam, c.StateDir)
 		}
 	}
-	if err := os.WriteFile(systemPath, []byte("[policy]\nmax_spam = -4\n"), 0o640); err != nil {
+	if err := os.WriteFile(DefaultPath, []byte("[policy]\nmax_spam = -4\n"), 0o640); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := LoadDefault(env(), true); err == nil || !strings.HasPrefix(err.Error(), systemPath+":2: policy.max_spam:") {
+	if _, err := LoadDefault(env(), true); err == nil || !strings.HasPrefix(err.Error(), DefaultPath+":2: policy.max_spam:") {
 		t.Errorf("bad system file: %v", err)
 	}
 
 	// Everyone may write it: a privileged process refuses it.
-	if err := os.WriteFile(systemPath, []byte(""), 0o640); err != nil {
+	if err := os.WriteFile(DefaultPath, []byte(""), 0o640); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Chmod(systemPath, 0o666); err != nil {
+	if err := os.Chmod(DefaultPath, 0o666); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := LoadDefault(env(), true); err == nil || !strings.Contains(err.Error(), "lets everyone write it") {

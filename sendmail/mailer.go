@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -32,14 +33,36 @@ type system struct {
 	evidence   spamrun.Evidence
 }
 
-func newSystem() *system {
+func newSystem() (*system, error) {
 	s := &system{uid: os.Getuid(), privileged: config.Privileged(), getenv: os.Getenv, now: time.Now}
 	if s.privileged {
-		// Running setgid: nothing in the environment is the site's to set.
+		// Running setuid/setgid: nothing in the environment is the site's
+		// to set.
 		s.getenv = func(string) string { return "" }
+		if err := becomeInstallUser(); err != nil {
+			return nil, err
+		}
 	}
 	s.evidence = callerEvidence(os.Getppid(), s.uid)
-	return s
+	return s, nil
+}
+
+// becomeInstallUser makes the process wholly the user and group it is
+// installed setuid and setgid to, once the website's UID is recorded: a
+// process whose real UID is the website's could be stopped by the website
+// while it holds the shared state's lock, stalling every site's mail.
+func becomeInstallUser() error {
+	if egid := os.Getegid(); egid != os.Getgid() {
+		if err := syscall.Setresgid(egid, egid, egid); err != nil {
+			return fmt.Errorf("taking the group of the installation: %w", err)
+		}
+	}
+	if euid := os.Geteuid(); euid != os.Getuid() {
+		if err := syscall.Setresuid(euid, euid, euid); err != nil {
+			return fmt.Errorf("taking the user of the installation: %w", err)
+		}
+	}
+	return nil
 }
 
 // callerEvidence records who ran sendmail: the working directory and

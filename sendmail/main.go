@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"syscall"
 )
 
 func main() { os.Exit(run(os.Args, os.Stdin, os.Stdout, os.Stderr)) }
@@ -53,9 +54,21 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "sendmail: %v\n", err)
 		return exUsage
 	}
-	sys := newSystem()
+	// What this process creates in the spool and state belongs to the
+	// group, whatever umask the website runs with: one site's 077 or 022
+	// must not lock the others out.
+	syscall.Umask(0o007)
+	sys, err := newSystem()
+	if err != nil {
+		return fail(opts, stdout, stderr, err, exNoPerm)
+	}
 	if opts.verbose && opts.mode != modeSMTP {
 		sys.verbose = stderr
+	}
+	if err := checkLimits(); err != nil {
+		// A site that starves sendmail of files would make the state
+		// unreachable, and its mail accepted undecided; refuse instead.
+		return fail(opts, stdout, stderr, err, exTempFail)
 	}
 	switch opts.mode {
 	case modeNoAlias:
@@ -77,4 +90,38 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return m.flushQueue(stderr)
 	}
 	return m.deliverMode(opts, stdin, stderr)
+}
+
+// fail reports a failure before any work: on stderr, or as the -bs
+// session's greeting, since a client reads nothing else first.
+func fail(opts *options, stdout, stderr io.Writer, err error, code int) int {
+	if opts.mode == modeSMTP {
+		fmt.Fprintf(stdout, "421 4.3.0 %s\r\n", oneLine(err.Error()))
+	} else {
+		fmt.Fprintf(stderr, "sendmail: %v\n", err)
+	}
+	return code
+}
+
+// minOpenFiles is what a run needs: standard streams, the config, the
+// spool, the state database with its journal and lock, the relay
+// connection, syslog, and the runtime's own.
+const minOpenFiles = 64
+
+// checkLimits refuses to work under a limit of open files so low that
+// opening the state could fail: the caller sets the limits, and a site
+// must not be able to make sendmail fail open.
+func checkLimits() error {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return nil
+	}
+	if lim.Cur < minOpenFiles && lim.Max > lim.Cur {
+		lim.Cur = min(lim.Max, minOpenFiles)
+		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
+	}
+	if lim.Cur < minOpenFiles {
+		return fmt.Errorf("the limit of open files, %d, is below the %d sendmail needs", lim.Cur, minOpenFiles)
+	}
+	return nil
 }

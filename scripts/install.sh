@@ -1,0 +1,223 @@
+#!/usr/bin/env bash
+# Installs spamrun's sendmail the way Postfix installs postdrop: setgid to a
+# group that alone may write the state and the spool, so that a website can
+# submit mail but cannot read other sites' mail, reset its own counters or
+# re-enable itself. See README.md, "Installing as /usr/sbin/sendmail".
+#
+# Usage: scripts/install.sh [--prefix DIR] [--group NAME] [--no-divert]
+#        scripts/install.sh [--prefix DIR] --uninstall
+#
+# Running it again is safe: it rebuilds and reinstalls the binary, keeps an
+# existing configuration and repairs owners and modes.
+set -euo pipefail
+
+usage() {
+	cat <<'EOF'
+Usage: install.sh [--prefix DIR] [--group NAME] [--no-divert]
+       install.sh [--prefix DIR] --uninstall
+
+Builds sendmail and installs it setgid NAME (default spamrun) as
+PREFIX/usr/local/sbin/spamrun-sendmail, reading only PREFIX/etc/spamrun/spamrun.toml.
+Creates the group, PREFIX/var/lib/spamrun and PREFIX/var/spool/spamrun.
+
+With the default prefix / it also adds a cron job for the queue, and, unless
+--no-divert is given, diverts the MTA's /usr/sbin/sendmail to
+/usr/sbin/sendmail.distrib and links spamrun's in its place.
+
+--uninstall removes the binary, the link, the diversion and the cron job; it
+keeps the configuration, the state, the spool and the group.
+EOF
+}
+
+die() {
+	echo "install.sh: $*" >&2
+	exit 1
+}
+
+say() { echo "install.sh: $*"; }
+
+prefix=/
+group=spamrun
+divert=1
+uninstall=0
+while (($#)); do
+	case $1 in
+	--prefix)
+		(($# >= 2)) || die "--prefix needs a directory"
+		prefix=$2
+		shift
+		;;
+	--prefix=*) prefix=${1#--prefix=} ;;
+	--group)
+		(($# >= 2)) || die "--group needs a name"
+		group=$2
+		shift
+		;;
+	--group=*) group=${1#--group=} ;;
+	--no-divert) divert=0 ;;
+	--uninstall) uninstall=1 ;;
+	-h | --help)
+		usage
+		exit 0
+		;;
+	*)
+		usage >&2
+		die "unknown argument: $1"
+		;;
+	esac
+	shift
+done
+
+# The prefix ends up inside a TOML string, a sed replacement and the
+# binary; characters that mean something in any of them are refused rather
+# than escaped three ways.
+[[ $prefix =~ ^/[A-Za-z0-9._+@/-]*$ ]] || die "--prefix must be an absolute path of letters, digits and ._+@/- (got '$prefix')"
+[[ $group =~ ^[a-z_][a-z0-9_-]*$ ]] || die "--group must be a lower-case group name (got '$group')"
+[ "$(id -u)" -eq 0 ] || die "run as root: it creates a group and installs a setgid program"
+
+# Everything created here is meant to be traversable by the website users,
+# whatever umask sudo passed on.
+umask 022
+
+root=${prefix%/}
+while [[ $root == */ ]]; do root=${root%/}; done
+system=0
+[ -z "$root" ] && system=1
+
+etc_dir=$root/etc/spamrun
+config=$etc_dir/spamrun.toml
+state_dir=$root/var/lib/spamrun
+spool_dir=$root/var/spool/spamrun
+bin=$root/usr/local/sbin/spamrun-sendmail
+cron=/etc/cron.d/spamrun
+sendmail=/usr/sbin/sendmail
+distrib=/usr/sbin/sendmail.distrib
+
+diverted() { [ "$(dpkg-divert --truename "$sendmail")" = "$distrib" ]; }
+
+if ((uninstall)); then
+	if ((system)); then
+		if [ -L "$sendmail" ] && [ "$(readlink "$sendmail")" = "$bin" ]; then
+			rm -f "$sendmail"
+			say "removed the link $sendmail"
+		fi
+		if diverted; then
+			dpkg-divert --local --rename --remove "$sendmail"
+			say "restored the MTA's $sendmail"
+		fi
+		if [ -e "$cron" ]; then
+			rm -f "$cron"
+			say "removed $cron"
+		fi
+	fi
+	if [ -e "$bin" ]; then
+		rm -f "$bin"
+		say "removed $bin"
+	fi
+	say "kept $config, $state_dir, $spool_dir and the group $group"
+	exit 0
+fi
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+go=${GO:-go}
+command -v "$go" >/dev/null || die "no Go toolchain ('$go'); install Go or set GO=/path/to/go"
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+say "building sendmail (configuration $config)"
+(cd "$repo" && "$go" build -trimpath \
+	-ldflags "-X github.com/spamrun/spamrun/config.DefaultPath=$config" \
+	-o "$work/spamrun-sendmail" ./sendmail)
+
+if getent group "$group" >/dev/null; then
+	say "group $group exists"
+else
+	groupadd --system "$group"
+	say "created the system group $group"
+fi
+# sendmail runs as this user once it has noted the website's UID, so the
+# website can neither signal it nor stop it while it holds the state's lock.
+if getent passwd "$group" >/dev/null; then
+	say "user $group exists"
+else
+	useradd --system --gid "$group" --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$group"
+	say "created the system user $group"
+fi
+
+# Setgid directories hand their group to every file sendmail creates, and
+# mode 2770 keeps websites, which are not in the group, out entirely.
+mkdir -p "$root/var/lib" "$root/var/spool"
+install -d -o root -g "$group" -m 2770 "$state_dir" "$spool_dir"
+# sendmail makes the spool's subdirectories itself when they are missing,
+# but under the umask of whichever website sends first: with the usual 022
+# they would be that site's, mode 2750, and every other site's mail would
+# fail. Made here they are root's and the group's.
+install -d -o root -g "$group" -m 2770 "$spool_dir/tmp" "$spool_dir/queue" "$spool_dir/lock"
+# After a change of group the files from before must follow, or sendmail
+# could no longer open them.
+chgrp -hR "$group" "$state_dir" "$spool_dir"
+say "state in $state_dir, spool in $spool_dir (root:$group 2770)"
+
+install -d -o root -g root -m 0755 "$etc_dir"
+if [ -e "$config" ]; then
+	say "kept the existing $config"
+else
+	cp "$repo/config/spamrun.toml.example" "$work/spamrun.toml"
+	if ((!system)); then
+		sed -i -E \
+			-e "s|^state_dir *=.*|state_dir = \"$state_dir\"   # under the prefix of install.sh|" \
+			-e "s|^spool_dir *=.*|spool_dir = \"$spool_dir\"   # under the prefix of install.sh|" \
+			"$work/spamrun.toml"
+		for key in "state_dir = \"$state_dir\"" "spool_dir = \"$spool_dir\""; do
+			grep -qF "$key" "$work/spamrun.toml" ||
+				die "config/spamrun.toml.example has no line '${key%% *} = ...' left to point at the prefix"
+		done
+	fi
+	install -m 0640 "$work/spamrun.toml" "$config"
+	say "created $config from the annotated example: review [relay], [enforce] and [sites] before mail flows through it"
+fi
+# It may hold the relay's password: sendmail reads it through the group,
+# websites not at all. Owner and mode are repaired on every run.
+chown root:"$group" "$config"
+chmod 0640 "$config"
+
+mkdir -p "$(dirname "$bin")"
+install -o "$group" -g "$group" -m 6755 "$work/spamrun-sendmail" "$bin"
+say "installed $bin ($group:$group 6755)"
+
+# Websites run the binary and sendmail opens the directories under their
+# UID, so every directory above them must let others through.
+declare -A checked=()
+for path in "$bin" "$state_dir" "$spool_dir" "$config"; do
+	dir=$(dirname "$path")
+	while [ -z "${checked[$dir]:-}" ]; do
+		checked[$dir]=1
+		if ! (((8#$(stat -c %a "$dir")) & 1)); then
+			say "warning: others cannot search $dir, so websites cannot reach $path: chmod o+x $dir"
+		fi
+		[ "$dir" = / ] && break
+		dir=$(dirname "$dir")
+	done
+done
+
+if ((system)); then
+	# The binary itself, not /usr/sbin/sendmail: with --no-divert that is
+	# still the MTA's, whose -q means something else.
+	printf '%s\n' \
+		"# spamrun: relay held and deferred messages, decide undecided ones." \
+		"* * * * * root $bin -q" >"$work/cron"
+	install -m 0644 "$work/cron" "$cron"
+	say "queue pass every minute from $cron"
+fi
+
+if ((system && divert)); then
+	if ! diverted; then
+		dpkg-divert --local --rename --divert "$distrib" --add "$sendmail"
+		say "diverted the MTA's $sendmail to $distrib"
+	fi
+	ln -sfn "$bin" "$sendmail"
+	say "$sendmail is now spamrun's"
+elif ((system)); then
+	say "left $sendmail alone (--no-divert)"
+fi
