@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 
 	"github.com/spamrun/spamrun"
-	"github.com/spamrun/spamrun/relay"
 	"github.com/spamrun/spamrun/spool"
 )
 
@@ -124,16 +122,9 @@ func (m *mailer) pass(ctx context.Context, id string) error {
 	if !e.Due(now) {
 		return nil
 	}
-	err = m.relay.Deliver(ctx, relay.Envelope{From: e.Sender, To: e.Recipients, SMTPUTF8: e.SMTPUTF8}, bytes.NewReader(data))
-	if err == nil {
-		m.logf("site=%s id=%s action=relayed", e.Site, e.ID)
-		return m.spool.Remove(e.ID)
-	}
-	e.Attempts++
-	e.LastError = err.Error()
-	e.NextAttempt = now.Add(retryDelay(e.Attempts))
-	m.logf("site=%s id=%s action=deferred (%v)", e.Site, e.ID, err)
-	return m.spool.Update(e)
+	action, err := m.relayEntry(ctx, e, data)
+	m.logf("site=%s id=%s action=%s", e.Site, e.ID, action)
+	return err
 }
 
 // decide makes the decision a submission could not make because the store
