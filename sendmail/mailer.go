@@ -368,20 +368,25 @@ func (m *mailer) relayNow(ctx context.Context, e *spool.Entry, data []byte) stri
 		return "queued"
 	}
 	defer unlock()
-	err = m.relay.Deliver(ctx, relay.Envelope{From: e.Sender, To: e.Recipients, SMTPUTF8: e.SMTPUTF8}, bytes.NewReader(data))
+	action, err := m.relayEntry(ctx, e, data)
+	if err != nil {
+		m.logf("error: id=%s %s, but the spool failed: %v", e.ID, action, err)
+	}
+	return action
+}
+
+// relayEntry relays a spooled message whose lock the caller holds: it is
+// removed when the relay took it, or its attempt is recorded for a later
+// pass. It returns the action for the log, and what the spool said.
+func (m *mailer) relayEntry(ctx context.Context, e *spool.Entry, data []byte) (string, error) {
+	err := m.relay.Deliver(ctx, relay.Envelope{From: e.Sender, To: e.Recipients, SMTPUTF8: e.SMTPUTF8}, bytes.NewReader(data))
 	if err == nil {
-		if err := m.spool.Remove(e.ID); err != nil {
-			m.logf("error: id=%s relayed but not removed from the spool: %v", e.ID, err)
-		}
-		return "relayed"
+		return "relayed", m.spool.Remove(e.ID)
 	}
 	e.Attempts++
 	e.LastError = err.Error()
 	e.NextAttempt = m.sys.now().Add(retryDelay(e.Attempts))
-	if uerr := m.spool.Update(e); uerr != nil {
-		m.logf("error: id=%s: %v", e.ID, uerr)
-	}
-	return "deferred (" + err.Error() + ")"
+	return "deferred (" + err.Error() + ")", m.spool.Update(e)
 }
 
 // retryDelay is the wait before attempt n+1: one minute, doubling, at most
