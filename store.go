@@ -2,6 +2,8 @@ package spamrun
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -38,6 +40,7 @@ type Store interface {
 type MemoryStore struct {
 	window   *Window
 	disabled sync.Map // site → *Incident
+	scripts  scriptHistory
 }
 
 var _ Store = (*MemoryStore)(nil)
@@ -82,3 +85,146 @@ func (s *MemoryStore) Enable(_ context.Context, site string) error {
 // that a long-running process does not keep every site it has ever seen.
 // Disabled flags are kept.
 func (s *MemoryStore) Prune(cutoff time.Time) int { return s.window.Prune(cutoff) }
+
+// ScriptHistory is a Store that also remembers which scripts of a site have
+// sent mail, so that the incident report can tell a script sending for the
+// first time, such as an uploaded mailer, from a long-standing one, such as
+// an abused contact form. The sendmail command records every accepted
+// message in a store that has it.
+//
+// A site's history holds at most MaxScripts scripts; recording one more
+// forgets the least recently seen, so a run that names a new script in
+// every message cannot grow the store without bound, and the scripts still
+// in use stay.
+type ScriptHistory interface {
+	Store
+	// RecordScript counts one submission by seen.Script, or, when that is
+	// empty, by the directory seen.Cwd (see ScriptKey), at the time
+	// seen.Last; seen.First and seen.Count are ignored. Times may come out of
+	// order: First is the earliest ever recorded, Last the latest, and Cwd
+	// is that of the latest. A submission that names neither a script nor a
+	// directory is not recorded.
+	RecordScript(ctx context.Context, site string, seen ScriptSeen) error
+	// Scripts returns the site's history, most recently seen first; of
+	// scripts last seen at the same instant, the greater ScriptKey first,
+	// so that every store gives the same order.
+	Scripts(ctx context.Context, site string) ([]ScriptSeen, error)
+}
+
+// ScriptSeen is what a ScriptHistory knows of one script of a site.
+type ScriptSeen struct {
+	// Script is the X-PHP-Originating-Script of the script's mail,
+	// "UID:script.php", with surrounding space trimmed; "" for a directory
+	// whose mail named no script.
+	Script string `json:"script,omitempty"`
+	// Cwd is the working directory of the latest submission.
+	Cwd string `json:"cwd,omitempty"`
+	// First and Last are the earliest and latest submission times.
+	First time.Time `json:"first"`
+	Last  time.Time `json:"last"`
+	// Count is the number of submissions recorded.
+	Count int64 `json:"count"`
+}
+
+// MaxScripts is how many scripts a ScriptHistory keeps per site.
+const MaxScripts = 1000
+
+// ScriptKey is the name a ScriptHistory keeps a submission under: the
+// script with surrounding space trimmed or, when the message named none,
+// "cwd:" and the trimmed directory, so that mail sent without the PHP
+// header is still told apart by where it came from. It is "" when there is
+// neither. Nothing else is normalised: the header is written by the site,
+// and two spellings of one script are two pieces of evidence.
+func ScriptKey(script, cwd string) string {
+	if s := strings.TrimSpace(script); s != "" {
+		return s
+	}
+	if d := strings.TrimSpace(cwd); d != "" {
+		return "cwd:" + d
+	}
+	return ""
+}
+
+// scriptHistory is the MemoryStore's: per site, ScriptKey → record.
+type scriptHistory struct {
+	mu    sync.Mutex
+	sites map[string]map[string]*ScriptSeen
+}
+
+var _ ScriptHistory = (*MemoryStore)(nil)
+
+// RecordScript implements ScriptHistory.
+func (s *MemoryStore) RecordScript(_ context.Context, site string, seen ScriptSeen) error {
+	key := ScriptKey(seen.Script, seen.Cwd)
+	if key == "" {
+		return nil
+	}
+	h := &s.scripts
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.sites == nil {
+		h.sites = make(map[string]map[string]*ScriptSeen)
+	}
+	scripts := h.sites[site]
+	if scripts == nil {
+		scripts = make(map[string]*ScriptSeen)
+		h.sites[site] = scripts
+	}
+	t := seen.Last
+	rec := scripts[key]
+	if rec == nil {
+		scripts[key] = &ScriptSeen{
+			Script: strings.TrimSpace(seen.Script), Cwd: strings.TrimSpace(seen.Cwd),
+			First: t, Last: t, Count: 1,
+		}
+	} else {
+		rec.Count++
+		if t.Before(rec.First) {
+			rec.First = t
+		}
+		if !t.Before(rec.Last) {
+			rec.Script, rec.Cwd, rec.Last = strings.TrimSpace(seen.Script), strings.TrimSpace(seen.Cwd), t
+		}
+	}
+	for len(scripts) > MaxScripts {
+		var oldest string
+		for k, r := range scripts {
+			if oldest == "" || scriptBefore(r.Last, k, scripts[oldest].Last, oldest) {
+				oldest = k
+			}
+		}
+		delete(scripts, oldest)
+	}
+	return nil
+}
+
+// scriptBefore orders a history by Last, then by ScriptKey.
+func scriptBefore(a time.Time, akey string, b time.Time, bkey string) bool {
+	if c := a.Compare(b); c != 0 {
+		return c < 0
+	}
+	return akey < bkey
+}
+
+// Scripts implements ScriptHistory.
+func (s *MemoryStore) Scripts(_ context.Context, site string) ([]ScriptSeen, error) {
+	h := &s.scripts
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	keys := make([]string, 0, len(h.sites[site]))
+	for k := range h.sites[site] {
+		keys = append(keys, k)
+	}
+	scripts := h.sites[site]
+	slices.SortFunc(keys, func(a, b string) int {
+		if scriptBefore(scripts[a].Last, a, scripts[b].Last, b) {
+			return 1
+		}
+		return -1
+	})
+	out := make([]ScriptSeen, len(keys))
+	for i, k := range keys {
+		out[i] = *scripts[k]
+	}
+	return out, nil
+}

@@ -35,9 +35,18 @@
 //	               entries of an ID that is recorded again
 //	incidents      sorted set, time key + incident ID of every incident
 //	incidents:SITE sorted set, the same for one site
+//	scripts:SITE   hash, spamrun.ScriptKey → the script's record: its
+//	               first and last time keys, its count in 20 decimal
+//	               digits, then the JSON of its script and directory
+//	scripts-seen:SITE
+//	               sorted set, last time key + ScriptKey of every script
+//	               in scripts:SITE, least recently seen first: the order
+//	               of Scripts and of eviction beyond spamrun.MaxScripts
 //
 // The incident history is kept for good, as in sqlitestore. No Prune is
-// needed: the logs expire by themselves.
+// needed: the logs expire by themselves, and a site's script history
+// ScriptTTL after it last recorded a script, a site that sends nothing for
+// so long having no history worth comparing with.
 //
 // Some scripts touch keys they are not given as KEYS (the index of an
 // incident's earlier site) and the incident index spans every site, so the
@@ -79,6 +88,11 @@ type Options struct {
 	// nodes' clocks, so IdleTTL must cover the clock skew between them and
 	// the age of the oldest submission still decided late.
 	IdleTTL time.Duration
+	// ScriptTTL is how long a site's script history outlives the last
+	// script it records; 0 means DefaultScriptTTL. The history is what
+	// tells a script that has sent mail for months from one that appeared
+	// today, so it must outlive the spam window by far.
+	ScriptTTL time.Duration
 }
 
 // DefaultPrefix is the Prefix of the zero Options.
@@ -97,16 +111,25 @@ const (
 // DefaultIdleTTL is the IdleTTL of the zero Options.
 const DefaultIdleTTL = time.Hour
 
+// DefaultScriptTTL is the ScriptTTL of the zero Options: over a year, so
+// that a script used once a year, a yearly newsletter or renewal reminder,
+// is still known the next time.
+const DefaultScriptTTL = 400 * 24 * time.Hour
+
 // Store is a spamrun.Store in Redis. It is safe for concurrent use, and any
 // number of Stores, in any number of processes and nodes, may share one
 // Redis and prefix.
 type Store struct {
-	rdb     *redis.Client
-	prefix  string
-	idleTTL time.Duration
+	rdb       *redis.Client
+	prefix    string
+	idleTTL   time.Duration
+	scriptTTL time.Duration
 }
 
-var _ spamrun.Store = (*Store)(nil)
+var (
+	_ spamrun.Store         = (*Store)(nil)
+	_ spamrun.ScriptHistory = (*Store)(nil)
+)
 
 // Open returns a Store on the Redis server at url: redis://, rediss:// (TLS)
 // or unix://, as redis.ParseURL reads them, e.g.
@@ -127,6 +150,9 @@ func Open(url string, opts *Options) (*Store, error) {
 	if o.IdleTTL <= 0 {
 		o.IdleTTL = DefaultIdleTTL
 	}
+	if o.ScriptTTL <= 0 {
+		o.ScriptTTL = DefaultScriptTTL
+	}
 	ro, err := redis.ParseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: %w", err)
@@ -143,7 +169,7 @@ func Open(url string, opts *Options) (*Store, error) {
 	// every sendmail run makes a new one.
 	ro.DisableIdentity = true
 	ro.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
-	return &Store{rdb: redis.NewClient(ro), prefix: o.Prefix, idleTTL: o.IdleTTL}, nil
+	return &Store{rdb: redis.NewClient(ro), prefix: o.Prefix, idleTTL: o.IdleTTL, scriptTTL: o.ScriptTTL}, nil
 }
 
 // SetLogger sends the log lines of go-redis itself, such as a failed dial,

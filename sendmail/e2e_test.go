@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/spamrun/spamrun/spamruntest"
 	"github.com/spamrun/spamrun/spool"
+	"github.com/spamrun/spamrun/sqlitestore"
 )
 
 // sendmailBin is the binary built from this package for the tests that
@@ -433,5 +435,25 @@ func TestSendmailStateDownThenDecided(t *testing.T) {
 	}
 	if r := e.run(hamMessage, "-t", "-i"); r.code != 69 {
 		t.Errorf("the site is not disabled: exit %d", r.code)
+	}
+	// The pass recorded the scripts of what it decided: three spam of the
+	// guestbook; the fourth was never decided, its site being disabled.
+	st, err := sqlitestore.Open(filepath.Join(good, "state.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	scripts, err := st.Scripts(context.Background(), "shop1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var guestbook int64
+	for _, s := range scripts {
+		if s.Script == "1008:guestbook.php" {
+			guestbook = s.Count
+		}
+	}
+	if guestbook != 3 {
+		t.Errorf("guestbook.php recorded %d times, want 3: %+v", guestbook, scripts)
 	}
 }

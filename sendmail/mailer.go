@@ -123,6 +123,8 @@ type mailer struct {
 	spool *spool.Spool
 	relay relay.Relay
 	log   *syslog.Writer // nil without syslog
+
+	scripts spamrun.ScriptHistory // the state store, when it keeps a script history
 }
 
 // localError is a failure of this machine, not of the message: exit 73 or 75.
@@ -240,6 +242,7 @@ func (m *mailer) openDetector() error {
 	default:
 		return fmt.Errorf("store kind %q is not supported by this sendmail", m.cfg.Store.Kind)
 	}
+	m.scripts, _ = store.(spamrun.ScriptHistory)
 	enforcer, err := m.cfg.Enforcer()
 	if err != nil {
 		return err
@@ -332,8 +335,10 @@ func (m *mailer) submit(ctx context.Context, sub submission, data []byte) (*spoo
 		Received: now, State: spool.Undecided, Evidence: msg.Evidence, SMTPUTF8: needsSMTPUTF8(msg),
 	}
 	var verdict spamrun.Verdict
+	decided := false
 	if m.det != nil {
 		verdict, err = m.det.CheckAt(ctx, m.site.Name, msg, now)
+		decided = err == nil
 		if err != nil {
 			m.logf("warning: site=%s no decision, accepting undecided: %v", m.site.Name, err)
 		} else {
@@ -352,12 +357,31 @@ func (m *mailer) submit(ctx context.Context, sub submission, data []byte) (*spoo
 	if err := m.spool.Add(e, p.data); err != nil {
 		return nil, &localError{exCantCreat, err}
 	}
+	// The history is evidence, not a decision: losing an entry costs less
+	// than failing the mail. A store that just failed the decision is not
+	// asked again, so a Redis that is down costs the website one timeout.
+	if decided {
+		m.recordScript(ctx, e)
+	}
 	action := string(e.State)
 	if e.State == spool.Queued {
 		action = m.relayNow(ctx, e, p.data)
 	}
 	m.logline(e, action, verdict)
 	return e, nil
+}
+
+// recordScript adds a decided message's script to its site's history, so
+// that a script sending for the first time stands out. A failure costs the
+// history one entry, never the message.
+func (m *mailer) recordScript(ctx context.Context, e *spool.Entry) {
+	if m.scripts == nil {
+		return
+	}
+	seen := spamrun.ScriptSeen{Script: e.Evidence.Script, Cwd: e.Evidence.Cwd, Last: e.Received}
+	if err := m.scripts.RecordScript(ctx, e.Site, seen); err != nil {
+		m.logf("warning: site=%s id=%s script not recorded: %v", e.Site, e.ID, err)
+	}
 }
 
 // relayNow hands an accepted message to the relay. When the relay is down

@@ -140,6 +140,7 @@ func (m *mailer) decide(ctx context.Context, e *spool.Entry, data []byte) (spamr
 		return 0, err
 	}
 	e.Score, e.Spam = v.Score, v.Spam
+	m.recordScript(ctx, e)
 	switch v.Action {
 	case spamrun.Deliver:
 		e.State = spool.Queued

@@ -22,7 +22,7 @@ import (
 //
 // A store that also has an Incidents(ctx, site) method, listing the
 // incidents that disabled site (every site for ""), newest first, has that
-// checked too.
+// checked too, and so has a spamrun.ScriptHistory.
 func TestStore(t *testing.T, open func(t *testing.T) spamrun.Store) {
 	for _, tc := range []struct {
 		name string
@@ -45,6 +45,13 @@ func TestStore(t *testing.T, open func(t *testing.T) spamrun.Store) {
 		{"ConcurrentRecordSpam", storeConcurrentRecordSpam},
 		{"ConcurrentSetDisabled", storeConcurrentSetDisabled},
 		{"Incidents", storeIncidents},
+		{"ScriptsFirstLastCount", scriptsFirstLastCount},
+		{"ScriptsOutOfOrder", scriptsOutOfOrder},
+		{"ScriptsCwdFallback", scriptsCwdFallback},
+		{"ScriptsSitesAreIndependent", scriptsSitesAreIndependent},
+		{"ScriptsOrder", scriptsOrder},
+		{"ScriptsBound", scriptsBound},
+		{"ScriptsConcurrent", scriptsConcurrent},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
 	}
@@ -639,4 +646,255 @@ func storeIncidents(t *testing.T, s spamrun.Store) {
 		}
 		storeSameJSON(t, fmt.Sprintf("Incidents(%q)", tc.site), got, tc.want)
 	}
+}
+
+// scriptsTest runs fn on s as a spamrun.ScriptHistory, which only stores
+// that keep no script history may lack.
+func scriptsTest(t *testing.T, s spamrun.Store, fn func(spamrun.ScriptHistory)) {
+	t.Helper()
+	h, ok := s.(spamrun.ScriptHistory)
+	if !ok {
+		t.Skipf("%T keeps no script history", s)
+	}
+	fn(h)
+}
+
+// scriptsAt is T0 plus seconds and some nanoseconds, in a zone of its own,
+// so that a store that rounds or loses the instant is caught.
+func scriptsAt(sec int) time.Time {
+	return T0.Add(time.Duration(sec)*time.Second + 123456789).In(time.FixedZone("CEST", 7200))
+}
+
+func scriptsRecord(t *testing.T, h spamrun.ScriptHistory, site, script, cwd string, at time.Time) {
+	t.Helper()
+	if err := h.RecordScript(context.Background(), site, spamrun.ScriptSeen{Script: script, Cwd: cwd, Last: at}); err != nil {
+		t.Fatalf("RecordScript(%s, %q, %q, %v): %v", site, script, cwd, at.Sub(T0), err)
+	}
+}
+
+func scriptsString(l []spamrun.ScriptSeen) string {
+	var b []byte
+	for _, s := range l {
+		b = fmt.Appendf(b, "\n\t{%q %q first %v last %v count %d}", s.Script, s.Cwd, s.First.Sub(T0), s.Last.Sub(T0), s.Count)
+	}
+	return string(b)
+}
+
+// scriptsWant checks the site's whole history, in order.
+func scriptsWant(t *testing.T, h spamrun.ScriptHistory, site string, want ...spamrun.ScriptSeen) {
+	t.Helper()
+	got, err := h.Scripts(context.Background(), site)
+	if err != nil {
+		t.Fatalf("Scripts(%q): %v", site, err)
+	}
+	same := len(got) == len(want)
+	for i := 0; same && i < len(got); i++ {
+		g, w := got[i], want[i]
+		same = g.Script == w.Script && g.Cwd == w.Cwd && g.Count == w.Count && g.First.Equal(w.First) && g.Last.Equal(w.Last)
+	}
+	if !same {
+		t.Errorf("Scripts(%q):%s\nwant:%s", site, scriptsString(got), scriptsString(want))
+	}
+}
+
+const (
+	scriptsContact = "1001:contact.php"
+	scriptsMailer  = "1001:wp-content/uploads/2024/x.php"
+	scriptsDocroot = "/var/www/shop1"
+	scriptsUploads = "/var/www/shop1/wp-content/uploads"
+)
+
+func scriptsFirstLastCount(t *testing.T, s spamrun.Store) {
+	scriptsTest(t, s, func(h spamrun.ScriptHistory) {
+		scriptsWant(t, h, "shop1")
+		scriptsRecord(t, h, "shop1", scriptsContact, scriptsDocroot, scriptsAt(0))
+		scriptsWant(t, h, "shop1", spamrun.ScriptSeen{Script: scriptsContact, Cwd: scriptsDocroot, First: scriptsAt(0), Last: scriptsAt(0), Count: 1})
+		// Space around the header is not part of the name; nothing else
+		// is normalised.
+		scriptsRecord(t, h, "shop1", " "+scriptsContact+"\t", scriptsDocroot, scriptsAt(60))
+		scriptsRecord(t, h, "shop1", scriptsContact, scriptsDocroot+"/forms", scriptsAt(120))
+		scriptsRecord(t, h, "shop1", "1001:./contact.php", scriptsDocroot, scriptsAt(90))
+		scriptsWant(t, h, "shop1",
+			spamrun.ScriptSeen{Script: scriptsContact, Cwd: scriptsDocroot + "/forms", First: scriptsAt(0), Last: scriptsAt(120), Count: 3},
+			spamrun.ScriptSeen{Script: "1001:./contact.php", Cwd: scriptsDocroot, First: scriptsAt(90), Last: scriptsAt(90), Count: 1})
+		// First and Count are the store's to keep, not the caller's.
+		err := h.RecordScript(context.Background(), "shop1", spamrun.ScriptSeen{Script: scriptsContact, Cwd: scriptsDocroot, First: scriptsAt(-500), Last: scriptsAt(180), Count: 40})
+		if err != nil {
+			t.Fatal(err)
+		}
+		scriptsWant(t, h, "shop1",
+			spamrun.ScriptSeen{Script: scriptsContact, Cwd: scriptsDocroot, First: scriptsAt(0), Last: scriptsAt(180), Count: 4},
+			spamrun.ScriptSeen{Script: "1001:./contact.php", Cwd: scriptsDocroot, First: scriptsAt(90), Last: scriptsAt(90), Count: 1})
+	})
+}
+
+func scriptsOutOfOrder(t *testing.T, s spamrun.Store) {
+	scriptsTest(t, s, func(h spamrun.ScriptHistory) {
+		scriptsRecord(t, h, "shop1", scriptsContact, "/a", scriptsAt(50))
+		scriptsRecord(t, h, "shop1", scriptsContact, "/b", scriptsAt(20))
+		scriptsRecord(t, h, "shop1", scriptsContact, "/c", scriptsAt(90))
+		// Late: it widens First, and the directory stays the latest one's.
+		scriptsRecord(t, h, "shop1", scriptsContact, "/d", scriptsAt(10))
+		scriptsRecord(t, h, "shop1", scriptsContact, "/e", scriptsAt(70))
+		scriptsWant(t, h, "shop1", spamrun.ScriptSeen{Script: scriptsContact, Cwd: "/c", First: scriptsAt(10), Last: scriptsAt(90), Count: 5})
+		// At the same instant as the latest, the later call is the latest.
+		scriptsRecord(t, h, "shop1", scriptsContact, "/f", scriptsAt(90))
+		scriptsWant(t, h, "shop1", spamrun.ScriptSeen{Script: scriptsContact, Cwd: "/f", First: scriptsAt(10), Last: scriptsAt(90), Count: 6})
+		// One nanosecond either side, and times before 1970.
+		scriptsRecord(t, h, "shop1", scriptsContact, "/g", scriptsAt(90).Add(time.Nanosecond))
+		scriptsRecord(t, h, "shop1", scriptsContact, "/h", scriptsAt(10).Add(-time.Nanosecond))
+		old := time.Date(1969, 7, 20, 20, 17, 40, 999999999, time.UTC)
+		scriptsRecord(t, h, "old", scriptsContact, "/x", old)
+		scriptsRecord(t, h, "old", scriptsContact, "/y", old.Add(-time.Nanosecond))
+		scriptsWant(t, h, "shop1", spamrun.ScriptSeen{Script: scriptsContact, Cwd: "/g", First: scriptsAt(10).Add(-time.Nanosecond), Last: scriptsAt(90).Add(time.Nanosecond), Count: 8})
+		scriptsWant(t, h, "old", spamrun.ScriptSeen{Script: scriptsContact, Cwd: "/x", First: old.Add(-time.Nanosecond), Last: old, Count: 2})
+	})
+}
+
+func scriptsCwdFallback(t *testing.T, s spamrun.Store) {
+	scriptsTest(t, s, func(h spamrun.ScriptHistory) {
+		// Without the PHP header, mail is told apart by its directory.
+		scriptsRecord(t, h, "shop1", "", scriptsUploads, scriptsAt(0))
+		scriptsRecord(t, h, "shop1", "  ", scriptsUploads, scriptsAt(10))
+		scriptsRecord(t, h, "shop1", "", " "+scriptsUploads+"\n", scriptsAt(20))
+		scriptsRecord(t, h, "shop1", "", scriptsDocroot, scriptsAt(30))
+		// A named script in the same directory is a script of its own.
+		scriptsRecord(t, h, "shop1", scriptsMailer, scriptsUploads, scriptsAt(40))
+		// With neither there is nothing to recognise it by.
+		scriptsRecord(t, h, "shop1", "", "", scriptsAt(50))
+		scriptsRecord(t, h, "shop1", " ", "\t", scriptsAt(60))
+		scriptsWant(t, h, "shop1",
+			spamrun.ScriptSeen{Script: scriptsMailer, Cwd: scriptsUploads, First: scriptsAt(40), Last: scriptsAt(40), Count: 1},
+			spamrun.ScriptSeen{Cwd: scriptsDocroot, First: scriptsAt(30), Last: scriptsAt(30), Count: 1},
+			spamrun.ScriptSeen{Cwd: scriptsUploads, First: scriptsAt(0), Last: scriptsAt(20), Count: 3})
+		for _, tc := range []struct{ script, cwd, want string }{
+			{scriptsContact, "/x", scriptsContact},
+			{" " + scriptsContact + " ", "", scriptsContact},
+			{"", scriptsUploads, "cwd:" + scriptsUploads},
+			{" ", " /x ", "cwd:/x"},
+			{"", "", ""},
+		} {
+			if got := spamrun.ScriptKey(tc.script, tc.cwd); got != tc.want {
+				t.Errorf("ScriptKey(%q, %q) = %q, want %q", tc.script, tc.cwd, got, tc.want)
+			}
+		}
+	})
+}
+
+func scriptsSitesAreIndependent(t *testing.T, s spamrun.Store) {
+	scriptsTest(t, s, func(h spamrun.ScriptHistory) {
+		scriptsRecord(t, h, "a", scriptsContact, "/a", scriptsAt(0))
+		scriptsRecord(t, h, "a", scriptsContact, "/a", scriptsAt(10))
+		scriptsRecord(t, h, "b", scriptsContact, "/b", scriptsAt(5))
+		scriptsRecord(t, h, "b", "", "/b", scriptsAt(6))
+		scriptsWant(t, h, "a", spamrun.ScriptSeen{Script: scriptsContact, Cwd: "/a", First: scriptsAt(0), Last: scriptsAt(10), Count: 2})
+		scriptsWant(t, h, "b",
+			spamrun.ScriptSeen{Cwd: "/b", First: scriptsAt(6), Last: scriptsAt(6), Count: 1},
+			spamrun.ScriptSeen{Script: scriptsContact, Cwd: "/b", First: scriptsAt(5), Last: scriptsAt(5), Count: 1})
+		// A prefix of another site's name is another site.
+		scriptsWant(t, h, "")
+		scriptsWant(t, h, "a ")
+		scriptsWant(t, h, "-seen:a")
+		// Re-enabling a site keeps its history: it is the evidence for the
+		// next incident.
+		if err := h.Enable(context.Background(), "a"); err != nil {
+			t.Fatal(err)
+		}
+		scriptsWant(t, h, "a", spamrun.ScriptSeen{Script: scriptsContact, Cwd: "/a", First: scriptsAt(0), Last: scriptsAt(10), Count: 2})
+	})
+}
+
+func scriptsOrder(t *testing.T, s spamrun.Store) {
+	scriptsTest(t, s, func(h spamrun.ScriptHistory) {
+		scriptsRecord(t, h, "shop1", "1001:a.php", "/", scriptsAt(10))
+		scriptsRecord(t, h, "shop1", "1001:b.php", "/", scriptsAt(20))
+		scriptsRecord(t, h, "shop1", "1001:c.php", "/", scriptsAt(30))
+		// Ties go to the greater key, whatever the order of the calls.
+		scriptsRecord(t, h, "shop1", "1001:e.php", "/", scriptsAt(25))
+		scriptsRecord(t, h, "shop1", "1001:d.php", "/", scriptsAt(25))
+		// Seen again: it moves to the front; a late record moves nothing.
+		scriptsRecord(t, h, "shop1", "1001:a.php", "/", scriptsAt(40))
+		scriptsRecord(t, h, "shop1", "1001:b.php", "/", scriptsAt(1))
+		seen := func(script string, first, last, count int) spamrun.ScriptSeen {
+			return spamrun.ScriptSeen{Script: script, Cwd: "/", First: scriptsAt(first), Last: scriptsAt(last), Count: int64(count)}
+		}
+		scriptsWant(t, h, "shop1",
+			seen("1001:a.php", 10, 40, 2),
+			seen("1001:c.php", 30, 30, 1),
+			seen("1001:e.php", 25, 25, 1),
+			seen("1001:d.php", 25, 25, 1),
+			seen("1001:b.php", 1, 20, 2))
+	})
+}
+
+func scriptsBound(t *testing.T, s spamrun.Store) {
+	scriptsTest(t, s, func(h spamrun.ScriptHistory) {
+		ctx := context.Background()
+		name := func(i int) string { return fmt.Sprintf("1001:s%04d.php", i) }
+		for i := range spamrun.MaxScripts {
+			scriptsRecord(t, h, "shop1", name(i), "/", scriptsAt(i))
+		}
+		// The oldest is used again, so it stays; then five new scripts
+		// push out the five least recently seen.
+		scriptsRecord(t, h, "shop1", name(0), "/", scriptsAt(2*spamrun.MaxScripts))
+		for i := spamrun.MaxScripts; i < spamrun.MaxScripts+5; i++ {
+			scriptsRecord(t, h, "shop1", name(i), "/", scriptsAt(i))
+		}
+		// A new script older than all that is kept is forgotten at once.
+		scriptsRecord(t, h, "shop1", "1001:ancient.php", "/", scriptsAt(-1))
+		got, err := h.Scripts(ctx, "shop1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != spamrun.MaxScripts {
+			t.Fatalf("Scripts holds %d scripts, want %d", len(got), spamrun.MaxScripts)
+		}
+		want := []string{name(0)}
+		for i := spamrun.MaxScripts + 4; i > 5; i-- {
+			want = append(want, name(i))
+		}
+		var names []string
+		for _, g := range got {
+			names = append(names, g.Script)
+		}
+		if !slices.Equal(names, want) {
+			t.Errorf("Scripts after eviction: %d scripts from %q to %q, want %d from %q to %q",
+				len(names), names[0], names[len(names)-1], len(want), want[0], want[len(want)-1])
+		}
+		if g := got[0]; g.Count != 2 || !g.First.Equal(scriptsAt(0)) || !g.Last.Equal(scriptsAt(2*spamrun.MaxScripts)) {
+			t.Errorf("the script used again:%s", scriptsString(got[:1]))
+		}
+		// The bound is per site.
+		scriptsRecord(t, h, "shop2", name(1), "/", scriptsAt(0))
+		scriptsWant(t, h, "shop2", spamrun.ScriptSeen{Script: name(1), Cwd: "/", First: scriptsAt(0), Last: scriptsAt(0), Count: 1})
+	})
+}
+
+func scriptsConcurrent(t *testing.T, s spamrun.Store) {
+	scriptsTest(t, s, func(h spamrun.ScriptHistory) {
+		const writers, each = 16, 25
+		ctx := context.Background()
+		var wg sync.WaitGroup
+		for g := range writers {
+			wg.Go(func() {
+				for i := range each {
+					// Both scripts, each from every writer, with times
+					// interleaved across writers.
+					for _, script := range []string{scriptsContact, scriptsMailer} {
+						seen := spamrun.ScriptSeen{Script: script, Cwd: "/", Last: scriptsAt(i*writers + g)}
+						if err := h.RecordScript(ctx, "shop1", seen); err != nil {
+							t.Error(err)
+							return
+						}
+					}
+				}
+			})
+		}
+		wg.Wait()
+		// A lost update shows as a smaller count.
+		last := scriptsAt(writers*each - 1)
+		scriptsWant(t, h, "shop1",
+			spamrun.ScriptSeen{Script: scriptsMailer, Cwd: "/", First: scriptsAt(0), Last: last, Count: writers * each},
+			spamrun.ScriptSeen{Script: scriptsContact, Cwd: "/", First: scriptsAt(0), Last: last, Count: writers * each})
+	})
 }

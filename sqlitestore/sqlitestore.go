@@ -75,7 +75,10 @@ type Store struct {
 	migrated int
 }
 
-var _ spamrun.Store = (*Store)(nil)
+var (
+	_ spamrun.Store         = (*Store)(nil)
+	_ spamrun.ScriptHistory = (*Store)(nil)
+)
 
 // Open opens the database at path, creating it when it does not exist, and
 // brings its schema up to date. The directory must exist. Beside the
@@ -224,6 +227,20 @@ CREATE TABLE incidents (
 	incident TEXT    NOT NULL  -- spamrun.Incident as JSON
 );
 CREATE INDEX incidents_site_time ON incidents (site, time);
+`,
+	// 2: the history of the scripts that sent mail.
+	`
+CREATE TABLE scripts (
+	site       TEXT    NOT NULL,
+	script_key TEXT    NOT NULL, -- spamrun.ScriptKey
+	script     TEXT    NOT NULL,
+	cwd        TEXT    NOT NULL, -- of the latest submission
+	first      INTEGER NOT NULL, -- unix nanoseconds
+	last       INTEGER NOT NULL, -- unix nanoseconds
+	count      INTEGER NOT NULL,
+	PRIMARY KEY (site, script_key)
+) WITHOUT ROWID;
+CREATE INDEX scripts_site_last ON scripts (site, last, script_key);
 `,
 }
 
