@@ -19,6 +19,8 @@ have_file /usr/share/php/libphp-phpmailer/autoload.php || need_pkgs+=(libphp-php
 have_file /usr/share/php/Symfony/Component/Mailer/autoload.php || need_pkgs+=(php-symfony-mailer)
 command -v swaks >/dev/null || need_pkgs+=(swaks)
 command -v redis-server >/dev/null || need_pkgs+=(redis-server)
+command -v spamd >/dev/null || need_pkgs+=(spamd spamassassin)
+command -v rspamd >/dev/null || need_pkgs+=(rspamd)
 
 if ((${#need_pkgs[@]})); then
 	echo "installing: ${need_pkgs[*]}"

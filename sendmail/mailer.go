@@ -183,11 +183,6 @@ func newMailer(sys *system) (*mailer, error) {
 	if err != nil {
 		return nil, &localError{exTempFail, err}
 	}
-	if cfg.Scorer.Kind != config.ScorerBuiltin {
-		// Scoring with another filter than the one configured would be a
-		// silent change of policy; refusing is loud and loses nothing.
-		return nil, &localError{exTempFail, fmt.Errorf("scorer kind %q is not supported by this sendmail; use %q", cfg.Scorer.Kind, config.ScorerBuiltin)}
-	}
 	m := &mailer{sys: sys, cfg: cfg}
 	// Only the caller's UID is looked up: a configured user that no longer
 	// exists troubles no site but its own.
@@ -247,9 +242,13 @@ func (m *mailer) openDetector() error {
 	if err != nil {
 		return err
 	}
+	scorer, err := m.cfg.NewScorer(false)
+	if err != nil {
+		return err
+	}
 	def, sites := m.cfg.Policies()
 	m.det, err = spamrun.NewDetector(&spamrun.DetectorOptions{
-		Store: store, Enforcer: enforcer, Policy: def, Sites: sites, Now: m.sys.now,
+		Scorer: scorer, Store: store, Enforcer: enforcer, Policy: def, Sites: sites, Now: m.sys.now,
 	})
 	return err
 }
