@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -128,19 +127,7 @@ func (e *testEnv) run(stdin string, args ...string) result {
 func (e *testEnv) runCmd(cmd *exec.Cmd, stdin string) result {
 	e.t.Helper()
 	cmd.Env = append(os.Environ(), "SPAMRUN_CONFIG="+e.config)
-	cmd.Stdin = strings.NewReader(stdin)
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	r := result{stdout: out.String(), stderr: errOut.String()}
-	var exit *exec.ExitError
-	switch {
-	case errors.As(err, &exit):
-		r.code = exit.ExitCode()
-	case err != nil:
-		e.t.Fatalf("running %v: %v", cmd.Args, err)
-	}
-	return r
+	return runCaptured(e.t, cmd, stdin)
 }
 
 // queue returns what the spool holds.
