@@ -12,3 +12,10 @@ import (
 func TestMemoryStore(t *testing.T) {
 	spamruntest.TestStore(t, func(*testing.T) spamrun.Store { return spamrun.NewMemoryStore() })
 }
+
+// TestMemoryStoreAcrossOpens: one MemoryStore serves every "open", as one
+// long-running process keeps one.
+func TestMemoryStoreAcrossOpens(t *testing.T) {
+	shared := spamrun.NewMemoryStore()
+	spamruntest.TestStoreAcrossOpens(t, func(*testing.T) spamrun.Store { return shared })
+}

@@ -287,67 +287,18 @@ func TestPrune(t *testing.T) {
 	}
 }
 
-// TestDetector runs a spam run through the detector on this store, each
-// submission from a new Store as each sendmail run opens its own: the
-// eleventh spam within the hour trips the site, the incident lists the run,
-// later submissions are refused, and re-enabling starts afresh.
+// TestDetector runs a spam run with each submission on a Store of its own,
+// as each sendmail run opens its own.
 func TestDetector(t *testing.T) {
-	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "state.db")
-	spam := spamrun.ScorerFunc(func(context.Context, *spamrun.Message) (spamrun.Score, error) {
-		var s spamrun.Score
-		s.Add("PHARMA", 9, "pharmacy vocabulary")
-		return s, nil
-	})
-	policy := spamrun.Policy{SpamScore: 5, MaxSpam: 10, Window: time.Hour}
-	check := func(i int) spamrun.Verdict {
-		t.Helper()
+	spamruntest.TestStoreAcrossOpens(t, func(t *testing.T) spamrun.Store {
 		s, err := Open(path, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer s.Close()
-		det, err := spamrun.NewDetector(&spamrun.DetectorOptions{Scorer: spam, Store: s, Policy: policy})
-		if err != nil {
-			t.Fatal(err)
-		}
-		v, err := det.CheckAt(ctx, "shop1", &spamrun.Message{Sender: "www-data@shop1.example"}, t0.Add(time.Duration(i)*time.Minute))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return v
-	}
-	for i := range 10 {
-		if v := check(i); v.Action != spamrun.Deliver || v.Count != i+1 {
-			t.Fatalf("submission %d: %v with count %d, want deliver with %d", i, v.Action, v.Count, i+1)
-		}
-	}
-	v := check(10)
-	if v.Action != spamrun.Refuse || !v.Tripped || v.Incident == nil {
-		t.Fatalf("submission 10: %v, tripped %v; want the trip", v.Action, v.Tripped)
-	}
-	if n := len(v.Incident.Messages); n != 11 || v.Incident.Count != 11 {
-		t.Errorf("incident lists %d messages, count %d; want 11 and 11", n, v.Incident.Count)
-	}
-	if v := check(11); v.Action != spamrun.Refuse || v.Tripped || v.Incident == nil || v.Incident.Count != 11 {
-		t.Errorf("after the trip: %v, tripped %v; want a refusal naming the incident", v.Action, v.Tripped)
-	}
-
-	s, err := Open(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	det, err := spamrun.NewDetector(&spamrun.DetectorOptions{Scorer: spam, Store: s, Policy: policy})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := det.Enable(ctx, "shop1"); err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-	if v := check(12); v.Action != spamrun.Deliver || v.Count != 1 {
-		t.Errorf("after re-enabling: %v with count %d; want deliver with 1", v.Action, v.Count)
-	}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
 }
 
 func BenchmarkSQLiteRecordSpam(b *testing.B) {
