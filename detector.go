@@ -129,10 +129,21 @@ func (d *PolicyDetector) Decide(ctx context.Context, site string, msg *Message, 
 	return d.decide(ctx, site, msg, score, t)
 }
 
-func (d *PolicyDetector) refused(ctx context.Context, site string) (Verdict, bool, error) {
+// Disabled returns the incident that disabled site, or nil when it is
+// enabled: the one question a caller must answer before relaying anything
+// of the site, without the cost of counting its window.
+func (d *PolicyDetector) Disabled(ctx context.Context, site string) (*Incident, error) {
 	inc, err := d.store.Disabled(ctx, site)
 	if err != nil {
-		return Verdict{}, false, fmt.Errorf("spamrun: state of site %q: %w", site, err)
+		return nil, fmt.Errorf("spamrun: state of site %q: %w", site, err)
+	}
+	return inc, nil
+}
+
+func (d *PolicyDetector) refused(ctx context.Context, site string) (Verdict, bool, error) {
+	inc, err := d.Disabled(ctx, site)
+	if err != nil {
+		return Verdict{}, false, err
 	}
 	if inc == nil {
 		return Verdict{}, false, nil
@@ -225,8 +236,8 @@ func (d *PolicyDetector) Status(ctx context.Context, site string, t time.Time) (
 	p := d.Policy(site)
 	st := SiteStatus{Site: site, Policy: p}
 	var err error
-	if st.Incident, err = d.store.Disabled(ctx, site); err != nil {
-		return st, fmt.Errorf("spamrun: state of site %q: %w", site, err)
+	if st.Incident, err = d.Disabled(ctx, site); err != nil {
+		return st, err
 	}
 	events, err := d.store.SpamLog(ctx, site, t, p.Window)
 	if err != nil {

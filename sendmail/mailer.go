@@ -297,11 +297,11 @@ func (m *mailer) refusal(ctx context.Context) error {
 	if m.det == nil {
 		return nil
 	}
-	st, err := m.det.Status(ctx, m.site.Name, m.sys.now())
-	if err != nil || st.Incident == nil {
+	inc, err := m.det.Disabled(ctx, m.site.Name)
+	if err != nil || inc == nil {
 		return nil
 	}
-	return &refusedError{site: m.site.Name, incident: st.Incident, articleURL: m.cfg.ArticleURL}
+	return &refusedError{site: m.site.Name, incident: inc, articleURL: m.cfg.ArticleURL}
 }
 
 // submission is one message's envelope as the caller gave it.

@@ -106,11 +106,11 @@ func (m *mailer) pass(ctx context.Context, id string) error {
 		return err
 	}
 	now := m.sys.now()
-	st, err := m.det.Status(ctx, e.Site, now)
+	inc, err := m.det.Disabled(ctx, e.Site)
 	if err != nil {
 		return err
 	}
-	if st.Incident != nil {
+	if inc != nil {
 		return nil // disabled: its messages are the queue runner's to bounce
 	}
 	if e.State == spool.Undecided {
