@@ -495,11 +495,20 @@ func (c *Config) SiteForUID(uid int) (spamrun.Site, error) {
 			names = append(names, name)
 		}
 	}
+	// The login is known now: spamrun.SiteForUID need not look it up again
+	// for the default sender, on every sendmail run.
+	sender := ""
+	if login != "" {
+		sender = login + "@" + c.Hostname
+	}
 	switch len(names) {
 	case 0:
+		if login != "" {
+			return spamrun.Site{Name: login, UID: uid, DefaultSender: sender}, nil
+		}
 		return spamrun.SiteForUID(uid, nil, c.Hostname)
 	case 1:
-		s := spamrun.Site{Name: names[0], UID: uid, Domains: slices.Clone(c.SiteConfigs[names[0]].Domains)}
+		s := spamrun.Site{Name: names[0], UID: uid, Domains: slices.Clone(c.SiteConfigs[names[0]].Domains), DefaultSender: sender}
 		return spamrun.SiteForUID(uid, []spamrun.Site{s}, c.Hostname)
 	}
 	slices.Sort(names)

@@ -698,6 +698,13 @@ uid = %d
 	if site, err := c.SiteForUID(uid); err != nil || site.Name != me.Username || site.UID != uid {
 		t.Errorf("SiteForUID(%d) unconfigured = %+v, %v", uid, site, err)
 	}
+	lookedUp, err := spamrun.SiteForUID(uid, nil, c.Hostname)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if site, _ := c.SiteForUID(uid); !reflect.DeepEqual(site, lookedUp) || site.DefaultSender != me.Username+"@"+c.Hostname {
+		t.Errorf("SiteForUID(%d) unconfigured = %+v, want %+v", uid, site, lookedUp)
+	}
 }
 
 func TestEnforcer(t *testing.T) {
