@@ -41,6 +41,17 @@
 //	timeout          "30s"
 //	helo             the hostname
 //
+//	[queue]          the queue runner (spamrun queue run, sendmail -q)
+//	interval         "30s"; how often the runner looks at the queue when
+//	                 sendmail does not wake it sooner
+//	max_rate         0 (no limit); at most this many messages of one site are
+//	                 relayed per rate_interval by the runner, the rest wait;
+//	                 sendmail then leaves all relaying to the runner
+//	rate_interval    "1m"
+//	max_bounces      10; DSNs one sender gets for one incident; the site's
+//	                 other messages to it stay in quarantine
+//	quarantine_for   "720h"; how long bounced and kept messages are kept
+//
 //	[policy]         what every site is held to, unless [sites.NAME] says otherwise
 //	spam_score       5.0; score at or above which a message is spam-marked
 //	max_spam         10; trip when more than this many spam-marked messages...
@@ -152,6 +163,7 @@ type Config struct {
 	Syslog         bool
 
 	Relay Relay
+	Queue Queue
 	// DefaultPolicy is the [policy] table. It cannot be exempt from the
 	// file: exempting every site is not a policy but turning spamrun off.
 	DefaultPolicy spamrun.Policy
@@ -176,6 +188,17 @@ type Relay struct {
 	Password string
 	Timeout  time.Duration
 	Helo     string
+}
+
+// Queue is the [queue] table: how the queue runner works.
+type Queue struct {
+	Interval time.Duration
+	// MaxRate messages of a site per RateInterval are relayed by the
+	// runner; 0 means no limit.
+	MaxRate       int
+	RateInterval  time.Duration
+	MaxBounces    int
+	QuarantineFor time.Duration
 }
 
 // Scorer is the [scorer] table.
@@ -262,6 +285,12 @@ func defaultFor(uid int, getenv func(string) string) *Config {
 			SMTP:     "127.0.0.1:25",
 			StartTLS: StartTLSOpportunistic,
 			Timeout:  30 * time.Second,
+		},
+		Queue: Queue{
+			Interval:      30 * time.Second,
+			RateInterval:  time.Minute,
+			MaxBounces:    10,
+			QuarantineFor: 30 * 24 * time.Hour,
 		},
 		DefaultPolicy: spamrun.DefaultPolicy(),
 		Scorer:        Scorer{Kind: ScorerBuiltin, Timeout: 10 * time.Second},

@@ -107,6 +107,7 @@ func TestExampleFile(t *testing.T) {
 			Timeout:  30 * time.Second,
 			Helo:     "web1.example.net",
 		},
+		Queue:         Queue{Interval: 30 * time.Second, RateInterval: time.Minute, MaxBounces: 10, QuarantineFor: 720 * time.Hour},
 		DefaultPolicy: spamrun.Policy{SpamScore: 5, MaxSpam: 10, Window: time.Hour, HoldFor: 15 * time.Minute},
 		Scorer:        Scorer{Kind: ScorerBuiltin, Timeout: 10 * time.Second},
 		Store:         Store{Kind: StoreSQLite, URL: "redis://127.0.0.1:6379/0"},

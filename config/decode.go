@@ -463,6 +463,15 @@ func (d *decoder) root(c *Config, t *table) {
 		c.Relay.Helo = c.Hostname
 	}
 
+	if q := d.sub(t, "queue"); q != nil {
+		d.duration(q, "interval", &c.Queue.Interval)
+		d.int(q, "max_rate", &c.Queue.MaxRate)
+		d.duration(q, "rate_interval", &c.Queue.RateInterval)
+		d.int(q, "max_bounces", &c.Queue.MaxBounces)
+		d.duration(q, "quarantine_for", &c.Queue.QuarantineFor)
+		d.unknown(q)
+	}
+
 	if p := d.sub(t, "policy"); p != nil {
 		d.float(p, "spam_score", &c.DefaultPolicy.SpamScore)
 		d.int(p, "max_spam", &c.DefaultPolicy.MaxSpam)

@@ -62,6 +62,7 @@ func (c *Config) problems() []problem {
 	}
 	ch.positive([]string{"queue_lifetime"}, c.QueueLifetime)
 	c.relayProblems(&ch)
+	c.queueProblems(&ch)
 	ch.policy([]string{"policy"}, c.DefaultPolicy, &c.DefaultPolicy.SpamScore, &c.DefaultPolicy.MaxSpam, &c.DefaultPolicy.Window, &c.DefaultPolicy.HoldFor)
 	c.scorerProblems(&ch)
 	c.storeProblems(&ch)
@@ -111,6 +112,20 @@ func (c *Config) relayProblems(ch *checker) {
 			ch.fail(key("helo"), "%v", err)
 		}
 	}
+}
+
+func (c *Config) queueProblems(ch *checker) {
+	q := c.Queue
+	key := func(k string) []string { return []string{"queue", k} }
+	ch.positive(key("interval"), q.Interval)
+	if q.MaxRate < 0 {
+		ch.fail(key("max_rate"), "%d must be 0 (no limit) or more", q.MaxRate)
+	}
+	ch.positive(key("rate_interval"), q.RateInterval)
+	if q.MaxBounces < 0 {
+		ch.fail(key("max_bounces"), "%d must be 0 (no DSNs) or more", q.MaxBounces)
+	}
+	ch.positive(key("quarantine_for"), q.QuarantineFor)
 }
 
 // policy checks the fields of a policy that are set (not nil), each on its

@@ -47,16 +47,44 @@ func TestSendmailConcurrentSpamRun(t *testing.T) {
 	if codes[0] != maxSpam || codes[69] != processes-maxSpam || len(codes) != 2 {
 		t.Errorf("exit statuses %v; want %d × 0 and %d × 69", codes, maxSpam, processes-maxSpam)
 	}
-	q := e.queue()
-	if len(q) != maxSpam {
-		t.Fatalf("%d queued, want %d", len(q), maxSpam)
+	checkTripped(t, e, maxSpam)
+	// A pass bounces the rest and sends one DSN per accepted message,
+	// and never the spam.
+	if r := e.run("", "-q"); r.code != 0 {
+		t.Errorf("-q: exit %d %q", r.code, r.stderr)
 	}
-	for _, m := range q {
-		if m.State != spool.Held || !m.Spam {
+	if n := checkDSNs(t, e.sink.Messages(), "noreply@shop1.example"); n != maxSpam {
+		t.Errorf("%d DSNs relayed, want %d", n, maxSpam)
+	}
+}
+
+// checkTripped checks the spool after a run tripped its site, before any
+// queue pass: the tripping process bounced what was held by then; a
+// message accepted before the trip but spooled after it is still held.
+// Nothing reached the relay.
+func checkTripped(t *testing.T, e *testEnv, accepted int) {
+	t.Helper()
+	bounced := 0
+	for _, m := range e.quarantine() {
+		if m.State != spool.Bounced || !m.Spam {
+			t.Errorf("in quarantine: %+v", m)
+		}
+		bounced++
+	}
+	held := 0
+	for _, m := range e.queue() {
+		switch {
+		case m.Kind == spool.KindDSN:
+		case m.State == spool.Held && m.Spam:
+			held++
+		default:
 			t.Errorf("queued message not held as spam: %+v", m)
 		}
 	}
+	if bounced+held != accepted {
+		t.Errorf("%d bounced + %d held, want the %d accepted", bounced, held, accepted)
+	}
 	if n := len(e.sink.Messages()); n != 0 {
-		t.Errorf("%d spam messages reached the relay", n)
+		t.Errorf("%d messages reached the relay before a queue pass", n)
 	}
 }

@@ -130,18 +130,35 @@ func (e *testEnv) runCmd(cmd *exec.Cmd, stdin string) result {
 	return runCaptured(e.t, cmd, stdin)
 }
 
-// queue returns what the spool holds.
-func (e *testEnv) queue() []*spool.Entry {
+// queue returns what the spool's queue holds.
+func (e *testEnv) queue() []*spool.Entry { return e.spoolList((*spool.Spool).List) }
+
+// quarantine returns what the spool's quarantine holds.
+func (e *testEnv) quarantine() []*spool.Entry { return e.spoolList((*spool.Spool).Quarantine) }
+
+func (e *testEnv) spoolList(list func(*spool.Spool) ([]*spool.Entry, error)) []*spool.Entry {
 	e.t.Helper()
 	s, err := spool.Open(e.spool)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	entries, err := s.List()
+	entries, err := list(s)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	return entries
+}
+
+// checkDSNs checks that msgs are all DSNs of a spam run from the null
+// sender to to, and returns how many there are.
+func checkDSNs(t *testing.T, msgs []spamruntest.SinkMessage, to string) int {
+	t.Helper()
+	for _, m := range msgs {
+		if m.From != "" || len(m.To) != 1 || m.To[0] != to || !bytes.Contains(m.Data, []byte("Status: 5.7.1")) || !bytes.Contains(m.Data, []byte(testArticle)) {
+			t.Errorf("not a DSN of a spam run to <%s>: from <%s> to %v\n%s", to, m.From, m.To, m.Data)
+		}
+	}
+	return len(msgs)
 }
 
 // header returns the header section of a relayed message.
@@ -262,23 +279,35 @@ func TestSendmailDisabledSite(t *testing.T) {
 	if n := len(e.sink.Messages()); n != 0 {
 		t.Errorf("%d messages reached the relay", n)
 	}
-	q := e.queue()
+	// The tripping sendmail bounced the 3 held at once: their originals in
+	// quarantine, a DSN for each in the queue.
+	q := e.quarantine()
 	if len(q) != 3 {
-		t.Fatalf("%d messages queued, want the 3 held", len(q))
+		t.Fatalf("%d messages in quarantine, want the 3 held", len(q))
 	}
 	for _, m := range q {
-		if m.State != spool.Held || !m.Spam || m.Site != "shop1" || m.Evidence.Script != "1008:guestbook.php" {
-			t.Errorf("queued: %+v", m)
+		if m.State != spool.Bounced || !m.Spam || m.Site != "shop1" || m.Evidence.Script != "1008:guestbook.php" || m.DSN == "" || m.Incident == "" {
+			t.Errorf("in quarantine: %+v", m)
 		}
 	}
-	// A queue pass relays none of a disabled site's mail, even when held
-	// messages are due.
-	time.Sleep(10 * time.Millisecond)
+	dsns := e.queue()
+	for _, d := range dsns {
+		if d.Kind != spool.KindDSN || d.Sender != "" {
+			t.Errorf("queued: %+v", d)
+		}
+	}
+	if len(dsns) != 3 {
+		t.Errorf("%d DSNs queued, want 3", len(dsns))
+	}
+	// A queue pass sends the DSNs and nothing of the run.
 	if r := e.run("", "-q"); r.code != 0 {
 		t.Errorf("-q: exit %d %q", r.code, r.stderr)
 	}
-	if n := len(e.sink.Messages()); n != 0 {
-		t.Errorf("-q relayed %d messages of a disabled site", n)
+	if n := checkDSNs(t, e.sink.Messages(), "noreply@shop1.example"); n != 3 {
+		t.Errorf("-q relayed %d DSNs, want 3", n)
+	}
+	if q := e.queue(); len(q) != 0 {
+		t.Errorf("left in the queue: %v", q)
 	}
 }
 
@@ -410,14 +439,22 @@ func TestSendmailStateDownThenDecided(t *testing.T) {
 	if r := e.run("", "-q"); r.code != 0 {
 		t.Fatalf("-q with the state back: exit %d %q", r.code, r.stderr)
 	}
-	// The ham and two spam go (hold is off); the third spam trips the site.
-	if n := len(e.sink.Messages()); n != 3 {
-		t.Errorf("%d relayed, want 3", n)
+	// The ham and two spam go (hold is off); the third spam trips the site,
+	// and it and the fourth are bounced in the same pass.
+	msgs := e.sink.Messages()
+	if len(msgs) != 5 {
+		t.Fatalf("%d relayed, want 3 and 2 DSNs", len(msgs))
 	}
-	if q := e.queue(); len(q) != 2 {
-		t.Errorf("%d left queued, want the 2 of the disabled site", len(q))
+	if n := checkDSNs(t, msgs[3:], "noreply@shop1.example"); n != 2 {
+		t.Errorf("%d DSNs, want 2", n)
 	}
-	if r := e.run("", "-q"); r.code != 0 || len(e.sink.Messages()) != 3 {
+	if q := e.queue(); len(q) != 0 {
+		t.Errorf("%d left queued, want none", len(q))
+	}
+	if q := e.quarantine(); len(q) != 2 || q[0].State != spool.Bounced || q[1].State != spool.Bounced {
+		t.Errorf("quarantine: %v, want the 2 of the disabled site bounced", q)
+	}
+	if r := e.run("", "-q"); r.code != 0 || len(e.sink.Messages()) != 5 {
 		t.Errorf("a second pass relayed more: exit %d, %d relayed", r.code, len(e.sink.Messages()))
 	}
 	if r := e.run(hamMessage, "-t", "-i"); r.code != 69 {

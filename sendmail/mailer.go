@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/syslog"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -17,10 +16,9 @@ import (
 
 	"github.com/spamrun/spamrun"
 	"github.com/spamrun/spamrun/config"
-	"github.com/spamrun/spamrun/redisstore"
-	"github.com/spamrun/spamrun/relay"
+	"github.com/spamrun/spamrun/internal/host"
+	"github.com/spamrun/spamrun/queue"
 	"github.com/spamrun/spamrun/spool"
-	"github.com/spamrun/spamrun/sqlitestore"
 )
 
 // system is what sendmail learns from the process it runs in.
@@ -118,13 +116,10 @@ type mailer struct {
 	sys   *system
 	cfg   *config.Config
 	site  spamrun.Site
+	host  *host.Host
 	det   *spamrun.PolicyDetector // nil when the state store could not be opened
-	store io.Closer
 	spool *spool.Spool
-	relay relay.Relay
 	log   *syslog.Writer // nil without syslog
-
-	scripts spamrun.ScriptHistory // the state store, when it keeps a script history
 }
 
 // localError is a failure of this machine, not of the message: exit 73 or 75.
@@ -184,79 +179,33 @@ func newMailer(sys *system) (*mailer, error) {
 		return nil, &localError{exTempFail, err}
 	}
 	m := &mailer{sys: sys, cfg: cfg}
-	// Only the caller's UID is looked up: a configured user that no longer
-	// exists troubles no site but its own.
-	m.site, err = cfg.SiteForUID(sys.uid)
-	switch {
-	case errors.Is(err, spamrun.ErrUnknownUID):
-		// A UID without a passwd entry is still a site; its mail is not lost.
-		m.site = spamrun.Site{Name: "uid" + strconv.Itoa(sys.uid), UID: sys.uid}
-	case err != nil:
-		return nil, &localError{exTempFail, err}
-	}
-	if m.spool, err = spool.Open(cfg.SpoolDir); err != nil {
-		return nil, &localError{exCantCreat, err}
-	}
-	if m.relay, err = newRelay(cfg); err != nil {
-		return nil, &localError{exTempFail, err}
-	}
 	if cfg.Syslog {
 		m.log, _ = syslog.New(syslog.LOG_MAIL|syslog.LOG_INFO, "spamrun/sendmail")
 	}
+	m.host, err = host.Open(cfg, &host.Options{Now: sys.now, Logf: m.logf})
+	switch {
+	case errors.Is(err, host.ErrSpool):
+		return nil, &localError{exCantCreat, err}
+	case err != nil:
+		return nil, &localError{exTempFail, err}
+	}
+	// Only the caller's UID is looked up: a configured user that no longer
+	// exists troubles no site but its own.
+	if m.site, err = m.host.SiteForUID(sys.uid); err != nil {
+		m.host.Close()
+		return nil, &localError{exTempFail, err}
+	}
+	m.det, m.spool = m.host.Detector, m.host.Spool
 	// The store may be out of reach; mail is then accepted undecided and
 	// the next queue pass decides it.
-	if err := m.openDetector(); err != nil {
-		m.logf("warning: state store unavailable, accepting mail undecided: %v", err)
+	if m.host.StoreErr != nil {
+		m.logf("warning: state store unavailable, accepting mail undecided: %v", m.host.StoreErr)
 	}
 	return m, nil
 }
 
-func (m *mailer) openDetector() error {
-	var store spamrun.Store
-	switch m.cfg.Store.Kind {
-	case config.StoreMemory:
-		store = spamrun.NewMemoryStore()
-	case config.StoreSQLite:
-		if err := os.MkdirAll(m.cfg.StateDir, 0o770); err != nil {
-			return err
-		}
-		s, err := sqlitestore.Open(filepath.Join(m.cfg.StateDir, "state.db"), nil)
-		if err != nil {
-			return err
-		}
-		store, m.store = s, s
-	case config.StoreRedis:
-		// go-redis would tell stderr about a Redis that is down, and
-		// stderr is the website's, or the -bs client's.
-		redisstore.SetLogger(nil)
-		s, err := redisstore.Open(m.cfg.Store.URL, nil)
-		if err != nil {
-			return err
-		}
-		store, m.store = s, s
-	default:
-		return fmt.Errorf("store kind %q is not supported by this sendmail", m.cfg.Store.Kind)
-	}
-	m.scripts, _ = store.(spamrun.ScriptHistory)
-	enforcer, err := m.cfg.Enforcer()
-	if err != nil {
-		return err
-	}
-	scorer, err := m.cfg.NewScorer(false)
-	if err != nil {
-		return err
-	}
-	def, sites := m.cfg.Policies()
-	m.det, err = spamrun.NewDetector(&spamrun.DetectorOptions{
-		Scorer: scorer, Store: store, Enforcer: enforcer, Policy: def, Sites: sites, Now: m.sys.now,
-	})
-	return err
-}
-
 func (m *mailer) close() {
-	if m.store != nil {
-		m.store.Close()
-	}
+	m.host.Close()
 	if m.log != nil {
 		m.log.Close()
 	}
@@ -345,6 +294,9 @@ func (m *mailer) submit(ctx context.Context, sub submission, data []byte) (*spoo
 			switch verdict.Action {
 			case spamrun.Refuse:
 				m.logline(e, "refused", verdict)
+				if verdict.Tripped {
+					m.bounceSite(ctx, verdict.Incident)
+				}
 				return nil, &refusedError{site: m.site.Name, incident: verdict.Incident, articleURL: m.cfg.ArticleURL}
 			case spamrun.Hold:
 				e.State, e.HoldUntil = spool.Held, verdict.HoldUntil
@@ -370,56 +322,37 @@ func (m *mailer) submit(ctx context.Context, sub submission, data []byte) (*spoo
 	return e, nil
 }
 
-// recordScript adds a decided message's script to its site's history, so
-// that a script sending for the first time stands out. A failure costs the
-// history one entry, never the message.
+// recordScript adds a decided message's script to its site's history.
 func (m *mailer) recordScript(ctx context.Context, e *spool.Entry) {
-	if m.scripts == nil {
-		return
-	}
-	seen := spamrun.ScriptSeen{Script: e.Evidence.Script, Cwd: e.Evidence.Cwd, Last: e.Received}
-	if err := m.scripts.RecordScript(ctx, e.Site, seen); err != nil {
-		m.logf("warning: site=%s id=%s script not recorded: %v", e.Site, e.ID, err)
-	}
+	queue.RecordScript(ctx, m.host.Scripts, e, m.logf)
 }
 
 // relayNow hands an accepted message to the relay. When the relay is down
 // the message stays queued for the next pass; it is accepted either way.
+// With pacing configured the runner relays everything, so that it alone
+// keeps each site's budget.
 func (m *mailer) relayNow(ctx context.Context, e *spool.Entry, data []byte) string {
-	unlock, err := m.spool.Lock(e.ID)
-	if err != nil {
+	if m.cfg.Queue.MaxRate > 0 {
+		queue.Wake(m.spool.Dir())
 		return "queued"
 	}
-	defer unlock()
-	action, err := m.relayEntry(ctx, e, data)
-	if err != nil {
+	action, err := m.host.Queue.Deliver(ctx, e.ID)
+	if err != nil && !errors.Is(err, spool.ErrLocked) {
 		m.logf("error: id=%s %s, but the spool failed: %v", e.ID, action, err)
 	}
 	return action
 }
 
-// relayEntry relays a spooled message whose lock the caller holds: it is
-// removed when the relay took it, or its attempt is recorded for a later
-// pass. It returns the action for the log, and what the spool said.
-func (m *mailer) relayEntry(ctx context.Context, e *spool.Entry, data []byte) (string, error) {
-	err := m.relay.Deliver(ctx, relay.Envelope{From: e.Sender, To: e.Recipients, SMTPUTF8: e.SMTPUTF8}, bytes.NewReader(data))
-	if err == nil {
-		return "relayed", m.spool.Remove(e.ID)
+// bounceSite returns the queue of the site this process just tripped at
+// once, rather than at the runner's next pass, and wakes the runner to
+// send the DSNs.
+func (m *mailer) bounceSite(ctx context.Context, inc *spamrun.Incident) {
+	stats, err := m.host.Queue.BounceSite(ctx, m.site.Name, inc)
+	if err != nil {
+		m.logf("warning: site=%s bouncing the queue: %v", m.site.Name, err)
 	}
-	e.Attempts++
-	e.LastError = err.Error()
-	e.NextAttempt = m.sys.now().Add(retryDelay(e.Attempts))
-	return "deferred (" + err.Error() + ")", m.spool.Update(e)
-}
-
-// retryDelay is the wait before attempt n+1: one minute, doubling, at most
-// an hour.
-func retryDelay(attempts int) time.Duration {
-	d := time.Minute
-	for i := 1; i < attempts && d < time.Hour; i++ {
-		d *= 2
-	}
-	return min(d, time.Hour)
+	m.logf("site=%s incident=%s tripped: bounced=%d quarantined=%d", m.site.Name, inc.ID, stats.Bounced, stats.Quarantined)
+	queue.Wake(m.spool.Dir())
 }
 
 func (m *mailer) logline(e *spool.Entry, action string, v spamrun.Verdict) {
@@ -451,22 +384,4 @@ func needsSMTPUTF8(msg *spamrun.Message) bool {
 		}
 	}
 	return false
-}
-
-func newRelay(cfg *config.Config) (relay.Relay, error) {
-	if cfg.Relay.Command != "" {
-		return relay.ParseCommand(cfg.Relay.Command)
-	}
-	starttls, err := relay.ParseStartTLSMode(cfg.Relay.StartTLS)
-	if err != nil {
-		return nil, err
-	}
-	return &relay.SMTP{
-		Addr:     cfg.Relay.SMTP,
-		Helo:     cfg.Relay.Helo,
-		StartTLS: starttls,
-		Username: cfg.Relay.Username,
-		Password: cfg.Relay.Password,
-		Timeout:  cfg.Relay.Timeout,
-	}, nil
 }

@@ -21,12 +21,7 @@ func TestSendmailRedisConcurrentSpamRun(t *testing.T) {
 	if codes[0] != maxSpam || codes[69] != processes-maxSpam || len(codes) != 2 {
 		t.Errorf("exit statuses %v; want %d × 0 and %d × 69", codes, maxSpam, processes-maxSpam)
 	}
-	if q := e.queue(); len(q) != maxSpam {
-		t.Errorf("%d queued, want %d", len(q), maxSpam)
-	}
-	if n := len(e.sink.Messages()); n != 0 {
-		t.Errorf("%d spam messages reached the relay", n)
-	}
+	checkTripped(t, e, maxSpam)
 }
 
 // TestSendmailTwoNodes: two web nodes, each with its own spool, share one
@@ -52,7 +47,8 @@ func TestSendmailTwoNodes(t *testing.T) {
 	if res := b.run(hamMessage, "-t", "-i"); res.code != 69 {
 		t.Errorf("node B after the trip: exit %d %q", res.code, res.stderr)
 	}
-	// Node B's queue pass relays nothing of the disabled site, even due.
+	// Node B's queue pass relays nothing of the disabled site, even due:
+	// it returns its message to the sender.
 	s, _ := spool.Open(b.spool)
 	q := b.queue()
 	if len(q) != 1 {
@@ -65,11 +61,14 @@ func TestSendmailTwoNodes(t *testing.T) {
 	if res := b.run("", "-q"); res.code != 0 {
 		t.Errorf("node B -q: exit %d %q", res.code, res.stderr)
 	}
-	if n := len(b.sink.Messages()) + len(a.sink.Messages()); n != 0 {
-		t.Errorf("%d messages of a disabled site relayed", n)
+	if n := len(a.sink.Messages()); n != 0 {
+		t.Errorf("node A relayed %d messages of a disabled site", n)
 	}
-	if len(b.queue()) != 1 {
-		t.Error("node B lost its queued message")
+	if n := checkDSNs(t, b.sink.Messages(), q[0].Sender); n != 1 {
+		t.Errorf("node B relayed %d DSNs, want 1", n)
+	}
+	if qq := b.quarantine(); len(qq) != 1 || qq[0].ID != q[0].ID || qq[0].State != spool.Bounced {
+		t.Errorf("node B's message is not bounced into quarantine: %v", qq)
 	}
 }
 
@@ -106,12 +105,16 @@ func TestSendmailRedisDown(t *testing.T) {
 		t.Fatalf("-q after Redis is back: exit %d %q", res.code, res.stderr)
 	}
 	// The ham and the first two spam (hold is off) go; the third spam
-	// tripped the site, and nothing after it is relayed.
-	if n := len(e.sink.Messages()); n != 3 {
-		t.Errorf("%d relayed after recovery, want 3", n)
+	// tripped the site, and it and the fourth are returned to the sender.
+	msgs := e.sink.Messages()
+	if len(msgs) != 5 {
+		t.Fatalf("%d relayed after recovery, want 3 and 2 DSNs", len(msgs))
 	}
-	if len(e.queue()) != 2 {
-		t.Errorf("%d left queued, want the 2 of the disabled site", len(e.queue()))
+	if n := checkDSNs(t, msgs[3:], "noreply@shop1.example"); n != 2 {
+		t.Errorf("%d DSNs, want 2", n)
+	}
+	if len(e.queue()) != 0 || len(e.quarantine()) != 2 {
+		t.Errorf("%d left queued and %d in quarantine, want 0 and the 2 of the disabled site", len(e.queue()), len(e.quarantine()))
 	}
 	if res := e.run(hamMessage, "-t", "-i"); res.code != 69 {
 		t.Errorf("after recovery the site is not disabled: exit %d", res.code)

@@ -8,10 +8,19 @@
 // sendmail that exits 0 has a message that survives a crash. Changes to the
 // metadata rewrite the file the same way.
 //
+// A message that leaves the queue without being relayed, because it was
+// bounced or must not be, is moved to quarantine/ with its final state,
+// where the operator can read, release or purge it until it expires. The
+// move is a rewrite of the metadata in place followed by one rename, so a
+// message is in exactly one directory at any moment; a crash between the
+// two leaves a file whose state says where it belongs, and the next process
+// that locks it finishes the move (see Lock).
+//
 // Processes that work on a message (a queue pass, an operator's release)
 // take its lock first, an flock on lock/ID (not on the message file, which
 // Update replaces), so two of them never relay it twice. A sendmail run only
-// ever touches the message it is adding.
+// ever touches the message it is adding and its site's queue when it is the
+// one that trips the site.
 package spool
 
 import (
@@ -46,6 +55,28 @@ const (
 	// Undecided messages were accepted while the state store could not be
 	// reached; the next queue pass decides them.
 	Undecided State = "undecided"
+
+	// The final states of a message that was not relayed; such messages
+	// are in quarantine. A relayed message leaves the spool.
+
+	// Bounced messages were returned to their sender with a DSN: their
+	// site tripped, the relay refused them, or they outlived the queue.
+	Bounced State = "bounced"
+	// Quarantined messages were neither relayed nor bounced: a DSN would
+	// have gone to an address the site does not own (backscatter), to a
+	// null sender, in reply to automatic mail, or beyond the limit of DSNs
+	// per sender. They wait for the operator.
+	Quarantined State = "quarantined"
+)
+
+// Final reports whether s is a state of a message in quarantine.
+func (s State) Final() bool { return s == Bounced || s == Quarantined }
+
+// Kinds of message in the spool.
+const (
+	// KindDSN marks a delivery status notification spamrun wrote itself.
+	// It goes out with the null sender and is never bounced or held.
+	KindDSN = "dsn"
 )
 
 // Entry is a spooled message's metadata.
@@ -71,17 +102,42 @@ type Entry struct {
 
 	// Size is the size of the message in bytes; set by the spool.
 	Size int64 `json:"size"`
+
+	// Kind is "" for a submitted message, KindDSN for a DSN.
+	Kind string `json:"kind,omitempty"`
+	// Original is the ID of the message a DSN reports on.
+	Original string `json:"original,omitempty"`
+	// Released is set by the operator: the message is relayed even while
+	// its site is disabled, and no longer held.
+	Released bool `json:"released,omitempty"`
+
+	// Incident is the incident that took the message out of the queue.
+	Incident string `json:"incident,omitempty"`
+	// Reason says why the message is in quarantine, for the operator.
+	Reason string `json:"reason,omitempty"`
+	// DSN is the ID of the DSN that returned the message.
+	DSN string `json:"dsn,omitempty"`
+	// Until is when a message in quarantine is deleted.
+	Until time.Time `json:"until,omitzero"`
 }
 
 // Due reports whether the message may be relayed at t.
 func (e *Entry) Due(t time.Time) bool {
-	switch e.State {
-	case Queued:
+	switch {
+	case e.State == Queued, e.State == Held && e.Released:
 		return !t.Before(e.NextAttempt)
-	case Held:
+	case e.State == Held:
 		return !t.Before(e.HoldUntil) && !t.Before(e.NextAttempt)
 	}
 	return false
+}
+
+// box is the directory a message in state st belongs in.
+func box(st State) string {
+	if st.Final() {
+		return "quarantine"
+	}
+	return "queue"
 }
 
 // Spool is a spool directory.
@@ -93,12 +149,13 @@ type Spool struct {
 var (
 	ErrNotFound = errors.New("spool: no such message")
 	ErrLocked   = errors.New("spool: message is locked by another process")
+	ErrExists   = errors.New("spool: message exists already")
 )
 
 // Open opens the spool in dir, creating its directories (mode 0770: the
 // spool is group-owned and never world-readable).
 func Open(dir string) (*Spool, error) {
-	for _, d := range []string{dir, filepath.Join(dir, "tmp"), filepath.Join(dir, "queue"), filepath.Join(dir, "lock")} {
+	for _, d := range []string{dir, filepath.Join(dir, "tmp"), filepath.Join(dir, "queue"), filepath.Join(dir, "quarantine"), filepath.Join(dir, "lock")} {
 		if err := os.MkdirAll(d, 0o770); err != nil {
 			return nil, fmt.Errorf("spool: %w", err)
 		}
@@ -110,6 +167,8 @@ func Open(dir string) (*Spool, error) {
 func (s *Spool) Dir() string { return s.dir }
 
 func (s *Spool) path(id string) string { return filepath.Join(s.dir, "queue", id) }
+
+func (s *Spool) pathIn(dir, id string) string { return filepath.Join(s.dir, dir, id) }
 
 // NewID returns a new message ID: the time, for order, and randomness, for
 // uniqueness across processes.
@@ -126,7 +185,10 @@ func validID(id string) bool {
 }
 
 // Add writes a new message durably. e.ID is set when empty; e.Size is set.
-// When Add returns nil the message survives a crash.
+// When Add returns nil the message survives a crash. A message with e.ID
+// in the spool already, in the queue or in quarantine, is refused with
+// ErrExists, so that a DSN written under an ID derived from its original's
+// is written once even when the writer crashed and tried again.
 func (s *Spool) Add(e *Entry, data []byte) error {
 	if e.ID == "" {
 		e.ID = NewID(e.Received)
@@ -134,17 +196,28 @@ func (s *Spool) Add(e *Entry, data []byte) error {
 	if !validID(e.ID) {
 		return fmt.Errorf("spool: bad message id %q", e.ID)
 	}
+	for _, dir := range []string{"queue", "quarantine"} {
+		if _, err := os.Lstat(s.pathIn(dir, e.ID)); err == nil {
+			return fmt.Errorf("%w: %s", ErrExists, e.ID)
+		}
+	}
 	e.Size = int64(len(data))
-	return s.write(e, bytes.NewReader(data), false)
+	return s.write(e, bytes.NewReader(data), box(e.State), false)
 }
 
-// Update rewrites the metadata of a message that is in the spool, durably.
-// The caller holds the message's lock.
+// Update rewrites the metadata of a message durably. The caller holds the
+// message's lock. When the new state belongs in the other directory, the
+// message is moved there: into quarantine when its state is final, back
+// into the queue when it is not (the operator released it).
 func (s *Spool) Update(e *Entry) error {
 	if !validID(e.ID) {
 		return fmt.Errorf("%w: %q", ErrNotFound, e.ID)
 	}
-	f, err := os.Open(s.path(e.ID))
+	from, err := s.where(e.ID)
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(s.pathIn(from, e.ID))
 	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("%w: %s", ErrNotFound, e.ID)
 	}
@@ -156,18 +229,53 @@ func (s *Spool) Update(e *Entry) error {
 	if _, err := br.ReadSlice('\n'); err != nil {
 		return fmt.Errorf("spool: %s: reading header: %w", e.ID, err)
 	}
-	return s.write(e, br, true)
+	if err := s.write(e, br, from, true); err != nil {
+		return err
+	}
+	return s.settle(from, e)
+}
+
+// settle moves a message whose state belongs in the other directory than
+// from, where it is, by one rename.
+func (s *Spool) settle(from string, e *Entry) error {
+	to := box(e.State)
+	if to == from {
+		return nil
+	}
+	if err := os.Rename(s.pathIn(from, e.ID), s.pathIn(to, e.ID)); err != nil {
+		return fmt.Errorf("spool: moving %s to %s: %w", e.ID, to, err)
+	}
+	if err := syncDir(filepath.Join(s.dir, to)); err != nil {
+		return err
+	}
+	return syncDir(filepath.Join(s.dir, from))
+}
+
+// where returns the directory a message is in.
+func (s *Spool) where(id string) (string, error) {
+	for _, dir := range []string{"queue", "quarantine"} {
+		if _, err := os.Lstat(s.pathIn(dir, id)); err == nil {
+			return dir, nil
+		}
+	}
+	return "", fmt.Errorf("%w: %s", ErrNotFound, id)
 }
 
 // write puts e and the message from data into tmp/, syncs it, and renames
-// it over queue/ID. replace says whether an existing file is expected.
-func (s *Spool) write(e *Entry, data io.Reader, replace bool) error {
+// it over dir/ID. replace says whether an existing file is expected.
+func (s *Spool) write(e *Entry, data io.Reader, dir string, replace bool) error {
 	meta, err := json.Marshal(e)
 	if err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
 	tmp := filepath.Join(s.dir, "tmp", e.ID)
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+	if errors.Is(err, fs.ErrExist) {
+		// Left by a process that crashed while writing this message: the
+		// caller holds the message's lock, or the ID is new.
+		os.Remove(tmp)
+		f, err = os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+	}
 	if err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
@@ -193,17 +301,17 @@ func (s *Spool) write(e *Entry, data io.Reader, replace bool) error {
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("spool: %s: %w", e.ID, err)
 	}
-	dst := s.path(e.ID)
+	dst := s.pathIn(dir, e.ID)
 	if !replace {
 		if _, err := os.Lstat(dst); err == nil {
-			return fmt.Errorf("spool: message %s exists already", e.ID)
+			return fmt.Errorf("%w: %s", ErrExists, e.ID)
 		}
 	}
 	if err := os.Rename(tmp, dst); err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
 	ok = true
-	return syncDir(filepath.Join(s.dir, "queue"))
+	return syncDir(filepath.Join(s.dir, dir))
 }
 
 func syncDir(dir string) error {
@@ -218,12 +326,22 @@ func syncDir(dir string) error {
 	return nil
 }
 
-// Read returns a message's metadata and content.
+// Read returns a message's metadata and content, from the queue or from
+// quarantine.
 func (s *Spool) Read(id string) (*Entry, []byte, error) {
 	if !validID(id) {
 		return nil, nil, fmt.Errorf("%w: %q", ErrNotFound, id)
 	}
-	raw, err := os.ReadFile(s.path(id))
+	var (
+		raw []byte
+		err error
+	)
+	for _, dir := range []string{"queue", "quarantine"} {
+		raw, err = os.ReadFile(s.pathIn(dir, id))
+		if !errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil, fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
@@ -252,10 +370,17 @@ func decodeEntry(id string, line []byte) (*Entry, error) {
 	return &e, nil
 }
 
-// List returns the metadata of every message, oldest first. A file that
-// cannot be read is reported in the error but does not hide the others.
-func (s *Spool) List() ([]*Entry, error) {
-	names, err := os.ReadDir(filepath.Join(s.dir, "queue"))
+// List returns the metadata of every message in the queue, oldest first.
+// A file that cannot be read is reported in the error but does not hide
+// the others.
+func (s *Spool) List() ([]*Entry, error) { return s.list("queue") }
+
+// Quarantine returns the metadata of every message in quarantine, oldest
+// first.
+func (s *Spool) Quarantine() ([]*Entry, error) { return s.list("quarantine") }
+
+func (s *Spool) list(dir string) ([]*Entry, error) {
+	names, err := os.ReadDir(filepath.Join(s.dir, dir))
 	if err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
@@ -264,9 +389,9 @@ func (s *Spool) List() ([]*Entry, error) {
 		errs    []error
 	)
 	for _, n := range names {
-		e, err := s.header(n.Name())
+		e, err := s.header(dir, n.Name())
 		if errors.Is(err, ErrNotFound) {
-			continue // relayed while we listed
+			continue // relayed or moved while we listed
 		}
 		if err != nil {
 			errs = append(errs, err)
@@ -278,8 +403,8 @@ func (s *Spool) List() ([]*Entry, error) {
 	return entries, errors.Join(errs...)
 }
 
-func (s *Spool) header(id string) (*Entry, error) {
-	f, err := os.Open(s.path(id))
+func (s *Spool) header(dir, id string) (*Entry, error) {
+	f, err := os.Open(s.pathIn(dir, id))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, ErrNotFound
 	}
@@ -294,12 +419,18 @@ func (s *Spool) header(id string) (*Entry, error) {
 	return decodeEntry(id, line)
 }
 
-// Remove deletes a message for good, durably: after it was relayed.
+// Remove deletes a message for good, durably, from the queue or from
+// quarantine: after it was relayed, or when it expired or was purged.
+// The caller holds the message's lock.
 func (s *Spool) Remove(id string) error {
 	if !validID(id) {
 		return fmt.Errorf("%w: %q", ErrNotFound, id)
 	}
-	err := os.Remove(s.path(id))
+	dir, err := s.where(id)
+	if err != nil {
+		return err
+	}
+	err = os.Remove(s.pathIn(dir, id))
 	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
@@ -309,31 +440,70 @@ func (s *Spool) Remove(id string) error {
 	// A process that opened the lock file before this removal finds the
 	// message gone once it holds the lock; see Lock.
 	os.Remove(filepath.Join(s.dir, "lock", id))
-	return syncDir(filepath.Join(s.dir, "queue"))
+	return syncDir(filepath.Join(s.dir, dir))
 }
 
 // Lock takes the exclusive lock of a message without waiting. It returns
 // ErrLocked when another process has it. unlock releases it.
+//
+// Holding the lock, it finishes a move between queue and quarantine that a
+// crashed process left half done, so the caller finds the message where
+// its state says it is.
 func (s *Spool) Lock(id string) (unlock func(), err error) {
 	if !validID(id) {
 		return nil, fmt.Errorf("%w: %q", ErrNotFound, id)
 	}
-	f, err := os.OpenFile(filepath.Join(s.dir, "lock", id), os.O_RDONLY|os.O_CREATE, 0o640)
+	unlock, err = s.lockFile(id, false)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := s.where(id)
+	if err != nil {
+		// Held, but the message was relayed and removed meanwhile.
+		unlock()
+		os.Remove(filepath.Join(s.dir, "lock", id))
+		return nil, err
+	}
+	if e, err := s.header(dir, id); err == nil {
+		if err := s.settle(dir, e); err != nil {
+			unlock()
+			return nil, err
+		}
+	}
+	return unlock, nil
+}
+
+// LockSite takes a site's lock, waiting for it: the lock of bouncing its
+// queue, so that two processes that both see the site disabled do not both
+// count the DSNs they may send.
+func (s *Spool) LockSite(site string) (unlock func(), err error) {
+	if !validID(site) {
+		return nil, fmt.Errorf("spool: bad site name %q", site)
+	}
+	return s.lockFile("@"+site, true)
+}
+
+func (s *Spool) lockFile(name string, wait bool) (unlock func(), err error) {
+	f, err := os.OpenFile(filepath.Join(s.dir, "lock", name), os.O_RDONLY|os.O_CREATE, 0o640)
 	if err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	how := syscall.LOCK_EX
+	if !wait {
+		how |= syscall.LOCK_NB
+	}
+	for {
+		err = syscall.Flock(int(f.Fd()), how)
+		if !errors.Is(err, syscall.EINTR) {
+			break
+		}
+	}
+	if err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("%w: %s", ErrLocked, id)
+			return nil, fmt.Errorf("%w: %s", ErrLocked, name)
 		}
-		return nil, fmt.Errorf("spool: lock %s: %w", id, err)
-	}
-	// Held, but the message may have been relayed and removed meanwhile.
-	if _, err := os.Lstat(s.path(id)); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+		return nil, fmt.Errorf("spool: lock %s: %w", name, err)
 	}
 	return func() { f.Close() }, nil
 }

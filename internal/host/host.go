@@ -1,0 +1,209 @@
+// Package host opens a spamrun installation as its configuration
+// describes it, the same way for sendmail and for the operator's command:
+// the spool, the relay, the state store with the detector over it, and the
+// queue runner over all of them.
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/spamrun/spamrun"
+	"github.com/spamrun/spamrun/config"
+	"github.com/spamrun/spamrun/queue"
+	"github.com/spamrun/spamrun/redisstore"
+	"github.com/spamrun/spamrun/relay"
+	"github.com/spamrun/spamrun/spool"
+	"github.com/spamrun/spamrun/sqlitestore"
+)
+
+// ErrSpool is wrapped by Open's error when the spool cannot be opened.
+var ErrSpool = errors.New("spool unavailable")
+
+// Host is one installation.
+type Host struct {
+	Config *config.Config
+	Spool  *spool.Spool
+	Relay  relay.Relay
+	// Store is nil when it could not be opened; StoreErr says why. Mail is
+	// then accepted undecided and nothing is relayed but DSNs.
+	Store    spamrun.Store
+	StoreErr error
+	Detector *spamrun.PolicyDetector
+	// Scripts is the store when it keeps a script history.
+	Scripts spamrun.ScriptHistory
+	Queue   *queue.Runner
+
+	closer io.Closer
+	sites  sync.Map // uid → spamrun.Site
+}
+
+// Options are what differs between the programs that open a host.
+type Options struct {
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Logf gets the log lines of the detector's decisions and the queue.
+	Logf func(format string, args ...any)
+	// ScorerAlone asks for the external scorer on every message, as the
+	// operator's score command does, rather than only near the threshold.
+	ScorerAlone bool
+}
+
+// Open opens what cfg describes. Only a spool or relay that cannot be used
+// is an error; a state store that cannot be reached is recorded in
+// StoreErr.
+func Open(cfg *config.Config, opts *Options) (*Host, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	h := &Host{Config: cfg}
+	var err error
+	if h.Spool, err = spool.Open(cfg.SpoolDir); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrSpool, err)
+	}
+	if h.Relay, err = NewRelay(cfg); err != nil {
+		return nil, err
+	}
+	h.StoreErr = h.openDetector(opts)
+	q := cfg.Queue
+	h.Queue = &queue.Runner{
+		Spool: h.Spool, Relay: h.Relay, Detector: h.Detector, Scripts: h.Scripts,
+		Site:     h.Site,
+		Hostname: cfg.Hostname, ArticleURL: cfg.ArticleURL,
+		Lifetime: cfg.QueueLifetime, QuarantineFor: q.QuarantineFor,
+		MaxBounces: q.MaxBounces,
+		Now:        opts.Now, Logf: opts.Logf,
+	}
+	if q.MaxBounces == 0 {
+		h.Queue.MaxBounces = -1
+	}
+	if q.MaxRate > 0 {
+		h.Queue.Rate = rate.Limit(float64(q.MaxRate) / q.RateInterval.Seconds())
+		h.Queue.Burst = q.MaxRate
+	}
+	return h, nil
+}
+
+func (h *Host) openDetector(opts *Options) error {
+	cfg := h.Config
+	var store spamrun.Store
+	switch cfg.Store.Kind {
+	case config.StoreMemory:
+		store = spamrun.NewMemoryStore()
+	case config.StoreSQLite:
+		if err := os.MkdirAll(cfg.StateDir, 0o770); err != nil {
+			return err
+		}
+		s, err := sqlitestore.Open(filepath.Join(cfg.StateDir, "state.db"), nil)
+		if err != nil {
+			return err
+		}
+		store, h.closer = s, s
+	case config.StoreRedis:
+		// go-redis would tell stderr about a Redis that is down, and
+		// sendmail's stderr is the website's, or the -bs client's.
+		redisstore.SetLogger(nil)
+		s, err := redisstore.Open(cfg.Store.URL, nil)
+		if err != nil {
+			return err
+		}
+		store, h.closer = s, s
+	default:
+		return fmt.Errorf("store kind %q is not supported", cfg.Store.Kind)
+	}
+	h.Store = store
+	h.Scripts, _ = store.(spamrun.ScriptHistory)
+	enforcer, err := cfg.Enforcer()
+	if err != nil {
+		return err
+	}
+	scorer, err := cfg.NewScorer(opts.ScorerAlone)
+	if err != nil {
+		return err
+	}
+	def, sites := cfg.Policies()
+	h.Detector, err = spamrun.NewDetector(&spamrun.DetectorOptions{
+		Scorer: scorer, Store: store, Enforcer: enforcer, Policy: def, Sites: sites, Now: opts.Now,
+	})
+	return err
+}
+
+// Close closes the state store.
+func (h *Host) Close() error {
+	if h.closer != nil {
+		return h.closer.Close()
+	}
+	return nil
+}
+
+// Site returns the site a spooled message was submitted by, with the
+// domains it owns, from the UID it was submitted as.
+func (h *Host) Site(e *spool.Entry) spamrun.Site {
+	if s, ok := h.sites.Load(e.UID); ok {
+		return s.(spamrun.Site)
+	}
+	s, err := h.Config.SiteForUID(e.UID)
+	if err != nil {
+		// A UID without a passwd entry is a site that owns no address.
+		s = spamrun.Site{Name: e.Site, UID: e.UID}
+	}
+	h.sites.Store(e.UID, s)
+	return s
+}
+
+// SiteForUID returns the site of a UID as sendmail names it: one without
+// a passwd entry is "uid" and the number, and its mail is not lost.
+func (h *Host) SiteForUID(uid int) (spamrun.Site, error) {
+	s, err := h.Config.SiteForUID(uid)
+	if errors.Is(err, spamrun.ErrUnknownUID) {
+		return spamrun.Site{Name: "uid" + strconv.Itoa(uid), UID: uid}, nil
+	}
+	return s, err
+}
+
+// IncidentLister is a Store that keeps every incident, as the SQLite and
+// Redis stores do.
+type IncidentLister interface {
+	Incidents(ctx context.Context, site string) ([]*spamrun.Incident, error)
+}
+
+// Incidents returns the incidents of site, or of every site when site is
+// "", newest first.
+func (h *Host) Incidents(ctx context.Context, site string) ([]*spamrun.Incident, error) {
+	if h.Store == nil {
+		return nil, h.StoreErr
+	}
+	l, ok := h.Store.(IncidentLister)
+	if !ok {
+		return nil, fmt.Errorf("store kind %q keeps no incident history", h.Config.Store.Kind)
+	}
+	return l.Incidents(ctx, site)
+}
+
+// NewRelay returns the relay cfg describes.
+func NewRelay(cfg *config.Config) (relay.Relay, error) {
+	if cfg.Relay.Command != "" {
+		return relay.ParseCommand(cfg.Relay.Command)
+	}
+	starttls, err := relay.ParseStartTLSMode(cfg.Relay.StartTLS)
+	if err != nil {
+		return nil, err
+	}
+	return &relay.SMTP{
+		Addr:     cfg.Relay.SMTP,
+		Helo:     cfg.Relay.Helo,
+		StartTLS: starttls,
+		Username: cfg.Relay.Username,
+		Password: cfg.Relay.Password,
+		Timeout:  cfg.Relay.Timeout,
+	}, nil
+}
