@@ -32,6 +32,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "score":
 		return score(args[1:], stdout, stderr)
+	case "enable":
+		return enable(args[1:], stdout, stderr)
+	case "queue":
+		if len(args) > 1 && args[1] == "run" {
+			return queueRun(args[2:], stdout, stderr)
+		}
 	}
 	fmt.Fprintf(stderr, "spamrun: unknown command %q\n", args[0])
 	return 64
