@@ -89,6 +89,11 @@ func queueRun(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
+	if h.StoreErr != nil {
+		// Without the state no site's mail can leave; systemd starts the
+		// runner again until the store is back.
+		return 75
+	}
 	wake, closeWake, err := queue.Listen(h.Spool.Dir())
 	if err != nil {
 		fmt.Fprintln(stderr, "spamrun:", err)
