@@ -413,7 +413,7 @@ func (r *Runner) deliver(ctx context.Context, e *spool.Entry, data []byte, now t
 		return r.fail(ctx, e, data, spamrun.Bounce{
 			Reason:     spamrun.BounceRelayRefused,
 			Status:     rerr.Enhanced,
-			Diagnostic: reply(rerr.Code, rerr.Enhanced, rerr.Message),
+			Diagnostic: rerr.Reply(),
 		}, "refused by the relay: "+err.Error(), now)
 	}
 	// Delivered to some recipients: a DSN for those refused for good, and
@@ -426,7 +426,7 @@ func (r *Runner) deliver(ctx context.Context, e *spool.Entry, data []byte, now t
 			continue
 		}
 		refused = append(refused, spamrun.BounceRecipient{
-			Address: rf.Rcpt, Status: rf.Enhanced, Diagnostic: reply(rf.Code, rf.Enhanced, rf.Message),
+			Address: rf.Rcpt, Status: rf.Enhanced, Diagnostic: rf.Reply(),
 		})
 	}
 	stats.Relayed++
@@ -465,20 +465,6 @@ func RetryDelay(attempts int) time.Duration {
 		d *= 2
 	}
 	return min(d, time.Hour)
-}
-
-func reply(code int, enhanced, msg string) string {
-	var parts []string
-	if code != 0 {
-		parts = append(parts, strconv.Itoa(code))
-	}
-	if enhanced != "" {
-		parts = append(parts, enhanced)
-	}
-	if msg = strings.Join(strings.Fields(msg), " "); msg != "" {
-		parts = append(parts, msg)
-	}
-	return strings.Join(parts, " ")
 }
 
 // expire returns a message that outlived the queue. One accepted
@@ -779,26 +765,30 @@ func (r *Runner) cleanTmp() {
 // queued to be relayed at the next pass even while its site is disabled.
 // It is the operator's decision that the message is not spam.
 func (r *Runner) Release(id string) (*spool.Entry, error) {
-	unlock, err := r.Spool.Lock(id)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	e, _, err := r.Spool.Read(id)
-	if err != nil {
-		return nil, err
-	}
+	return r.locked(id, r.release)
+}
+
+func (r *Runner) release(e *spool.Entry) error {
 	if e.State == spool.Bounced {
-		return nil, fmt.Errorf("queue: %s was returned to its sender already (DSN %s); relaying it too would deliver mail the sender was told failed", id, e.DSN)
+		return fmt.Errorf("queue: %s was returned to its sender already (DSN %s); relaying it too would deliver mail the sender was told failed", e.ID, e.DSN)
 	}
 	e.State, e.Released = spool.Queued, true
 	e.HoldUntil, e.NextAttempt, e.Until, e.Reason = time.Time{}, time.Time{}, time.Time{}, ""
 	r.logf("site=%s id=%s action=released", e.Site, e.ID)
-	return e, r.Spool.Update(e)
+	return r.Spool.Update(e)
 }
 
 // Purge deletes a message, from the queue or from quarantine, for good.
 func (r *Runner) Purge(id string) (*spool.Entry, error) {
+	return r.locked(id, func(e *spool.Entry) error {
+		r.logf("site=%s id=%s from=<%s> action=purged", e.Site, e.ID, e.Sender)
+		return r.Spool.Remove(e.ID)
+	})
+}
+
+// locked runs f on a message under its lock and returns the message as f
+// left it.
+func (r *Runner) locked(id string, f func(*spool.Entry) error) (*spool.Entry, error) {
 	unlock, err := r.Spool.Lock(id)
 	if err != nil {
 		return nil, err
@@ -808,6 +798,5 @@ func (r *Runner) Purge(id string) (*spool.Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.logf("site=%s id=%s from=<%s> action=purged", e.Site, e.ID, e.Sender)
-	return e, r.Spool.Remove(id)
+	return e, f(e)
 }

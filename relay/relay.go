@@ -191,6 +191,20 @@ func (r Refusal) String() string {
 	return "<" + r.Rcpt + ">: " + formatReply(r.Code, r.Enhanced, r.Message)
 }
 
+// Reply is the MTA's answer for the recipient on one line, code first, as
+// a DSN's Diagnostic-Code wants it: "550 5.1.1 no such user".
+func (r Refusal) Reply() string { return oneLine(formatReply(r.Code, r.Enhanced, r.Message)) }
+
+// Reply is the MTA's answer on one line, code first ("550 5.7.1 ..."), or
+// when there was none, the status and what happened.
+func (e *Error) Reply() string {
+	msg := e.Message
+	if e.Code == 0 && e.Err != nil {
+		msg = strings.TrimSpace(e.Err.Error() + " " + msg)
+	}
+	return oneLine(formatReply(e.Code, e.Enhanced, msg))
+}
+
 // Temporary reports whether trying again later may succeed. Only a
 // definite refusal is permanent: a 5xx reply, or with no reply a 5.x.x
 // status. With Rcpts, it reports whether any listed recipient is worth

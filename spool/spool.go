@@ -166,8 +166,6 @@ func Open(dir string) (*Spool, error) {
 // Dir returns the spool's directory.
 func (s *Spool) Dir() string { return s.dir }
 
-func (s *Spool) path(id string) string { return filepath.Join(s.dir, "queue", id) }
-
 func (s *Spool) pathIn(dir, id string) string { return filepath.Join(s.dir, dir, id) }
 
 // NewID returns a new message ID: the time, for order, and randomness, for
