@@ -603,7 +603,10 @@ func scoreStructure(sc *Score, t *textScan, m *Message) {
 		sc.Add("SUBJECT_ALL_CAPS", 0.6, "subject in capitals")
 	}
 	if cwd := m.Evidence.Cwd; cwd != "" {
-		for dir := range strings.SplitSeq(strings.ToLower(cwd), "/") {
+		// The first two levels are the system's (/tmp, /var/tmp, /var/cache,
+		// /srv/files), not a site's: a docroot can lie below them.
+		parts := strings.Split(strings.ToLower(strings.Trim(cwd, "/")), "/")
+		for _, dir := range parts[min(2, len(parts)):] {
 			if uploadDirs[dir] {
 				sc.Add("SCRIPT_IN_UPLOAD_DIR", 1.0, "sent by a script running in "+cwd)
 				break

@@ -389,6 +389,16 @@ func TestBuiltinRules(t *testing.T) {
 			m.Evidence.Cwd = "/var/www/site1/public_html"
 			return m
 		}, false},
+		{"docroot below /tmp", "SCRIPT_IN_UPLOAD_DIR", func(tb testing.TB) *spamrun.Message {
+			m := build(tb, "", "Hello\n")
+			m.Evidence.Cwd = "/tmp/build-42/www/shop1"
+			return m
+		}, false},
+		{"images of a docroot below /srv/files", "SCRIPT_IN_UPLOAD_DIR", func(tb testing.TB) *spamrun.Message {
+			m := build(tb, "", "Hello\n")
+			m.Evidence.Cwd = "/srv/files/shop1/images"
+			return m
+		}, true},
 	}
 	s := spamrun.NewBuiltinScorer()
 	for _, tt := range tests {

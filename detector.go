@@ -208,6 +208,9 @@ func (d *PolicyDetector) trip(ctx context.Context, v Verdict, p Policy, t time.T
 // Enable re-enables site after the operator has fixed the cause: the store
 // forgets the disabled flag and the window, then the enforcer is told. An
 // enforcer error is returned, but the site is enabled in the store.
+//
+// The error wraps ErrEnforcer when the store enabled the site and only the
+// enforcer failed.
 func (d *PolicyDetector) Enable(ctx context.Context, site string) error {
 	if err := d.store.Enable(ctx, site); err != nil {
 		return fmt.Errorf("spamrun: enabling site %q: %w", site, err)
@@ -215,7 +218,7 @@ func (d *PolicyDetector) Enable(ctx context.Context, site string) error {
 	d.log.Info("site enabled", "site", site)
 	if d.enforcer != nil {
 		if err := d.enforcer.Enable(ctx, site); err != nil {
-			return fmt.Errorf("spamrun: site %q enabled, but the enforcer failed: %w", site, err)
+			return fmt.Errorf("spamrun: site %q enabled, but the %w: %w", site, ErrEnforcer, err)
 		}
 	}
 	return nil

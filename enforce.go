@@ -64,6 +64,10 @@ func (f EnforcerFuncs) Enable(ctx context.Context, site string) error {
 // "." or "..". Nothing is run.
 var ErrUnsafeName = errors.New("spamrun: unsafe name")
 
+// ErrEnforcer is wrapped by the error of PolicyDetector.Enable when the
+// store enabled the site and only the enforcer failed.
+var ErrEnforcer = errors.New("enforcer failed")
+
 // checkName refuses what a panel's tool could take for something other
 // than a plain name: an option, a path, or a line break in its own logs.
 func checkName(what, s string) error {

@@ -17,15 +17,18 @@ Usage: install.sh [--prefix DIR] [--group NAME] [--no-divert]
        install.sh [--prefix DIR] --uninstall
 
 Builds sendmail and installs it setgid NAME (default spamrun) as
-PREFIX/usr/local/sbin/spamrun-sendmail, reading only PREFIX/etc/spamrun/spamrun.toml.
+PREFIX/usr/local/sbin/spamrun-sendmail, reading only PREFIX/etc/spamrun/spamrun.toml,
+and the operator command as PREFIX/usr/local/sbin/spamrun (root:NAME 0750).
 Creates the group, PREFIX/var/lib/spamrun and PREFIX/var/spool/spamrun.
 
-With the default prefix / it also adds a cron job for the queue, and, unless
---no-divert is given, diverts the MTA's /usr/sbin/sendmail to
-/usr/sbin/sendmail.distrib and links spamrun's in its place.
+With the default prefix / it also runs the queue: with systemd, the unit
+/etc/systemd/system/spamrun-queue.service (enabled and started when systemd
+is running); without a running systemd, a cron job. Unless --no-divert is
+given, it diverts the MTA's /usr/sbin/sendmail to /usr/sbin/sendmail.distrib
+and links spamrun's in its place.
 
---uninstall removes the binary, the link, the diversion and the cron job; it
-keeps the configuration, the state, the spool and the group.
+--uninstall removes the binaries, the unit, the link, the diversion and the
+cron job; it keeps the configuration, the state, the spool and the group.
 EOF
 }
 
@@ -89,11 +92,19 @@ config=$etc_dir/spamrun.toml
 state_dir=$root/var/lib/spamrun
 spool_dir=$root/var/spool/spamrun
 bin=$root/usr/local/sbin/spamrun-sendmail
+opbin=$root/usr/local/sbin/spamrun
 cron=/etc/cron.d/spamrun
+unit_name=spamrun-queue.service
+unit=/etc/systemd/system/$unit_name
 sendmail=/usr/sbin/sendmail
 distrib=/usr/sbin/sendmail.distrib
 
 diverted() { [ "$(dpkg-divert --truename "$sendmail")" = "$distrib" ]; }
+# systemd is installed when it has its unit directory and systemctl, and
+# running when it booted the machine (sd_booted(3)); in a container it may
+# be installed and not running, and then cron runs the queue.
+has_systemd() { [ -d /etc/systemd/system ] && command -v systemctl >/dev/null; }
+systemd_running() { [ -d /run/systemd/system ]; }
 
 if ((uninstall)); then
 	if ((system)); then
@@ -109,11 +120,23 @@ if ((uninstall)); then
 			rm -f "$cron"
 			say "removed $cron"
 		fi
+		if [ -e "$unit" ]; then
+			if systemd_running; then
+				systemctl disable --now "$unit_name" || say "warning: could not stop $unit_name"
+			fi
+			rm -f "$unit"
+			if systemd_running; then
+				systemctl daemon-reload
+			fi
+			say "removed $unit"
+		fi
 	fi
-	if [ -e "$bin" ]; then
-		rm -f "$bin"
-		say "removed $bin"
-	fi
+	for b in "$bin" "$opbin"; do
+		if [ -e "$b" ]; then
+			rm -f "$b"
+			say "removed $b"
+		fi
+	done
 	say "kept $config, $state_dir, $spool_dir and the group $group"
 	exit 0
 fi
@@ -129,6 +152,10 @@ say "building sendmail (configuration $config)"
 (cd "$repo" && "$go" build -trimpath \
 	-ldflags "-X github.com/spamrun/spamrun/config.DefaultPath=$config" \
 	-o "$work/spamrun-sendmail" ./sendmail)
+say "building the operator command spamrun"
+(cd "$repo" && "$go" build -trimpath \
+	-ldflags "-X github.com/spamrun/spamrun/config.DefaultPath=$config" \
+	-o "$work/spamrun" ./cmd/spamrun)
 
 if getent group "$group" >/dev/null; then
 	say "group $group exists"
@@ -153,7 +180,7 @@ install -d -o root -g "$group" -m 2770 "$state_dir" "$spool_dir"
 # but under the umask of whichever website sends first: with the usual 022
 # they would be that site's, mode 2750, and every other site's mail would
 # fail. Made here they are root's and the group's.
-install -d -o root -g "$group" -m 2770 "$spool_dir/tmp" "$spool_dir/queue" "$spool_dir/lock"
+install -d -o root -g "$group" -m 2770 "$spool_dir/tmp" "$spool_dir/queue" "$spool_dir/quarantine" "$spool_dir/lock"
 # After a change of group the files from before must follow, or sendmail
 # could no longer open them.
 chgrp -hR "$group" "$state_dir" "$spool_dir"
@@ -185,6 +212,10 @@ chmod 0640 "$config"
 mkdir -p "$(dirname "$bin")"
 install -o "$group" -g "$group" -m 6755 "$work/spamrun-sendmail" "$bin"
 say "installed $bin ($group:$group 6755)"
+# The operator command is not setgid: it reads the state and the spool as
+# whoever runs it, root or a member of the group, and no one else may run it.
+install -o root -g "$group" -m 0750 "$work/spamrun" "$opbin"
+say "installed $opbin (root:$group 0750)"
 
 # Websites run the binary and sendmail opens the directories under their
 # UID, so every directory above them must let others through.
@@ -201,7 +232,30 @@ for path in "$bin" "$state_dir" "$spool_dir" "$config"; do
 	done
 done
 
-if ((system)); then
+if ((system)) && has_systemd; then
+	sed -e "s|^ExecStart=.*|ExecStart=$opbin queue run|" \
+		-e "s|^User=.*|User=$group|" \
+		-e "s|^Group=.*|Group=$group|" \
+		"$repo/scripts/$unit_name" >"$work/$unit_name"
+	install -m 0644 "$work/$unit_name" "$unit"
+	say "installed $unit"
+	if systemd_running; then
+		systemctl daemon-reload
+		systemctl enable "$unit_name"
+		# restart, not start: a runner from before must run the new binary.
+		systemctl restart "$unit_name"
+		say "$unit_name enabled and started"
+		# The runner does what the cron job did, at once rather than
+		# within a minute.
+		if [ -e "$cron" ]; then
+			rm -f "$cron"
+			say "removed $cron: the runner replaces it"
+		fi
+	else
+		say "systemd is not running: $unit_name is installed but not started"
+	fi
+fi
+if ((system)) && ! systemd_running; then
 	# The binary itself, not /usr/sbin/sendmail: with --no-divert that is
 	# still the MTA's, whose -q means something else.
 	printf '%s\n' \

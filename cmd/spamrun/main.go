@@ -1,5 +1,13 @@
 // Command spamrun is the operator's tool.
 //
+//	spamrun status [--json] [SITE]
+//	spamrun enable SITE
+//	spamrun incidents [--json] [SITE]
+//	spamrun queue list [--json] [--all|--quarantine] [SITE]
+//	spamrun queue run [--once] [--interval D] [-v]
+//	spamrun queue release ID...
+//	spamrun queue purge ID...
+//	spamrun audit [--json]
 //	spamrun score [--scorer builtin|spamassassin|rspamd] [--address ADDR] FILE...
 //
 // score prints one JSON object per file and line, as scripts want it:
@@ -8,15 +16,26 @@
 //
 // The scorer and its address default to the [scorer] table of the
 // configuration, and "spam" to its spam_score.
+//
+// enable, release and purge are appended to the audit log, audit.log in
+// the state directory, one JSON object a line, and sent to syslog when
+// the configuration logs there.
+//
+// The exit status follows sysexits: 0 done, 1 the operation failed, 64
+// bad usage, 75 the state store or the spool is unavailable, 78 the
+// configuration is wrong.
 package main
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"strings"
+	"time"
 
 	"github.com/spamrun/spamrun"
 	"github.com/spamrun/spamrun/config"
@@ -24,23 +43,118 @@ import (
 
 func main() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) }
 
+// Exit statuses.
+const (
+	exitOK      = 0
+	exitFailed  = 1
+	exitUsage   = 64
+	exitTempErr = 75 // the state store or the spool cannot be used now
+	exitConfig  = 78
+)
+
+// now is the clock of status; tests move it.
+var now = time.Now
+
+const usageText = `usage: spamrun COMMAND [ARGS]
+
+Commands:
+  status [--json] [SITE]            sites: state, spam in the window, queue, scripts
+  enable SITE                       re-enable a disabled site, with an empty window
+  incidents [--json] [SITE]         the trips, newest first, with their likely cause
+  queue list [--json] [--all|--quarantine] [SITE]
+                                    messages waiting, held or kept in quarantine
+  queue run [--once] [-v]           the queue runner (--once: one pass)
+  queue release ID...               relay held or quarantined messages after all
+  queue purge ID...                 delete messages for good
+  audit [--json]                    who enabled, released and purged what, when
+  score [--scorer KIND] FILE...     score messages, one JSON line each
+  help                              this text
+
+The configuration is /etc/spamrun/spamrun.toml, or the file SPAMRUN_CONFIG names.
+`
+
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: spamrun score [--scorer builtin|spamassassin|rspamd] [--address ADDR] FILE...")
-		return 64
+		fmt.Fprint(stderr, usageText)
+		return exitUsage
 	}
 	switch args[0] {
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usageText)
+		return exitOK
 	case "score":
 		return score(args[1:], stdout, stderr)
+	case "status":
+		return status(args[1:], stdout, stderr)
 	case "enable":
 		return enable(args[1:], stdout, stderr)
+	case "incidents":
+		return incidents(args[1:], stdout, stderr)
+	case "audit":
+		return audit(args[1:], stdout, stderr)
 	case "queue":
-		if len(args) > 1 && args[1] == "run" {
-			return queueRun(args[2:], stdout, stderr)
-		}
+		return queueCmd(args[1:], stdout, stderr)
 	}
-	fmt.Fprintf(stderr, "spamrun: unknown command %q\n", args[0])
-	return 64
+	fmt.Fprintf(stderr, "spamrun: unknown command %q\n\n%s", args[0], usageText)
+	return exitUsage
+}
+
+// newFlags returns the flag set of a command whose synopsis is usage.
+func newFlags(usage string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("spamrun "+strings.Fields(usage)[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: spamrun %s\n", usage)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags parses args with flags before and after the operands, as
+// operators type them ("spamrun status shop1 --json"); "--" ends the
+// flags. It returns the operands, or the exit status of a -h or an
+// error, which the flag set has reported.
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, int, bool) {
+	var operands []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, exitOK, false
+			}
+			return nil, exitUsage, false
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return operands, 0, true
+		}
+		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
+			return append(operands, rest...), 0, true
+		}
+		operands = append(operands, rest[0])
+		args = rest[1:]
+	}
+}
+
+// usagef reports bad usage and returns its exit status.
+func usagef(stderr io.Writer, format string, args ...any) int {
+	fmt.Fprintf(stderr, "spamrun: "+format+"\n", args...)
+	return exitUsage
+}
+
+// siteArg checks a SITE operand: site names end up in file names, store
+// keys and enforcer command lines.
+func siteArg(stderr io.Writer, site string) (int, bool) {
+	if err := spamrun.ValidSiteName(site); err != nil {
+		return usagef(stderr, "%s", strings.TrimPrefix(err.Error(), "spamrun: ")), false
+	}
+	return 0, true
+}
+
+// writeJSON prints v indented, for people and jq alike.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 // scoreLine is one line of spamrun score's output.
@@ -58,21 +172,21 @@ type ruleJSON struct {
 }
 
 func score(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("spamrun score", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("score [--scorer builtin|spamassassin|rspamd] [--address ADDR] FILE...", stderr)
 	kind := fs.String("scorer", "", "builtin, spamassassin or rspamd (default: the configuration's)")
 	address := fs.String("address", "", "the filter's address (default: the configuration's)")
-	if err := fs.Parse(args); err != nil {
-		return 64
+	files, code, ok := parseFlags(fs, args)
+	if !ok {
+		return code
 	}
-	if fs.NArg() == 0 {
+	if len(files) == 0 {
 		fmt.Fprintln(stderr, "spamrun score: no files")
-		return 64
+		return exitUsage
 	}
 	cfg, err := config.LoadDefault(os.Getenv, false)
 	if err != nil {
 		fmt.Fprintln(stderr, "spamrun:", err)
-		return 78
+		return exitConfig
 	}
 	if *kind != "" {
 		cfg.Scorer.Kind = *kind
@@ -83,12 +197,12 @@ func score(args []string, stdout, stderr io.Writer) int {
 	scorer, err := cfg.NewScorer(true)
 	if err != nil {
 		fmt.Fprintln(stderr, "spamrun:", err)
-		return 64
+		return exitUsage
 	}
 	threshold := cfg.DefaultPolicy.SpamScore
 	enc := json.NewEncoder(stdout)
 	failed := false
-	for _, file := range fs.Args() {
+	for _, file := range files {
 		line := scoreLine{File: file, Rules: []ruleJSON{}}
 		s, err := scoreFile(scorer, file)
 		if err != nil {
@@ -106,9 +220,9 @@ func score(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if failed {
-		return 1
+		return exitFailed
 	}
-	return 0
+	return exitOK
 }
 
 func scoreFile(scorer spamrun.Scorer, file string) (spamrun.Score, error) {

@@ -1,296 +1,769 @@
-// Command demo plays a spam run through spamrun on embedded defaults.
+// Command demo plays a spam run through spamrun with real processes.
 //
-// A web shop, shop1.example, sends its order confirmations as usual while
-// a spammer abuses its unprotected guestbook to send pharma and casino links
-// to strangers. A second site, blog2.example, sends legitimate mail
-// throughout. The demo runs spamrun's default detector with the builtin
-// scorer and the default policy (spam score 5, more than 10 spam-marked
-// messages per hour trips, spam-marked messages held 15 minutes) on a
-// simulated clock, and shows every decision, the trip, the disable, the
-// bounces of what was still held, one DSN in full, and the accounting.
+// A web shop, shop1.example, sends its order confirmations with PHP's
+// mail(), that is `sendmail -t -i -f...`, while a spammer abuses its
+// unprotected guestbook to mail pharmacy, casino, crypto and loan links to
+// strangers from the same website. The demo builds spamrun's sendmail and
+// spamrun binaries, writes a configuration in a temporary directory that
+// names the current user's website "shop1", starts an SMTP server on
+// loopback to stand in for the host's MTA, starts the queue runner
+// (`spamrun queue run`), and runs one sendmail process per message, several
+// at a time. It shows the held spam, the trip at the eleventh spam-marked
+// message within the hour, sendmail refusing the website from then on, the
+// DSNs returned to the shop's own address and relayed by the runner, and
+// the accounting: every accepted message relayed, bounced or kept, and
+// none of the spam relayed.
 //
 //	go run ./examples/demo
+//
+// It needs Go and loopback networking; not root, not a real MTA.
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
-	"flag"
+	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"mime"
+	"mime/multipart"
+	"net/mail"
 	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
-	"github.com/spamrun/spamrun"
-	"github.com/spamrun/spamrun/spamruntest"
+	"github.com/spamrun/spamrun/spool"
 )
 
-func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+func main() {
+	if err := run(os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "demo: FAILED:", err)
+		os.Exit(1)
+	}
+}
 
 const (
-	hostname = "web1.example.net"
-	article  = "https://support.example.net/spam-run"
+	hostname     = "web1.example.net"
+	article      = "https://support.example.net/spam-run"
+	siteName     = "shop1"
+	siteDomain   = "shop1.example"
+	orderSender  = "orders@shop1.example"
+	spamSender   = "noreply@shop1.example"
+	forgedSender = "victim@mail.example"
+	maxSpam      = 10
+	parallel     = 3 // sendmail processes at a time, as a busy PHP-FPM pool runs them
+
+	// commandTimeout bounds one sendmail or spamrun status run: a hung
+	// process fails the demo rather than stalling it.
+	commandTimeout = 30 * time.Second
 )
 
-// queued is a message waiting in the demo's queue.
-type queued struct {
-	site  spamrun.Site
-	msg   *spamrun.Message
-	until time.Time
-}
+// forged are the entries of the run whose -f the spammer set, through a
+// form field the script passes on, to a stranger's address: a DSN there
+// would be backscatter.
+var forged = map[int]bool{4: true, 8: true}
 
-type tally struct{ submitted, delivered, held, refused, bounced, kept int }
-
+// demo is one run of the story.
 type demo struct {
 	out      io.Writer
-	ctx      context.Context
-	clock    *spamruntest.Clock
-	det      *spamrun.PolicyDetector
-	queue    []queued
-	counts   map[string]*tally
-	spamSent int // spam-marked messages that reached the relay
-	dsns     [][]byte
-	showDSN  bool
+	dir      string
+	sendmail string
+	spamrun  string
+	config   string
+	sink     *sink
+	spool    *spool.Spool
+	uid      int
+
+	runner     *exec.Cmd
+	runnerLog  *lockedBuffer
+	runnerDone chan error
+
+	results []result
 }
 
-func run(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	showDSN := fs.Bool("dsn", true, "print the first DSN in full")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	d := &demo{
-		out:     stdout,
-		ctx:     context.Background(),
-		clock:   spamruntest.NewClock(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)),
-		counts:  map[string]*tally{},
-		showDSN: *showDSN,
-	}
-	var err error
-	d.det, err = spamrun.NewDetector(&spamrun.DetectorOptions{
-		Now: d.clock.Now,
-		Enforcer: spamrun.EnforcerFuncs{OnDisable: func(_ context.Context, site string, inc *spamrun.Incident) error {
-			fmt.Fprintf(d.out, "\n  >>> %s TRIPS: %d spam-marked messages within %v (max %d). Site disabled; the panel is told.\n",
-				site, inc.Count, inc.Policy.Window, inc.Policy.MaxSpam)
-			return nil
-		}},
-	})
+// result is what one sendmail run did.
+type result struct {
+	msg    message
+	code   int
+	stderr string
+}
+
+func run(stdout io.Writer) error {
+	d := &demo{out: stdout, uid: os.Getuid()}
+	dir, err := os.MkdirTemp("", "spamrun-demo-")
 	if err != nil {
-		fmt.Fprintln(stderr, "demo:", err)
-		return 1
+		return err
+	}
+	d.dir = dir
+	defer func() {
+		d.stopRunner()
+		if d.sink != nil {
+			d.sink.close()
+		}
+		os.RemoveAll(dir)
+	}()
+	if err := d.setUp(); err != nil {
+		return err
 	}
 	if err := d.play(); err != nil {
-		fmt.Fprintln(stderr, "demo:", err)
-		return 1
+		if log := d.runnerLog.String(); log != "" {
+			err = fmt.Errorf("%w\nthe queue runner's log:\n%s", err, indent(log, "  "))
+		}
+		return err
 	}
-	return 0
+	return nil
 }
 
+func (d *demo) printf(format string, args ...any) { fmt.Fprintf(d.out, format, args...) }
+
+// setUp builds the binaries, starts the relay, writes the configuration
+// and starts the queue runner.
+func (d *demo) setUp() error {
+	d.printf("spamrun demo: a spam run from a web shop, told by real sendmail processes\n\n")
+	d.printf("Setting up in %s\n", d.dir)
+	start := time.Now()
+	if err := d.build(); err != nil {
+		return err
+	}
+	d.printf("  built sendmail and spamrun with go build (%.1fs)\n", time.Since(start).Seconds())
+
+	var err error
+	if d.sink, err = startSink(); err != nil {
+		return err
+	}
+	d.printf("  the relay: an SMTP server on %s standing in for the host's MTA\n", d.sink.addr)
+
+	owner, err := d.writeConfig()
+	if err != nil {
+		return err
+	}
+	d.printf("  %s: website %q is %s, owns %s; bounces go only there\n", filepath.Base(d.config), siteName, owner, siteDomain)
+	d.printf("  policy: spam score 5; more than %d spam-marked messages within 1h trips the site; spam-marked mail is held 15m\n", maxSpam)
+
+	if d.spool, err = spool.Open(filepath.Join(d.dir, "spool")); err != nil {
+		return err
+	}
+	if err := d.startRunner(); err != nil {
+		return err
+	}
+	d.printf("  the queue runner: spamrun queue run, pid %d\n", d.runner.Process.Pid)
+	d.printf("  every message is one process, `sendmail -t -i -f<sender>`, as PHP's mail() runs it\n")
+	return nil
+}
+
+// build compiles both programs of the module the demo is part of.
+func (d *demo) build() error {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return fmt.Errorf("go env GOMOD: %w (the demo needs the Go toolchain)", err)
+	}
+	gomod := strings.TrimSpace(string(out))
+	if gomod == "" || gomod == os.DevNull {
+		return errors.New("not inside the spamrun module: run the demo from its checkout, go run ./examples/demo")
+	}
+	mod, err := os.ReadFile(gomod)
+	if err != nil {
+		return err
+	}
+	if !regexp.MustCompile(`(?m)^module\s+github\.com/spamrun/spamrun\s*$`).Match(mod) {
+		return fmt.Errorf("%s is not spamrun's: run the demo from spamrun's checkout, go run ./examples/demo", gomod)
+	}
+	bin := filepath.Join(d.dir, "bin")
+	if err := os.Mkdir(bin, 0o755); err != nil {
+		return err
+	}
+	cmd := exec.Command("go", "build", "-o", bin+string(filepath.Separator), "./sendmail", "./cmd/spamrun")
+	cmd.Dir = filepath.Dir(gomod)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build ./sendmail ./cmd/spamrun in %s: %w\n%s", cmd.Dir, err, out)
+	}
+	d.sendmail, d.spamrun = filepath.Join(bin, "sendmail"), filepath.Join(bin, "spamrun")
+	return nil
+}
+
+// writeConfig writes spamrun.toml and returns who the website is.
+func (d *demo) writeConfig() (string, error) {
+	// sendmail knows the website by the real UID it runs as: the demo's.
+	owner := fmt.Sprintf("uid = %d", d.uid)
+	who := fmt.Sprintf("UID %d", d.uid)
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		owner = fmt.Sprintf("user = %q", u.Username)
+		who = fmt.Sprintf("user %s (UID %s)", u.Username, u.Uid)
+	}
+	cfg := fmt.Sprintf(`state_dir   = %q
+spool_dir   = %q
+article_url = %q
+hostname    = %q
+syslog      = false
+
+[relay]
+smtp     = %q
+starttls = "off"
+timeout  = "10s"
+
+[policy]
+spam_score = 5.0
+max_spam   = %d
+window     = "1h"
+hold_for   = "15m"
+
+[sites.%s]
+%s
+domains = [%q]
+`, filepath.Join(d.dir, "state"), filepath.Join(d.dir, "spool"), article, hostname, d.sink.addr, maxSpam, siteName, owner, siteDomain)
+	d.config = filepath.Join(d.dir, "spamrun.toml")
+	return who, os.WriteFile(d.config, []byte(cfg), 0o640)
+}
+
+func (d *demo) env() []string { return append(os.Environ(), "SPAMRUN_CONFIG="+d.config) }
+
+// startRunner starts spamrun queue run and waits until it listens for
+// sendmail's wake-ups, so that none is lost.
+func (d *demo) startRunner() error {
+	d.runnerLog = &lockedBuffer{}
+	cmd := exec.Command(d.spamrun, "queue", "run", "-v")
+	cmd.Env = d.env()
+	cmd.Stdout, cmd.Stderr = d.runnerLog, d.runnerLog
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting spamrun queue run: %w", err)
+	}
+	d.runner, d.runnerDone = cmd, make(chan error, 1)
+	go func() { d.runnerDone <- cmd.Wait() }()
+	wake := filepath.Join(d.spool.Dir(), "wake")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := os.Stat(wake); err == nil {
+			return nil
+		}
+		select {
+		case err := <-d.runnerDone:
+			d.runner = nil
+			return fmt.Errorf("spamrun queue run exited at once (%v):\n%s", err, d.runnerLog.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("spamrun queue run did not listen on %s within 10s:\n%s", wake, d.runnerLog.String())
+		}
+	}
+}
+
+// stopRunner stops the queue runner as systemd does, with SIGTERM, and
+// reports how it ended.
+func (d *demo) stopRunner() error {
+	if d.runner == nil {
+		return nil
+	}
+	cmd := d.runner
+	d.runner = nil
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-d.runnerDone:
+		if err != nil {
+			return fmt.Errorf("spamrun queue run ended with %v after SIGTERM", err)
+		}
+		return nil
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		<-d.runnerDone
+		return errors.New("spamrun queue run did not stop within 10s of SIGTERM; killed")
+	}
+}
+
+// play is the story.
 func (d *demo) play() error {
-	shop := spamrun.Site{Name: "shop1", UID: 1001, Domains: []string{"shop1.example"}, DefaultSender: "shop1@" + hostname}
-	blog := spamrun.Site{Name: "blog2", UID: 1002, Domains: []string{"blog2.example"}, DefaultSender: "blog2@" + hostname}
-	p := d.det.Policy(shop.Name)
-	fmt.Fprintf(d.out, "spamrun demo: policy spam_score=%g max_spam=%d window=%v hold_for=%v\n\n",
-		p.SpamScore, p.MaxSpam, p.Window, p.HoldFor)
-	fmt.Fprintf(d.out, "%-8s %-6s %-26s %6s  %-8s %s\n", "time", "site", "message", "score", "action", "top rules")
-
-	start := d.clock.Now()
-	order, spam, post := 0, 0, 0
-	for tick := 0; tick <= 40; tick++ {
-		now := start.Add(time.Duration(tick) * 30 * time.Second)
-		d.clock.Set(now)
-		d.release()
-		if tick%4 == 0 {
-			if err := d.submit(shop, "order confirmation", "orders@shop1.example", spamruntest.OrderConfirmation("shop1.example", order)); err != nil {
-				return err
-			}
-			order++
-		}
-		if tick%10 == 5 {
-			if err := d.submit(blog, "comment notification", "", blogNotification(post)); err != nil {
-				return err
-			}
-			post++
-		}
-		// The run starts at 09:03 and sends a message every 30 seconds.
-		if tick >= 6 && tick < 6+16 {
-			// The guestbook script sends with -f noreply@shop1.example, but
-			// one message of the run has a sender the spammer injected: a
-			// bounce to that address would be backscatter, so it stays held.
-			sender := "noreply@shop1.example"
-			if spam == 7 {
-				sender = "victim@elsewhere.example"
-			}
-			if err := d.submit(shop, "guestbook entry", sender, spamruntest.GuestbookSpam("shop1.example", spam)); err != nil {
-				return err
-			}
-			spam++
-		}
+	now := time.Now()
+	orders, spam := 0, 0
+	nextOrder := func() message {
+		orders++
+		return orderConfirmation(orders-1, 10000+orders, d.uid, now)
 	}
-	d.summary()
-	return nil
-}
-
-// submit plays one sendmail run: parse, check, act. An empty sender is
-// what a script gets that passes no -f: the site's default sender.
-func (d *demo) submit(site spamrun.Site, what, sender string, raw []byte) error {
-	if sender == "" {
-		sender = site.DefaultSender
+	nextSpam := func() message {
+		spam++
+		sender := spamSender
+		if forged[spam] {
+			sender = forgedSender
+		}
+		return guestbookSpam(spam, sender, d.uid)
 	}
-	msg, err := spamrun.ParseMessage(raw, sender, nil)
+
+	d.printf("\n1. Business as usual: the shop confirms 6 orders\n")
+	var batch []message
+	for range 6 {
+		batch = append(batch, nextOrder())
+	}
+	if err := d.submit(batch, 0); err != nil {
+		return err
+	}
+
+	d.printf("\n2. A spammer finds the guestbook: its entries go out between the orders\n")
+	batch = nil
+	for range 5 {
+		batch = append(batch, nextOrder(), nextSpam(), nextSpam())
+	}
+	if err := d.submit(batch, 0); err != nil {
+		return err
+	}
+	held, err := d.queued()
 	if err != nil {
 		return err
 	}
-	// As sendmail -t does: the recipients are in the header.
-	for _, h := range []string{"To", "Cc", "Bcc"} {
-		for _, a := range msg.Addresses(h) {
-			msg.Recipients = append(msg.Recipients, a.Address)
-		}
+	d.printf("   The queue holds %d spam-marked messages for 15 minutes; none has reached the relay.\n", len(held))
+	if len(held) != maxSpam {
+		return fmt.Errorf("%d messages in the queue, the story needs the %d spam-marked ones held", len(held), maxSpam)
 	}
-	msg.Evidence.UID = site.UID
-	t := d.count(site.Name)
-	t.submitted++
-	v, err := d.det.Check(d.ctx, site.Name, msg)
+
+	d.printf("\n3. Guestbook entry %d is the %s spam-marked message within the hour: the site trips\n", spam+1, ordinal(maxSpam+1))
+	tripped := time.Now()
+	if err := d.submit([]message{nextSpam()}, 69); err != nil {
+		return err
+	}
+	trip := d.results[len(d.results)-1]
+	if !strings.Contains(trip.stderr, article) {
+		return fmt.Errorf("the refusal does not link %s: %q", article, trip.stderr)
+	}
+	d.printf("   sendmail exits 69, and PHP's mail() returns false; its standard error:\n     %s\n", strings.TrimSpace(trip.stderr))
+	q, err := d.spool.Quarantine()
 	if err != nil {
 		return err
 	}
-	var rules []string
-	for _, r := range v.Score.Top(3) {
-		rules = append(rules, r.Name)
-	}
-	now := d.clock.Now()
-	if v.Action == spamrun.Refuse && !v.Tripped {
-		fmt.Fprintf(d.out, "%-8s %-6s %-26s %6s  %-8s sendmail exits 69: website disabled, see %s\n",
-			now.Format("15:04:05"), site.Name, what, "-", "refuse", article)
-	} else {
-		fmt.Fprintf(d.out, "%-8s %-6s %-26s %6.1f  %-8s %s\n",
-			now.Format("15:04:05"), site.Name, what, v.Score.Value, v.Action, strings.Join(rules, ","))
-	}
-	switch v.Action {
-	case spamrun.Deliver:
-		t.delivered++
-		if v.Spam {
-			d.spamSent++
+	bounced, kept := map[string]int{}, map[string]int{}
+	for _, e := range q {
+		switch {
+		case e.Kind == "" && e.State == spool.Bounced:
+			bounced[e.Sender]++
+		case e.Kind == "" && e.State == spool.Quarantined:
+			kept[e.Sender]++
 		}
-	case spamrun.Hold:
-		t.held++
-		d.queue = append(d.queue, queued{site: site, msg: msg, until: v.HoldUntil})
-	case spamrun.Refuse:
-		t.refused++
-		if v.Tripped {
-			return d.bounceQueue(site, v.Incident)
+	}
+	d.printf("   The refused sendmail returned the site's queue before it exited:\n")
+	for _, s := range slices.Sorted(maps.Keys(bounced)) {
+		d.printf("     %d held messages from <%s>: a DSN each, queued for the runner\n", bounced[s], s)
+	}
+	for _, s := range slices.Sorted(maps.Keys(kept)) {
+		d.printf("     %d held messages from <%s>: kept in quarantine, a DSN there would be backscatter\n", kept[s], s)
+	}
+
+	d.printf("\n4. The website keeps sending; sendmail refuses all of it until the operator runs `spamrun enable %s`\n", siteName)
+	batch = []message{nextOrder(), nextSpam(), nextOrder(), nextSpam()}
+	if err := d.submit(batch, 69); err != nil {
+		return err
+	}
+
+	d.printf("\n5. The queue runner, woken by the refused sendmail, relays the DSNs\n")
+	if err := d.waitForDSNs(15 * time.Second); err != nil {
+		return err
+	}
+	dsns := d.sink.dsns()
+	d.printf("   %d DSNs relayed with MAIL FROM:<>, all within %.1fs of the trip (the runner's log: %d × action=relayed dsn)\n",
+		len(dsns), time.Since(tripped).Seconds(), strings.Count(d.runnerLog.String(), "action=relayed dsn"))
+	if len(dsns) > 0 {
+		d.showDSN(dsns[0])
+	}
+
+	acct, err := d.account()
+	if err != nil {
+		return err
+	}
+	d.status()
+	if err := d.stopRunner(); err != nil {
+		return err
+	}
+	d.printf("\nThe queue runner stopped on SIGTERM.\n")
+	if problems := acct.check(); len(problems) > 0 {
+		return errors.New(strings.Join(problems, "; "))
+	}
+	d.printf("OK: nothing of the spam run was relayed, and every accepted message is accounted for.\n")
+	return nil
+}
+
+// submit runs one sendmail process per message, parallel at a time, and
+// prints what became of each, in the order given. want is the exit status
+// every run must have; 0 means accepted, then relayed or held.
+func (d *demo) submit(msgs []message, want int) error {
+	results := make([]result, len(msgs))
+	sem := make(chan struct{}, parallel)
+	var wg sync.WaitGroup
+	for i, m := range msgs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			results[i] = d.sendmailRun(m)
+		}()
+	}
+	wg.Wait()
+	queue, err := d.spool.List()
+	if err != nil {
+		return err
+	}
+	for _, r := range results {
+		d.results = append(d.results, r)
+		m := r.msg
+		what := ""
+		switch {
+		case r.code == 0:
+			what = d.fate(m, queue)
+		case r.code == 69:
+			what = "refused"
+		default:
+			what = "failed: " + strings.TrimSpace(r.stderr)
+		}
+		d.printf("   %-19s -f %-22s to %-28s exit %-2d  %s\n", m.label(), m.sender, m.to, r.code, what)
+		if r.code != want {
+			return fmt.Errorf("sendmail for %s exited %d, the story needs %d: %s", m.label(), r.code, want, strings.TrimSpace(r.stderr))
+		}
+		if want == 0 {
+			ok := what == "relayed"
+			if m.kind == kindSpam {
+				ok = strings.HasPrefix(what, "held")
+			}
+			if !ok {
+				return fmt.Errorf("%s: %s; the story needs orders relayed and spam held", m.label(), what)
+			}
 		}
 	}
 	return nil
 }
 
-// release relays held messages whose hold has ended.
-func (d *demo) release() {
-	now := d.clock.Now()
-	kept := d.queue[:0]
-	for _, q := range d.queue {
-		if now.Before(q.until) {
-			kept = append(kept, q)
-			continue
-		}
-		t := d.count(q.site.Name)
-		t.held--
-		t.delivered++
-		d.spamSent++
-		fmt.Fprintf(d.out, "%-8s %-6s %-26s %6s  released after hold\n", now.Format("15:04:05"), q.site.Name, q.msg.Subject, "")
+// sendmailRun is what PHP's mail() does: start sendmail, write the message
+// to it, wait for its exit status.
+func (d *demo) sendmailRun(m message) result {
+	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, d.sendmail, "-t", "-i", "-f"+m.sender)
+	cmd.Env = d.env()
+	cmd.Stdin = bytes.NewReader(m.raw)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	code := 0
+	var exit *exec.ExitError
+	switch {
+	case ctx.Err() != nil:
+		code = -1
+		fmt.Fprintf(&stderr, "sendmail did not finish within %v", commandTimeout)
+	case errors.As(err, &exit):
+		code = exit.ExitCode()
+	case err != nil:
+		code = -1
+		stderr.WriteString(err.Error())
 	}
-	d.queue = kept
+	return result{msg: m, code: code, stderr: stderr.String()}
 }
 
-// bounceQueue returns every message the tripped site still has queued to
-// its sender, when the sender is the site's own; the rest stay held.
-func (d *demo) bounceQueue(site spamrun.Site, inc *spamrun.Incident) error {
-	fmt.Fprintf(d.out, "  >>> bouncing what %s still has queued (incident %s):\n", site.Name, inc.ID)
-	kept := d.queue[:0]
-	for _, q := range d.queue {
-		if q.site.Name != site.Name {
-			kept = append(kept, q)
-			continue
+// fate says what became of an accepted message: held or queued, as the
+// queue has it, or relayed. A sendmail that found its message locked by
+// the queue runner leaves the relaying to the runner, so the relay gets a
+// moment.
+func (d *demo) fate(m message, queue []*spool.Entry) string {
+	for _, e := range queue {
+		if e.Kind == "" && slices.Contains(e.Recipients, m.to) && e.State == spool.Held {
+			return fmt.Sprintf("held, score %4.1f: %s", e.Score.Value, topRules(e, 3))
 		}
-		t := d.count(site.Name)
-		if !site.Owns(q.msg.Sender) {
-			fmt.Fprintf(d.out, "      kept held: sender <%s> is not %s's own; a bounce would be backscatter\n", q.msg.Sender, site.Name)
-			t.held--
-			t.kept++
-			continue
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		for _, r := range d.sink.messages() {
+			if r.from != "" && slices.Contains(r.to, m.to) {
+				return "relayed"
+			}
 		}
-		b := spamrun.Bounce{
-			Original:     q.msg,
-			ReportingMTA: hostname,
-			ArticleURL:   article,
-			Site:         site.Name,
-			Arrival:      q.until.Add(-inc.Policy.HoldFor),
-			Date:         d.clock.Now(),
+		if time.Now().After(deadline) {
+			return "accepted, but neither held nor relayed"
 		}
-		dsn, err := b.Build()
-		if spamrun.IsNoBounce(err) {
-			fmt.Fprintf(d.out, "      kept held: %v\n", err)
-			t.held--
-			t.kept++
-			continue
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// queued returns the submitted messages still in the queue.
+func (d *demo) queued() ([]*spool.Entry, error) {
+	q, err := d.spool.List()
+	var msgs []*spool.Entry
+	for _, e := range q {
+		if e.Kind == "" {
+			msgs = append(msgs, e)
 		}
+	}
+	return msgs, err
+}
+
+// waitForDSNs waits until the runner has relayed every DSN in the queue.
+func (d *demo) waitForDSNs(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		q, err := d.spool.List()
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(d.out, "      DSN 5.7.1 to <%s> for %q (%d recipients)\n", q.msg.Sender, q.msg.Subject, len(q.msg.Recipients))
-		t.held--
-		t.bounced++
-		d.dsns = append(d.dsns, dsn)
-	}
-	d.queue = kept
-	fmt.Fprintln(d.out)
-	return nil
-}
-
-func (d *demo) summary() {
-	if d.showDSN && len(d.dsns) > 0 {
-		fmt.Fprintf(d.out, "\nThe first DSN, as the site owner receives it (MAIL FROM:<>):\n\n%s\n", d.dsns[0])
-	}
-	fmt.Fprintf(d.out, "\n%-6s %9s %9s %5s %7s %7s %10s\n", "site", "submitted", "delivered", "held", "bounced", "refused", "kept held")
-	for _, name := range []string{"shop1", "blog2"} {
-		t := d.count(name)
-		fmt.Fprintf(d.out, "%-6s %9d %9d %5d %7d %7d %10d\n", name, t.submitted, t.delivered, t.held, t.bounced, t.refused, t.kept)
-	}
-	fmt.Fprintf(d.out, "\nspam-marked messages that reached the relay: %d\n", d.spamSent)
-	for _, name := range []string{"shop1", "blog2"} {
-		st, _ := d.det.Status(d.ctx, name, d.clock.Now())
-		state := "enabled"
-		if st.Incident != nil {
-			state = "DISABLED since " + st.Incident.Time.Format("15:04:05") + " (incident " + st.Incident.ID + ")"
-			scripts := map[string]int{}
-			for _, m := range st.Incident.Messages {
-				scripts[m.Evidence.Script]++
-			}
-			for s, n := range scripts {
-				state += fmt.Sprintf("\n        %d of the spam came from %s", n, s)
+		left := 0
+		for _, e := range q {
+			if e.Kind == spool.KindDSN {
+				left++
 			}
 		}
-		fmt.Fprintf(d.out, "%s: %s\n", name, state)
+		if left == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d DSNs still in the queue %v after the trip: the queue runner did not relay them", left, timeout)
+		}
+		select {
+		case err := <-d.runnerDone:
+			d.runner = nil
+			return fmt.Errorf("the queue runner exited (%v) with %d DSNs in the queue", err, left)
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 }
 
-func (d *demo) count(site string) *tally {
-	if d.counts[site] == nil {
-		d.counts[site] = &tally{}
+// showDSN prints what the shop's owner reads first in a DSN, and what it
+// is made of.
+func (d *demo) showDSN(m sinkMessage) {
+	msg, err := mail.ReadMessage(bytes.NewReader(m.data))
+	if err != nil {
+		d.printf("   (the first DSN does not parse: %v)\n", err)
+		return
 	}
-	return d.counts[site]
+	d.printf("   The first, as the shop's owner gets it:\n")
+	for _, h := range []string{"From", "To", "Subject", "Auto-Submitted"} {
+		d.printf("     %s: %s\n", h, msg.Header.Get(h))
+	}
+	_, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
+	if err != nil {
+		return
+	}
+	mr := multipart.NewReader(msg.Body, params["boundary"])
+	var parts []string
+	for i := 0; ; i++ {
+		p, err := mr.NextPart()
+		if err != nil {
+			break
+		}
+		body, _ := io.ReadAll(p)
+		ct, _, _ := mime.ParseMediaType(p.Header.Get("Content-Type"))
+		switch {
+		case i == 0:
+			// The explanation, up to the advice and the link.
+			d.printf("     |\n")
+			for _, l := range strings.Split(strings.ReplaceAll(string(body), "\r\n", "\n"), "\n") {
+				if strings.HasPrefix(l, "What to do") {
+					d.printf("     | ...\n")
+					break
+				}
+				d.printf("%s\n", strings.TrimRight("     | "+l, " "))
+			}
+			d.printf("     | More information: %s\n", article)
+		case ct == "message/delivery-status":
+			for _, l := range strings.Split(string(body), "\n") {
+				if strings.HasPrefix(l, "Status:") {
+					ct += " (" + strings.TrimSpace(l) + ")"
+					break
+				}
+			}
+		case ct == "text/rfc822-headers":
+			ct += " (the original's header; never the spam itself)"
+		}
+		parts = append(parts, ct)
+	}
+	d.printf("     parts: %s\n", strings.Join(parts, ", "))
 }
 
-func blogNotification(i int) []byte {
-	return []byte(fmt.Sprintf("From: WordPress <wordpress@blog2.example>\r\n"+
-		"To: author@blog2.example\r\n"+
-		"Subject: [Blog2] New comment on \"Spring garden notes\" (#%d)\r\n"+
-		"X-PHP-Originating-Script: 1002:class-wp-comment.php\r\n"+
-		"Content-Type: text/plain; charset=UTF-8\r\n"+
-		"\r\n"+
-		"A new comment on the post \"Spring garden notes\" is waiting for your approval.\r\n\r\n"+
-		"Author: Maria (IP address: 203.0.113.%d)\r\n"+
-		"Comment: The tomatoes did well here too, thanks for the tip about the mulch.\r\n\r\n"+
-		"Approve it: https://blog2.example/wp-admin/comment.php?action=approve&c=%d\r\n", i, 10+i, 100+i))
+// accounting is the end of the story in numbers.
+type accounting struct {
+	accepted, refused          int
+	relayedOrders, relayedSpam int
+	bounced, kept, queued      int
+	dsns                       int
+	dsnTo                      map[string]int
+	unaccounted                []string
+}
+
+func (a *accounting) relayed() int { return a.relayedOrders + a.relayedSpam }
+
+// account counts what became of every message, from the relay's and the
+// spool's side, and prints the table.
+func (d *demo) account() (*accounting, error) {
+	a := &accounting{dsnTo: map[string]int{}}
+	relayed := map[string]int{}
+	for _, m := range d.sink.messages() {
+		if m.from == "" {
+			a.dsns++
+			for _, to := range m.to {
+				a.dsnTo[to]++
+			}
+			continue
+		}
+		for _, to := range m.to {
+			relayed[to]++
+		}
+	}
+	q, err := d.spool.Quarantine()
+	if err != nil {
+		return nil, err
+	}
+	final := map[string]spool.State{}
+	for _, e := range q {
+		if e.Kind != "" {
+			continue
+		}
+		for _, to := range e.Recipients {
+			final[to] = e.State
+		}
+		if e.State == spool.Bounced {
+			a.bounced++
+		} else {
+			a.kept++
+		}
+	}
+	left, err := d.queued()
+	if err != nil {
+		return nil, err
+	}
+	a.queued = len(left)
+	for _, r := range d.results {
+		if r.code != 0 {
+			a.refused++
+			continue
+		}
+		a.accepted++
+		switch {
+		case relayed[r.msg.to] > 0 && r.msg.kind == kindSpam:
+			a.relayedSpam++
+		case relayed[r.msg.to] > 0:
+			a.relayedOrders++
+		case final[r.msg.to] == "":
+			a.unaccounted = append(a.unaccounted, r.msg.label())
+		}
+	}
+
+	d.printf("\nAccounting\n")
+	d.printf("   sendmail runs        %3d\n", a.accepted+a.refused)
+	d.printf("   accepted (exit 0)    %3d = %d relayed + %d bounced + %d kept + %d still queued\n", a.accepted, a.relayed(), a.bounced, a.kept, a.queued)
+	d.printf("   refused (exit 69)    %3d\n", a.refused)
+	d.printf("   orders relayed       %3d\n", a.relayedOrders)
+	d.printf("   spam relayed         %3d   (hold mode: the run was caught before any of it left)\n", a.relayedSpam)
+	d.printf("   DSNs relayed         %3d   to %s\n", a.dsns, countList(a.dsnTo))
+	return a, nil
+}
+
+// check returns what is off, if anything.
+func (a *accounting) check() []string {
+	var p []string
+	if sum := a.relayed() + a.bounced + a.kept + a.queued; a.accepted != sum {
+		p = append(p, fmt.Sprintf("%d messages accepted, but %d relayed, bounced, kept or queued", a.accepted, sum))
+	}
+	if a.queued != 0 {
+		p = append(p, fmt.Sprintf("%d accepted messages are still in the queue", a.queued))
+	}
+	if len(a.unaccounted) > 0 {
+		p = append(p, "neither relayed nor in quarantine: "+strings.Join(a.unaccounted, ", "))
+	}
+	if a.relayedSpam != 0 {
+		p = append(p, fmt.Sprintf("%d spam messages reached the relay", a.relayedSpam))
+	}
+	if a.dsns != a.bounced {
+		p = append(p, fmt.Sprintf("%d messages bounced, but %d DSNs reached the relay", a.bounced, a.dsns))
+	}
+	for to := range a.dsnTo {
+		if !strings.HasSuffix(strings.ToLower(to), "@"+siteDomain) {
+			p = append(p, fmt.Sprintf("a DSN went to <%s>, which %s does not own", to, siteName))
+		}
+	}
+	return p
+}
+
+// status shows the operator's view, where this spamrun has it.
+func (d *demo) status() {
+	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, d.spamrun, "status")
+	cmd.Env = d.env()
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) && exit.ExitCode() == 64 && strings.Contains(stderr.String(), "unknown command") {
+		return
+	}
+	d.printf("\nThe operator's view, spamrun status:\n")
+	if stdout.Len() > 0 {
+		d.printf("%s", indent(stdout.String(), "   "))
+	}
+	if err != nil {
+		d.printf("   (spamrun status: %v %s)\n", err, strings.TrimSpace(stderr.String()))
+	}
+}
+
+func topRules(e *spool.Entry, n int) string {
+	var names []string
+	for _, r := range e.Score.Top(n) {
+		names = append(names, r.Name)
+	}
+	return strings.Join(names, ", ")
+}
+
+func countList(m map[string]int) string {
+	if len(m) == 0 {
+		return "nobody"
+	}
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, fmt.Sprintf("<%s> (%d)", k, m[k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func ordinal(n int) string {
+	suffix := "th"
+	switch {
+	case n%100 >= 11 && n%100 <= 13:
+	case n%10 == 1:
+		suffix = "st"
+	case n%10 == 2:
+		suffix = "nd"
+	case n%10 == 3:
+		suffix = "rd"
+	}
+	return strconv.Itoa(n) + suffix
+}
+
+func indent(s, prefix string) string {
+	var b strings.Builder
+	sc := bufio.NewScanner(strings.NewReader(s))
+	for sc.Scan() {
+		b.WriteString(prefix + sc.Text() + "\n")
+	}
+	return b.String()
+}
+
+// lockedBuffer collects a child's output while the demo reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	if b == nil {
+		return ""
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
