@@ -416,8 +416,8 @@ func (r *Runner) deliver(ctx context.Context, e *spool.Entry, data []byte, now t
 			Diagnostic: rerr.Reply(),
 		}, "refused by the relay: "+err.Error(), now)
 	}
-	// Delivered to some recipients: a DSN for those refused for good, and
-	// another attempt for those deferred.
+	// Refused for some recipients, perhaps all: a DSN for those refused
+	// for good, and another attempt for those deferred.
 	var refused []spamrun.BounceRecipient
 	var again []string
 	for _, rf := range rerr.Rcpts {
@@ -429,8 +429,16 @@ func (r *Runner) deliver(ctx context.Context, e *spool.Entry, data []byte, now t
 			Address: rf.Rcpt, Status: rf.Enhanced, Diagnostic: rf.Reply(),
 		})
 	}
-	stats.Relayed++
-	r.logf("site=%s id=%s from=<%s> nrcpt=%d action=relayed refused=%d deferred=%d", e.Site, e.ID, e.Sender, len(e.Recipients)-len(rerr.Rcpts), len(refused), len(again))
+	delivered := len(e.Recipients) - len(rerr.Rcpts)
+	if delivered <= 0 && len(again) == 0 {
+		// Nothing was delivered: returned like a message refused at DATA.
+		return r.fail(ctx, e, data, spamrun.Bounce{Reason: spamrun.BounceRelayRefused, Recipients: refused},
+			"refused by the relay: "+err.Error(), now)
+	}
+	if delivered > 0 {
+		stats.Relayed++
+		r.logf("site=%s id=%s from=<%s> nrcpt=%d action=relayed refused=%d deferred=%d", e.Site, e.ID, e.Sender, delivered, len(refused), len(again))
+	}
 	if len(refused) > 0 {
 		s, err := r.returnPart(ctx, e, data, refused, now)
 		stats.add(s)
@@ -525,6 +533,15 @@ func (r *Runner) relayDSN(ctx context.Context, e *spool.Entry, data []byte, now 
 	}
 	if !e.Due(now) {
 		return Stats{Next: r.due(e)}, nil, nil
+	}
+	if e.ID == e.Original+"-dsn" {
+		// A process that wrote this DSN and crashed before it moved the
+		// original to quarantine left the original in the queue; relaying
+		// the DSN now would let the next bounce of the original write
+		// another. The DSN waits until the original is settled.
+		if orig, _, err := r.Spool.Read(e.Original); err == nil && !orig.State.Final() && !orig.Released {
+			return Stats{}, nil, nil
+		}
 	}
 	err := r.Relay.Deliver(ctx, relay.Envelope{To: e.Recipients, SMTPUTF8: e.SMTPUTF8}, bytes.NewReader(data))
 	switch {
