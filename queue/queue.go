@@ -64,7 +64,8 @@ type Runner struct {
 	// site owns nothing, so no DSN of a spam run is sent.
 	Site func(e *spool.Entry) spamrun.Site
 
-	// Hostname is the Reporting-MTA of DSNs; ArticleURL is linked from them.
+	// Hostname is the Reporting-MTA of DSNs, by default the system's host
+	// name; ArticleURL is linked from them.
 	Hostname   string
 	ArticleURL string
 	// Lifetime is how long a message may wait in the queue before it is
@@ -142,6 +143,16 @@ func (r *Runner) logf(format string, args ...any) {
 	if r.Logf != nil {
 		r.Logf(format, args...)
 	}
+}
+
+func (r *Runner) hostname() string {
+	if r.Hostname != "" {
+		return r.Hostname
+	}
+	if h, err := os.Hostname(); err == nil && h != "" && !strings.ContainsAny(h, " \t\r\n") {
+		return h
+	}
+	return "localhost"
 }
 
 func (r *Runner) lifetime() time.Duration {
@@ -274,7 +285,7 @@ func (r *Runner) work(ctx context.Context, id string, known bool) (stats Stats, 
 	if e.Kind == KindDSN {
 		return r.relayDSN(ctx, e, data, now)
 	}
-	if now.Sub(e.Received) >= r.lifetime() {
+	if now.Sub(e.Received) >= r.lifetime() && !e.Released {
 		s, err := r.expire(ctx, e, data, now)
 		return s, nil, err
 	}
@@ -304,7 +315,8 @@ func (r *Runner) work(ctx context.Context, id string, known bool) (stats Stats, 
 		return stats, nil, nil
 	}
 	s, err := r.deliver(ctx, e, data, now)
-	return s, nil, err
+	stats.add(s)
+	return stats, nil, err
 }
 
 // KindDSN is the kind of a DSN in the spool.
@@ -398,7 +410,10 @@ func (r *Runner) allow(site string, now time.Time) bool {
 func (r *Runner) deliver(ctx context.Context, e *spool.Entry, data []byte, now time.Time) (Stats, error) {
 	var stats Stats
 	env := relay.Envelope{From: e.Sender, To: e.Recipients, SMTPUTF8: e.SMTPUTF8}
-	err := r.Relay.Deliver(ctx, env, bytes.NewReader(data))
+	// A delivery under way is finished even when the runner is told to
+	// stop: cut off after the MTA took the message, it would be relayed
+	// again. The relay's own timeout bounds it.
+	err := r.Relay.Deliver(context.WithoutCancel(ctx), env, bytes.NewReader(data))
 	if err == nil {
 		stats.Relayed++
 		r.logf("site=%s id=%s from=<%s> nrcpt=%d action=relayed", e.Site, e.ID, e.Sender, len(e.Recipients))
@@ -527,7 +542,7 @@ func (r *Runner) returnPart(ctx context.Context, e *spool.Entry, data []byte, re
 // relayDSN relays a DSN. One that cannot be delivered is kept, never
 // returned: a DSN is never answered with a DSN.
 func (r *Runner) relayDSN(ctx context.Context, e *spool.Entry, data []byte, now time.Time) (Stats, *spamrun.Incident, error) {
-	if now.Sub(e.Received) >= r.lifetime() {
+	if now.Sub(e.Received) >= r.lifetime() && !e.Released {
 		s, err := r.keep(e, "", "DSN outlived the queue: "+e.LastError, now)
 		return s, nil, err
 	}
@@ -543,7 +558,7 @@ func (r *Runner) relayDSN(ctx context.Context, e *spool.Entry, data []byte, now 
 			return Stats{}, nil, nil
 		}
 	}
-	err := r.Relay.Deliver(ctx, relay.Envelope{To: e.Recipients, SMTPUTF8: e.SMTPUTF8}, bytes.NewReader(data))
+	err := r.Relay.Deliver(context.WithoutCancel(ctx), relay.Envelope{To: e.Recipients, SMTPUTF8: e.SMTPUTF8}, bytes.NewReader(data))
 	switch {
 	case err == nil:
 		r.logf("site=%s id=%s to=<%s> original=%s action=relayed dsn", e.Site, e.ID, strings.Join(e.Recipients, ","), e.Original)
@@ -699,7 +714,7 @@ func (r *Runner) sendDSN(ctx context.Context, e *spool.Entry, data []byte, b spa
 		return "", "", err
 	}
 	b.Original = msg
-	b.ReportingMTA = r.Hostname
+	b.ReportingMTA = r.hostname()
 	b.ArticleURL = r.ArticleURL
 	b.Site = e.Site
 	b.Arrival = e.Received
@@ -743,7 +758,19 @@ func (r *Runner) expireQuarantine() (Stats, error) {
 	now := r.now()
 	var errs []error
 	for _, e := range q {
-		if !r.mine(e) || e.Until.IsZero() || now.Before(e.Until) {
+		if !r.mine(e) {
+			continue
+		}
+		if !e.State.Final() {
+			// Released by a process that crashed before it moved the
+			// message back to the queue: taking its lock finishes the
+			// move, and the next pass relays it.
+			if unlock, err := r.Spool.Lock(e.ID); err == nil {
+				unlock()
+			}
+			continue
+		}
+		if e.Until.IsZero() || now.Before(e.Until) {
 			continue
 		}
 		unlock, err := r.Spool.Lock(e.ID)

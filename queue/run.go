@@ -30,7 +30,11 @@ func (r *Runner) Run(ctx context.Context, interval time.Duration, wake <-chan st
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-timer.C:
-		case <-wake:
+		case _, ok := <-wake:
+			if !ok {
+				wake = nil // closed with its listener: the timer alone
+				continue
+			}
 		}
 		stats, err := r.Pass(ctx)
 		if ctx.Err() != nil {
