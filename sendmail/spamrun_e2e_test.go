@@ -287,10 +287,10 @@ func TestRelay5xx(t *testing.T) {
 		if r := e.run(string(tagged("refused", []byte(msg))), "-t", "-i", "-forders@shop1.example"); r.code != 0 {
 			t.Fatalf("exit %d %q", r.code, r.stderr)
 		}
-		msgs := e.sink.WaitFor(t, 1, 30*time.Second)
+		e.sink.WaitFor(t, 1, 30*time.Second)
 		time.Sleep(1500 * time.Millisecond) // a runner pass, which must add nothing
 		runner.stop()
-		msgs = e.sink.Messages()
+		msgs := e.sink.Messages()
 		if len(msgs) != 1 {
 			t.Fatalf("%d messages at the relay, want the DSN alone", len(msgs))
 		}
