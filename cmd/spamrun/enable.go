@@ -26,14 +26,11 @@ func enable(args []string, stdout, stderr io.Writer) int {
 	if code, ok := siteArg(stderr, site); !ok {
 		return code
 	}
-	h, closeHost, code := openHost("", nil, stderr)
+	h, closeHost, code := openStoreHost(stderr)
 	if h == nil {
 		return code
 	}
 	defer closeHost()
-	if code, ok := needStore(h, stderr); !ok {
-		return code
-	}
 	ctx := context.Background()
 	inc, err := h.Detector.Disabled(ctx, site)
 	if err != nil {

@@ -59,6 +59,19 @@ func openHost(tag string, logw, stderr io.Writer) (*host.Host, func(), int) {
 
 // needStore reports, with the exit status, that a command cannot do
 // without the state store.
+// openStoreHost is openHost for a command that needs the state store.
+func openStoreHost(stderr io.Writer) (*host.Host, func(), int) {
+	h, closeHost, code := openHost("", nil, stderr)
+	if h == nil {
+		return nil, nil, code
+	}
+	if code, ok := needStore(h, stderr); !ok {
+		closeHost()
+		return nil, nil, code
+	}
+	return h, closeHost, 0
+}
+
 func needStore(h *host.Host, stderr io.Writer) (int, bool) {
 	if h.Detector == nil {
 		fmt.Fprintln(stderr, "spamrun: the state store is unavailable:", h.StoreErr)

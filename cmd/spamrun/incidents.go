@@ -23,24 +23,15 @@ func incidents(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return code
 	}
-	if len(operands) > 1 {
-		return usagef(stderr, "incidents takes at most one SITE")
+	site, code, ok := optionalSite("incidents", operands, stderr)
+	if !ok {
+		return code
 	}
-	site := ""
-	if len(operands) == 1 {
-		site = operands[0]
-		if code, ok := siteArg(stderr, site); !ok {
-			return code
-		}
-	}
-	h, closeHost, code := openHost("", nil, stderr)
+	h, closeHost, code := openStoreHost(stderr)
 	if h == nil {
 		return code
 	}
 	defer closeHost()
-	if code, ok := needStore(h, stderr); !ok {
-		return code
-	}
 	ctx := context.Background()
 	list, err := h.Incidents(ctx, site)
 	if err != nil {

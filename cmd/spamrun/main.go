@@ -150,6 +150,20 @@ func siteArg(stderr io.Writer, site string) (int, bool) {
 	return 0, true
 }
 
+// optionalSite returns the one optional SITE operand of cmd, or "".
+func optionalSite(cmd string, operands []string, stderr io.Writer) (site string, code int, ok bool) {
+	if len(operands) > 1 {
+		return "", usagef(stderr, "%s takes at most one SITE", cmd), false
+	}
+	if len(operands) == 1 {
+		site = operands[0]
+		if code, ok := siteArg(stderr, site); !ok {
+			return "", code, false
+		}
+	}
+	return site, 0, true
+}
+
 // writeJSON prints v indented, for people and jq alike.
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)

@@ -148,15 +148,9 @@ func queueList(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return code
 	}
-	if len(operands) > 1 {
-		return usagef(stderr, "queue list takes at most one SITE")
-	}
-	site := ""
-	if len(operands) == 1 {
-		site = operands[0]
-		if code, ok := siteArg(stderr, site); !ok {
-			return code
-		}
+	site, code, ok := optionalSite("queue list", operands, stderr)
+	if !ok {
+		return code
 	}
 	h, closeHost, code := openHost("", nil, stderr)
 	if h == nil {

@@ -48,24 +48,15 @@ func status(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return code
 	}
-	if len(operands) > 1 {
-		return usagef(stderr, "status takes at most one SITE")
+	one, code, ok := optionalSite("status", operands, stderr)
+	if !ok {
+		return code
 	}
-	one := ""
-	if len(operands) == 1 {
-		one = operands[0]
-		if code, ok := siteArg(stderr, one); !ok {
-			return code
-		}
-	}
-	h, closeHost, code := openHost("", nil, stderr)
+	h, closeHost, code := openStoreHost(stderr)
 	if h == nil {
 		return code
 	}
 	defer closeHost()
-	if code, ok := needStore(h, stderr); !ok {
-		return code
-	}
 	ctx := context.Background()
 	rows, err := collectStatus(ctx, h, one, now())
 	if err != nil {
