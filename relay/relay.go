@@ -173,6 +173,7 @@ type Error struct {
 
 	via  string // "smtp 127.0.0.1:25", for the message
 	kind error  // one of the sentinels, for errors.Is
+	soft bool   // temporary whatever the code: the host's settings are at fault
 }
 
 // Refusal is the MTA's answer for one recipient it did not take the
@@ -206,10 +207,14 @@ func (e *Error) Reply() string {
 }
 
 // Temporary reports whether trying again later may succeed. Only a
-// definite refusal is permanent: a 5xx reply, or with no reply a 5.x.x
-// status. With Rcpts, it reports whether any listed recipient is worth
+// definite refusal of the message is permanent: a 5xx reply, or with no
+// reply a 5.x.x status. A refused AUTH (535) is temporary: the host's
+// credentials are wrong, not the message. With Rcpts, it reports whether any listed recipient is worth
 // retrying.
 func (e *Error) Temporary() bool {
+	if e.soft {
+		return true
+	}
 	if len(e.Rcpts) > 0 {
 		for _, r := range e.Rcpts {
 			if r.Temporary() {

@@ -164,7 +164,12 @@ func (s *SMTP) deliver(parent context.Context, env Envelope, data io.Reader) *Er
 			if e, ok := err.(*Error); ok {
 				return e
 			}
-			return fail("AUTH", err)
+			// A refused login (535 5.7.8) is the host's configuration at
+			// fault, not the message: it waits for the operator's fix, as
+			// Postfix soft-bounces it, instead of going back to its sender.
+			e := fail("AUTH", err)
+			e.soft = true
+			return e
 		}
 	}
 
