@@ -187,6 +187,16 @@ func skippable(err error) bool {
 	return errors.Is(err, spool.ErrLocked) || errors.Is(err, spool.ErrNotFound)
 }
 
+// failed counts err of message id in s and adds it to errs, unless another
+// process had the message.
+func failed(s *Stats, id string, err error, errs []error) []error {
+	if err == nil || skippable(err) {
+		return errs
+	}
+	s.Failed++
+	return append(errs, fmt.Errorf("%s: %w", id, err))
+}
+
 // Pass works through the queue once: it decides undecided messages,
 // bounces the queues of disabled sites, relays what is due (paced per
 // site), returns what failed for good or outlived the queue, and deletes
@@ -203,8 +213,7 @@ func (r *Runner) Pass(ctx context.Context) (Stats, error) {
 		errs = append(errs, err)
 	}
 	disabled := make(map[string]*spamrun.Incident) // sites found disabled in this pass
-	checked := make(map[string]bool)               // sites whose state was asked for
-	known := make(map[string]bool)                 // sites whose state the store gave
+	known := make(map[string]bool)                 // sites asked for: whether the store answered
 	for i, e := range entries {
 		if r.Progress != nil {
 			r.Progress(i, len(entries))
@@ -215,8 +224,7 @@ func (r *Runner) Pass(ctx context.Context) (Stats, error) {
 		if !r.mine(e) {
 			continue
 		}
-		if e.Kind == "" && !e.Released && r.Detector != nil && !checked[e.Site] {
-			checked[e.Site] = true
+		if _, asked := known[e.Site]; e.Kind == "" && !e.Released && r.Detector != nil && !asked {
 			inc, err := r.Detector.Disabled(ctx, e.Site)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("site %s: %w", e.Site, err))
@@ -230,10 +238,7 @@ func (r *Runner) Pass(ctx context.Context) (Stats, error) {
 			continue // bounced below, under the site's lock
 		}
 		s, tripped, err := r.work(ctx, e.ID, known[e.Site])
-		if err != nil && !skippable(err) {
-			s.Failed++
-			errs = append(errs, fmt.Errorf("%s: %w", e.ID, err))
-		}
+		errs = failed(&s, e.ID, err, errs)
 		if tripped != nil {
 			disabled[e.Site] = tripped
 		}
@@ -252,10 +257,7 @@ func (r *Runner) Pass(ctx context.Context) (Stats, error) {
 	// The DSNs just written go now, not at the next pass.
 	for _, id := range stats.dsns {
 		s, _, err := r.work(ctx, id, false)
-		if err != nil && !skippable(err) {
-			s.Failed++
-			errs = append(errs, fmt.Errorf("%s: %w", id, err))
-		}
+		errs = failed(&s, id, err, errs)
 		stats.add(s)
 	}
 	stats.dsns = nil
@@ -282,7 +284,7 @@ func (r *Runner) work(ctx context.Context, id string, known bool) (stats Stats, 
 		return stats, nil, err
 	}
 	now := r.now()
-	if e.Kind == KindDSN {
+	if e.Kind == spool.KindDSN {
 		return r.relayDSN(ctx, e, data, now)
 	}
 	if now.Sub(e.Received) >= r.lifetime() && !e.Released {
@@ -319,9 +321,6 @@ func (r *Runner) work(ctx context.Context, id string, known bool) (stats Stats, 
 	return stats, nil, err
 }
 
-// KindDSN is the kind of a DSN in the spool.
-const KindDSN = spool.KindDSN
-
 // due is when e may next be relayed.
 func (r *Runner) due(e *spool.Entry) time.Time {
 	t := e.NextAttempt
@@ -340,42 +339,45 @@ func (r *Runner) due(e *spool.Entry) time.Time {
 // the message's lock. It returns what happened, for the log: "relayed",
 // "queued", "deferred (...)", "bounced" or "quarantined".
 func (r *Runner) Deliver(ctx context.Context, id string) (string, error) {
-	lockRelease, err := r.Spool.Lock(id)
-	if err != nil {
-		return "queued", err
+	stats, action, err := r.deliverLocked(ctx, id)
+	// A DSN for what the relay refused goes at once too.
+	for _, d := range stats.dsns {
+		r.Deliver(ctx, d)
 	}
-	var once sync.Once
-	unlock := func() { once.Do(lockRelease) }
+	return action, err
+}
+
+func (r *Runner) deliverLocked(ctx context.Context, id string) (Stats, string, error) {
+	unlock, err := r.Spool.Lock(id)
+	if err != nil {
+		return Stats{}, "queued", err
+	}
 	defer unlock()
 	e, data, err := r.Spool.Read(id)
 	if err != nil {
-		return "queued", err
+		return Stats{}, "queued", err
 	}
 	now := r.now()
-	if e.Kind == KindDSN {
+	if e.Kind == spool.KindDSN {
 		s, _, err := r.relayDSN(ctx, e, data, now)
 		if s.Relayed > 0 {
-			return "relayed", err
+			return s, "relayed", err
 		}
-		return "queued", err
+		return s, "queued", err
 	}
 	if !e.Due(now) || !r.allow(e.Site, now) {
-		return string(e.State), nil
+		return Stats{}, string(e.State), nil
 	}
 	s, err := r.deliver(ctx, e, data, now)
-	unlock()
-	for _, id := range s.dsns {
-		r.Deliver(ctx, id)
-	}
 	switch {
 	case s.Relayed > 0:
-		return "relayed", err
+		return s, "relayed", err
 	case s.Bounced > 0:
-		return "bounced", err
+		return s, "bounced", err
 	case s.Quarantined > 0:
-		return "quarantined", err
+		return s, "quarantined", err
 	}
-	return "deferred (" + e.LastError + ")", err
+	return s, "deferred (" + e.LastError + ")", err
 }
 
 // pace is the interval between two messages of a site at Rate.
@@ -639,10 +641,7 @@ func (r *Runner) BounceSite(ctx context.Context, site string, inc *spamrun.Incid
 			return stats, err
 		}
 		s, err := r.bounceOne(ctx, e.ID, inc, sent)
-		if err != nil && !skippable(err) {
-			s.Failed++
-			errs = append(errs, fmt.Errorf("%s: %w", e.ID, err))
-		}
+		errs = failed(&s, e.ID, err, errs)
 		stats.add(s)
 	}
 	return stats, errors.Join(errs...)
@@ -727,7 +726,7 @@ func (r *Runner) sendDSN(ctx context.Context, e *spool.Entry, data []byte, b spa
 		return "", "", err
 	}
 	dsn := &spool.Entry{
-		ID: id, Kind: KindDSN, Original: e.ID, Site: e.Site, UID: e.UID,
+		ID: id, Kind: spool.KindDSN, Original: e.ID, Site: e.Site, UID: e.UID,
 		Recipients: []string{e.Sender}, Received: now, State: spool.Queued, SMTPUTF8: b.SMTPUTF8(),
 	}
 	if err := r.Spool.Add(dsn, raw); err != nil && !errors.Is(err, spool.ErrExists) {
