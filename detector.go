@@ -186,6 +186,7 @@ func (d *PolicyDetector) trip(ctx context.Context, v Verdict, p Policy, t time.T
 		Count:    v.Count,
 		Messages: events,
 	}
+	d.snapshot(ctx, inc)
 	cur, changed, err := d.store.SetDisabled(ctx, v.Site, inc)
 	if err != nil {
 		return Verdict{}, fmt.Errorf("spamrun: disabling site %q: %w", v.Site, err)
@@ -197,12 +198,47 @@ func (d *PolicyDetector) trip(ctx context.Context, v Verdict, p Policy, t time.T
 	d.log.Warn("site disabled", "site", v.Site, "incident", inc.ID,
 		"spam", v.Count, "max_spam", p.MaxSpam, "window", p.Window)
 	if d.enforcer != nil {
-		if err := d.enforcer.Disable(ctx, v.Site, inc); err != nil {
-			v.EnforcerErr = err
+		err := d.enforcer.Disable(ctx, v.Site, inc)
+		e := Enforcement{Time: d.now()}
+		if err != nil {
+			v.EnforcerErr, e.Err = err, err.Error()
 			d.log.Error("enforcer failed to disable site", "site", v.Site, "incident", inc.ID, "err", err)
+		}
+		inc.Enforced = &e
+		if l, ok := d.store.(IncidentLog); ok {
+			if err := l.SetEnforced(ctx, v.Site, inc.ID, e); err != nil {
+				d.log.Warn("enforcement not recorded on the incident", "site", v.Site, "incident", inc.ID, "err", err)
+			}
 		}
 	}
 	return v, nil
+}
+
+// snapshot copies into inc what the store's history knows of the site's
+// scripts and traffic around the run, so that the report can be made
+// after the history has moved on. The history is evidence: when it cannot
+// be read, the site is disabled all the same, with a thinner report.
+func (d *PolicyDetector) snapshot(ctx context.Context, inc *Incident) {
+	h, ok := d.store.(ScriptHistory)
+	if !ok {
+		return
+	}
+	from := inc.Time.Add(-inc.Policy.Window - IncidentLead)
+	to := inc.Time.Truncate(time.Minute).Add(time.Minute)
+	activity, err := h.Activity(ctx, inc.Site, from, to)
+	if err != nil {
+		d.log.Warn("incident without the site's activity", "site", inc.Site, "incident", inc.ID, "err", err)
+	}
+	inc.Activity = activity
+	scripts, err := h.Scripts(ctx, inc.Site)
+	if err != nil {
+		d.log.Warn("incident without the site's script history", "site", inc.Site, "incident", inc.ID, "err", err)
+	}
+	for _, s := range scripts {
+		if !s.Last.Before(from) {
+			inc.Scripts = append(inc.Scripts, s)
+		}
+	}
 }
 
 // Enable re-enables site after the operator has fixed the cause: the store
@@ -265,7 +301,10 @@ func spamEvent(msg *Message, score Score, t time.Time) SpamEvent {
 		ev.MessageID = msg.Header("Message-Id")
 		ev.Sender = msg.Sender
 		ev.Recipients = len(msg.Recipients)
+		ev.Domains = RecipientDomains(msg.Recipients, MaxEventDomains)
 		ev.Subject = msg.Subject
+		ev.Links = LinkHosts(msg)
+		ev.Lines = TextLines(msg.Text)
 		ev.Evidence = msg.Evidence
 	}
 	return ev

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/mail"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/jhillyerd/enmime/v2"
@@ -61,6 +62,25 @@ type Evidence struct {
 	// Command is the command line of that process.
 	Command []string `json:"command,omitempty"`
 	// UID is the real UID sendmail ran as.
+	UID int `json:"uid"`
+	// File is what the file system said of the script that sent the
+	// message, when its path could be found and read; nil otherwise.
+	File *ScriptFile `json:"file,omitempty"`
+}
+
+// ScriptFile is the stat of a script that sent mail, taken when the message
+// was submitted: an uploaded mailer is typically a file changed minutes
+// before the run, owned by the site's user, in an upload directory.
+type ScriptFile struct {
+	// Path is the absolute path of the script.
+	Path string `json:"path"`
+	// Size is in bytes.
+	Size int64 `json:"size"`
+	// ModTime is the file's mtime, which the site can set; ChangeTime is
+	// its ctime, which only the kernel sets.
+	ModTime    time.Time `json:"mtime"`
+	ChangeTime time.Time `json:"ctime"`
+	// UID is the file's owner.
 	UID int `json:"uid"`
 }
 

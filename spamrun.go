@@ -197,7 +197,9 @@ type Enforcer interface {
 }
 
 // Incident is the record of one trip: which site, when, under which policy,
-// and the spam-marked submissions in the window that tripped it.
+// the spam-marked submissions in the window that tripped it, and what the
+// store knew then of the site's scripts and traffic, so that the report
+// can tell an abused form from an uploaded mail script long after.
 type Incident struct {
 	ID     string    `json:"id"`
 	Site   string    `json:"site"`
@@ -208,7 +210,33 @@ type Incident struct {
 	Count int `json:"count"`
 	// Messages are the spam-marked submissions in the window, oldest first.
 	Messages []SpamEvent `json:"messages"`
+	// Scripts is the site's script history at the trip (see
+	// ScriptHistory), limited to the scripts that sent mail since
+	// Activity's start, most recently seen first. Empty when the store
+	// keeps no history.
+	Scripts []ScriptSeen `json:"scripts,omitempty"`
+	// Activity counts the site's accepted submissions per minute and
+	// script from IncidentLead before the window's start to the trip, in
+	// time order. Empty when the store keeps no history.
+	Activity []Minute `json:"activity,omitempty"`
+	// Enforced is what the enforcer did, recorded once it returned; nil
+	// when no enforcer is configured, it has not returned yet, or the
+	// store keeps no incident history.
+	Enforced *Enforcement `json:"enforced,omitempty"`
 }
+
+// Enforcement is the outcome of an Enforcer's Disable.
+type Enforcement struct {
+	// Time is when Disable returned.
+	Time time.Time `json:"time"`
+	// Err is its error; "" when the site was disabled.
+	Err string `json:"error,omitempty"`
+}
+
+// IncidentLead is how much of a site's traffic before the window an
+// incident keeps, so that the run stands out against the site's ordinary
+// mail.
+const IncidentLead = time.Hour
 
 // SpamEvent is what the store keeps of one spam-marked submission.
 type SpamEvent struct {
@@ -218,6 +246,24 @@ type SpamEvent struct {
 	Rules      []string  `json:"rules,omitempty"` // the top rules, most points first
 	Sender     string    `json:"sender"`
 	Recipients int       `json:"recipients"`
-	Subject    string    `json:"subject,omitempty"`
-	Evidence   Evidence  `json:"evidence"`
+	// Domains are the recipients' domains, distinct, in envelope order, at
+	// most MaxEventDomains.
+	Domains []string `json:"domains,omitempty"`
+	Subject string   `json:"subject,omitempty"`
+	// Links are the hosts the text links to, distinct, in order of
+	// appearance, at most MaxEventLinks.
+	Links []string `json:"links,omitempty"`
+	// Lines fingerprint the text without keeping it: a hash of each
+	// distinct normalised line (see TextLines), so that a report can see
+	// the fixed text of a form's template among a run's messages.
+	Lines    []uint32 `json:"lines,omitempty"`
+	Evidence Evidence `json:"evidence"`
 }
+
+// The bounds of what a SpamEvent keeps of one message, so that a message
+// with 10,000 recipients or links costs the store no more than any other.
+const (
+	MaxEventDomains = 20
+	MaxEventLinks   = 8
+	MaxEventLines   = 32
+)

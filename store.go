@@ -2,6 +2,7 @@ package spamrun
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -36,14 +37,35 @@ type Store interface {
 	Enable(ctx context.Context, site string) error
 }
 
-// MemoryStore is a Store in process memory, safe for concurrent use.
-type MemoryStore struct {
-	window   *Window
-	disabled sync.Map // site → *Incident
-	scripts  scriptHistory
+// IncidentLog is a Store that keeps every incident, not only the one in
+// force, for the operator's reports.
+type IncidentLog interface {
+	Store
+	// Incidents returns the incidents of site, or of every site when site
+	// is "", newest first.
+	Incidents(ctx context.Context, site string) ([]*Incident, error)
+	// SetEnforced records on incident id of site what the enforcer did,
+	// both in the history and, while it is in force, in the disabled
+	// flag. An unknown id is not an error: the incident may have been
+	// pruned.
+	SetEnforced(ctx context.Context, site, id string, e Enforcement) error
 }
 
-var _ Store = (*MemoryStore)(nil)
+// MemoryStore is a Store in process memory, safe for concurrent use.
+type MemoryStore struct {
+	window *Window
+	// disabled holds the store's own copies, never a caller's *Incident,
+	// and a copy is replaced, not changed, so that a caller may read an
+	// incident it was given while the store records on it.
+	disabled  sync.Map // site → *Incident
+	incidents incidentLog
+	scripts   scriptHistory
+}
+
+var (
+	_ Store       = (*MemoryStore)(nil)
+	_ IncidentLog = (*MemoryStore)(nil)
+)
 
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore() *MemoryStore {
@@ -60,10 +82,22 @@ func (s *MemoryStore) SpamLog(_ context.Context, site string, now time.Time, win
 	return s.window.events(site, now, window), nil
 }
 
-// SetDisabled implements Store.
+// SetDisabled implements Store. The incident that disables the site is
+// also added to the history Incidents reads; an incident with the ID of one
+// already there replaces it.
 func (s *MemoryStore) SetDisabled(_ context.Context, site string, inc *Incident) (*Incident, bool, error) {
-	cur, loaded := s.disabled.LoadOrStore(site, inc)
-	return cur.(*Incident), !loaded, nil
+	if inc == nil {
+		return nil, false, fmt.Errorf("spamrun: disabling site %q: no incident", site)
+	}
+	l := &s.incidents
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	cur, loaded := s.disabled.LoadOrStore(site, inc.clone())
+	if loaded {
+		return cur.(*Incident), false, nil
+	}
+	l.add(site, inc.clone())
+	return inc, true, nil
 }
 
 // Disabled implements Store.
@@ -81,34 +115,132 @@ func (s *MemoryStore) Enable(_ context.Context, site string) error {
 	return nil
 }
 
+// incidentLog is the MemoryStore's incident history: every incident that
+// disabled a site, by ID, as the SQLite and Redis stores keep them.
+type incidentLog struct {
+	// mu serialises the changes of the history and of the disabled flags
+	// that go with them; Disabled and Enable need no lock.
+	mu   sync.Mutex
+	byID map[string]loggedIncident
+}
+
+type loggedIncident struct {
+	site string // as SetDisabled was given it
+	inc  *Incident
+}
+
+func (l *incidentLog) add(site string, inc *Incident) {
+	if l.byID == nil {
+		l.byID = make(map[string]loggedIncident)
+	}
+	l.byID[inc.ID] = loggedIncident{site, inc}
+}
+
+// clone copies inc deep enough that the copy's Enforced can be set, and
+// the original's changed, without either seeing it.
+func (inc *Incident) clone() *Incident {
+	c := *inc
+	if inc.Enforced != nil {
+		e := *inc.Enforced
+		c.Enforced = &e
+	}
+	return &c
+}
+
+// withEnforced is a copy of inc recording e.
+func (inc *Incident) withEnforced(e Enforcement) *Incident {
+	c := inc.clone()
+	c.Enforced = &e
+	return c
+}
+
+// Incidents implements IncidentLog. Of incidents at the same instant, the
+// greater ID comes first, as in the other stores.
+func (s *MemoryStore) Incidents(_ context.Context, site string) ([]*Incident, error) {
+	l := &s.incidents
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []*Incident
+	for _, e := range l.byID {
+		if site == "" || e.site == site {
+			out = append(out, e.inc.clone())
+		}
+	}
+	slices.SortFunc(out, func(a, b *Incident) int {
+		if c := b.Time.Compare(a.Time); c != 0 {
+			return c
+		}
+		return strings.Compare(b.ID, a.ID)
+	})
+	return out, nil
+}
+
+// SetEnforced implements IncidentLog. The disabled flag is swapped only if
+// it still holds incident id: an Enable, or an Enable and a new trip, may
+// have come between the trip and the enforcer's return.
+func (s *MemoryStore) SetEnforced(_ context.Context, site, id string, e Enforcement) error {
+	l := &s.incidents
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	logged, ok := l.byID[id]
+	if !ok || logged.site != site {
+		return nil
+	}
+	l.byID[id] = loggedIncident{site, logged.inc.withEnforced(e)}
+	for {
+		cur, ok := s.disabled.Load(site)
+		if !ok || cur.(*Incident).ID != id {
+			return nil
+		}
+		// Enable does not take mu, so the flag may go under our feet.
+		if s.disabled.CompareAndSwap(site, cur, cur.(*Incident).withEnforced(e)) {
+			return nil
+		}
+	}
+}
+
 // Prune drops the spam logs whose newest entry is at or before cutoff, so
 // that a long-running process does not keep every site it has ever seen.
 // Disabled flags are kept.
 func (s *MemoryStore) Prune(cutoff time.Time) int { return s.window.Prune(cutoff) }
 
 // ScriptHistory is a Store that also remembers which scripts of a site have
-// sent mail, so that the incident report can tell a script sending for the
-// first time, such as an uploaded mailer, from a long-standing one, such as
-// an abused contact form. The sendmail command records every accepted
-// message in a store that has it.
+// sent mail, and how much mail the site sent minute by minute, so that the
+// incident report can tell a script sending for the first time, such as an
+// uploaded mailer, from a long-standing one, such as an abused contact
+// form, and draw the run against the site's ordinary traffic. The sendmail
+// command records every accepted message in a store that has it.
 //
 // A site's history holds at most MaxScripts scripts; recording one more
 // forgets the least recently seen, so a run that names a new script in
 // every message cannot grow the store without bound, and the scripts still
-// in use stay.
+// in use stay. Activity is kept for ActivityRetention.
 type ScriptHistory interface {
 	Store
-	// RecordScript counts one submission by seen.Script, or, when that is
-	// empty, by the directory seen.Cwd (see ScriptKey), at the time
-	// seen.Last; seen.First and seen.Count are ignored. Times may come out of
-	// order: First is the earliest ever recorded, Last the latest, and Cwd
-	// is that of the latest. A submission that names neither a script nor a
-	// directory is not recorded.
-	RecordScript(ctx context.Context, site string, seen ScriptSeen) error
+	// RecordScript counts one accepted submission: in the history of
+	// sub.Script, or, when that is empty, of the directory sub.Cwd (see
+	// ScriptKey), and in the activity of sub.Time's minute. Times may come
+	// out of order: First is the earliest ever recorded, Last the latest,
+	// and Cwd is that of the latest. A submission that names neither a
+	// script nor a directory is counted in the activity only, under "".
+	RecordScript(ctx context.Context, site string, sub Submission) error
 	// Scripts returns the site's history, most recently seen first; of
 	// scripts last seen at the same instant, the greater ScriptKey first,
 	// so that every store gives the same order.
 	Scripts(ctx context.Context, site string) ([]ScriptSeen, error)
+	// Activity returns the site's counts of the minutes that start in
+	// [from, to), in time order and, within a minute, by ScriptKey.
+	// Minutes without submissions are left out.
+	Activity(ctx context.Context, site string, from, to time.Time) ([]Minute, error)
+}
+
+// Submission is one accepted message as a ScriptHistory records it.
+type Submission struct {
+	Time time.Time
+	// Script and Cwd are the message's Evidence.
+	Script, Cwd string
+	// Spam says the message was spam-marked.
+	Spam bool
 }
 
 // ScriptSeen is what a ScriptHistory knows of one script of a site.
@@ -122,9 +254,26 @@ type ScriptSeen struct {
 	// First and Last are the earliest and latest submission times.
 	First time.Time `json:"first"`
 	Last  time.Time `json:"last"`
-	// Count is the number of submissions recorded.
+	// Count is the number of submissions recorded, and Spam how many of
+	// them were spam-marked.
 	Count int64 `json:"count"`
+	Spam  int64 `json:"spam"`
 }
+
+// Minute is a site's accepted submissions by one script in one minute.
+type Minute struct {
+	// Time is the start of the minute, in UTC.
+	Time time.Time `json:"time"`
+	// Script is the ScriptKey of the submissions; "" when they named
+	// neither a script nor a directory.
+	Script string `json:"script,omitempty"`
+	Legit  int    `json:"legit"`
+	Spam   int    `json:"spam"`
+}
+
+// ActivityRetention is how long a ScriptHistory keeps a minute's activity.
+// An incident copies what it needs at the trip.
+const ActivityRetention = 8 * 24 * time.Hour
 
 // MaxScripts is how many scripts a ScriptHistory keeps per site.
 const MaxScripts = 1000
@@ -145,23 +294,31 @@ func ScriptKey(script, cwd string) string {
 	return ""
 }
 
-// scriptHistory is the MemoryStore's: per site, ScriptKey → record.
+// scriptHistory is the MemoryStore's: per site, ScriptKey → record, and
+// the activity per minute.
 type scriptHistory struct {
-	mu    sync.Mutex
-	sites map[string]map[string]*ScriptSeen
+	mu       sync.Mutex
+	sites    map[string]map[string]*ScriptSeen
+	activity map[string]map[minuteKey]*Minute
+}
+
+type minuteKey struct {
+	minute int64 // unix seconds
+	script string
 }
 
 var _ ScriptHistory = (*MemoryStore)(nil)
 
 // RecordScript implements ScriptHistory.
-func (s *MemoryStore) RecordScript(_ context.Context, site string, seen ScriptSeen) error {
-	key := ScriptKey(seen.Script, seen.Cwd)
-	if key == "" {
-		return nil
-	}
+func (s *MemoryStore) RecordScript(_ context.Context, site string, sub Submission) error {
 	h := &s.scripts
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	key := ScriptKey(sub.Script, sub.Cwd)
+	h.count(site, key, sub)
+	if key == "" {
+		return nil
+	}
 	if h.sites == nil {
 		h.sites = make(map[string]map[string]*ScriptSeen)
 	}
@@ -170,21 +327,22 @@ func (s *MemoryStore) RecordScript(_ context.Context, site string, seen ScriptSe
 		scripts = make(map[string]*ScriptSeen)
 		h.sites[site] = scripts
 	}
-	t := seen.Last
+	t := sub.Time
 	rec := scripts[key]
 	if rec == nil {
-		scripts[key] = &ScriptSeen{
-			Script: strings.TrimSpace(seen.Script), Cwd: strings.TrimSpace(seen.Cwd),
-			First: t, Last: t, Count: 1,
-		}
+		rec = &ScriptSeen{Script: strings.TrimSpace(sub.Script), Cwd: strings.TrimSpace(sub.Cwd), First: t, Last: t}
+		scripts[key] = rec
 	} else {
-		rec.Count++
 		if t.Before(rec.First) {
 			rec.First = t
 		}
 		if !t.Before(rec.Last) {
-			rec.Script, rec.Cwd, rec.Last = strings.TrimSpace(seen.Script), strings.TrimSpace(seen.Cwd), t
+			rec.Script, rec.Cwd, rec.Last = strings.TrimSpace(sub.Script), strings.TrimSpace(sub.Cwd), t
 		}
+	}
+	rec.Count++
+	if sub.Spam {
+		rec.Spam++
 	}
 	for len(scripts) > MaxScripts {
 		var oldest string
@@ -196,6 +354,62 @@ func (s *MemoryStore) RecordScript(_ context.Context, site string, seen ScriptSe
 		delete(scripts, oldest)
 	}
 	return nil
+}
+
+// count adds sub to its minute and forgets the site's minutes that have
+// passed ActivityRetention before it.
+func (h *scriptHistory) count(site, key string, sub Submission) {
+	if h.activity == nil {
+		h.activity = make(map[string]map[minuteKey]*Minute)
+	}
+	minutes := h.activity[site]
+	if minutes == nil {
+		minutes = make(map[minuteKey]*Minute)
+		h.activity[site] = minutes
+	}
+	start := sub.Time.UTC().Truncate(time.Minute)
+	k := minuteKey{start.Unix(), key}
+	m := minutes[k]
+	if m == nil {
+		m = &Minute{Time: start, Script: key}
+		minutes[k] = m
+	}
+	if sub.Spam {
+		m.Spam++
+	} else {
+		m.Legit++
+	}
+	cutoff := start.Add(-ActivityRetention).Unix()
+	for k := range minutes {
+		if k.minute < cutoff {
+			delete(minutes, k)
+		}
+	}
+}
+
+// Activity implements ScriptHistory.
+func (s *MemoryStore) Activity(_ context.Context, site string, from, to time.Time) ([]Minute, error) {
+	h := &s.scripts
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []Minute
+	for _, m := range h.activity[site] {
+		if !m.Time.Before(from) && m.Time.Before(to) {
+			out = append(out, *m)
+		}
+	}
+	SortMinutes(out)
+	return out, nil
+}
+
+// SortMinutes puts activity in the order ScriptHistory.Activity returns it.
+func SortMinutes(ms []Minute) {
+	slices.SortFunc(ms, func(a, b Minute) int {
+		if c := a.Time.Compare(b.Time); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Script, b.Script)
+	})
 }
 
 // scriptBefore orders a history by Last, then by ScriptKey.

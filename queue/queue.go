@@ -608,8 +608,8 @@ func RecordScript(ctx context.Context, h spamrun.ScriptHistory, e *spool.Entry, 
 	if h == nil {
 		return
 	}
-	seen := spamrun.ScriptSeen{Script: e.Evidence.Script, Cwd: e.Evidence.Cwd, Last: e.Received}
-	if err := h.RecordScript(ctx, e.Site, seen); err != nil && logf != nil {
+	sub := spamrun.Submission{Time: e.Received, Script: e.Evidence.Script, Cwd: e.Evidence.Cwd, Spam: e.Spam}
+	if err := h.RecordScript(ctx, e.Site, sub); err != nil && logf != nil {
 		logf("warning: site=%s id=%s script not recorded: %v", e.Site, e.ID, err)
 	}
 }

@@ -42,11 +42,27 @@
 //	               sorted set, last time key + ScriptKey of every script
 //	               in scripts:SITE, least recently seen first: the order
 //	               of Scripts and of eviction beyond spamrun.MaxScripts
+//	scripts-spam:SITE
+//	               hash, ScriptKey → how many of the script's submissions
+//	               were spam-marked, absent for none. It is not part of the
+//	               record, so that records written before it still read;
+//	               it counts from the release that added it
+//	activity:SITE:MINUTE
+//	               hash, the site's submissions in the minute whose start
+//	               has the time key MINUTE: "l" + ScriptKey → legitimate,
+//	               "s" + ScriptKey → spam-marked
+//	activity-minutes:SITE
+//	               sorted set, the time key of every minute of SITE that
+//	               has a hash, by which the minutes of a range are found
+//	               and those spamrun.ActivityRetention before the newest
+//	               submission dropped
 //
 // The incident history is kept for good, as in sqlitestore. No Prune is
-// needed: the logs expire by themselves, and a site's script history
+// needed: the logs expire by themselves, a site's script history
 // ScriptTTL after it last recorded a script, a site that sends nothing for
-// so long having no history worth comparing with.
+// so long having no history worth comparing with, and each minute of
+// activity, like the site's minute index, spamrun.ActivityRetention after
+// it was last written.
 //
 // Some scripts touch keys they are not given as KEYS (the index of an
 // incident's earlier site) and the incident index spans every site, so the
@@ -128,6 +144,7 @@ type Store struct {
 
 var (
 	_ spamrun.Store         = (*Store)(nil)
+	_ spamrun.IncidentLog   = (*Store)(nil)
 	_ spamrun.ScriptHistory = (*Store)(nil)
 )
 
@@ -464,4 +481,114 @@ func (s *Store) Incidents(ctx context.Context, site string) ([]*spamrun.Incident
 		incs = append(incs, inc)
 	}
 	return incs, nil
+}
+
+// enforceScript replaces an incident in the history, and in the disabled
+// flag when that holds it, unless either changed since SetEnforced read
+// them. It returns 1 when it wrote, 0 on a change, and -1 when the
+// incident is not, or no longer, one of the site's.
+//
+// KEYS: the incident hash, the incident:at hash, the flag. ARGV: the ID,
+// the site, the incident as read and as it is to be, 1 when the flag was
+// set and then the flag as read and as it is to be ("" to leave it).
+var enforceScript = redis.NewScript(`
+local at = redis.call('HGET', KEYS[2], ARGV[1])
+if not at or string.sub(at, 17) ~= ARGV[2] then
+	return -1
+end
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[3] then
+	return 0
+end
+local cur = redis.call('GET', KEYS[3])
+if ARGV[5] == '1' then
+	if cur ~= ARGV[6] then
+		return 0
+	end
+elseif cur then
+	return 0
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[4])
+if ARGV[7] ~= '' then
+	redis.call('SET', KEYS[3], ARGV[7])
+end
+return 1
+`)
+
+// enforceAttempts bounds SetEnforced's retries. Only a trip or an Enable
+// of the same site in the few microseconds between its read and its write
+// makes it try again.
+const enforceAttempts = 10
+
+// SetEnforced implements spamrun.IncidentLog. The incident JSON is changed
+// in Go, since Lua's cjson would round the nanoseconds it holds, and
+// written back by a script that first checks nothing changed meanwhile.
+func (s *Store) SetEnforced(ctx context.Context, site, id string, e spamrun.Enforcement) error {
+	for range enforceAttempts {
+		done, err := s.setEnforced(ctx, site, id, e)
+		if err != nil {
+			return fmt.Errorf("redisstore: recording enforcement of incident %q of site %q: %w", id, site, err)
+		}
+		if done {
+			return nil
+		}
+	}
+	return fmt.Errorf("redisstore: recording enforcement of incident %q of site %q: changed by others %d times", id, site, enforceAttempts)
+}
+
+// setEnforced makes one attempt of SetEnforced, and reports whether it is
+// done.
+func (s *Store) setEnforced(ctx context.Context, site, id string, e spamrun.Enforcement) (bool, error) {
+	var hist, flag *redis.StringCmd
+	// Pipelined reports only the first error, which may be a redis.Nil
+	// hiding a real one behind it.
+	s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		hist = p.HGet(ctx, s.incidentKey(), id)
+		flag = p.Get(ctx, s.disabledKey(site))
+		return nil
+	})
+	for _, c := range []*redis.StringCmd{hist, flag} {
+		if err := c.Err(); err != nil && !errors.Is(err, redis.Nil) {
+			return false, err
+		}
+	}
+	oldHist, err := hist.Result()
+	if errors.Is(err, redis.Nil) {
+		return true, nil
+	}
+	newHist, err := withEnforced(oldHist, e, "")
+	if err != nil {
+		return false, err
+	}
+	oldFlag, err := flag.Result()
+	flagSet := "1"
+	if errors.Is(err, redis.Nil) {
+		flagSet = "0"
+	}
+	newFlag := ""
+	if flagSet == "1" {
+		if newFlag, err = withEnforced(oldFlag, e, id); err != nil {
+			return false, err
+		}
+	}
+	keys := []string{s.incidentKey(), s.incidentAtKey(), s.disabledKey(site)}
+	n, err := enforceScript.Run(ctx, s.rdb, keys, id, site, oldHist, newHist, flagSet, oldFlag, newFlag).Int()
+	if err != nil {
+		return false, err
+	}
+	return n != 0, nil
+}
+
+// withEnforced returns the incident JSON data with e recorded, or "" when
+// id is not "" and the incident is not id.
+func withEnforced(data string, e spamrun.Enforcement, id string) (string, error) {
+	inc := new(spamrun.Incident)
+	if err := json.Unmarshal([]byte(data), inc); err != nil {
+		return "", err
+	}
+	if id != "" && inc.ID != id {
+		return "", nil
+	}
+	inc.Enforced = &e
+	out, err := json.Marshal(inc)
+	return string(out), err
 }

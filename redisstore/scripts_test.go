@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/spamrun/spamrun"
 )
 
@@ -23,7 +25,7 @@ func TestScriptTTL(t *testing.T) {
 	}
 	record := func(s *Store, at time.Time) {
 		t.Helper()
-		if err := s.RecordScript(ctx, "shop1", spamrun.ScriptSeen{Script: "1001:contact.php", Cwd: "/", Last: at}); err != nil {
+		if err := s.RecordScript(ctx, "shop1", spamrun.Submission{Time: at, Script: "1001:contact.php", Cwd: "/"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -74,4 +76,63 @@ func TestScriptRecordMalformed(t *testing.T) {
 	if err != nil || seen.Script != "1001:a.php" || seen.Cwd != "/" || seen.Count != 7 || !seen.First.Equal(t0) || !seen.Last.Equal(t0.Add(time.Nanosecond)) {
 		t.Errorf("parseScriptRecord(%q) = %+v, %v", r, seen, err)
 	}
+}
+
+// TestActivityTTL: each minute of activity and the site's minute index
+// expire spamrun.ActivityRetention after they were last written, and the
+// spam counts with the script history, so that a site that falls silent
+// leaves nothing behind. The conformance suite checks the retention by
+// submission times, which it can move; the TTL runs on the server's clock,
+// which it cannot.
+func TestActivityTTL(t *testing.T) {
+	srv := startRedis(t)
+	ctx := context.Background()
+	s := open(t, srv, nil)
+	if err := s.RecordScript(ctx, "shop1", spamrun.Submission{Time: t0, Script: "1001:contact.php", Spam: true}); err != nil {
+		t.Fatal(err)
+	}
+	minute := s.minuteKeyPrefix("shop1") + timeKey(t0)
+	for key, want := range map[string]time.Duration{
+		minute:                    spamrun.ActivityRetention,
+		s.minutesKey("shop1"):     spamrun.ActivityRetention,
+		s.scriptsSpamKey("shop1"): DefaultScriptTTL,
+		s.scriptsKey("shop1"):     DefaultScriptTTL,
+		s.scriptsSeenKey("shop1"): DefaultScriptTTL,
+	} {
+		d, err := s.rdb.PTTL(ctx, key).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d < want-time.Minute || d > want {
+			t.Errorf("TTL of %s = %v, want %v", key, d, want)
+		}
+	}
+}
+
+// TestScriptRecordBeforeSpam reads a record written before spam was
+// counted, as hosts have them, and counts on from it.
+func TestScriptRecordBeforeSpam(t *testing.T) {
+	srv := startRedis(t)
+	ctx := context.Background()
+	s := open(t, srv, nil)
+	const key = "1001:contact.php"
+	old := timeKey(t0) + timeKey(t0.Add(time.Hour)) + "00000000000000000041" + `{"script":"1001:contact.php","cwd":"/"}`
+	if err := s.rdb.HSet(ctx, s.scriptsKey("shop1"), key, old).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.rdb.ZAdd(ctx, s.scriptsSeenKey("shop1"), redis.Z{Member: timeKey(t0.Add(time.Hour)) + key}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	check := func(count, spam int64) {
+		t.Helper()
+		got, err := s.Scripts(ctx, "shop1")
+		if err != nil || len(got) != 1 || got[0].Count != count || got[0].Spam != spam || !got[0].First.Equal(t0) {
+			t.Errorf("Scripts = %+v, %v; want count %d, spam %d", got, err, count, spam)
+		}
+	}
+	check(41, 0)
+	if err := s.RecordScript(ctx, "shop1", spamrun.Submission{Time: t0.Add(2 * time.Hour), Script: key, Cwd: "/", Spam: true}); err != nil {
+		t.Fatal(err)
+	}
+	check(42, 1)
 }

@@ -277,6 +277,7 @@ func (m *mailer) submit(ctx context.Context, sub submission, data []byte) (*spoo
 		return nil, err
 	}
 	msg.Evidence.Cwd, msg.Evidence.Command, msg.Evidence.UID = m.sys.evidence.Cwd, m.sys.evidence.Command, m.sys.uid
+	msg.Evidence.File = scriptFile(msg.Evidence)
 
 	e := &spool.Entry{
 		ID: id, Site: m.site.Name, UID: m.sys.uid, Sender: msg.Sender, Recipients: msg.Recipients,

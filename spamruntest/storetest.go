@@ -22,7 +22,8 @@ import (
 //
 // A store that also has an Incidents(ctx, site) method, listing the
 // incidents that disabled site (every site for ""), newest first, has that
-// checked too, and so has a spamrun.ScriptHistory.
+// checked too, and so have a spamrun.IncidentLog and a
+// spamrun.ScriptHistory.
 func TestStore(t *testing.T, open func(t *testing.T) spamrun.Store) {
 	for _, tc := range []struct {
 		name string
@@ -52,6 +53,16 @@ func TestStore(t *testing.T, open func(t *testing.T) spamrun.Store) {
 		{"ScriptsOrder", scriptsOrder},
 		{"ScriptsBound", scriptsBound},
 		{"ScriptsConcurrent", scriptsConcurrent},
+		{"ScriptsSpam", scriptsSpam},
+		{"ActivityMinutes", activityMinutes},
+		{"ActivityBounds", activityBounds},
+		{"ActivityOutOfOrder", activityOutOfOrder},
+		{"ActivitySitesAreIndependent", activitySitesAreIndependent},
+		{"ActivityConcurrent", activityConcurrent},
+		{"ActivityRetention", activityRetention},
+		{"IncidentLogEnforced", incidentLogEnforced},
+		{"IncidentLogEnforcedAfterRetrip", incidentLogEnforcedAfterRetrip},
+		{"IncidentLogUnknown", incidentLogUnknown},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
 	}
@@ -598,14 +609,8 @@ func storeConcurrentSetDisabled(t *testing.T, s spamrun.Store) {
 	}
 }
 
-// storeIncidentLister is the optional ability the operator's "spamrun incidents"
-// uses.
-type storeIncidentLister interface {
-	Incidents(ctx context.Context, site string) ([]*spamrun.Incident, error)
-}
-
 func storeIncidents(t *testing.T, s spamrun.Store) {
-	l, ok := s.(storeIncidentLister)
+	l, ok := s.(spamrun.IncidentLog)
 	if !ok {
 		t.Skipf("%T keeps no incident history", s)
 	}
@@ -667,15 +672,20 @@ func scriptsAt(sec int) time.Time {
 
 func scriptsRecord(t *testing.T, h spamrun.ScriptHistory, site, script, cwd string, at time.Time) {
 	t.Helper()
-	if err := h.RecordScript(context.Background(), site, spamrun.ScriptSeen{Script: script, Cwd: cwd, Last: at}); err != nil {
-		t.Fatalf("RecordScript(%s, %q, %q, %v): %v", site, script, cwd, at.Sub(T0), err)
+	scriptsSubmit(t, h, site, spamrun.Submission{Time: at, Script: script, Cwd: cwd})
+}
+
+func scriptsSubmit(t *testing.T, h spamrun.ScriptHistory, site string, sub spamrun.Submission) {
+	t.Helper()
+	if err := h.RecordScript(context.Background(), site, sub); err != nil {
+		t.Fatalf("RecordScript(%s, %q, %q, %v, spam %v): %v", site, sub.Script, sub.Cwd, sub.Time.Sub(T0), sub.Spam, err)
 	}
 }
 
 func scriptsString(l []spamrun.ScriptSeen) string {
 	var b []byte
 	for _, s := range l {
-		b = fmt.Appendf(b, "\n\t{%q %q first %v last %v count %d}", s.Script, s.Cwd, s.First.Sub(T0), s.Last.Sub(T0), s.Count)
+		b = fmt.Appendf(b, "\n\t{%q %q first %v last %v count %d spam %d}", s.Script, s.Cwd, s.First.Sub(T0), s.Last.Sub(T0), s.Count, s.Spam)
 	}
 	return string(b)
 }
@@ -690,7 +700,8 @@ func scriptsWant(t *testing.T, h spamrun.ScriptHistory, site string, want ...spa
 	same := len(got) == len(want)
 	for i := 0; same && i < len(got); i++ {
 		g, w := got[i], want[i]
-		same = g.Script == w.Script && g.Cwd == w.Cwd && g.Count == w.Count && g.First.Equal(w.First) && g.Last.Equal(w.Last)
+		same = g.Script == w.Script && g.Cwd == w.Cwd && g.Count == w.Count && g.Spam == w.Spam &&
+			g.First.Equal(w.First) && g.Last.Equal(w.Last)
 	}
 	if !same {
 		t.Errorf("Scripts(%q):%s\nwant:%s", site, scriptsString(got), scriptsString(want))
@@ -717,13 +728,11 @@ func scriptsFirstLastCount(t *testing.T, s spamrun.Store) {
 		scriptsWant(t, h, "shop1",
 			spamrun.ScriptSeen{Script: scriptsContact, Cwd: scriptsDocroot + "/forms", First: scriptsAt(0), Last: scriptsAt(120), Count: 3},
 			spamrun.ScriptSeen{Script: "1001:./contact.php", Cwd: scriptsDocroot, First: scriptsAt(90), Last: scriptsAt(90), Count: 1})
-		// First and Count are the store's to keep, not the caller's.
-		err := h.RecordScript(context.Background(), "shop1", spamrun.ScriptSeen{Script: scriptsContact, Cwd: scriptsDocroot, First: scriptsAt(-500), Last: scriptsAt(180), Count: 40})
-		if err != nil {
-			t.Fatal(err)
-		}
+		// A spam-marked submission counts in Count too, and moves Last
+		// and the directory like any other.
+		scriptsSubmit(t, h, "shop1", spamrun.Submission{Time: scriptsAt(180), Script: scriptsContact, Cwd: scriptsDocroot, Spam: true})
 		scriptsWant(t, h, "shop1",
-			spamrun.ScriptSeen{Script: scriptsContact, Cwd: scriptsDocroot, First: scriptsAt(0), Last: scriptsAt(180), Count: 4},
+			spamrun.ScriptSeen{Script: scriptsContact, Cwd: scriptsDocroot, First: scriptsAt(0), Last: scriptsAt(180), Count: 4, Spam: 1},
 			spamrun.ScriptSeen{Script: "1001:./contact.php", Cwd: scriptsDocroot, First: scriptsAt(90), Last: scriptsAt(90), Count: 1})
 	})
 }
@@ -879,10 +888,11 @@ func scriptsConcurrent(t *testing.T, s spamrun.Store) {
 			wg.Go(func() {
 				for i := range each {
 					// Both scripts, each from every writer, with times
-					// interleaved across writers.
+					// interleaved across writers; the mailer's odd
+					// submissions are spam.
 					for _, script := range []string{scriptsContact, scriptsMailer} {
-						seen := spamrun.ScriptSeen{Script: script, Cwd: "/", Last: scriptsAt(i*writers + g)}
-						if err := h.RecordScript(ctx, "shop1", seen); err != nil {
+						sub := spamrun.Submission{Time: scriptsAt(i*writers + g), Script: script, Cwd: "/", Spam: script == scriptsMailer && i%2 == 1}
+						if err := h.RecordScript(ctx, "shop1", sub); err != nil {
 							t.Error(err)
 							return
 						}
@@ -894,7 +904,7 @@ func scriptsConcurrent(t *testing.T, s spamrun.Store) {
 		// A lost update shows as a smaller count.
 		last := scriptsAt(writers*each - 1)
 		scriptsWant(t, h, "shop1",
-			spamrun.ScriptSeen{Script: scriptsMailer, Cwd: "/", First: scriptsAt(0), Last: last, Count: writers * each},
+			spamrun.ScriptSeen{Script: scriptsMailer, Cwd: "/", First: scriptsAt(0), Last: last, Count: writers * each, Spam: writers * (each / 2)},
 			spamrun.ScriptSeen{Script: scriptsContact, Cwd: "/", First: scriptsAt(0), Last: last, Count: writers * each})
 	})
 }

@@ -116,6 +116,15 @@ func runHelper(role string) (*helperResult, error) {
 			res.Counts = append(res.Counts, count)
 		}
 		return res, nil
+	case "scripts":
+		n := helperInt("N")
+		ready()
+		for j := range n {
+			if err := s.RecordScript(ctx, "site", scriptSubmission(index, j)); err != nil {
+				return nil, err
+			}
+		}
+		return &helperResult{}, nil
 	case "trip":
 		ready()
 		// What the detector does: record, and disable when over the limit.
@@ -270,6 +279,62 @@ func TestMultiProcessExact(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// scriptSubmission is the jth submission of child index in the "scripts"
+// role: two scripts and the nameless, over three minutes, some spam.
+func scriptSubmission(index, j int) spamrun.Submission {
+	return spamrun.Submission{
+		Time:   t0.Add(time.Duration(j%3)*time.Minute + time.Duration(index)*time.Millisecond),
+		Script: []string{"1001:contact.php", "", "1001:x.php"}[(index+j)%3],
+		Spam:   (index*j)%4 == 1,
+	}
+}
+
+// TestMultiProcessScripts: many sendmail runs record their submissions at
+// once, in the script history and the activity; every one is counted.
+func TestMultiProcessScripts(t *testing.T) {
+	procs, each := 20, 30
+	if raceEnabled {
+		each /= 3
+	}
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	finish(t, startChildren(t, procs, "scripts", map[string]string{"DB": path, "N": strconv.Itoa(each)}))
+
+	model := spamrun.NewMemoryStore()
+	for i := range procs {
+		for j := range each {
+			model.RecordScript(ctx, "site", scriptSubmission(i, j))
+		}
+	}
+	from, to := t0.Add(-time.Hour), t0.Add(time.Hour)
+	for what, read := range map[string]func(spamrun.ScriptHistory) (any, error){
+		"Activity": func(h spamrun.ScriptHistory) (any, error) { return h.Activity(ctx, "site", from, to) },
+		"Scripts": func(h spamrun.ScriptHistory) (any, error) {
+			l, err := h.Scripts(ctx, "site")
+			for i := range l {
+				l[i].First, l[i].Last = l[i].First.UTC(), l[i].Last.UTC()
+			}
+			return l, err
+		},
+	} {
+		got, err := read(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := read(model)
+		g, _ := json.Marshal(got)
+		w, _ := json.Marshal(want)
+		if !bytes.Equal(g, w) {
+			t.Errorf("%s after %d processes:\n got %s\nwant %s", what, procs, g, w)
+		}
 	}
 }
 

@@ -77,6 +77,7 @@ type Store struct {
 
 var (
 	_ spamrun.Store         = (*Store)(nil)
+	_ spamrun.IncidentLog   = (*Store)(nil)
 	_ spamrun.ScriptHistory = (*Store)(nil)
 )
 
@@ -242,6 +243,21 @@ CREATE TABLE scripts (
 ) WITHOUT ROWID;
 CREATE INDEX scripts_site_last ON scripts (site, last, script_key);
 `,
+	// 3: the spam-marked share of each script's mail, and the site's
+	// activity minute by minute.
+	`
+ALTER TABLE scripts ADD COLUMN spam INTEGER NOT NULL DEFAULT 0;
+
+-- The primary key is also the index of the range reads and of pruning.
+CREATE TABLE activity (
+	site       TEXT    NOT NULL,
+	minute     INTEGER NOT NULL, -- the minute's start, unix seconds
+	script_key TEXT    NOT NULL, -- spamrun.ScriptKey; "" for neither
+	legit      INTEGER NOT NULL,
+	spam       INTEGER NOT NULL,
+	PRIMARY KEY (site, minute, script_key)
+) WITHOUT ROWID;
+`,
 }
 
 // migrate brings the schema to this program's version, len(migrations).
@@ -376,11 +392,25 @@ func (s *Store) scan(ctx context.Context, tx *sql.Tx, query string, args []any, 
 	return st.QueryRowContext(ctx, args...).Scan(dest...)
 }
 
-// readAll runs query outside a transaction, a single statement being a
-// consistent snapshot in WAL mode, and decodes the JSON of each row's one
-// column with decode.
-func (s *Store) readAll(ctx context.Context, query string, args []any, decode func([]byte) error) error {
+// readAll runs query, whose rows are one column of JSON, and decodes each
+// with decode; reset is called before each attempt.
+func (s *Store) readAll(ctx context.Context, query string, args []any, decode func([]byte) error, reset func()) error {
+	return s.query(ctx, query, args, func(rows *sql.Rows) error {
+		var data []byte
+		if err := rows.Scan(&data); err != nil {
+			return err
+		}
+		return decode(data)
+	}, reset)
+}
+
+// query runs a query outside a transaction, a single statement being a
+// consistent snapshot in WAL mode, and hands each row to scan. A busy
+// database may take several attempts, each after reset, so that no row is
+// collected twice.
+func (s *Store) query(ctx context.Context, query string, args []any, scan func(*sql.Rows) error, reset func()) error {
 	return s.retry(ctx, func() error {
+		reset()
 		st, err := s.stmt(ctx, nil, query)
 		if err != nil {
 			return err
@@ -391,11 +421,7 @@ func (s *Store) readAll(ctx context.Context, query string, args []any, decode fu
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var data []byte
-			if err := rows.Scan(&data); err != nil {
-				return err
-			}
-			if err := decode(data); err != nil {
+			if err := scan(rows); err != nil {
 				return err
 			}
 		}
@@ -502,7 +528,7 @@ func (s *Store) SpamLog(ctx context.Context, site string, now time.Time, window 
 		}
 		evs = append(evs, ev)
 		return nil
-	})
+	}, func() { evs = nil })
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: reading spam log of site %q: %w", site, err)
 	}
@@ -608,11 +634,61 @@ func (s *Store) Incidents(ctx context.Context, site string) ([]*spamrun.Incident
 		}
 		incs = append(incs, inc)
 		return nil
-	})
+	}, func() { incs = nil })
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: reading incidents: %w", err)
 	}
 	return incs, nil
+}
+
+const (
+	qIncident       = "SELECT incident FROM incidents WHERE id = ? AND site = ?"
+	qUpdateIncident = "UPDATE incidents SET incident = ? WHERE id = ?"
+	qUpdateDisabled = "UPDATE disabled SET incident = ? WHERE site = ?"
+)
+
+// SetEnforced implements spamrun.IncidentLog, in one write transaction: the
+// incident in the history and, when the site is still disabled by it, in
+// the disabled flag.
+func (s *Store) SetEnforced(ctx context.Context, site, id string, e spamrun.Enforcement) error {
+	err := s.write(ctx, fmt.Sprintf("recording enforcement of incident %q of site %q", id, site), func(tx *sql.Tx) error {
+		var data []byte
+		err := s.scan(ctx, tx, qIncident, []any{id, site}, &data)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		inc := new(spamrun.Incident)
+		if err := json.Unmarshal(data, inc); err != nil {
+			return err
+		}
+		if err := s.saveEnforced(ctx, tx, qUpdateIncident, inc, e, id); err != nil {
+			return err
+		}
+		cur, err := s.disabled(ctx, tx, site)
+		if err != nil || cur == nil || cur.ID != id {
+			return err
+		}
+		return s.saveEnforced(ctx, tx, qUpdateDisabled, cur, e, site)
+	})
+	if err != nil {
+		return fmt.Errorf("sqlitestore: %w", err)
+	}
+	return nil
+}
+
+// saveEnforced sets e on inc and writes it back with update, whose second
+// parameter is key.
+func (s *Store) saveEnforced(ctx context.Context, tx *sql.Tx, update string, inc *spamrun.Incident, e spamrun.Enforcement, key string) error {
+	inc.Enforced = &e
+	data, err := json.Marshal(inc)
+	if err != nil {
+		return err
+	}
+	_, err = s.exec(ctx, tx, update, data, key)
+	return err
 }
 
 // Prune drops the spam logs whose newest entry is at or before cutoff, as

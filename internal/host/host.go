@@ -170,19 +170,13 @@ func (h *Host) SiteForUID(uid int) (spamrun.Site, error) {
 	return s, err
 }
 
-// IncidentLister is a Store that keeps every incident, as the SQLite and
-// Redis stores do.
-type IncidentLister interface {
-	Incidents(ctx context.Context, site string) ([]*spamrun.Incident, error)
-}
-
 // Incidents returns the incidents of site, or of every site when site is
 // "", newest first.
 func (h *Host) Incidents(ctx context.Context, site string) ([]*spamrun.Incident, error) {
 	if h.Store == nil {
 		return nil, h.StoreErr
 	}
-	l, ok := h.Store.(IncidentLister)
+	l, ok := h.Store.(spamrun.IncidentLog)
 	if !ok {
 		return nil, fmt.Errorf("store kind %q keeps no incident history", h.Config.Store.Kind)
 	}
