@@ -21,6 +21,7 @@ command -v swaks >/dev/null || need_pkgs+=(swaks)
 command -v redis-server >/dev/null || need_pkgs+=(redis-server)
 command -v spamd >/dev/null || need_pkgs+=(spamd spamassassin)
 command -v rspamd >/dev/null || need_pkgs+=(rspamd)
+command -v chromium >/dev/null || need_pkgs+=(chromium fonts-dejavu-core)
 
 if ((${#need_pkgs[@]})); then
 	echo "installing: ${need_pkgs[*]}"

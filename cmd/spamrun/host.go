@@ -12,6 +12,7 @@ import (
 
 	"github.com/spamrun/spamrun/config"
 	"github.com/spamrun/spamrun/internal/host"
+	"github.com/spamrun/spamrun/report"
 )
 
 // openHost loads the configuration and opens the installation, logging
@@ -93,16 +94,7 @@ func fmtTime(t time.Time) string {
 
 // fmtDuration writes the durations of a configuration as they are
 // written there: "1h", "15m", "1h30m", not "1h0m0s".
-func fmtDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
-}
+func fmtDuration(d time.Duration) string { return report.ShortDuration(d) }
 
 // cell makes text written by websites or relays safe for one table cell:
 // a control character or tab would break the line or the columns.

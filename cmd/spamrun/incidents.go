@@ -12,11 +12,14 @@ import (
 	"text/tabwriter"
 
 	"github.com/spamrun/spamrun"
-	"github.com/spamrun/spamrun/internal/host"
+	"github.com/spamrun/spamrun/report"
 )
 
 // incidents is spamrun incidents: every trip, newest first.
 func incidents(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "show" {
+		return incidentShow(args[1:], stdout, stderr)
+	}
 	fs := newFlags("incidents [--json] [SITE]", stderr)
 	asJSON := fs.Bool("json", false, "print the incidents, with their messages, as a JSON array")
 	operands, code, ok := parseFlags(fs, args)
@@ -36,7 +39,7 @@ func incidents(args []string, stdout, stderr io.Writer) int {
 	list, err := h.Incidents(ctx, site)
 	if err != nil {
 		fmt.Fprintln(stderr, "spamrun:", err)
-		if _, ok := h.Store.(host.IncidentLister); !ok {
+		if _, ok := h.Store.(spamrun.IncidentLog); !ok {
 			return exitFailed
 		}
 		return exitTempErr
@@ -76,18 +79,19 @@ func incidents(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSITE\tTIME\tCOUNT\tPOLICY\tTOP RULES\tTOP SCRIPT\tNOW")
+	fmt.Fprintln(tw, "ID\tSITE\tTIME\tCOUNT\tPOLICY\tLIKELY CAUSE\tTOP RULES\tTOP SCRIPT\tNOW")
 	for _, inc := range list {
 		state := "re-enabled"
 		if current[inc.Site] == inc.ID {
 			state = "disabled"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n",
-			inc.ID, cell(inc.Site), fmtTime(inc.Time), inc.Count, policyText(inc.Policy),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n",
+			inc.ID, cell(inc.Site), fmtTime(inc.Time), inc.Count, policyText(inc.Policy), likelyCause(inc),
 			counted(topRules(inc), 3), counted(topScripts(inc), 1), state)
 	}
 	tw.Flush()
 	fmt.Fprintln(stdout, "COUNT is the spam-marked messages in the window at the trip; POLICY is max_spam/window.")
+	fmt.Fprintln(stdout, "spamrun incidents show ID explains one: its findings, their evidence, a timeline.")
 	return exitOK
 }
 
@@ -149,4 +153,11 @@ func counted(ts []tally, n int) string {
 		parts = append(parts, fmt.Sprintf("%s (%d)", t.name, t.n))
 	}
 	return cell(strings.Join(parts, ", "))
+}
+
+// likelyCause is the top finding of the incident's report in a few words:
+// "abused form (high)".
+func likelyCause(inc *spamrun.Incident) string {
+	f := report.Build(inc, nil).Findings[0]
+	return fmt.Sprintf("%s (%s)", report.CauseText(f.Cause), f.Level())
 }

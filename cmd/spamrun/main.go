@@ -3,12 +3,14 @@
 //	spamrun status [--json] [SITE]
 //	spamrun enable SITE
 //	spamrun incidents [--json] [SITE]
+//	spamrun incidents show [--json | --html FILE] ID
 //	spamrun queue list [--json] [--all|--quarantine] [SITE]
 //	spamrun queue run [--once] [--interval D] [-v]
 //	spamrun queue release ID...
 //	spamrun queue purge ID...
 //	spamrun audit [--json]
 //	spamrun score [--scorer builtin|spamassassin|rspamd] [--address ADDR] FILE...
+//	spamrun diff [--json] [--all] [--content] [--incident ID] [--first PATH]... SITE_ROOT SNAPSHOT_ROOT
 //
 // score prints one JSON object per file and line, as scripts want it:
 //
@@ -61,6 +63,8 @@ Commands:
   status [--json] [SITE]            sites: state, spam in the window, queue, scripts
   enable SITE                       re-enable a disabled site, with an empty window
   incidents [--json] [SITE]         the trips, newest first, with their likely cause
+  incidents show [--json|--html FILE] ID
+                                    an incident's report: the cause, its evidence, a timeline
   queue list [--json] [--all|--quarantine] [SITE]
                                     messages waiting, held or kept in quarantine
   queue run [--once] [-v]           the queue runner (--once: one pass)
@@ -68,6 +72,8 @@ Commands:
   queue purge ID...                 delete messages for good
   audit [--json]                    who enabled, released and purged what, when
   score [--scorer KIND] FILE...     score messages, one JSON line each
+  diff [--json] [--incident ID] SITE_ROOT SNAPSHOT_ROOT
+                                    new and changed files since a snapshot, likely mailer first
   help                              this text
 
 The configuration is /etc/spamrun/spamrun.toml, or the file SPAMRUN_CONFIG names.
@@ -94,6 +100,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return audit(args[1:], stdout, stderr)
 	case "queue":
 		return queueCmd(args[1:], stdout, stderr)
+	case "diff":
+		return diffCmd(args[1:], stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "spamrun: unknown command %q\n\n%s", args[0], usageText)
 	return exitUsage

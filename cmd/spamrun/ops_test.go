@@ -126,7 +126,7 @@ func (in *install) submit(h *host.Host, site string, uid int, raw []byte, from s
 	if err := h.Spool.Add(e, raw); err != nil {
 		in.t.Fatal(err)
 	}
-	if err := h.Scripts.RecordScript(ctx, site, spamrun.ScriptSeen{Script: e.Evidence.Script, Cwd: e.Evidence.Cwd, Last: at}); err != nil {
+	if err := h.Scripts.RecordScript(ctx, site, spamrun.Submission{Time: at, Script: e.Evidence.Script, Cwd: e.Evidence.Cwd, Spam: e.Spam}); err != nil {
 		in.t.Fatal(err)
 	}
 	return e

@@ -132,7 +132,7 @@ func collectStatus(ctx context.Context, h *host.Host, site string, t time.Time) 
 	kept, err := h.Spool.Quarantine()
 	count(kept, err, true)
 	if site == "" {
-		if _, ok := h.Store.(host.IncidentLister); ok {
+		if _, ok := h.Store.(spamrun.IncidentLog); ok {
 			list, err := h.Incidents(ctx, "")
 			errs = append(errs, err)
 			for _, inc := range list {

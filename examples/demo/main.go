@@ -23,7 +23,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"maps"
@@ -42,11 +44,16 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spamrun/spamrun"
+	"github.com/spamrun/spamrun/config"
+	"github.com/spamrun/spamrun/internal/host"
 	"github.com/spamrun/spamrun/spool"
 )
 
 func main() {
-	if err := run(os.Stdout); err != nil {
+	html := flag.String("html", filepath.Join(os.TempDir(), "spamrun-demo-incident.html"), "write the incident report, an HTML page, to `FILE`")
+	flag.Parse()
+	if err := run(os.Stdout, *html); err != nil {
 		fmt.Fprintln(os.Stderr, "demo: FAILED:", err)
 		os.Exit(1)
 	}
@@ -84,6 +91,9 @@ type demo struct {
 	spool    *spool.Spool
 	uid      int
 
+	docroot string // the website's directory, the caller's cwd sendmail records
+	html    string // where the incident report goes
+
 	runner     *exec.Cmd
 	runnerLog  *lockedBuffer
 	runnerDone chan error
@@ -98,8 +108,8 @@ type result struct {
 	stderr string
 }
 
-func run(stdout io.Writer) error {
-	d := &demo{out: stdout, uid: os.Getuid()}
+func run(stdout io.Writer, html string) error {
+	d := &demo{out: stdout, uid: os.Getuid(), html: html}
 	dir, err := os.MkdirTemp("", "spamrun-demo-")
 	if err != nil {
 		return err
@@ -115,6 +125,17 @@ func run(stdout io.Writer) error {
 	if err := d.setUp(); err != nil {
 		return err
 	}
+	// sendmail records the working directory of the process that ran it,
+	// as PHP-FPM's is the script's directory: the demo works from the
+	// shop's document root.
+	wd, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	if err := os.Chdir(d.docroot); err != nil {
+		return err
+	}
+	defer os.Chdir(wd)
 	if err := d.play(); err != nil {
 		if log := d.runnerLog.String(); log != "" {
 			err = fmt.Errorf("%w\nthe queue runner's log:\n%s", err, indent(log, "  "))
@@ -153,6 +174,15 @@ func (d *demo) setUp() error {
 	if d.spool, err = spool.Open(filepath.Join(d.dir, "spool")); err != nil {
 		return err
 	}
+	d.docroot = filepath.Join(d.dir, "www", siteName)
+	if err := os.MkdirAll(d.docroot, 0o755); err != nil {
+		return err
+	}
+	if err := d.seedHistory(); err != nil {
+		return err
+	}
+	d.printf("  the shop has sent mail for six weeks: order confirmations from class-wc-emails.php, and\n")
+	d.printf("  copies of guestbook entries from guestbook.php (recorded in the state store, as sendmail does)\n")
 	if err := d.startRunner(); err != nil {
 		return err
 	}
@@ -383,7 +413,76 @@ func (d *demo) play() error {
 		return errors.New(strings.Join(problems, "; "))
 	}
 	d.printf("OK: nothing of the spam run was relayed, and every accepted message is accounted for.\n")
+	return d.incidentReport()
+}
+
+// seedHistory records six weeks of the shop's ordinary mail in the state
+// store, as sendmail records every accepted message, so that the
+// incident report can tell a long-standing script from a new one.
+func (d *demo) seedHistory() error {
+	cfg, err := config.Load(d.config)
+	if err != nil {
+		return err
+	}
+	h, err := host.Open(cfg, nil)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	if h.Scripts == nil {
+		return fmt.Errorf("the state store keeps no script history: %v", h.StoreErr)
+	}
+	ctx := context.Background()
+	start := time.Now().AddDate(0, 0, -42)
+	for day := range 42 {
+		for i, script := range []string{"class-wc-emails.php", "class-wc-emails.php", "class-wc-emails.php", "guestbook.php"} {
+			at := start.AddDate(0, 0, day).Add(time.Duration(9+3*i) * time.Hour)
+			sub := spamrun.Submission{Time: at, Script: fmt.Sprintf("%d:%s", d.uid, script), Cwd: d.docroot}
+			if err := h.Scripts.RecordScript(ctx, siteName, sub); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
+}
+
+// incidentReport shows the operator's report of the trip and writes it
+// as an HTML page.
+func (d *demo) incidentReport() error {
+	out, err := d.spamrunCmd("incidents", "--json")
+	if err != nil {
+		return err
+	}
+	var incs []struct{ ID string }
+	if err := json.Unmarshal(out, &incs); err != nil || len(incs) != 1 {
+		return fmt.Errorf("spamrun incidents --json: %v: %s", err, out)
+	}
+	text, err := d.spamrunCmd("incidents", "show", incs[0].ID)
+	if err != nil {
+		return err
+	}
+	verdict, _, _ := strings.Cut(string(text), "\nThe run:")
+	d.printf("\n6. Why? spamrun incidents show %s\n%s\n", incs[0].ID, indent(strings.TrimSpace(verdict), "   "))
+	if _, err := d.spamrunCmd("incidents", "show", "--html", d.html, incs[0].ID); err != nil {
+		return err
+	}
+	d.printf("\nThe incident report, with a timeline of the run: %s\n", d.html)
+	return nil
+}
+
+// spamrunCmd runs the operator's command and returns its output.
+func (d *demo) spamrunCmd(args ...string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, d.spamrun, args...)
+	cmd.Env = d.env()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("spamrun %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return out, nil
 }
 
 // submit runs one sendmail process per message, parallel at a time, and

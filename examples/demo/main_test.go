@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -15,7 +17,8 @@ import (
 // none.
 func TestDemo(t *testing.T) {
 	var out bytes.Buffer
-	err := run(&out)
+	page := filepath.Join(t.TempDir(), "incident.html")
+	err := run(&out, page)
 	text := out.String()
 	if err != nil {
 		t.Fatalf("demo failed: %v\n%s", err, text)
@@ -31,6 +34,12 @@ func TestDemo(t *testing.T) {
 		"parts: text/plain, message/delivery-status (Status: 5.7.1), text/rfc822-headers",
 		"The queue runner stopped on SIGTERM.",
 		"OK: nothing of the spam run was relayed",
+		"6. Why? spamrun incidents show ",
+		"Likely cause: abused form (high,",
+		"guestbook.php has sent mail since",
+		"is the name of a form or a CMS entry point",
+		"fixed lines of text",
+		"Protect ",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("output lacks %q", want)
@@ -62,7 +71,29 @@ func TestDemo(t *testing.T) {
 			t.Errorf("%s: got %q, want %q", c.re, m[1], c.want)
 		}
 	}
+	checkDemoPage(t, page)
 	if t.Failed() {
 		t.Logf("the demo's output:\n%s", text)
+	}
+}
+
+// checkDemoPage checks the page the demo wrote: self-contained, with the
+// timeline and the finding.
+func checkDemoPage(t *testing.T, page string) {
+	t.Helper()
+	data, err := os.ReadFile(page)
+	if err != nil {
+		t.Fatalf("the demo wrote no report: %v", err)
+	}
+	html := string(data)
+	for _, want := range []string{`<svg id="timeline"`, "bar-spam", "guestbook.php", "Abused form"} {
+		if !strings.Contains(html, want) {
+			t.Errorf("the report page lacks %q", want)
+		}
+	}
+	for _, external := range []string{`src="http`, `href="//`, "<script src", `<link rel="stylesheet"`} {
+		if strings.Contains(html, external) {
+			t.Errorf("the report page loads %q: not self-contained", external)
+		}
 	}
 }
