@@ -300,6 +300,10 @@ type scriptHistory struct {
 	mu       sync.Mutex
 	sites    map[string]map[string]*ScriptSeen
 	activity map[string]map[minuteKey]*Minute
+	// pruned is, per site, the cutoff of the last pruning of its
+	// activity: the minutes are looked through again only when the
+	// cutoff moves on, once a minute of submissions at most.
+	pruned map[string]int64
 }
 
 type minuteKey struct {
@@ -380,6 +384,13 @@ func (h *scriptHistory) count(site, key string, sub Submission) {
 		m.Legit++
 	}
 	cutoff := start.Add(-ActivityRetention).Unix()
+	if last, ok := h.pruned[site]; ok && cutoff <= last {
+		return
+	}
+	if h.pruned == nil {
+		h.pruned = make(map[string]int64)
+	}
+	h.pruned[site] = cutoff
 	for k := range minutes {
 		if k.minute < cutoff {
 			delete(minutes, k)
