@@ -1023,3 +1023,20 @@ func (s *source) scanPhishing(mails bool) {
 		s.mark("password-mailed", weightPasswordMailed, m[0])
 	}
 }
+
+// ScanFile scans the first DefaultMaxScan bytes of the file at path, as
+// Compare does: a symbolic link is not followed and only a regular file
+// is read, so a path someone else chose cannot make the caller read
+// another file or block on a fifo.
+func ScanFile(path string) ([]Marker, error) {
+	f, err := openRegular(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := readHead(f, nil, DefaultMaxScan)
+	if err != nil {
+		return nil, err
+	}
+	return Scan(data), nil
+}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/base64"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -176,4 +178,26 @@ func FuzzScan(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestScanFile(t *testing.T) {
+	dir := t.TempDir()
+	mailer := filepath.Join(dir, "m.php")
+	if err := os.WriteFile(mailer, []byte("<?php\nforeach ($list as $to) { mail($to, $s, $b); }\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ScanFile(mailer)
+	if err != nil || len(got) == 0 {
+		t.Fatalf("ScanFile(mailer) = %v, %v", got, err)
+	}
+	link := filepath.Join(dir, "link.php")
+	if err := os.Symlink(mailer, link); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ScanFile(link); err == nil {
+		t.Errorf("ScanFile followed a link: %v", got)
+	}
+	if got, err := ScanFile(dir); err == nil {
+		t.Errorf("ScanFile read a directory: %v", got)
+	}
 }

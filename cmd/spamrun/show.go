@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"syscall"
 
 	"github.com/spamrun/spamrun"
 	"github.com/spamrun/spamrun/internal/host"
@@ -107,29 +105,17 @@ func writeHTMLFile(name string, r *report.Report) error {
 	return os.Rename(f.Name(), name)
 }
 
-// maxScriptRead bounds how much of a script the report reads.
-const maxScriptRead = 1 << 20
-
-// scriptMarkers reads the script an incident names and says what its code
-// holds of mail sending and web shells: marker names and lines only,
-// never the code, since the path was recorded by the site and the report
-// runs as root. The file itself must not be a symbolic link and must be a
+// scriptMarkers says what the code of the script an incident names holds
+// of mail sending and web shells: marker names and lines only, never the
+// code, since the path was recorded by the site and the report runs as
+// root. sitediff.ScanFile neither follows a link nor opens anything but a
 // regular file.
 func scriptMarkers(path string) []string {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	markers, err := sitediff.ScanFile(path)
 	if err != nil {
 		return nil
 	}
-	defer f.Close()
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		return nil
-	}
-	data, err := io.ReadAll(io.LimitReader(f, maxScriptRead))
-	if err != nil && !errors.Is(err, io.EOF) {
-		return nil
-	}
 	var out []string
-	markers := sitediff.Scan(data)
 	for _, m := range markers[:min(len(markers), 6)] {
 		out = append(out, fmt.Sprintf("%s (line %d)", m.Name, m.Line))
 	}
