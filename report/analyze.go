@@ -105,7 +105,12 @@ func groupRuns(inc *spamrun.Incident) []*run {
 			rn.script.New = h.First.After(start.Add(-newScript))
 		}
 	}
-	slices.SortStableFunc(order, func(a, b *run) int { return cmp.Compare(b.script.Spam, a.script.Spam) })
+	slices.SortFunc(order, func(a, b *run) int {
+		if c := cmp.Compare(b.script.Spam, a.script.Spam); c != 0 {
+			return c
+		}
+		return strings.Compare(a.script.Key, b.script.Key)
+	})
 	return order
 }
 

@@ -44,7 +44,7 @@ type Report struct {
 	// since "unknown" is a finding too.
 	Findings []Finding `json:"findings"`
 	// Scripts are the scripts that sent mail during the run, the ones that
-	// sent the most spam-marked mail first.
+	// sent the most spam-marked mail first, then by Key.
 	Scripts []Script `json:"scripts"`
 	// Timeline counts the site's accepted mail per minute, from the
 	// incident's activity, with empty minutes filled in, in time order.

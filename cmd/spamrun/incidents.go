@@ -1,17 +1,15 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"io"
-	"maps"
-	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spamrun/spamrun"
+	"github.com/spamrun/spamrun/internal/host"
 	"github.com/spamrun/spamrun/report"
 )
 
@@ -36,13 +34,9 @@ func incidents(args []string, stdout, stderr io.Writer) int {
 	}
 	defer closeHost()
 	ctx := context.Background()
-	list, err := h.Incidents(ctx, site)
-	if err != nil {
-		fmt.Fprintln(stderr, "spamrun:", err)
-		if _, ok := h.Store.(spamrun.IncidentLog); !ok {
-			return exitFailed
-		}
-		return exitTempErr
+	list, code := incidentList(ctx, h, site, stderr)
+	if code != exitOK {
+		return code
 	}
 	if *asJSON {
 		if list == nil {
@@ -85,9 +79,11 @@ func incidents(args []string, stdout, stderr io.Writer) int {
 		if current[inc.Site] == inc.ID {
 			state = "disabled"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n",
-			inc.ID, cell(inc.Site), fmtTime(inc.Time), inc.Count, policyText(inc.Policy), likelyCause(inc),
-			counted(topRules(inc), 3), counted(topScripts(inc), 1), state)
+		r := report.Build(inc, nil)
+		cause := r.Findings[0]
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s (%s)\t%s\t%s\t%s\n",
+			inc.ID, cell(inc.Site), fmtTime(inc.Time), inc.Count, policyText(inc.Policy),
+			report.CauseText(cause.Cause), cause.Level(), counted(r.Summary.Rules, 3), counted(topScripts(r), 1), state)
 	}
 	tw.Flush()
 	fmt.Fprintln(stdout, "COUNT is the spam-marked messages in the window at the trip; POLICY is max_spam/window.")
@@ -101,63 +97,38 @@ func policyText(p spamrun.Policy) string {
 	return strconv.Itoa(p.MaxSpam) + "/" + fmtDuration(p.Window)
 }
 
-// tally is a name and how often it occurred.
-type tally struct {
-	name string
-	n    int
-}
-
-// rank sorts the counts most frequent first, then by name, so that the
-// same incident always reads the same.
-func rank(counts map[string]int) []tally {
-	var ts []tally
-	for _, name := range slices.Sorted(maps.Keys(counts)) {
-		ts = append(ts, tally{name, counts[name]})
-	}
-	slices.SortStableFunc(ts, func(a, b tally) int { return cmp.Compare(b.n, a.n) })
-	return ts
-}
-
-// topRules ranks the rules by how many of the incident's messages they
-// fired on: the rules of a run's template fire on every message.
-func topRules(inc *spamrun.Incident) []tally {
-	counts := make(map[string]int)
-	for _, ev := range inc.Messages {
-		for _, r := range ev.Rules {
-			counts[r]++
+// incidentList returns the incidents of site, or of every site. On
+// failure it has reported the error and returns the exit status: a store
+// that keeps no incident history fails for good, one that is down for now.
+func incidentList(ctx context.Context, h *host.Host, site string, stderr io.Writer) ([]*spamrun.Incident, int) {
+	list, err := h.Incidents(ctx, site)
+	if err != nil {
+		fmt.Fprintln(stderr, "spamrun:", err)
+		if _, ok := h.Store.(spamrun.IncidentLog); !ok {
+			return nil, exitFailed
 		}
+		return nil, exitTempErr
 	}
-	return rank(counts)
+	return list, exitOK
 }
 
 // topScripts ranks where the incident's messages came from: the script
 // PHP named, or else the caller's working directory.
-func topScripts(inc *spamrun.Incident) []tally {
-	counts := make(map[string]int)
-	for _, ev := range inc.Messages {
-		key := strings.TrimSpace(ev.Evidence.Script)
-		if key == "" {
-			key = strings.TrimSpace(ev.Evidence.Cwd)
-		}
-		if key != "" {
-			counts[key]++
+func topScripts(r *report.Report) []report.Count {
+	var out []report.Count
+	for _, s := range r.Scripts {
+		if s.Key != "" {
+			out = append(out, report.Count{Name: strings.TrimPrefix(s.Key, "cwd:"), N: s.Spam})
 		}
 	}
-	return rank(counts)
+	return out
 }
 
-// counted writes the first n tallies as "NAME (count)", comma separated.
-func counted(ts []tally, n int) string {
+// counted writes the first n counts as "NAME (count)", comma separated.
+func counted(cs []report.Count, n int) string {
 	var parts []string
-	for _, t := range ts[:min(n, len(ts))] {
-		parts = append(parts, fmt.Sprintf("%s (%d)", t.name, t.n))
+	for _, c := range cs[:min(n, len(cs))] {
+		parts = append(parts, fmt.Sprintf("%s (%d)", c.Name, c.N))
 	}
 	return cell(strings.Join(parts, ", "))
-}
-
-// likelyCause is the top finding of the incident's report in a few words:
-// "abused form (high)".
-func likelyCause(inc *spamrun.Incident) string {
-	f := report.Build(inc, nil).Findings[0]
-	return fmt.Sprintf("%s (%s)", report.CauseText(f.Cause), f.Level())
 }

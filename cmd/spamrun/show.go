@@ -66,13 +66,9 @@ func incidentShow(args []string, stdout, stderr io.Writer) int {
 // findIncident looks an incident up by its ID. On failure it has reported
 // the error and returns the exit status.
 func findIncident(ctx context.Context, h *host.Host, id string, stderr io.Writer) (*spamrun.Incident, int) {
-	list, err := h.Incidents(ctx, "")
-	if err != nil {
-		fmt.Fprintln(stderr, "spamrun:", err)
-		if _, ok := h.Store.(spamrun.IncidentLog); !ok {
-			return nil, exitFailed
-		}
-		return nil, exitTempErr
+	list, code := incidentList(ctx, h, "", stderr)
+	if code != exitOK {
+		return nil, code
 	}
 	for _, inc := range list {
 		if inc.ID == id {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spamrun/spamrun"
 	"github.com/spamrun/spamrun/internal/host"
+	"github.com/spamrun/spamrun/report"
 	"github.com/spamrun/spamrun/spool"
 )
 
@@ -221,8 +222,9 @@ func printSiteDetail(w io.Writer, r *siteStatus) {
 	if inc := r.Incident; inc != nil {
 		fmt.Fprintf(w, "\nIncident %s at %s: %d spam-marked messages within %s (max_spam %d)\n",
 			inc.ID, fmtTime(inc.Time), inc.Count, fmtDuration(inc.Policy.Window), inc.Policy.MaxSpam)
-		fmt.Fprintf(w, "  top rules:   %s\n", counted(topRules(inc), 5))
-		fmt.Fprintf(w, "  top scripts: %s\n", counted(topScripts(inc), 3))
+		rep := report.Build(inc, nil)
+		fmt.Fprintf(w, "  top rules:   %s\n", counted(rep.Summary.Rules, 5))
+		fmt.Fprintf(w, "  top scripts: %s\n", counted(topScripts(rep), 3))
 		fmt.Fprintf(w, "  details: spamrun incidents %s; once the cause is fixed: spamrun enable %s\n", r.Site, r.Site)
 	}
 	if r.Submitted == nil {
