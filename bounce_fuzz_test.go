@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/spamrun/spamrun"
+	"github.com/spamrun/spamrun/spamruntest"
 )
 
 // FuzzBounce holds the builder to its promise: whatever a site submitted,
@@ -70,7 +71,7 @@ func FuzzBounce(f *testing.F) {
 		}
 
 		checkDSNWellFormed(t, out)
-		_, rep := parseDSN(t, out)
+		_, rep := spamruntest.ParseDSN(t, out)
 		var got []string
 		for _, r := range rep.DeliveryStatus.RecipientDSNs {
 			addr, ok := strings.CutPrefix(r.Get("Final-Recipient"), "rfc822; ")

@@ -18,6 +18,7 @@ import (
 	"github.com/jhillyerd/enmime/v2/dsn"
 
 	"github.com/spamrun/spamrun"
+	"github.com/spamrun/spamrun/spamruntest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -182,28 +183,6 @@ func checkDSNWellFormed(t testing.TB, out []byte) {
 	}
 }
 
-// parseDSN reads out the way a receiving program would, with enmime.
-func parseDSN(t testing.TB, out []byte) (*enmime.Envelope, *dsn.Report) {
-	t.Helper()
-	env, err := enmime.ReadEnvelope(bytes.NewReader(out))
-	if err != nil {
-		t.Fatalf("enmime cannot read the DSN: %v", err)
-	}
-	for _, e := range env.Errors {
-		if e.Severe {
-			t.Errorf("enmime: %v", e)
-		}
-	}
-	rep, err := dsn.ParseReport(env.Root)
-	if err != nil {
-		t.Fatalf("dsn.ParseReport: %v", err)
-	}
-	if rep == nil {
-		t.Fatalf("not a multipart/report: %s", env.Root.ContentType)
-	}
-	return env, rep
-}
-
 // reportedPart returns the third part of the report, where the original's
 // header is quoted.
 func reportedPart(t testing.TB, env *enmime.Envelope) *enmime.Part {
@@ -225,7 +204,7 @@ func TestBounceRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env, rep := parseDSN(t, out)
+	env, rep := spamruntest.ParseDSN(t, out)
 
 	if got := env.GetHeader("To"); got != "<info@shop1.example>" {
 		t.Errorf("To = %q, want the envelope sender", got)
@@ -318,7 +297,7 @@ func TestBounceGlobalTypes(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkDSNWellFormed(t, out)
-			env, rep := parseDSN(t, out)
+			env, rep := spamruntest.ParseDSN(t, out)
 			if got := env.Root.FirstChild.NextSibling.ContentType; got != tt.statusType {
 				t.Errorf("status part is %s, want %s", got, tt.statusType)
 			}
@@ -350,7 +329,7 @@ func TestBounceEightBitHeader(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkDSNWellFormed(t, out)
-	env, _ := parseDSN(t, out)
+	env, _ := spamruntest.ParseDSN(t, out)
 	got := string(reportedPart(t, env).Content)
 	want := "Subject: K\uFFFDln\r\nX-Bad: a\uFFFDb\uFFFD\r\n"
 	if got != want {
@@ -379,7 +358,7 @@ func TestBounceHeaderOnly(t *testing.T) {
 			if bytes.Contains(out, []byte("Buy pills")) {
 				t.Error("the DSN contains the original body")
 			}
-			env, _ := parseDSN(t, out)
+			env, _ := spamruntest.ParseDSN(t, out)
 			if tt.want == "" {
 				if p := env.Root.FirstChild.NextSibling.NextSibling; p != nil {
 					t.Errorf("nothing to quote, yet a third part %s: %q", p.ContentType, p.Content)
@@ -408,7 +387,7 @@ func TestBounceLongHeaderLine(t *testing.T) {
 	if !bytes.Contains(out, []byte("Content-Transfer-Encoding: quoted-printable\r\n\r\nSubject: hi")) {
 		t.Error("the quoted header is not quoted-printable")
 	}
-	env, _ := parseDSN(t, out)
+	env, _ := spamruntest.ParseDSN(t, out)
 	if got, want := string(reportedPart(t, env).Content), "Subject: hi\r\n"+to+"\r\n"; got != want {
 		t.Errorf("the quoted header does not decode to the original:\n%q", got)
 	}
@@ -537,7 +516,7 @@ func TestBounceRecipientOverrides(t *testing.T) {
 	if !slices.Equal(b.Recipients, given) {
 		t.Errorf("Build changed the caller's recipients: %+v", b.Recipients)
 	}
-	_, rep := parseDSN(t, out)
+	_, rep := spamruntest.ParseDSN(t, out)
 	rs := rep.DeliveryStatus.RecipientDSNs
 	if len(rs) != 2 {
 		t.Fatalf("%d recipients, want 2", len(rs))
@@ -562,7 +541,7 @@ func TestBounceCustomText(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env, rep := parseDSN(t, out)
+	env, rep := spamruntest.ParseDSN(t, out)
 	if got := strings.ReplaceAll(rep.Explanation.Text, "\r\n", "\n"); got != b.Text {
 		t.Errorf("explanation %q, want %q", got, b.Text)
 	}
@@ -583,7 +562,7 @@ func TestBounceDefaultSeams(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env, _ := parseDSN(t, out1)
+	env, _ := spamruntest.ParseDSN(t, out1)
 	if !regexp.MustCompile(`^<[^<>@ ]+@web1\.example\.net>$`).MatchString(env.GetHeader("Message-Id")) {
 		t.Errorf("Message-ID = %q, want one at the reporting host", env.GetHeader("Message-Id"))
 	}
@@ -591,7 +570,7 @@ func TestBounceDefaultSeams(t *testing.T) {
 	if err != nil || date.Before(before) || date.After(time.Now().Add(time.Second)) {
 		t.Errorf("Date = %q (%v), want now", env.GetHeader("Date"), err)
 	}
-	env2, _ := parseDSN(t, out2)
+	env2, _ := spamruntest.ParseDSN(t, out2)
 	if env.GetHeader("Message-Id") == env2.GetHeader("Message-Id") {
 		t.Error("two DSNs got the same Message-ID")
 	}

@@ -283,28 +283,6 @@ func split(msgs []spamruntest.SinkMessage) (orig, dsns []spamruntest.SinkMessage
 	return orig, dsns
 }
 
-// parseDSN reads a relayed DSN the way a receiving program would.
-func parseDSN(t *testing.T, data []byte) (*enmime.Envelope, *dsn.Report) {
-	t.Helper()
-	env, err := enmime.ReadEnvelope(bytes.NewReader(data))
-	if err != nil {
-		t.Fatalf("enmime cannot read the DSN: %v", err)
-	}
-	for _, e := range env.Errors {
-		if e.Severe {
-			t.Errorf("enmime: %v", e)
-		}
-	}
-	rep, err := dsn.ParseReport(env.Root)
-	if err != nil {
-		t.Fatalf("dsn.ParseReport: %v", err)
-	}
-	if rep == nil {
-		t.Fatalf("DSN is not a multipart/report: %s", env.Root.ContentType)
-	}
-	return env, rep
-}
-
 // dsnRecipient is one per-recipient block of a DSN.
 type dsnRecipient struct{ rcpt, status, diagnostic, action string }
 
@@ -490,7 +468,7 @@ func TestRelayRefusedReturnsDSN(t *testing.T) {
 			if m.From != "" || !slices.Equal(m.To, []string{"shop@shop1.example"}) {
 				t.Errorf("DSN envelope from <%s> to %q", m.From, m.To)
 			}
-			env, rep := parseDSN(t, m.Data)
+			env, rep := spamruntest.ParseDSN(t, m.Data)
 			got := recipients(rep)
 			if len(got) != 1 || got[0].rcpt != victim(1)[0] || got[0].status != "5.7.1" || !dsn.IsFailed(rep.DeliveryStatus.RecipientDSNs[0]) {
 				t.Errorf("DSN recipients %+v", got)
@@ -580,7 +558,7 @@ func TestRelayRefusedSomeRecipients(t *testing.T) {
 		if !slices.Equal(dsns[0].To, []string{"shop@shop1.example"}) {
 			t.Errorf("DSN to %q", dsns[0].To)
 		}
-		_, rep := parseDSN(t, dsns[0].Data)
+		_, rep := spamruntest.ParseDSN(t, dsns[0].Data)
 		got := recipients(rep)
 		if len(got) != 1 || got[0].rcpt != bad || got[0].status != "5.1.1" || !strings.Contains(got[0].diagnostic, "550 5.1.1 No such user here") {
 			t.Errorf("DSN reports %+v, want only %s with 5.1.1", got, bad)
@@ -640,7 +618,7 @@ func TestRelayRefusedSomeRecipients(t *testing.T) {
 		if len(orig) != 1 || !slices.Equal(orig[0].To, []string{good}) || len(dsns) != 1 {
 			t.Fatalf("relayed %+v and %d DSNs", orig, len(dsns))
 		}
-		_, rep := parseDSN(t, dsns[0].Data)
+		_, rep := spamruntest.ParseDSN(t, dsns[0].Data)
 		if got := recipients(rep); len(got) != 1 || got[0].rcpt != bad {
 			t.Errorf("DSN reports %+v, want only %s", got, bad)
 		}
@@ -677,7 +655,7 @@ func TestRelayRefusedEveryRecipientAtRcptKeepsOriginal(t *testing.T) {
 	if !slices.Equal(dsns[0].To, []string{"shop@shop1.example"}) {
 		t.Errorf("DSN to %q", dsns[0].To)
 	}
-	_, rep := parseDSN(t, dsns[0].Data)
+	_, rep := spamruntest.ParseDSN(t, dsns[0].Data)
 	if got := recipients(rep); len(got) != 1 || got[0].rcpt != victim(1)[0] || got[0].status != "5.1.1" || !strings.Contains(got[0].diagnostic, "550 5.1.1 No such user here") {
 		t.Errorf("DSN reports %+v", got)
 	}
@@ -700,7 +678,7 @@ func TestRelayRefusedEveryRecipientAtRcptMixed(t *testing.T) {
 	if len(orig) != 0 || len(dsns) != 1 {
 		t.Fatalf("sink got %d originals and %d DSNs, want 0 and 1", len(orig), len(dsns))
 	}
-	_, rep := parseDSN(t, dsns[0].Data)
+	_, rep := spamruntest.ParseDSN(t, dsns[0].Data)
 	if got := recipients(rep); len(got) != 1 || got[0].rcpt != bad {
 		t.Errorf("DSN reports %+v, want only %s", got, bad)
 	}
@@ -817,7 +795,7 @@ func TestRelayRefusedSpamOwnSender(t *testing.T) {
 	if len(m) != 1 || !slices.Equal(m[0].To, []string{"noreply@shop1.example"}) {
 		t.Fatalf("DSNs %+v", m)
 	}
-	env, _ := parseDSN(t, m[0].Data)
+	env, _ := spamruntest.ParseDSN(t, m[0].Data)
 	checkHeadersOnly(t, m[0].Data, env)
 }
 
@@ -848,7 +826,7 @@ func TestLifetimeExpires(t *testing.T) {
 	if got == nil || got.State != spool.Bounced || got.DSN != e.ID+"-dsn" {
 		t.Fatalf("original in %q: %+v", v.in(e.ID), got)
 	}
-	_, rep := parseDSN(t, dsns[0].Data)
+	_, rep := spamruntest.ParseDSN(t, dsns[0].Data)
 	rs := recipients(rep)
 	if len(rs) != 1 || rs[0].status != "4.4.7" || rs[0].action != "failed" {
 		t.Errorf("DSN recipients %+v, want one failed 4.4.7", rs)
@@ -1054,7 +1032,7 @@ func TestBounceSite(t *testing.T) {
 	var to []string
 	for _, m := range dsns {
 		to = append(to, m.To...)
-		env, rep := parseDSN(t, m.Data)
+		env, rep := spamruntest.ParseDSN(t, m.Data)
 		for _, rc := range recipients(rep) {
 			if rc.status != "5.7.1" || rc.action != "failed" {
 				t.Errorf("DSN to %q: recipient %+v", m.To, rc)
@@ -1081,7 +1059,7 @@ func TestBounceSite(t *testing.T) {
 }
 
 func dsnRcpts(t *testing.T, data []byte) []string {
-	_, rep := parseDSN(t, data)
+	_, rep := spamruntest.ParseDSN(t, data)
 	var out []string
 	for _, r := range recipients(rep) {
 		out = append(out, r.rcpt)
@@ -1777,7 +1755,7 @@ func TestRelayRefusedDSNEntry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, rep := parseDSN(t, raw)
+	_, rep := spamruntest.ParseDSN(t, raw)
 	if got := recipients(rep); len(got) != 1 || got[0].status != "5.6.0" || !strings.Contains(got[0].diagnostic, "554 5.6.0 Malformed message") {
 		t.Errorf("DSN reports %+v", got)
 	}
