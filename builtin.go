@@ -12,6 +12,8 @@ import (
 	"unicode"
 
 	"github.com/jhillyerd/enmime/v2"
+
+	"github.com/spamrun/spamrun/internal/textmodel"
 )
 
 // BuiltinScorer scores a message with rules for what outbound form abuse
@@ -68,7 +70,7 @@ import (
 //	PARSE_WARNINGS            0.3, 0.8 when parts were lost  malformed MIME
 //	MISSING_MESSAGE_ID        0.1   (PHP mail() never adds one; the relay does)
 //	MISSING_DATE              0.1
-//	TEXT_MODEL                -1.0 … 3.5  the optional statistical model, see TextModel
+//	TEXT_MODEL                -1.0 … 4.5  the embedded statistical text model, see TextModel
 //
 // The vocabulary rules know English, Dutch, German, French, Spanish and
 // Russian, and sum the distinct words and phrases found, each weighted; the
@@ -83,26 +85,36 @@ type BuiltinScorer struct {
 // BuiltinOptions adjust a BuiltinScorer. The zero value and nil are the
 // defaults.
 type BuiltinOptions struct {
-	// TextModel, when set, classifies the message's words and adds its
-	// verdict as the rule TEXT_MODEL. There is none by default.
+	// TextModel classifies the message's words and adds its verdict as
+	// the rule TEXT_MODEL. Nil means the embedded model, trained on the
+	// public SpamAssassin corpus and hosting mail.
 	TextModel TextModel
+	// RulesOnly leaves the text model out: the score is the rules' alone.
+	RulesOnly bool
 }
 
-// TextModel is a statistical classifier of message text, such as naive
-// Bayes trained on a public corpus and embedded in the binary.
+// TextModel is a statistical classifier of message text, such as the
+// logistic model trained on a public corpus that the scorer embeds.
 //
 // SpamProbability returns the probability, in [0, 1], that a message with
-// the given words is spam. words yields the subject's and body's word tokens
-// in order: lower case, letters and digits only, without URLs — the same
-// tokens the vocabulary rules see, so a message is tokenised once. The
-// strings are copies; the sequence itself is valid only during the call.
+// the given features is spam. features yields, in order, the subject's and
+// body's words (lower case, letters and digits only, without URLs and
+// English function words, the tokens the vocabulary rules see, so a
+// message is tokenised once) and then features named with a colon: the
+// subject's words again as "s:word", links as "h:host", "d:domain" and
+// "t:tld", writing systems as "script:cyrillic" and so on, attachments
+// as "attach:pdf". Chinese, Japanese, Korean and Thai text comes as pairs
+// of characters. The strings may be kept; the sequence is valid only
+// during the call.
 //
-// The probability becomes points like SpamAssassin's BAYES rules:
-// at least 0.99 adds 3.5, 0.95 adds 3.0, 0.80 adds 2.0, 0.60 adds 1.0;
-// below 0.01 subtracts 1.0 and below 0.05 subtracts 0.5; anything else,
-// including NaN, adds no rule. A model must be safe for concurrent use.
+// The probability becomes points like SpamAssassin's BAYES rules: at
+// least 0.999 adds 4.5, 0.99 adds 4.0, 0.95 adds 3.0, 0.80 adds 2.0, 0.60
+// adds 1.0; below 0.01 subtracts 1.0 and below 0.05 subtracts 0.5;
+// anything else, including NaN, adds no rule. The model alone never
+// reaches 5: a message is spam only when a rule agrees. A model must be
+// safe for concurrent use.
 type TextModel interface {
-	SpamProbability(words iter.Seq[string]) float64
+	SpamProbability(features iter.Seq[string]) float64
 }
 
 var _ Scorer = (*BuiltinScorer)(nil)
@@ -114,7 +126,10 @@ func NewBuiltinScorer() *BuiltinScorer { return NewBuiltinScorerWithOptions(nil)
 // the defaults.
 func NewBuiltinScorerWithOptions(opts *BuiltinOptions) *BuiltinScorer {
 	s := &BuiltinScorer{}
-	if opts != nil {
+	switch {
+	case opts == nil || opts.TextModel == nil && !opts.RulesOnly:
+		s.model = textmodel.Default()
+	case !opts.RulesOnly:
 		s.model = opts.TextModel
 	}
 	return s
@@ -138,6 +153,7 @@ func (s *BuiltinScorer) Score(_ context.Context, msg *Message) (Score, error) {
 
 	t.textBudget = maxScanText
 	t.addText(msg.Subject)
+	t.subjectSpans = len(t.spans)
 	t.addText(msg.Text)
 	t.matchPhrases()
 	if msg.HTML != "" {
@@ -156,7 +172,7 @@ func (s *BuiltinScorer) Score(_ context.Context, msg *Message) (Score, error) {
 	scoreText(&sc, t, msg)
 	scoreStructure(&sc, t, msg)
 	if s.model != nil {
-		scoreModel(&sc, t, s.model)
+		scoreModel(&sc, t, msg, s.model)
 	}
 	return sc, nil
 }
@@ -660,34 +676,4 @@ func subjectShouts(s string) bool {
 		}
 	}
 	return upper >= 10 && words >= 3
-}
-
-func scoreModel(sc *Score, t *textScan, model TextModel) {
-	p := model.SpamProbability(func(yield func(string) bool) {
-		for _, s := range t.spans {
-			if !yield(string(t.norm[s.start:s.end])) {
-				return
-			}
-		}
-	})
-	var pts float64
-	switch {
-	case math.IsNaN(p) || p < 0 || p > 1:
-		return
-	case p >= 0.99:
-		pts = 3.5
-	case p >= 0.95:
-		pts = 3.0
-	case p >= 0.80:
-		pts = 2.0
-	case p >= 0.60:
-		pts = 1.0
-	case p < 0.01:
-		pts = -1.0
-	case p < 0.05:
-		pts = -0.5
-	default:
-		return
-	}
-	sc.Add("TEXT_MODEL", pts, fmt.Sprintf("text model: spam probability %.2f", p))
 }

@@ -30,8 +30,8 @@ func ExampleBuiltinScorer() {
 		fmt.Printf("%-21s %.1f  %s\n", r.Name, r.Points, r.Reason)
 	}
 	// Output:
-	// score 6.5, spam: true
+	// score 11.0, spam: true
+	// TEXT_MODEL            4.5  text model: spam probability 0.999
 	// CASINO_WORDS          3.0  gambling words: casino, roulette, blackjack (+3 more)
 	// URI_ODD_TLD           1.5  links on cheap, abused TLDs: lucky-spins.top, roulette-live.xyz
-	// SPAM_WORDS_WITH_LINKS 1.0  spam vocabulary together with links to outside domains
 }

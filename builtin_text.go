@@ -35,14 +35,15 @@ type textScan struct {
 	// that the n tokens from spans[i] on are the contiguous bytes
 	// norm[spans[i].start:spans[i+n-1].end]: a phrase is a map key without
 	// copying.
-	norm     []byte
-	spans    []span
-	phraseAt []phraseStart
-	seen     []uint64
-	hits     []int32                // lexicon terms in order of first hit
-	catSum   [numCategories]float64 // strong terms
-	catWeak  [numCategories]float64 // weak terms, capped at weakCap when read
-	catHits  [numCategories]int
+	norm         []byte
+	spans        []span
+	subjectSpans int // spans[:subjectSpans] are the subject's
+	phraseAt     []phraseStart
+	seen         []uint64
+	hits         []int32                // lexicon terms in order of first hit
+	catSum       [numCategories]float64 // strong terms
+	catWeak      [numCategories]float64 // weak terms, capped at weakCap when read
+	catHits      [numCategories]int
 
 	words      int // tokens with at least one letter
 	gibberish  int
@@ -61,6 +62,8 @@ type textScan struct {
 	hiddenWhy      string
 	htmlAttachment bool
 	mismatch       []string // "text → href" of anchors showing another domain
+
+	features featureBuf // the text model's input, see modelFeatures
 }
 
 var scanPool = sync.Pool{New: func() any { return new(textScan) }}
@@ -87,6 +90,7 @@ func putScan(t *textScan) {
 		mixedEx:  t.mixedEx[:0],
 		links:    t.links[:0],
 		mismatch: t.mismatch[:0],
+		features: featureBuf{b: t.features.b[:0], ends: t.features.ends[:0]},
 	}
 	// Drop the references into the last message, so the pool does not keep
 	// it alive.

@@ -91,6 +91,8 @@ func TestGenerators(t *testing.T) {
 	for name, gen := range map[string]func(string, int) []byte{
 		"OrderConfirmation": OrderConfirmation,
 		"GuestbookSpam":     GuestbookSpam,
+		"ShopNewsletter":    ShopNewsletter,
+		"AccountNotice":     AccountNotice,
 	} {
 		seen := map[string]bool{}
 		for i := range 50 {
@@ -108,6 +110,9 @@ func TestGenerators(t *testing.T) {
 			}
 			if !strings.Contains(m.Text, "shop1.example") {
 				t.Errorf("%s(%d) does not mention the site", name, i)
+			}
+			if strings.Contains(m.Text, "%!") || strings.Contains(m.HTML, "%!") {
+				t.Errorf("%s(%d) has a formatting error: %s", name, i, m.Text)
 			}
 		}
 		if bytes.Equal(gen("shop1.example", 1), gen("shop2.example", 1)) {

@@ -279,7 +279,7 @@ func TestOperatorSpamRun(t *testing.T) {
 	t.Logf("spamrun incidents:\n%s", incTable)
 	l := lineOf(t, incTable, one.IncidentID)
 	// The refused message that tripped the site counts in the incident.
-	for _, want := range []string{"shop1", " 4 ", "3/1h", "URI_ODD_TLD (4)", "1008:guestbook.php (4)", "disabled"} {
+	for _, want := range []string{"shop1", " 4 ", "3/1h", "TEXT_MODEL (4)", "URI_ODD_TLD", "1008:guestbook.php (4)", "disabled"} {
 		if !strings.Contains(l, want) {
 			t.Errorf("incident row lacks %q: %s", want, l)
 		}

