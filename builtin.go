@@ -79,7 +79,8 @@ import (
 // From and envelope sender domains and common platforms (social networks,
 // payment providers, parcel carriers).
 type BuiltinScorer struct {
-	model TextModel
+	model         TextModel
+	embeddedModel bool // model is the embedded one, decoded on first use
 }
 
 // BuiltinOptions adjust a BuiltinScorer. The zero value and nil are the
@@ -128,7 +129,9 @@ func NewBuiltinScorerWithOptions(opts *BuiltinOptions) *BuiltinScorer {
 	s := &BuiltinScorer{}
 	switch {
 	case opts == nil || opts.TextModel == nil && !opts.RulesOnly:
-		s.model = textmodel.Default()
+		// Decoding takes a few milliseconds; a sendmail run that refuses
+		// a disabled site before scoring need not pay them.
+		s.embeddedModel = true
 	case !opts.RulesOnly:
 		s.model = opts.TextModel
 	}
@@ -171,7 +174,10 @@ func (s *BuiltinScorer) Score(_ context.Context, msg *Message) (Score, error) {
 	scoreSender(&sc, msg, from, &ls)
 	scoreText(&sc, t, msg)
 	scoreStructure(&sc, t, msg)
-	if s.model != nil {
+	switch {
+	case s.embeddedModel:
+		scoreModel(&sc, t, msg, textmodel.Default())
+	case s.model != nil:
 		scoreModel(&sc, t, msg, s.model)
 	}
 	return sc, nil
