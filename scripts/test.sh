@@ -47,5 +47,10 @@ if [ -z "$staticcheck" ]; then
 fi
 "$staticcheck" ./...
 
+echo "== corpus"
+# TestEmbeddedIsCurrent regenerates the text model from the SpamAssassin
+# corpus; this finds a copy or downloads the pinned one (20 MB) once.
+go run ./internal/textmodel/corpus/fetch
+
 echo "== go test -race"
 go test -race -count=1 "$@" ./...

@@ -3,20 +3,16 @@ package spamassassin
 import (
 	"bytes"
 	"context"
-	"errors"
-	"fmt"
 	"math"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/spamrun/spamrun"
+	"github.com/spamrun/spamrun/internal/filterd"
 	"github.com/spamrun/spamrun/spamruntest"
 )
 
@@ -24,18 +20,16 @@ import (
 // its rules, and a second per test would make the suite slow enough that
 // people skip it.
 var daemon struct {
-	once sync.Once
-	addr string
-	cmd  *exec.Cmd
-	done chan error // cmd.Wait's result
-	log  syncBuffer
-	dir  string
-	err  error
+	once  sync.Once
+	spamd *filterd.Spamd
+	err   error
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	stopSpamd()
+	if daemon.spamd != nil {
+		daemon.spamd.Close()
+	}
 	os.Exit(code)
 }
 
@@ -44,87 +38,13 @@ func TestMain(m *testing.M) {
 func needSpamd(t *testing.T) string {
 	t.Helper()
 	path := spamruntest.NeedCommand(t, "spamd", "spamd")
-	daemon.once.Do(func() { daemon.err = startSpamd(path) })
+	daemon.once.Do(func() {
+		daemon.spamd, daemon.err = filterd.StartSpamd(context.Background(), &filterd.SpamdOptions{Path: path})
+	})
 	if daemon.err != nil {
-		t.Fatalf("starting spamd: %v\n%s", daemon.err, daemon.log.String())
+		t.Fatalf("starting spamd: %v", daemon.err)
 	}
-	return daemon.addr
-}
-
-func startSpamd(path string) error {
-	port, err := freePort()
-	if err != nil {
-		return err
-	}
-	dir, err := os.MkdirTemp("", "spamd-test-")
-	if err != nil {
-		return err
-	}
-	daemon.dir = dir
-	// spamd may drop to nobody, which must be able to read its home.
-	if err := os.Chmod(dir, 0o755); err != nil {
-		return err
-	}
-	daemon.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	args := []string{
-		"--listen", daemon.addr,
-		"--local",             // no DNS or network tests: results must not depend on the Internet
-		"--max-children", "2", // enough for a test and a retry, little memory
-		"--min-children", "1",
-		"--nouser-config", // nothing read from or written to a home directory
-		"--syslog", "stderr",
-		"--pidfile", filepath.Join(dir, "spamd.pid"),
-	}
-	if os.Geteuid() == 0 {
-		// spamd refuses to run its children as root.
-		args = append(args, "--username", "nobody")
-	}
-	cmd := exec.Command(path, args...)
-	cmd.Env = append(os.Environ(), "HOME="+dir, "LANG=C", "LC_ALL=C")
-	cmd.Dir = dir
-	cmd.Stdout = &daemon.log
-	cmd.Stderr = &daemon.log
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	daemon.cmd = cmd
-	exited := make(chan error, 1)
-	daemon.done = exited
-	go func() { exited <- cmd.Wait() }()
-
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-exited:
-			exited <- err
-			return fmt.Errorf("spamd exited: %v", err)
-		default:
-		}
-		// Listening is not enough: the first answer shows that the rules
-		// are loaded and a child is serving.
-		s := &Scorer{Addr: daemon.addr, Timeout: 30 * time.Second}
-		if _, err := s.Score(context.Background(), &spamrun.Message{Raw: []byte("Subject: ping\r\n\r\nping\r\n")}); err == nil {
-			return nil
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	return errors.New("spamd did not answer within 60s")
-}
-
-func stopSpamd() {
-	if daemon.cmd != nil {
-		// SIGTERM: spamd then stops its children itself.
-		daemon.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-daemon.done:
-		case <-time.After(10 * time.Second):
-			daemon.cmd.Process.Kill()
-			<-daemon.done
-		}
-	}
-	if daemon.dir != "" {
-		os.RemoveAll(daemon.dir)
-	}
+	return daemon.spamd.Addr
 }
 
 func freePort() (int, error) {
@@ -134,23 +54,6 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func sample(t *testing.T, name string) spamruntest.Sample {

