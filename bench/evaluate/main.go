@@ -39,6 +39,7 @@ import (
 	"time"
 
 	"github.com/spamrun/spamrun"
+	"github.com/spamrun/spamrun/config"
 	"github.com/spamrun/spamrun/internal/filterd"
 	"github.com/spamrun/spamrun/internal/textmodel/corpus"
 	"github.com/spamrun/spamrun/rspamd"
@@ -115,6 +116,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return fail(err)
 	}
 	scorers = append(scorers, external...)
+	// What a host that sets [scorer] kind gets: the builtin score, and the
+	// filter's only when the builtin is within the band of the threshold.
+	for _, e := range external {
+		scorers = append(scorers, scorer{
+			name:      fmt.Sprintf("builtin, then %s within %g of 5", e.name, config.ExternalBand),
+			threshold: "5",
+			s:         &spamrun.CombinedScorer{First: spamrun.NewBuiltinScorer(), External: e.s, Threshold: 5, Band: config.ExternalBand, Timeout: *timeout},
+			workers:   e.workers,
+		})
+	}
 
 	var rows []row
 	for _, sc := range scorers {
