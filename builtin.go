@@ -71,6 +71,8 @@ import (
 //	MISSING_MESSAGE_ID        0.1   (PHP mail() never adds one; the relay does)
 //	MISSING_DATE              0.1
 //	TEXT_MODEL                -1.0 … 4.5  the embedded statistical text model, see TextModel
+//	WP_COMMENT_NOTICE         0     a WordPress notice to the owner quoting a comment,
+//	                                whose quoted part is not scored (see commentNotice)
 //
 // The vocabulary rules know English, Dutch, German, French, Spanish and
 // Russian, and sum the distinct words and phrases found, each weighted; the
@@ -157,7 +159,12 @@ func (s *BuiltinScorer) Score(_ context.Context, msg *Message) (Score, error) {
 	t.textBudget = maxScanText
 	t.addText(msg.Subject)
 	t.subjectSpans = len(t.spans)
-	t.addText(msg.Text)
+	text := msg.Text
+	if kept, ok := commentNotice(msg, own); ok {
+		text = kept
+		sc.Add("WP_COMMENT_NOTICE", 0, "a WordPress notice to the site's owner about a comment; the quoted comment is not scored")
+	}
+	t.addText(text)
 	t.matchPhrases()
 	if msg.HTML != "" {
 		t.scanHTML(msg.HTML, own)

@@ -124,7 +124,7 @@ func checkInvariants(tb testing.TB, sc spamrun.Score) {
 		if strings.TrimSpace(r.Reason) == "" {
 			tb.Errorf("rule %s has no reason", r.Name)
 		}
-		if r.Points == 0 || math.IsNaN(r.Points) {
+		if (r.Points == 0 && r.Name != "WP_COMMENT_NOTICE") || math.IsNaN(r.Points) {
 			tb.Errorf("rule %s has %v points", r.Name, r.Points)
 		}
 	}
@@ -627,4 +627,50 @@ func FuzzBuiltinScore(f *testing.F) {
 			Attachments: []spamrun.Attachment{{Name: string(raw)}},
 		}))
 	})
+}
+
+func TestCommentNotice(t *testing.T) {
+	const notice = "To: owner@blog.example\n" +
+		"Subject: [Blog] Please moderate: \"Week one\"\n" +
+		"From: WordPress <wordpress@blog.example>\n" +
+		"Content-Type: text/plain; charset=UTF-8\n\n" +
+		"A new comment on the post \"Week one\" is waiting for your approval\n" +
+		"https://blog.example/2026/week-one/\n\n" +
+		"Author: Best Casino (IP address: 192.0.2.1)\n" +
+		"Email: promo@example.net\n" +
+		"URL: https://casino-bonus.top\n" +
+		"Comment: \n" +
+		"200 free spins, online casino bonus, cheap viagra and cialis online, crypto trading profits https://casino-bonus.top/x https://bit.ly/abc\n\n" +
+		"Approve it: https://blog.example/wp-admin/comment.php?action=approve&c=4\n" +
+		"Spam it: https://blog.example/wp-admin/comment.php?action=spam&c=4\n" +
+		"%s"
+	one := []string{"owner@blog.example"}
+	for _, tt := range []struct {
+		name   string
+		raw    string
+		rcpts  []string
+		notice bool
+	}{
+		{"the notice", fmt.Sprintf(notice, ""), one, true},
+		{"to two recipients", fmt.Sprintf(notice, ""), []string{"owner@blog.example", "x@example.net"}, false},
+		{"a link elsewhere after the quote", fmt.Sprintf(notice, "Claim now: https://casino-bonus.top/claim\n"), one, false},
+		{"admin links on another domain", strings.ReplaceAll(fmt.Sprintf(notice, ""), "https://blog.example/wp-admin", "https://evil.example/wp-admin"), one, false},
+		{"no author line", strings.Replace(fmt.Sprintf(notice, ""), "Author:", "Name:", 1), one, false},
+	} {
+		m, err := spamrun.ParseMessage([]byte(tt.raw), "site@blog.example", tt.rcpts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := score(t, spamrun.NewBuiltinScorer(), m)
+		checkInvariants(t, sc)
+		if sc.Has("WP_COMMENT_NOTICE") != tt.notice {
+			t.Errorf("%s: WP_COMMENT_NOTICE %v, want %v: %s", tt.name, !tt.notice, tt.notice, describe(sc))
+		}
+		if tt.notice && (sc.Value >= 5 || sc.Has("CASINO_WORDS") || sc.Has("URI_SHORTENER")) {
+			t.Errorf("%s: the quoted comment was scored: %s", tt.name, describe(sc))
+		}
+		if !tt.notice && sc.Value < 5 {
+			t.Errorf("%s: the same spam, not a notice, scored %s", tt.name, describe(sc))
+		}
+	}
 }
