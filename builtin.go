@@ -81,8 +81,7 @@ import (
 // From and envelope sender domains and common platforms (social networks,
 // payment providers, parcel carriers).
 type BuiltinScorer struct {
-	model         TextModel
-	embeddedModel bool // model is the embedded one, decoded on first use
+	model TextModel // nil: rules only
 }
 
 // BuiltinOptions adjust a BuiltinScorer. The zero value and nil are the
@@ -131,13 +130,20 @@ func NewBuiltinScorerWithOptions(opts *BuiltinOptions) *BuiltinScorer {
 	s := &BuiltinScorer{}
 	switch {
 	case opts == nil || opts.TextModel == nil && !opts.RulesOnly:
-		// Decoding takes a few milliseconds; a sendmail run that refuses
-		// a disabled site before scoring need not pay them.
-		s.embeddedModel = true
+		s.model = embeddedModel{}
 	case !opts.RulesOnly:
 		s.model = opts.TextModel
 	}
 	return s
+}
+
+// embeddedModel is the model embedded in the binary, decoded on its first
+// use: decoding takes a few milliseconds, which a sendmail run that
+// refuses a disabled site before scoring need not pay.
+type embeddedModel struct{}
+
+func (embeddedModel) SpamProbability(features iter.Seq[string]) float64 {
+	return textmodel.Default().SpamProbability(features)
 }
 
 // gtube is SpamAssassin's Generic Test for Unsolicited Bulk Email.
@@ -181,10 +187,7 @@ func (s *BuiltinScorer) Score(_ context.Context, msg *Message) (Score, error) {
 	scoreSender(&sc, msg, from, &ls)
 	scoreText(&sc, t, msg)
 	scoreStructure(&sc, t, msg)
-	switch {
-	case s.embeddedModel:
-		scoreModel(&sc, t, msg, textmodel.Default())
-	case s.model != nil:
+	if s.model != nil {
 		scoreModel(&sc, t, msg, s.model)
 	}
 	return sc, nil

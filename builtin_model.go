@@ -39,24 +39,13 @@ type featureBuf struct {
 	ends []int32
 }
 
-func (f *featureBuf) add(parts ...string) {
-	start := len(f.b)
-	for _, p := range parts {
-		f.b = append(f.b, p...)
-	}
-	if len(f.b)-start > maxFeatureLen || len(f.b) == start {
-		f.b = f.b[:start]
-		return
-	}
-	f.ends = append(f.ends, int32(len(f.b)))
-}
-
-func (f *featureBuf) addBytes(prefix string, tok []byte) {
-	if len(prefix)+len(tok) > maxFeatureLen || len(tok) == 0 {
+// add adds the feature prefix+v, unless it is empty or too long.
+func add[V string | []byte](f *featureBuf, prefix string, v V) {
+	if n := len(prefix) + len(v); n == 0 || n > maxFeatureLen {
 		return
 	}
 	f.b = append(f.b, prefix...)
-	f.b = append(f.b, tok...)
+	f.b = append(f.b, v...)
 	f.ends = append(f.ends, int32(len(f.b)))
 }
 
@@ -73,9 +62,9 @@ func (t *textScan) modelFeatures(msg *Message) {
 		if stopWords[string(tok)] {
 			continue
 		}
-		f.addBytes("", tok)
+		add(f, "", tok)
 		if i < t.subjectSpans {
-			f.addBytes("s:", tok)
+			add(f, "s:", tok)
 		}
 	}
 	if t.cyrillic > 0 {
@@ -83,18 +72,18 @@ func (t *textScan) modelFeatures(msg *Message) {
 	}
 	for i, on := range scripts {
 		if on {
-			f.add("script:", scriptNames[i])
+			add(f, "script:", scriptNames[i])
 		}
 	}
 
 	for i := range t.links {
 		l := &t.links[i]
-		f.add("h:", l.host)
+		add(f, "h:", l.host)
 		if l.reg != l.host {
-			f.add("d:", l.reg)
+			add(f, "d:", l.reg)
 		}
 		if !isIPHost(l.host) {
-			f.add("t:", tld(l.host))
+			add(f, "t:", tld(l.host))
 		}
 	}
 	for _, a := range msg.Attachments {
@@ -102,7 +91,7 @@ func (t *textScan) modelFeatures(msg *Message) {
 		if ext == "" || len(ext) > 5 {
 			ext = strings.ReplaceAll(a.ContentType, "/", "-")
 		}
-		f.add("attach:", ext)
+		add(f, "attach:", ext)
 	}
 }
 
@@ -161,7 +150,7 @@ func isASCIIWord(tok []byte) bool {
 func addCJKPairs(f *featureBuf, tok []byte) {
 	_, first := utf8.DecodeRune(tok)
 	if first == len(tok) {
-		f.addBytes("", tok)
+		add(f, "", tok)
 		return
 	}
 	for i := 0; i < len(tok); {
@@ -170,7 +159,7 @@ func addCJKPairs(f *featureBuf, tok []byte) {
 			break
 		}
 		_, b := utf8.DecodeRune(tok[i+a:])
-		f.addBytes("", tok[i:i+a+b])
+		add(f, "", tok[i:i+a+b])
 		i += a
 	}
 }
