@@ -27,7 +27,9 @@ import (
 // The links of the quoted part are not scored either; a notice that links
 // anywhere else outside it is not recognised.
 func commentNotice(m *Message, own ownDomains) (string, bool) {
-	if len(m.Recipients) != 1 || m.HTML != "" || len(m.Attachments) > 0 {
+	// Most messages have one recipient and no HTML; only a notice links
+	// into /wp-admin/, which is cheap to look for before splitting lines.
+	if len(m.Recipients) != 1 || m.HTML != "" || len(m.Attachments) > 0 || !strings.Contains(m.Text, "/wp-admin/") {
 		return "", false
 	}
 	lines := strings.SplitAfter(m.Text, "\n")
@@ -93,11 +95,7 @@ func ownLinkLine(line string, own ownDomains) bool {
 			return true
 		}
 		rest = rest[i+3:]
-		host := rest
-		if j := strings.IndexAny(host, "/?#: \t\r\n"); j >= 0 {
-			host = host[:j]
-		}
-		if !own.has(registrable(strings.ToLower(host))) {
+		if host, _ := parseHost(rest); !own.has(registrable(host)) {
 			return false
 		}
 	}
