@@ -13,11 +13,11 @@ import (
 	"net/mail"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/spamrun/spamrun"
+	"github.com/spamrun/spamrun/spamruntest"
 )
 
 // TestHostingHoldout holds the shipped scorer to testdata/hosting: mail as
@@ -46,14 +46,10 @@ func TestHostingHoldout(t *testing.T) {
 			t.Errorf("%s: does not parse: %v", name, err)
 			return spamrun.Score{}, false
 		}
-		sender, recipients, err := holdoutEnvelope(raw)
+		// The envelope sendmail -t would use, as for the canned samples.
+		msg, err := spamruntest.ParseSample(raw)
 		if err != nil {
-			t.Errorf("%s: envelope: %v", name, err)
-			return spamrun.Score{}, false
-		}
-		msg, err := spamrun.ParseMessage(raw, sender, recipients)
-		if err != nil {
-			t.Errorf("%s: ParseMessage: %v", name, err)
+			t.Errorf("%s: %v", name, err)
 			return spamrun.Score{}, false
 		}
 		s, err := scorer.Score(ctx, msg)
@@ -128,43 +124,6 @@ func holdoutRules(s spamrun.Score) string {
 		fmt.Fprintf(&b, "%s=%.2f", r.Name, r.Points)
 	}
 	return b.String()
-}
-
-var holdoutComment = regexp.MustCompile(`\([^)]*\)`)
-
-// holdoutAddrs reads the addresses of a header value; a value net/mail cannot
-// read (cron's "root (Cron Daemon)", a bare "u4123") gives its bare word.
-func holdoutAddrs(v string) ([]string, error) {
-	p := mail.AddressParser{WordDecoder: holdoutWordDecoder()}
-	if list, err := p.ParseList(v); err == nil {
-		var out []string
-		for _, a := range list {
-			out = append(out, a.Address)
-		}
-		return out, nil
-	}
-	bare := strings.Trim(strings.TrimSpace(holdoutComment.ReplaceAllString(v, "")), "<>")
-	if bare == "" || strings.ContainsAny(bare, " ,") {
-		return nil, fmt.Errorf("cannot read address %q", v)
-	}
-	return []string{bare}, nil
-}
-
-// holdoutEnvelope takes the sender from From and the recipients from To.
-func holdoutEnvelope(raw []byte) (string, []string, error) {
-	m, err := mail.ReadMessage(bytes.NewReader(raw))
-	if err != nil {
-		return "", nil, err
-	}
-	from, err := holdoutAddrs(m.Header.Get("From"))
-	if err != nil {
-		return "", nil, fmt.Errorf("From: %w", err)
-	}
-	to, err := holdoutAddrs(m.Header.Get("To"))
-	if err != nil {
-		return "", nil, fmt.Errorf("To: %w", err)
-	}
-	return from[0], to, nil
 }
 
 // holdoutCheckMIME parses raw strictly: header, every multipart boundary, every

@@ -71,15 +71,17 @@ func filterSamples(spam bool) []Sample {
 // valid.
 func (s Sample) Message(tb testing.TB) *spamrun.Message {
 	tb.Helper()
-	m, err := parseSample(s.Raw)
+	m, err := ParseSample(s.Raw)
 	if err != nil {
 		tb.Fatalf("sample %s: %v", s.Name, err)
 	}
 	return m
 }
 
-// A generated message is parsed the same way: Sample{Raw: raw}.Message(tb).
-func parseSample(raw []byte) (*spamrun.Message, error) {
+// ParseSample parses raw as Sample.Message does, returning what is wrong
+// instead of stopping the test. A generated message is parsed the same
+// way: Sample{Raw: raw}.Message(tb).
+func ParseSample(raw []byte) (*spamrun.Message, error) {
 	// The header is parsed by ParseMessage itself; the envelope is read
 	// from it afterwards, then checked as sendmail would check it.
 	m, err := spamrun.ParseMessage(raw, "", nil)

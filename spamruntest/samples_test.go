@@ -82,7 +82,7 @@ func TestSampleEnvelope(t *testing.T) {
 	if m.Sender != "shop@shop1.example" {
 		t.Errorf("sender %q, want the From address", m.Sender)
 	}
-	if _, err := parseSample([]byte("From: bad address@x y\nTo: a@example.com\n\nhi\n")); err == nil {
+	if _, err := ParseSample([]byte("From: bad address@x y\nTo: a@example.com\n\nhi\n")); err == nil {
 		t.Error("an envelope sender with white space was accepted")
 	}
 }
