@@ -1,14 +1,14 @@
 package redisstore
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/spamrun/spamrun/internal/syncbuf"
 )
 
 // TestMain keeps go-redis's complaints about the servers the tests kill
@@ -18,25 +18,8 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 func TestSetLogger(t *testing.T) {
-	var buf syncBuffer
+	var buf syncbuf.Buffer
 	SetLogger(slog.New(slog.NewTextHandler(&buf, nil)))
 	t.Cleanup(func() { SetLogger(nil) })
 	port, err := freePort()

@@ -24,6 +24,8 @@ import (
 	"github.com/spamrun/spamrun/queue"
 	"github.com/spamrun/spamrun/spamruntest"
 	"github.com/spamrun/spamrun/spool"
+
+	"github.com/spamrun/spamrun/internal/syncbuf"
 )
 
 // The end-to-end tests of the queue run the operator's runner, spamrun
@@ -53,29 +55,11 @@ func spamrunBinary(t testing.TB) string {
 	return spamrunBin
 }
 
-// lockedBuffer collects a process's output while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // runnerProc is one spamrun queue run daemon.
 type runnerProc struct {
 	t    *testing.T
 	cmd  *exec.Cmd
-	log  *lockedBuffer
+	log  *syncbuf.Buffer
 	done chan struct{}
 }
 
@@ -90,7 +74,7 @@ func (e *testEnv) startRunner(ready bool) *runnerProc {
 	e.t.Helper()
 	cmd := exec.Command(spamrunBinary(e.t), "queue", "run", "-v", "--interval", runnerInterval)
 	cmd.Env = append(os.Environ(), "SPAMRUN_CONFIG="+e.config)
-	r := &runnerProc{t: e.t, cmd: cmd, log: &lockedBuffer{}, done: make(chan struct{})}
+	r := &runnerProc{t: e.t, cmd: cmd, log: &syncbuf.Buffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = r.log, r.log
 	if err := cmd.Start(); err != nil {
 		e.t.Fatalf("starting the queue runner: %v", err)

@@ -48,6 +48,8 @@ import (
 	"github.com/spamrun/spamrun/config"
 	"github.com/spamrun/spamrun/internal/host"
 	"github.com/spamrun/spamrun/spool"
+
+	"github.com/spamrun/spamrun/internal/syncbuf"
 )
 
 func main() {
@@ -95,7 +97,7 @@ type demo struct {
 	html    string // where the incident report goes
 
 	runner     *exec.Cmd
-	runnerLog  *lockedBuffer
+	runnerLog  *syncbuf.Buffer
 	runnerDone chan error
 
 	results []result
@@ -260,7 +262,7 @@ func (d *demo) env() []string { return append(os.Environ(), "SPAMRUN_CONFIG="+d.
 // startRunner starts spamrun queue run and waits until it listens for
 // sendmail's wake-ups, so that none is lost.
 func (d *demo) startRunner() error {
-	d.runnerLog = &lockedBuffer{}
+	d.runnerLog = &syncbuf.Buffer{}
 	cmd := exec.Command(d.spamrun, "queue", "run", "-v")
 	cmd.Env = d.env()
 	cmd.Stdout, cmd.Stderr = d.runnerLog, d.runnerLog
@@ -844,25 +846,4 @@ func indent(s, prefix string) string {
 		b.WriteString(prefix + sc.Text() + "\n")
 	}
 	return b.String()
-}
-
-// lockedBuffer collects a child's output while the demo reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	if b == nil {
-		return ""
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

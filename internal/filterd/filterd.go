@@ -10,7 +10,6 @@
 package filterd
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -18,9 +17,10 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
+
+	"github.com/spamrun/spamrun/internal/syncbuf"
 )
 
 // StartTimeout bounds how long a daemon may take to answer its first
@@ -37,7 +37,7 @@ type process struct {
 	cmd    *exec.Cmd
 	exited chan struct{} // closed when cmd has been waited for
 	dir    string
-	out    syncBuffer // the daemon's stdout and stderr
+	out    syncbuf.Buffer // the daemon's stdout and stderr
 }
 
 // start runs path with args and env in p.dir, collecting its output.
@@ -148,23 +148,4 @@ func freeAddr() (string, error) {
 	}
 	defer l.Close()
 	return l.Addr().String(), nil
-}
-
-// syncBuffer collects a daemon's output, which its children write to
-// concurrently with readers of Log.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
