@@ -107,7 +107,7 @@ func ShopNewsletter(shop string, i int) []byte {
 	html.WriteString("</table></body></html>\n")
 
 	subjects := []string{
-		"News from " + b.name, b.name + ": " + ev, "Our " + monthName(date) + " newsletter",
+		"News from " + b.name, b.name + ": " + ev, "Our " + date.Month().String() + " newsletter",
 		"New at " + b.name + " and a discount for you", "Save the date: " + ev,
 	}
 	return multipartAlternative(headers{
@@ -194,11 +194,9 @@ func siteName(domain string) string {
 	return strings.Join(words, " ")
 }
 
-func monthName(t time.Time) string { return t.Month().String() }
-
-func htmlEscape(s string) string {
-	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;").Replace(s)
-}
+// htmlEscape escapes text for an HTML paragraph; apostrophes stay as
+// they are, as shop software writes them.
+var htmlEscape = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;").Replace
 
 // linkify turns the URLs of an escaped line into anchors.
 func linkify(s string) string {
