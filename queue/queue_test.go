@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -101,13 +100,7 @@ func smtpRelay(sink *spamruntest.SMTPSink) relay.Relay {
 // deadRelay relays to a loopback port nobody listens on: the MTA is down.
 func deadRelay(t *testing.T) relay.Relay {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return &relay.SMTP{Addr: addr, Helo: hostname, StartTLS: relay.StartTLSOff, Timeout: 10 * time.Second}
+	return &relay.SMTP{Addr: spamruntest.FreeAddr(t), Helo: hostname, StartTLS: relay.StartTLSOff, Timeout: 10 * time.Second}
 }
 
 // splitRelay sends DSNs (the null sender) to dsns and everything else to

@@ -354,7 +354,7 @@ func TestPHPMail(t *testing.T) {
 
 	t.Run("mail.add_x_header is evidence in the spool", func(t *testing.T) {
 		e := newEnv(t, "")
-		e.setRelay(deadAddr(t)) // so the message stays in the spool to be looked at
+		e.setRelay(spamruntest.FreeAddr(t)) // so the message stays in the spool to be looked at
 		r, script := e.runMail(sendmailBin+" -t -i", order, "mail.add_x_header=1")
 		wantMailReturned(t, r, true)
 		q := e.queue()
@@ -404,7 +404,7 @@ func TestPHPMail(t *testing.T) {
 	// still arrive whole, ending in one CRLF.
 	t.Run("CRLF line of 64 KiB", func(t *testing.T) {
 		e := newEnv(t, "")
-		e.setRelay(deadAddr(t)) // the test sink refuses lines over 2000 bytes
+		e.setRelay(spamruntest.FreeAddr(t)) // the test sink refuses lines over 2000 bytes
 		m := order
 		long := strings.Repeat("x", 64<<10-1)
 		m.Message = long + "\r\nend\r\n"
@@ -692,7 +692,7 @@ func TestSwaks(t *testing.T) {
 	// scripts that build HTML on one line depend on it.
 	t.Run("line over 2000 bytes", func(t *testing.T) {
 		e := newEnv(t, "")
-		e.setRelay(deadAddr(t)) // the test sink refuses lines over 2000 bytes
+		e.setRelay(spamruntest.FreeAddr(t)) // the test sink refuses lines over 2000 bytes
 		long := strings.TrimSpace(strings.Repeat("<td>Widget</td> ", 200))
 		file := writeFile(t, t.TempDir(), "long.eml", "Subject: long\n\n"+long, 0o644)
 		r := e.runCmd(exec.Command(swaks, "--pipe", sendmailBin+" -bs", "--from", "shop@shop1.example", "--to", "a@example.org",
@@ -881,7 +881,7 @@ func TestBccRemoved(t *testing.T) {
 // "sendmail -t" without -i.
 func TestLongLineEndingInDot(t *testing.T) {
 	e := newEnv(t, "")
-	e.setRelay(deadAddr(t)) // the test sink refuses lines over 2000 bytes
+	e.setRelay(spamruntest.FreeAddr(t)) // the test sink refuses lines over 2000 bytes
 	long := strings.Repeat("x", 64<<10) + "."
 	r := e.run("From: shop@shop1.example\nTo: a@example.org\nSubject: long\n\n"+long+"\nend\n.\nnot part of the message\n", "-t")
 	if r.code != 0 || r.stderr != "" {

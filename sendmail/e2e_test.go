@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -99,17 +98,6 @@ func (e *testEnv) setRelay(addr string) {
 	if err := os.WriteFile(e.config, []byte(strings.Join(lines, "\n")), 0o640); err != nil {
 		e.t.Fatal(err)
 	}
-}
-
-// deadAddr returns a loopback address nothing listens on: a relay that is down.
-func deadAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
 }
 
 // result is what one sendmail run did.
@@ -235,7 +223,7 @@ func TestSendmailExitCodes(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t, tt.extra)
 			if tt.relayDown {
-				e.setRelay(deadAddr(t))
+				e.setRelay(spamruntest.FreeAddr(t))
 			}
 			r := e.run(tt.stdin, tt.args...)
 			if r.code != tt.code {
@@ -315,7 +303,7 @@ func TestSendmailDisabledSite(t *testing.T) {
 // out with the next -q once it is back, exactly once.
 func TestSendmailQueuePass(t *testing.T) {
 	e := newEnv(t, "")
-	e.setRelay(deadAddr(t))
+	e.setRelay(spamruntest.FreeAddr(t))
 	if r := e.run(hamMessage, "-t", "-i"); r.code != 0 {
 		t.Fatalf("exit %d %q", r.code, r.stderr)
 	}
@@ -372,7 +360,7 @@ func TestSendmailMailq(t *testing.T) {
 // binary, and its working directory.
 func TestSendmailEvidenceSkipsShells(t *testing.T) {
 	e := newEnv(t, "")
-	e.setRelay(deadAddr(t))
+	e.setRelay(spamruntest.FreeAddr(t))
 	cmd := exec.Command("sh", "-c", sendmailBin+" -t -i")
 	cmd.Dir = t.TempDir() // the shell's, which the evidence must not report
 	if r := e.runCmd(cmd, hamMessage); r.code != 0 {

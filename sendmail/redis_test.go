@@ -32,7 +32,7 @@ func TestSendmailTwoNodes(t *testing.T) {
 	a := newEnv(t, redisConfig(r, 2, "15m"))
 	b := newEnv(t, redisConfig(r, 2, "0s"))
 	// Node B holds a message of the site, deferred while its relay is down.
-	b.setRelay(deadAddr(t))
+	b.setRelay(spamruntest.FreeAddr(t))
 	if res := b.run(hamMessage, "-t", "-i"); res.code != 0 {
 		t.Fatalf("node B: exit %d %q", res.code, res.stderr)
 	}

@@ -228,7 +228,7 @@ func hamOf(seq string, i int) []byte {
 func TestRelayDownThenBack(t *testing.T) {
 	const n = 20
 	e := newEnv(t, "")
-	e.setRelay(deadAddr(t))
+	e.setRelay(spamruntest.FreeAddr(t))
 	runner := e.startRunner(true)
 	for i := range n {
 		if r := e.run(string(hamOf(fmt.Sprintf("ham-%02d", i), i)), "-t", "-i", "-fshop@shop1.example"); r.code != 0 {
@@ -345,7 +345,7 @@ func TestQueueLifetime(t *testing.T) {
 	if cfg.QueueLifetime != 2*time.Second {
 		t.Fatalf("queue_lifetime loaded as %v", cfg.QueueLifetime)
 	}
-	e.setRelay(deadAddr(t))
+	e.setRelay(spamruntest.FreeAddr(t))
 	if r := e.run(string(hamOf("old", 1)), "-t", "-i", "-fshop@shop1.example"); r.code != 0 {
 		t.Fatalf("exit %d %q", r.code, r.stderr)
 	}

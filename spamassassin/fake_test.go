@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spamrun/spamrun"
+	"github.com/spamrun/spamrun/spamruntest"
 )
 
 var tiny = &spamrun.Message{Raw: []byte("Subject: hi\r\n\r\nhello\r\n")}
@@ -196,12 +197,8 @@ func TestFakeCutShort(t *testing.T) {
 }
 
 func TestDeadAddress(t *testing.T) {
-	port, err := freePort()
-	if err != nil {
-		t.Fatal(err)
-	}
 	start := time.Now()
-	_, err = (&Scorer{Addr: "127.0.0.1:" + strconv.Itoa(port), Timeout: 5 * time.Second}).Score(context.Background(), tiny)
+	_, err := (&Scorer{Addr: spamruntest.FreeAddr(t), Timeout: 5 * time.Second}).Score(context.Background(), tiny)
 	if !IsTemporary(err) {
 		t.Errorf("err = %v, want temporary", err)
 	}

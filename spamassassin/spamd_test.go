@@ -47,15 +47,6 @@ func needSpamd(t *testing.T) string {
 	return daemon.spamd.Addr
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 func sample(t *testing.T, name string) spamruntest.Sample {
 	t.Helper()
 	for _, s := range spamruntest.Samples() {

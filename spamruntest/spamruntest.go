@@ -7,6 +7,7 @@ package spamruntest
 
 import (
 	"context"
+	"net"
 	"os"
 	"os/exec"
 	"slices"
@@ -134,4 +135,17 @@ func NeedCommand(tb testing.TB, name, pkg string) string {
 		Missing(tb, name+" (apt-get install "+pkg+")")
 	}
 	return path
+}
+
+// FreeAddr returns a loopback host:port that nothing listens on now: the
+// address of a server that is down. Another program could take the port
+// in between; on a test machine none does.
+func FreeAddr(tb testing.TB) string {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
