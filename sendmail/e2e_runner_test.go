@@ -94,21 +94,27 @@ func (e *testEnv) startRunner(ready bool) *runnerProc {
 			e.t.Logf("queue runner %d log (tail):\n%s", cmd.Process.Pid, tail(r.log.String(), 6000))
 		}
 	})
-	if !ready {
-		return r
+	if ready {
+		r.waitReady(e.spool)
 	}
+	return r
+}
+
+// waitReady returns once the runner listens on its wake-up socket, and so
+// has its signal handlers: a SIGTERM before that kills it outright.
+func (r *runnerProc) waitReady(spoolDir string) {
+	r.t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
-	for !queue.Wake(e.spool) {
+	for !queue.Wake(spoolDir) {
 		select {
 		case <-r.done:
-			e.t.Fatalf("the queue runner exited at once: %v\n%s", cmd.ProcessState, r.log.String())
+			r.t.Fatalf("the queue runner exited at once: %v\n%s", r.cmd.ProcessState, r.log.String())
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			e.t.Fatalf("the queue runner does not listen on its socket after 30s:\n%s", r.log.String())
+			r.t.Fatalf("the queue runner does not listen on its socket after 30s:\n%s", r.log.String())
 		}
 	}
-	return r
 }
 
 // stop ends the runner as systemd does, with SIGTERM; it must exit 0.
