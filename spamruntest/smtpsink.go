@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,12 +30,19 @@ import (
 // answer slowly. It is safe for concurrent sessions.
 type SMTPSink struct {
 	opts sinkOptions
-	srv  *smtp.Server
-	ln   net.Listener
 	addr string
 	pool *x509.CertPool
+	tls  *tls.Config   // nil without SinkStartTLS
 	done chan struct{} // closed by Close; cuts delays short
 	once sync.Once
+
+	// life guards the server and its listener, which Stop and Start
+	// replace.
+	life sync.Mutex
+	srv  *smtp.Server
+	ln   net.Listener
+
+	fault atomic.Pointer[SinkFault] // set by SetFault
 
 	mu         sync.Mutex
 	msgs       []SinkMessage
@@ -166,6 +174,51 @@ func SinkNoSMTPUTF8() SinkOption {
 	return func(o *sinkOptions) { o.noSMTPUTF8 = true }
 }
 
+// SinkFault is a refusal the sink gives for a while, as a relay that is
+// overloaded, short of disk or enforcing a limit does. Unlike the
+// SinkReject options it is set and cleared while clients are sending.
+type SinkFault struct {
+	// Stage is where the sink refuses: "MAIL", "RCPT" or "DATA".
+	Stage    string
+	Code     int
+	Enhanced string // "" for a reply without an enhanced status code
+	Text     string
+	// AfterRcpts, at RCPT, accepts the first AfterRcpts recipients of
+	// each transaction and refuses the rest: a relay's recipient limit,
+	// such as Postfix's smtpd_recipient_limit with 452 4.5.3.
+	AfterRcpts int
+
+	reply *sinkReply
+}
+
+// SetFault makes the sink refuse as f says from now on; the zero
+// SinkFault makes it accept again.
+func (s *SMTPSink) SetFault(f SinkFault) error {
+	if f.Stage == "" {
+		s.fault.Store(nil)
+		return nil
+	}
+	var o sinkOptions
+	f.reply = o.parseReply("SetFault", f.Code, f.Enhanced, f.Text)
+	if f.Stage != "MAIL" && f.Stage != "RCPT" && f.Stage != "DATA" {
+		o.problems = append(o.problems, fmt.Sprintf("SetFault: stage %q is not MAIL, RCPT or DATA", f.Stage))
+	}
+	if len(o.problems) > 0 {
+		return fmt.Errorf("spamruntest: %s", strings.Join(o.problems, "; "))
+	}
+	s.fault.Store(&f)
+	return nil
+}
+
+// faultAt returns the reply of the fault set for stage, or nil.
+func (s *SMTPSink) faultAt(stage string, rcpts int) *sinkReply {
+	f := s.fault.Load()
+	if f == nil || f.Stage != stage || stage == "RCPT" && rcpts < f.AfterRcpts {
+		return nil
+	}
+	return f.reply
+}
+
 // NewSMTPSink starts a sink on 127.0.0.1 and a free port; tb's cleanup
 // closes it.
 func NewSMTPSink(tb testing.TB, opts ...SinkOption) *SMTPSink {
@@ -178,6 +231,26 @@ func NewSMTPSink(tb testing.TB, opts ...SinkOption) *SMTPSink {
 		tb.Fatalf("NewSMTPSink: %s", strings.Join(s.opts.problems, "; "))
 	}
 
+	if s.opts.tls {
+		cert, pool, err := selfSignedCert()
+		if err != nil {
+			tb.Fatalf("NewSMTPSink: certificate: %v", err)
+		}
+		s.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		s.pool = pool
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("NewSMTPSink: %v", err)
+	}
+	s.addr = ln.Addr().String()
+	s.serve(ln)
+	tb.Cleanup(s.Close)
+	return s
+}
+
+// serve starts a server on ln, the first time and after each Stop.
+func (s *SMTPSink) serve(ln net.Listener) {
 	srv := smtp.NewServer(smtp.BackendFunc(s.newSession))
 	srv.Domain = "sink.spamrun.test"
 	srv.EnableSMTPUTF8 = !s.opts.noSMTPUTF8
@@ -186,26 +259,12 @@ func NewSMTPSink(tb testing.TB, opts ...SinkOption) *SMTPSink {
 	srv.WriteTimeout = time.Minute
 	srv.ErrorLog = discardLogger{}
 	srv.Debug = lockedWriter{&s.mu, &s.transcript}
-	if s.opts.tls {
-		cert, pool, err := selfSignedCert()
-		if err != nil {
-			tb.Fatalf("NewSMTPSink: certificate: %v", err)
-		}
-		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-		s.pool = pool
-	}
+	srv.TLSConfig = s.tls
 	// Without TLS the sink is reached over loopback only, where a
 	// password in the clear is what a local MTA accepts too.
 	srv.AllowInsecureAuth = !s.opts.tls
-
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatalf("NewSMTPSink: %v", err)
-	}
-	s.srv, s.ln, s.addr = srv, ln, ln.Addr().String()
-	go srv.Serve(ln) //nolint:errcheck // it returns when Close closes the listener
-	tb.Cleanup(s.Close)
-	return s
+	s.srv, s.ln = srv, ln
+	go srv.Serve(ln) //nolint:errcheck // it returns when Stop or Close closes the listener
 }
 
 // Addr returns the sink's host:port.
@@ -220,14 +279,54 @@ func (s *SMTPSink) CertPool() *x509.CertPool { return s.pool }
 // the relay go down.
 func (s *SMTPSink) Close() {
 	s.once.Do(func() {
-		// Connections first: a session cut out of its delay must find
-		// its connection gone rather than answer. The listener is closed
-		// here too because Serve, in its goroutine, may not have handed
-		// it to the server yet.
-		s.ln.Close()
-		s.srv.Close()
+		s.Stop()
 		close(s.done)
 	})
+}
+
+// Stop takes the sink down as Close does, but Start brings it back on the
+// same address: a relay that restarts. What it received is kept.
+func (s *SMTPSink) Stop() {
+	s.life.Lock()
+	defer s.life.Unlock()
+	if s.srv == nil {
+		return
+	}
+	// Connections first: a session cut out of its delay must find its
+	// connection gone rather than answer. The listener is closed here too
+	// because Serve, in its goroutine, may not have handed it to the
+	// server yet.
+	s.ln.Close()
+	s.srv.Close()
+	s.srv, s.ln = nil, nil
+}
+
+// Start serves again on the sink's address after Stop. The port stays
+// free while the sink is down unless another socket takes it, which
+// Start waits up to five seconds to pass.
+func (s *SMTPSink) Start() error {
+	s.life.Lock()
+	defer s.life.Unlock()
+	select {
+	case <-s.done:
+		return fmt.Errorf("spamruntest: SMTP sink %s is closed", s.addr)
+	default:
+	}
+	if s.srv != nil {
+		return nil
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ln, err := net.Listen("tcp", s.addr)
+		if err == nil {
+			s.serve(ln)
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("spamruntest: SMTP sink back on %s: %w", s.addr, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // Messages returns a copy of the accepted messages, in arrival order.
@@ -364,6 +463,9 @@ func (ss *sinkSession) Mail(from string, opts *smtp.MailOptions) error {
 	if r := ss.sink.opts.mail; r != nil {
 		return ss.sink.refuse(SinkRejection{Stage: "MAIL", From: from}, r)
 	}
+	if r := ss.sink.faultAt("MAIL", 0); r != nil {
+		return ss.sink.refuse(SinkRejection{Stage: "MAIL", From: from}, r)
+	}
 	ss.from, ss.to = from, nil
 	ss.utf8 = opts != nil && opts.UTF8
 	return nil
@@ -372,6 +474,9 @@ func (ss *sinkSession) Mail(from string, opts *smtp.MailOptions) error {
 func (ss *sinkSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 	ss.sink.wait()
 	if r := ss.sink.opts.rcpt[to]; r != nil {
+		return ss.sink.refuse(SinkRejection{Stage: "RCPT", From: ss.from, Rcpt: to}, r)
+	}
+	if r := ss.sink.faultAt("RCPT", len(ss.to)); r != nil {
 		return ss.sink.refuse(SinkRejection{Stage: "RCPT", From: ss.from, Rcpt: to}, r)
 	}
 	ss.to = append(ss.to, to)
@@ -385,6 +490,9 @@ func (ss *sinkSession) Data(r io.Reader) error {
 	}
 	ss.sink.wait()
 	if reply := ss.sink.opts.data; reply != nil {
+		return ss.sink.refuse(SinkRejection{Stage: "DATA", From: ss.from, To: slices.Clone(ss.to)}, reply)
+	}
+	if reply := ss.sink.faultAt("DATA", 0); reply != nil {
 		return ss.sink.refuse(SinkRejection{Stage: "DATA", From: ss.from, To: slices.Clone(ss.to)}, reply)
 	}
 	_, isTLS := ss.conn.TLSConnectionState()
