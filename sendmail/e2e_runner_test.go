@@ -267,8 +267,12 @@ func start(cmd *exec.Cmd, stdin []byte, killAfter time.Duration) (exit, error) {
 		timer := time.AfterFunc(killAfter, func() { cmd.Process.Kill() })
 		defer timer.Stop()
 	}
-	err := cmd.Wait()
-	x := exit{stderr: errOut.String()}
+	return exitOf(cmd.Wait(), errOut.String())
+}
+
+// exitOf reads how a process ended from the error of its Wait.
+func exitOf(err error, stderr string) (exit, error) {
+	x := exit{stderr: stderr}
 	var ee *exec.ExitError
 	switch {
 	case err == nil:
@@ -377,6 +381,9 @@ type census struct {
 	// quarantine, by the original they quote.
 	dsnQueued, dsnKept map[string]int
 	dsnMsgs            []spamruntest.SinkMessage
+	// dsnSpooled holds the DSNs still in the queue or kept, as the relay
+	// would get them.
+	dsnSpooled []spamruntest.SinkMessage
 }
 
 // take counts where every message is now. Every spool file must parse.
@@ -423,6 +430,7 @@ func (e *testEnv) take() *census {
 				} else {
 					c.dsnQueued[seq]++
 				}
+				c.dsnSpooled = append(c.dsnSpooled, spamruntest.SinkMessage{To: full.Recipients, Data: data})
 				continue
 			}
 			seq := seqOf(data)
@@ -485,16 +493,23 @@ func quotedSeq(data []byte) string {
 		return ""
 	}
 	for p := env.Root.FirstChild; p != nil; p = p.NextSibling {
-		if strings.HasSuffix(p.ContentType, "rfc822-headers") {
+		if isQuotedHeader(p.ContentType) {
 			return seqOf(p.Content)
 		}
 	}
 	return ""
 }
 
+// isQuotedHeader reports whether a DSN's part is the original's header:
+// text/rfc822-headers, or message/global-headers when it holds UTF-8
+// (RFC 6533 section 6.4).
+func isQuotedHeader(contentType string) bool {
+	return contentType == "text/rfc822-headers" || contentType == "message/global-headers"
+}
+
 // dsnWant is what a DSN must say.
 type dsnWant struct {
-	status  string // every recipient's Status
+	status  string // every recipient's Status, when set
 	article bool   // the explanation links the article
 	diag    string // in every Diagnostic-Code, when set
 	owns    func(addr string) bool
@@ -525,11 +540,13 @@ func checkDSN(t *testing.T, m spamruntest.SinkMessage, want dsnWant) []string {
 	}
 	var rcpts []string
 	for _, r := range rep.DeliveryStatus.RecipientDSNs {
-		rcpts = append(rcpts, strings.TrimPrefix(r.Get("Final-Recipient"), "rfc822; "))
+		// "rfc822; addr", or "utf-8; addr" for an address in UTF-8 (RFC 6533).
+		_, addr, _ := strings.Cut(r.Get("Final-Recipient"), ";")
+		rcpts = append(rcpts, strings.TrimSpace(addr))
 		if !dsn.IsFailed(r) {
 			t.Errorf("DSN Action = %q, want failed", r.Get("Action"))
 		}
-		if s := r.Get("Status"); s != want.status {
+		if s := r.Get("Status"); want.status != "" && s != want.status {
 			t.Errorf("DSN Status = %q, want %s", s, want.status)
 		}
 		if d := r.Get("Diagnostic-Code"); want.diag != "" && !strings.Contains(d, want.diag) {
@@ -545,7 +562,7 @@ func checkDSN(t *testing.T, m spamruntest.SinkMessage, want dsnWant) []string {
 	// Never in reply to a bounce or automatic mail: the quoted original is
 	// a submission, not a report.
 	for p := env.Root.FirstChild; p != nil; p = p.NextSibling {
-		if strings.HasSuffix(p.ContentType, "rfc822-headers") {
+		if isQuotedHeader(p.ContentType) {
 			h := strings.ToLower(string(p.Content))
 			if strings.Contains(h, "multipart/report") || strings.Contains(h, "auto-submitted:") {
 				t.Errorf("DSN in reply to automatic mail:\n%s", p.Content)
