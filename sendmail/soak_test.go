@@ -88,6 +88,10 @@ func TestSoak(t *testing.T) {
 			dur = time.Minute
 		}
 	}
+	// Setup and the drain after the faults take up to a minute more.
+	if deadline, ok := t.Deadline(); ok && time.Until(deadline) < dur+90*time.Second {
+		t.Fatalf("-soak %v needs a -timeout of at least %v", dur, (dur + 2*time.Minute).Round(time.Minute))
+	}
 	seed := *soakSeed
 	if seed == 0 {
 		seed = rand.Uint64()
@@ -739,6 +743,7 @@ func (s *soak) checkCounts(c *census, accepted map[string]*soakSub) {
 		}
 	}
 	decided := map[string]decision{}
+	history := map[string][]string{} // every decision logged, for the violations
 	for seq, sub := range s.subs {
 		for _, l := range sendmailDecision.FindAllStringSubmatch(sub.x.stderr, -1) {
 			idSeq[l[2]] = seq
@@ -747,6 +752,7 @@ func (s *soak) checkCounts(c *census, accepted map[string]*soakSub) {
 			}
 			score, _ := strconv.ParseFloat(l[4], 64)
 			decided[seq] = decision{score: score, refuse: l[5] == "refused", by: "sendmail"}
+			history[seq] = append(history[seq], "sendmail "+l[0])
 			if n, _ := strconv.Atoi(l[3]); n != len(sub.msg.rcpts) {
 				s.violation("%s: sendmail logged nrcpt=%d, the envelope has %d", seq, n, len(sub.msg.rcpts))
 			}
@@ -759,6 +765,7 @@ func (s *soak) checkCounts(c *census, accepted map[string]*soakSub) {
 		}
 		score, _ := strconv.ParseFloat(l[3], 64)
 		decided[seq] = decision{score: score, refuse: l[4] == "refuse", by: "runner"}
+		history[seq] = append(history[seq], "runner "+l[0])
 	}
 
 	cfg, err := config.Load(s.e.config)
@@ -800,7 +807,7 @@ func (s *soak) checkCounts(c *census, accepted map[string]*soakSub) {
 		}
 		for seq, n := range stored {
 			if n > 1 {
-				s.violation("%s: counted %d times in the store", seq, n)
+				s.violation("%s: counted %d times in the store; decisions logged: %q", seq, n, history[seq])
 			}
 		}
 		logged, letThrough := 0, 0
