@@ -117,10 +117,18 @@ func TestSoak(t *testing.T) {
 	wg.Wait()
 
 	s.endFaults()
-	settled := waitFor(soakLifetime+20*time.Second, func() bool { return len(s.e.queue()) == 0 })
+	sp, err := spool.Open(s.e.spool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left []*spool.Entry
+	settled := waitFor(soakLifetime+20*time.Second, func() bool {
+		left, err = sp.List()
+		return len(left) == 0 && err == nil
+	})
 	s.sup.shutdown()
 	if !settled {
-		s.violation("the queue still holds %d messages %v after the faults ended", len(s.e.queue()), soakLifetime+20*time.Second)
+		s.violation("%v after the faults ended the queue still lists %d messages: %v", soakLifetime+20*time.Second, len(left), err)
 	}
 	s.check()
 	s.report(time.Since(began), dur)
@@ -649,7 +657,7 @@ func (s *soak) check() {
 				kept[strings.ToLower(r)] = true
 			}
 		}
-		dup := false
+		var missing, twice []string
 		for r := range want {
 			n := delivered[seq][r] + returned[seq][r]
 			if kept[r] {
@@ -658,14 +666,19 @@ func (s *soak) check() {
 			s.stats["recipients accepted"]++
 			switch {
 			case n == 0:
-				s.violation("%s: recipient <%s> neither delivered, nor in a DSN, nor kept", seq, r)
+				missing = append(missing, r)
 			case n > 1:
-				dup = true
-				t.Logf("%s: <%s> delivered %d times, returned %d times, kept %v", seq, r, delivered[seq][r], returned[seq][r], kept[r])
+				twice = append(twice, fmt.Sprintf("<%s> delivered %d, returned %d, kept %v", r, delivered[seq][r], returned[seq][r], kept[r]))
 			}
 		}
-		if dup {
+		if len(missing) > 0 {
+			slices.Sort(missing)
+			s.violation("%s: %d of its %d recipients neither delivered, nor in a DSN, nor kept, such as <%s>", seq, len(missing), len(want), missing[0])
+		}
+		if len(twice) > 0 {
 			duplicates++
+			slices.Sort(twice)
+			t.Logf("%s: %d recipients got it twice, such as %s", seq, len(twice), twice[0])
 		}
 		for _, m := range []map[string]int{delivered[seq], returned[seq]} {
 			for r := range m {
