@@ -410,60 +410,69 @@ var relayFaults = []struct {
 	{"relay 554 at DATA", spamruntest.SinkFault{Stage: "DATA", Code: 554, Enhanced: "5.6.0", Text: "message content rejected"}},
 }
 
-// inject injects faults at random until the end of the load; each
-// episode, a relay or Redis down, a relay refusing or a full disk, ends
-// when a later draw ends it, so they overlap.
+// inject injects faults at random until the end of the load. A relay or
+// Redis that is down, a relay that refuses and a full disk each last
+// between half a second and five seconds, and they overlap.
 func (s *soak) inject(until time.Time, rng *rand.Rand) {
-	var relayDown, relayFault, diskFull, redisDown bool
-	for {
-		wait := time.Duration(100+rng.IntN(1400)) * time.Millisecond
-		if time.Until(until) < wait {
-			time.Sleep(time.Until(until))
-			return
-		}
-		time.Sleep(wait)
-		switch k := rng.IntN(100); {
-		case k < 15:
-			if s.sup.kill() {
-				s.count(s.faults, "queue runner killed")
-			}
-		case k < 40:
-			if s.killSendmail(rng) {
-				s.count(s.faults, "sendmail killed")
-			}
-		case k < 52:
-			if relayDown = !relayDown; relayDown {
-				s.e.sink.Stop()
-				s.count(s.faults, "relay stopped")
-			} else if err := s.e.sink.Start(); err != nil {
+	type episode struct {
+		kind     string
+		start    func() bool // reports whether the fault began
+		end      func()
+		endsAt   time.Time
+		underway bool
+	}
+	episodes := []*episode{
+		{kind: "relay stopped", start: func() bool { s.e.sink.Stop(); return true }, end: func() {
+			if err := s.e.sink.Start(); err != nil {
 				s.violation("the relay does not come back: %v", err)
 			}
-		case k < 70:
-			if relayFault = !relayFault; !relayFault {
-				s.e.sink.SetFault(spamruntest.SinkFault{})
-				break
-			}
+		}},
+		{kind: "relay refuses", start: func() bool {
 			f := relayFaults[rng.IntN(len(relayFaults))]
 			if f.fault.Code == 452 {
 				f.fault.AfterRcpts = 1 + rng.IntN(10)
 			}
 			if err := s.e.sink.SetFault(f.fault); err != nil {
 				s.t.Errorf("relay fault %s: %v", f.kind, err)
+				return false
 			}
 			s.count(s.faults, f.kind)
-		case k < 82:
-			if diskFull = !diskFull; diskFull {
-				s.fillDisk(rng)
-				s.count(s.faults, "spool disk filled")
-			} else {
-				os.Remove(s.filler)
+			return true
+		}, end: func() { s.e.sink.SetFault(spamruntest.SinkFault{}) }},
+		{kind: "spool disk filled", start: func() bool { return s.fillDisk(rng) }, end: func() { os.Remove(s.filler) }},
+		{kind: "redis stopped", start: func() bool { s.redis.Kill(); return true }, end: func() { s.redis.Start() }},
+	}
+	for {
+		wait := time.Duration(100+rng.IntN(900)) * time.Millisecond
+		if time.Until(until) < wait {
+			time.Sleep(time.Until(until))
+			return
+		}
+		time.Sleep(wait)
+		now := time.Now()
+		for _, ep := range episodes {
+			if ep.underway && now.After(ep.endsAt) {
+				ep.end()
+				ep.underway = false
+			}
+		}
+		switch k := rng.IntN(100); {
+		case k < 20:
+			if s.sup.kill() {
+				s.count(s.faults, "queue runner killed")
+			}
+		case k < 50:
+			if s.killSendmail(rng) {
+				s.count(s.faults, "sendmail killed")
 			}
 		default:
-			if redisDown = !redisDown; redisDown {
-				s.redis.Kill()
-				s.count(s.faults, "redis stopped")
-			} else {
-				s.redis.Start()
+			ep := episodes[rng.IntN(len(episodes))]
+			if ep.underway || !ep.start() {
+				break
+			}
+			ep.underway, ep.endsAt = true, now.Add(time.Duration(500+rng.IntN(4500))*time.Millisecond)
+			if ep.kind != "relay refuses" {
+				s.count(s.faults, ep.kind)
 			}
 		}
 	}
@@ -482,11 +491,11 @@ func (s *soak) killSendmail(rng *rand.Rand) bool {
 
 // fillDisk fills the spool's tmpfs, then frees up to 256 KiB of it, so
 // that a write fails at once or halfway.
-func (s *soak) fillDisk(rng *rand.Rand) {
+func (s *soak) fillDisk(rng *rand.Rand) bool {
 	f, err := os.OpenFile(s.filler, os.O_CREATE|os.O_WRONLY, 0o600)
 	if err != nil {
 		s.t.Errorf("filling the spool: %v", err)
-		return
+		return false
 	}
 	defer f.Close()
 	const chunk = 1 << 20
@@ -504,6 +513,7 @@ func (s *soak) fillDisk(rng *rand.Rand) {
 	if err := f.Truncate(max(size-int64(rng.IntN(256<<10)), 0)); err != nil {
 		s.t.Errorf("filling the spool: %v", err)
 	}
+	return true
 }
 
 // endFaults brings everything back: the relay takes mail, Redis answers,
