@@ -536,11 +536,20 @@ var (
 	soakMessageID    = regexp.MustCompile(`(s\d+)@soak\.test`)
 )
 
-// decision is what a log says was decided about one message.
+// decision is what the logs say was decided about one message. A message
+// decided more than once (which counts it twice) is spam-marked when one
+// decision marked it, and refused when the last refused it.
 type decision struct {
-	score  float64
+	score  float64 // the highest logged
 	refuse bool
 	by     string // "sendmail" or "runner"
+}
+
+func (d *decision) add(score float64, refuse bool, by string) {
+	if score >= d.score || d.by == "" {
+		d.score, d.by = score, by
+	}
+	d.refuse = refuse
 }
 
 // check runs the invariant checker on where everything ended.
@@ -774,20 +783,25 @@ func (s *soak) checkCounts(c *census, accepted map[string]*soakSub) {
 				continue
 			}
 			score, _ := strconv.ParseFloat(l[4], 64)
-			decided[seq] = decision{score: score, refuse: l[5] == "refused", by: "sendmail"}
+			d := decided[seq]
+			d.add(score, l[5] == "refused", "sendmail")
+			decided[seq] = d
 			history[seq] = append(history[seq], "sendmail "+l[0])
 			if n, _ := strconv.Atoi(l[3]); n != len(sub.msg.rcpts) {
 				s.violation("%s: sendmail logged nrcpt=%d, the envelope has %d", seq, n, len(sub.msg.rcpts))
 			}
 		}
 	}
-	for _, l := range runnerDecision.FindAllStringSubmatch(s.sup.log(), -1) {
+	runnerLog := s.sup.log()
+	for _, l := range runnerDecision.FindAllStringSubmatch(runnerLog, -1) {
 		seq := idSeq[l[2]]
 		if seq == "" {
 			continue // a message a killed sendmail left and nothing found
 		}
 		score, _ := strconv.ParseFloat(l[3], 64)
-		decided[seq] = decision{score: score, refuse: l[4] == "refuse", by: "runner"}
+		d := decided[seq]
+		d.add(score, l[4] == "refuse", "runner")
+		decided[seq] = d
 		history[seq] = append(history[seq], "runner "+l[0])
 	}
 
@@ -830,7 +844,7 @@ func (s *soak) checkCounts(c *census, accepted map[string]*soakSub) {
 		}
 		for seq, n := range stored {
 			if n > 1 {
-				s.violation("%s: counted %d times in the store; decisions logged: %q", seq, n, history[seq])
+				s.violation("%s: counted %d times in the store; decisions logged: %q; the runner's problems with it: %q", seq, n, history[seq], problemsWith(runnerLog, idsOf(idSeq, seq)))
 			}
 		}
 		logged, letThrough := 0, 0
@@ -868,6 +882,35 @@ func (s *soak) checkCounts(c *census, accepted map[string]*soakSub) {
 			s.stats[site.name+" tripped"] = 1
 		}
 	}
+}
+
+// idsOf returns the spool IDs of message seq.
+func idsOf(idSeq map[string]string, seq string) []string {
+	var ids []string
+	for id, s := range idSeq {
+		if s == seq {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// problemsWith returns the lines of log that name one of ids but no
+// action: the warnings and errors about them.
+func problemsWith(log string, ids []string) []string {
+	var lines []string
+	for _, line := range strings.Split(log, "\n") {
+		if strings.Contains(line, " action=") {
+			continue
+		}
+		for _, id := range ids {
+			if strings.Contains(line, id) {
+				lines = append(lines, strings.TrimSpace(line))
+				break
+			}
+		}
+	}
+	return lines
 }
 
 // report logs the table of the run and writes it to -soak.table.
