@@ -332,6 +332,63 @@ func TestSMTPSinkClose(t *testing.T) {
 	}
 }
 
+func TestSMTPSinkStopStart(t *testing.T) {
+	s := spamruntest.NewSMTPSink(t)
+	if err := send(dial(t, s), "a@example.org", []string{"b@example.org"}, "Subject: 1\n\none\n"); err != nil {
+		t.Fatal(err)
+	}
+	s.Stop()
+	if conn, err := net.DialTimeout("tcp", s.Addr(), time.Second); err == nil {
+		conn.Close()
+		t.Fatal("a stopped sink still accepts connections")
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := send(dial(t, s), "a@example.org", []string{"c@example.org"}, "Subject: 2\n\ntwo\n"); err != nil {
+		t.Fatalf("after Start: %v", err)
+	}
+	if msgs := s.Messages(); len(msgs) != 2 || msgs[1].To[0] != "c@example.org" {
+		t.Errorf("kept %d messages across the restart, want both: %+v", len(msgs), msgs)
+	}
+	s.Close()
+	if err := s.Start(); err == nil {
+		t.Error("a closed sink started again")
+	}
+}
+
+func TestSMTPSinkSetFault(t *testing.T) {
+	s := spamruntest.NewSMTPSink(t)
+	c := dial(t, s)
+	if err := s.SetFault(spamruntest.SinkFault{Stage: "RCPT", Code: 452, Enhanced: "4.5.3", AfterRcpts: 2}); err != nil {
+		t.Fatal(err)
+	}
+	err := send(c, "a@example.org", []string{"1@example.org", "2@example.org", "3@example.org"}, "Subject: x\n\nx\n")
+	wantReply(t, err, 452, smtp.EnhancedCode{4, 5, 3})
+	if !strings.HasPrefix(err.Error(), "RCPT 3@example.org:") {
+		t.Errorf("refused %v, want the third recipient only", err)
+	}
+	if err := c.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetFault(spamruntest.SinkFault{Stage: "DATA", Code: 554, Enhanced: "5.6.0"}); err != nil {
+		t.Fatal(err)
+	}
+	wantReply(t, send(c, "a@example.org", []string{"1@example.org"}, "Subject: x\n\nx\n"), 554, smtp.EnhancedCode{5, 6, 0})
+	if err := s.SetFault(spamruntest.SinkFault{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := send(c, "a@example.org", []string{"1@example.org"}, "Subject: x\n\nx\n"); err != nil {
+		t.Fatalf("after the fault is cleared: %v", err)
+	}
+	if n := len(s.Messages()); n != 1 {
+		t.Errorf("%d messages kept, want the one sent after the fault", n)
+	}
+	if err := s.SetFault(spamruntest.SinkFault{Stage: "HELO", Code: 250}); err == nil {
+		t.Error("SetFault took stage HELO and reply 250")
+	}
+}
+
 func TestSMTPSinkConcurrentSessions(t *testing.T) {
 	s := spamruntest.NewSMTPSink(t)
 	const n = 8
