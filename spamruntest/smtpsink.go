@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -25,10 +26,11 @@ import (
 
 // SMTPSink is a real SMTP server (go-smtp) on a loopback port that keeps
 // what it is sent, to stand in for the host's MTA. Options make it refuse
-// senders, recipients or messages, offer STARTTLS, demand AUTH PLAIN, or
-// answer slowly. It is safe for concurrent sessions.
+// senders, recipients or messages, limit the recipients of a transaction
+// or the messages of a connection, hang up, offer STARTTLS, demand AUTH
+// PLAIN, or answer slowly; Set changes the refusals while it runs, for
+// fault injection. It is safe for concurrent sessions.
 type SMTPSink struct {
-	opts sinkOptions
 	srv  *smtp.Server
 	ln   net.Listener
 	addr string
@@ -36,11 +38,21 @@ type SMTPSink struct {
 	done chan struct{} // closed by Close; cuts delays short
 	once sync.Once
 
-	mu         sync.Mutex
-	msgs       []SinkMessage
-	rejected   []SinkRejection
-	arrived    chan struct{} // closed and replaced when a message arrives
-	transcript bytes.Buffer
+	mu           sync.Mutex
+	opts         sinkOptions // replaced whole by Set, never changed in place
+	msgs         []SinkMessage
+	rejected     []SinkRejection
+	transactions int
+	conns        map[*smtp.Conn]*sinkConn
+	arrived      chan struct{} // closed and replaced when a message arrives
+	transcript   bytes.Buffer
+}
+
+// sinkConn is what the sink knows of one connection, which outlives the
+// session that STARTTLS replaces.
+type sinkConn struct {
+	n    int // from 1, in the order connections began
+	msgs int // messages accepted on it
 }
 
 // SinkMessage is one message the sink accepted.
@@ -59,6 +71,10 @@ type SinkMessage struct {
 	TLS bool
 	// User is the name the client authenticated as, if it did.
 	User string
+	// Conn numbers the connection the message came on, from 1, in the
+	// order the connections began: messages with the same Conn shared
+	// one connection.
+	Conn int
 }
 
 // SinkRejection is one command the sink refused.
@@ -86,11 +102,28 @@ type sinkReply struct {
 type sinkOptions struct {
 	mail, data *sinkReply
 	rcpt       map[string]*sinkReply
+	dataFor    map[string]*sinkReply
+	hangUpAt   map[string]bool
+	rcptLimit  int
+	perConn    int
+	delay      time.Duration
+	problems   []string
+
+	// Fixed when the sink starts; Set refuses them.
 	tls        bool
 	user, pass string
-	delay      time.Duration
 	noSMTPUTF8 bool
-	problems   []string
+}
+
+// fixed reports whether o sets what only NewSMTPSink may.
+func (o *sinkOptions) fixed() bool { return o.tls || o.user != "" || o.noSMTPUTF8 }
+
+// positive checks an option's count.
+func (o *sinkOptions) positive(what string, n int) int {
+	if n < 1 {
+		o.problems = append(o.problems, fmt.Sprintf("%s: %d is not a positive count", what, n))
+	}
+	return n
 }
 
 // parseReply checks an option's reply; enhanced may be "" for a reply
@@ -141,6 +174,47 @@ func SinkRejectData(code int, enhanced, text string) SinkOption {
 	return func(o *sinkOptions) { o.data = o.parseReply("SinkRejectData", code, enhanced, text) }
 }
 
+// SinkRejectDataFor makes the sink refuse, at the end of DATA, every
+// message one of whose accepted recipients is rcpt, as a content filter
+// with per-recipient settings does. Other transactions go through, so a
+// client that splits recipients meets the refusal in one of them.
+func SinkRejectDataFor(rcpt string, code int, enhanced, text string) SinkOption {
+	return func(o *sinkOptions) {
+		if o.dataFor == nil {
+			o.dataFor = make(map[string]*sinkReply)
+		}
+		o.dataFor[rcpt] = o.parseReply("SinkRejectDataFor", code, enhanced, text)
+	}
+}
+
+// SinkRecipientLimit makes the sink accept at most n recipients in one
+// transaction and answer every RCPT past them with "452 4.5.3 Error: too
+// many recipients", as Postfix does past its smtpd_recipient_limit (RFC
+// 5321 section 4.5.3.1.10). Refused recipients do not count.
+func SinkRecipientLimit(n int) SinkOption {
+	return func(o *sinkOptions) { o.rcptLimit = o.positive("SinkRecipientLimit", n) }
+}
+
+// SinkMessagesPerConnection makes the sink accept at most n messages on
+// one connection: it answers the next MAIL FROM with "421 4.7.0 too many
+// messages on this connection" and closes the connection, as Exim does
+// past its smtp_accept_max_per_connection. A client must connect again.
+func SinkMessagesPerConnection(n int) SinkOption {
+	return func(o *sinkOptions) { o.perConn = o.positive("SinkMessagesPerConnection", n) }
+}
+
+// SinkHangUpAt makes the sink close the connection without a reply when
+// RCPT TO names rcpt, as an MTA that crashes in mid-transaction does. It
+// may be given for several recipients.
+func SinkHangUpAt(rcpt string) SinkOption {
+	return func(o *sinkOptions) {
+		if o.hangUpAt == nil {
+			o.hangUpAt = make(map[string]bool)
+		}
+		o.hangUpAt[rcpt] = true
+	}
+}
+
 // SinkStartTLS makes the sink offer STARTTLS with a self-signed
 // certificate for 127.0.0.1, ::1 and localhost, made for this sink; trust
 // it through CertPool.
@@ -170,13 +244,8 @@ func SinkNoSMTPUTF8() SinkOption {
 // closes it.
 func NewSMTPSink(tb testing.TB, opts ...SinkOption) *SMTPSink {
 	tb.Helper()
-	s := &SMTPSink{done: make(chan struct{}), arrived: make(chan struct{})}
-	for _, opt := range opts {
-		opt(&s.opts)
-	}
-	if len(s.opts.problems) > 0 {
-		tb.Fatalf("NewSMTPSink: %s", strings.Join(s.opts.problems, "; "))
-	}
+	s := &SMTPSink{done: make(chan struct{}), arrived: make(chan struct{}), conns: make(map[*smtp.Conn]*sinkConn)}
+	s.opts = buildOptions(tb, "NewSMTPSink", opts)
 
 	srv := smtp.NewServer(smtp.BackendFunc(s.newSession))
 	srv.Domain = "sink.spamrun.test"
@@ -206,6 +275,46 @@ func NewSMTPSink(tb testing.TB, opts ...SinkOption) *SMTPSink {
 	go srv.Serve(ln) //nolint:errcheck // it returns when Close closes the listener
 	tb.Cleanup(s.Close)
 	return s
+}
+
+func buildOptions(tb testing.TB, caller string, opts []SinkOption) sinkOptions {
+	tb.Helper()
+	var o sinkOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if len(o.problems) > 0 {
+		tb.Fatalf("%s: %s", caller, strings.Join(o.problems, "; "))
+	}
+	return o
+}
+
+// Set replaces the sink's refusals, limits and delay with opts, as if it
+// had been started with them; Set with no options makes it accept
+// everything again. Sessions under way see the change at their next
+// command. It is how a test injects faults into a running relay: a 4xx
+// or 5xx to every message (SinkRejectMail), 452 past n recipients
+// (SinkRecipientLimit), hang-ups, and back to normal. SinkStartTLS,
+// SinkAuth and SinkNoSMTPUTF8 are fixed when the sink starts and fail the
+// test here.
+func (s *SMTPSink) Set(tb testing.TB, opts ...SinkOption) {
+	tb.Helper()
+	o := buildOptions(tb, "SMTPSink.Set", opts)
+	if o.fixed() {
+		tb.Fatalf("SMTPSink.Set: STARTTLS, AUTH and SMTPUTF8 are fixed when the sink starts")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o.tls, o.user, o.pass, o.noSMTPUTF8 = s.opts.tls, s.opts.user, s.opts.pass, s.opts.noSMTPUTF8
+	s.opts = o
+}
+
+// options returns the options in force; Set replaces them whole, so the
+// maps in the copy are never written.
+func (s *SMTPSink) options() sinkOptions {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.opts
 }
 
 // Addr returns the sink's host:port.
@@ -240,6 +349,14 @@ func (s *SMTPSink) Messages() []SinkMessage {
 		msgs[i].Data = slices.Clone(msgs[i].Data)
 	}
 	return msgs
+}
+
+// Transactions returns how many MAIL FROM commands the sink has accepted:
+// the transactions clients began, whether or not they ended in a message.
+func (s *SMTPSink) Transactions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.transactions
 }
 
 // Rejections returns a copy of the refused commands, in order.
@@ -288,15 +405,23 @@ func (s *SMTPSink) WaitFor(tb testing.TB, n int, timeout time.Duration) []SinkMe
 
 func (s *SMTPSink) newSession(c *smtp.Conn) (smtp.Session, error) {
 	s.wait()
-	return &sinkSession{sink: s, conn: c}, nil
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sc := s.conns[c]
+	if sc == nil {
+		sc = &sinkConn{n: len(s.conns) + 1}
+		s.conns[c] = sc
+	}
+	return &sinkSession{sink: s, conn: c, sc: sc}, nil
 }
 
 // wait sleeps for the SinkDelay, or until the sink closes.
 func (s *SMTPSink) wait() {
-	if s.opts.delay <= 0 {
+	delay := s.options().delay
+	if delay <= 0 {
 		return
 	}
-	t := time.NewTimer(s.opts.delay)
+	t := time.NewTimer(delay)
 	defer t.Stop()
 	select {
 	case <-t.C:
@@ -320,10 +445,15 @@ func (s *SMTPSink) refuse(r SinkRejection, reply *sinkReply) error {
 	return &smtp.SMTPError{Code: reply.code, EnhancedCode: reply.enhanced, Message: reply.text}
 }
 
+// errHungUp is what a session returns to go-smtp after it closed the
+// connection itself; go-smtp's attempt to answer with it fails.
+var errHungUp = errors.New("spamruntest: the sink hung up")
+
 // sinkSession is one session; go-smtp starts a new one after STARTTLS.
 type sinkSession struct {
 	sink *SMTPSink
 	conn *smtp.Conn
+	sc   *sinkConn
 
 	user string
 	from string
@@ -334,18 +464,18 @@ type sinkSession struct {
 var _ smtp.AuthSession = (*sinkSession)(nil)
 
 func (ss *sinkSession) AuthMechanisms() []string {
-	if ss.sink.opts.user == "" {
+	if ss.sink.options().user == "" {
 		return nil
 	}
 	return []string{sasl.Plain}
 }
 
 func (ss *sinkSession) Auth(mech string) (sasl.Server, error) {
-	if mech != sasl.Plain || ss.sink.opts.user == "" {
+	if mech != sasl.Plain || ss.sink.options().user == "" {
 		return nil, smtp.ErrAuthUnknownMechanism
 	}
 	return sasl.NewPlainServer(func(identity, user, pass string) error {
-		want := ss.sink.opts
+		want := ss.sink.options()
 		if (identity != "" && identity != user) || user != want.user || pass != want.pass {
 			ss.sink.refuse(SinkRejection{Stage: "AUTH", Code: 535, Enhanced: "5.7.8"}, nil)
 			return smtp.ErrAuthFailed
@@ -357,22 +487,54 @@ func (ss *sinkSession) Auth(mech string) (sasl.Server, error) {
 
 func (ss *sinkSession) Mail(from string, opts *smtp.MailOptions) error {
 	ss.sink.wait()
-	if ss.sink.opts.user != "" && ss.user == "" {
+	o := ss.sink.options()
+	if o.user != "" && ss.user == "" {
 		return ss.sink.refuse(SinkRejection{Stage: "MAIL", From: from},
 			&sinkReply{code: 530, enhanced: smtp.EnhancedCode{5, 7, 0}, text: "Authentication required"})
 	}
-	if r := ss.sink.opts.mail; r != nil {
+	if r := o.mail; r != nil {
 		return ss.sink.refuse(SinkRejection{Stage: "MAIL", From: from}, r)
+	}
+	s := ss.sink
+	s.mu.Lock()
+	full := o.perConn > 0 && ss.sc.msgs >= o.perConn
+	if !full {
+		s.transactions++
+	}
+	s.mu.Unlock()
+	if full {
+		// go-smtp cannot close a connection after its own reply, so the
+		// 421 is written here, before the connection goes.
+		const reply = "421 4.7.0 too many messages on this connection"
+		s.refuse(SinkRejection{Stage: "MAIL", From: from, Code: 421, Enhanced: "4.7.0"}, nil)
+		ss.conn.Conn().Write([]byte(reply + "\r\n"))
+		lockedWriter{&s.mu, &s.transcript}.Write([]byte(reply + "\n"))
+		return ss.hangUp()
 	}
 	ss.from, ss.to = from, nil
 	ss.utf8 = opts != nil && opts.UTF8
 	return nil
 }
 
+// hangUp closes the connection without a word.
+func (ss *sinkSession) hangUp() error {
+	ss.conn.Conn().Close()
+	return errHungUp
+}
+
 func (ss *sinkSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 	ss.sink.wait()
-	if r := ss.sink.opts.rcpt[to]; r != nil {
-		return ss.sink.refuse(SinkRejection{Stage: "RCPT", From: ss.from, Rcpt: to}, r)
+	o := ss.sink.options()
+	rejection := SinkRejection{Stage: "RCPT", From: ss.from, Rcpt: to}
+	switch {
+	case o.hangUpAt[to]:
+		return ss.hangUp()
+	case o.rcptLimit > 0 && len(ss.to) >= o.rcptLimit:
+		// Postfix checks its limit before anything else about the
+		// recipient, and in these words.
+		return ss.sink.refuse(rejection, &sinkReply{code: 452, enhanced: smtp.EnhancedCode{4, 5, 3}, text: "Error: too many recipients"})
+	case o.rcpt[to] != nil:
+		return ss.sink.refuse(rejection, o.rcpt[to])
 	}
 	ss.to = append(ss.to, to)
 	return nil
@@ -384,7 +546,14 @@ func (ss *sinkSession) Data(r io.Reader) error {
 		return err
 	}
 	ss.sink.wait()
-	if reply := ss.sink.opts.data; reply != nil {
+	o := ss.sink.options()
+	reply := o.data
+	for _, to := range ss.to {
+		if reply == nil {
+			reply = o.dataFor[to]
+		}
+	}
+	if reply != nil {
 		return ss.sink.refuse(SinkRejection{Stage: "DATA", From: ss.from, To: slices.Clone(ss.to)}, reply)
 	}
 	_, isTLS := ss.conn.TLSConnectionState()
@@ -399,6 +568,8 @@ func (ss *sinkSession) Data(r io.Reader) error {
 	}
 	s := ss.sink
 	s.mu.Lock()
+	ss.sc.msgs++
+	msg.Conn = ss.sc.n
 	s.msgs = append(s.msgs, msg)
 	close(s.arrived)
 	s.arrived = make(chan struct{})
