@@ -301,3 +301,25 @@ func TestSMTPBatchesStopWhenTheFirstRecipientIsTooMany(t *testing.T) {
 	}
 	wantNoMessages(t, sink)
 }
+
+func TestSMTPBatchesAfterABatchAllRefused(t *testing.T) {
+	to := []string{"gone1@example.org", "gone2@example.org", "a@example.org", "b@example.org"}
+	sink := spamruntest.NewSMTPSink(t,
+		spamruntest.SinkAuth("web1", "secret"),
+		spamruntest.SinkRejectRcpt(to[0], 550, "5.1.1", "no such user"),
+		spamruntest.SinkRejectRcpt(to[1], 550, "5.1.1", "no such user"))
+	r := &relay.SMTP{Addr: sink.Addr(), Username: "web1", Password: "secret", MaxRecipients: 2}
+	e := wantPermanent(t, deliver(r, envelope(to...), order))
+	if got := refused(t, e); !slices.Equal(got, to[:2]) {
+		t.Errorf("Rcpts list %q, want %q", got, to[:2])
+	}
+	// The first transaction ends with RSET, and the second, on the same
+	// connection and still authenticated, delivers.
+	msgs := deliveredOnce(t, sink, to[2:], order)
+	if len(msgs) != 1 || msgs[0].User != "web1" || msgs[0].Conn != 1 {
+		t.Errorf("messages %+v, want one as web1 on the first connection", msgs)
+	}
+	if tr := finishedTranscript(t, sink); !strings.Contains(tr, "RSET\r\n") {
+		t.Errorf("no RSET between the transactions:\n%s", tr)
+	}
+}

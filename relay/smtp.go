@@ -299,7 +299,9 @@ rcpts:
 		}
 	}
 	if len(accepted) == 0 {
-		// Nothing to send: the transaction ends here.
+		// Nothing to send: RSET ends the transaction. go-smtp says EHLO
+		// again after it, a reset of the same kind (RFC 5321 section
+		// 4.1.4).
 		if err := d.c.Reset(); err != nil {
 			return left, d.fail("RSET", err)
 		}
