@@ -83,7 +83,9 @@ func TestRelayBatchesPartialDelivery(t *testing.T) {
 	}
 
 	// The MTA is well again: the second attempt takes the rest, on time.
-	sink.Set(t)
+	if err := sink.Set(); err != nil {
+		t.Fatal(err)
+	}
 	v.clock.Advance(queue.RetryDelay(1))
 	wantCounts(t, "second pass", v.pass(r), "relayed=2 deferred=0 decided=0 bounced=0 quarantined=0 expired=0 failed=0")
 	if n := len(v.queued()) + len(v.quarantined()); n != 0 {

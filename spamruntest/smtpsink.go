@@ -28,15 +28,21 @@ import (
 // what it is sent, to stand in for the host's MTA. Options make it refuse
 // senders, recipients or messages, limit the recipients of a transaction
 // or the messages of a connection, hang up, offer STARTTLS, demand AUTH
-// PLAIN, or answer slowly; Set changes the refusals while it runs, for
-// fault injection. It is safe for concurrent sessions.
+// PLAIN, or answer slowly. For fault injection, Set changes the refusals
+// while it runs, and Stop and Start take it down and bring it back on its
+// address. It is safe for concurrent sessions.
 type SMTPSink struct {
-	srv  *smtp.Server
-	ln   net.Listener
 	addr string
 	pool *x509.CertPool
+	tls  *tls.Config   // nil without SinkStartTLS
 	done chan struct{} // closed by Close; cuts delays short
 	once sync.Once
+
+	// life guards the server and its listener, which Stop and Start
+	// replace.
+	life sync.Mutex
+	srv  *smtp.Server
+	ln   net.Listener
 
 	mu           sync.Mutex
 	opts         sinkOptions // replaced whole by Set, never changed in place
@@ -104,7 +110,7 @@ type sinkOptions struct {
 	rcpt       map[string]*sinkReply
 	dataFor    map[string]*sinkReply
 	hangUpAt   map[string]bool
-	rcptLimit  int
+	past       *sinkPast
 	perConn    int
 	delay      time.Duration
 	problems   []string
@@ -115,13 +121,19 @@ type sinkOptions struct {
 	noSMTPUTF8 bool
 }
 
+// sinkPast refuses every RCPT past the n-th accepted in a transaction.
+type sinkPast struct {
+	n     int
+	reply *sinkReply
+}
+
 // fixed reports whether o sets what only NewSMTPSink may.
 func (o *sinkOptions) fixed() bool { return o.tls || o.user != "" || o.noSMTPUTF8 }
 
-// positive checks an option's count.
-func (o *sinkOptions) positive(what string, n int) int {
-	if n < 1 {
-		o.problems = append(o.problems, fmt.Sprintf("%s: %d is not a positive count", what, n))
+// atLeast checks an option's count.
+func (o *sinkOptions) atLeast(what string, n, least int) int {
+	if n < least {
+		o.problems = append(o.problems, fmt.Sprintf("%s: count %d is less than %d", what, n, least))
 	}
 	return n
 }
@@ -192,7 +204,19 @@ func SinkRejectDataFor(rcpt string, code int, enhanced, text string) SinkOption 
 // many recipients", as Postfix does past its smtpd_recipient_limit (RFC
 // 5321 section 4.5.3.1.10). Refused recipients do not count.
 func SinkRecipientLimit(n int) SinkOption {
-	return func(o *sinkOptions) { o.rcptLimit = o.positive("SinkRecipientLimit", n) }
+	return func(o *sinkOptions) {
+		o.atLeast("SinkRecipientLimit", n, 1)
+		o.past = &sinkPast{n: n, reply: &sinkReply{code: 452, enhanced: smtp.EnhancedCode{4, 5, 3}, text: "Error: too many recipients"}}
+	}
+}
+
+// SinkRejectRcptsPast makes the sink accept at most n recipients in one
+// transaction and refuse every RCPT past them with the given reply; with
+// n 0 it refuses every recipient. Refused recipients do not count.
+func SinkRejectRcptsPast(n, code int, enhanced, text string) SinkOption {
+	return func(o *sinkOptions) {
+		o.past = &sinkPast{n: o.atLeast("SinkRejectRcptsPast", n, 0), reply: o.parseReply("SinkRejectRcptsPast", code, enhanced, text)}
+	}
 }
 
 // SinkMessagesPerConnection makes the sink accept at most n messages on
@@ -200,7 +224,7 @@ func SinkRecipientLimit(n int) SinkOption {
 // messages on this connection" and closes the connection, as Exim does
 // past its smtp_accept_max_per_connection. A client must connect again.
 func SinkMessagesPerConnection(n int) SinkOption {
-	return func(o *sinkOptions) { o.perConn = o.positive("SinkMessagesPerConnection", n) }
+	return func(o *sinkOptions) { o.perConn = o.atLeast("SinkMessagesPerConnection", n, 1) }
 }
 
 // SinkHangUpAt makes the sink close the connection without a reply when
@@ -245,68 +269,112 @@ func SinkNoSMTPUTF8() SinkOption {
 func NewSMTPSink(tb testing.TB, opts ...SinkOption) *SMTPSink {
 	tb.Helper()
 	s := &SMTPSink{done: make(chan struct{}), arrived: make(chan struct{}), conns: make(map[*smtp.Conn]*sinkConn)}
-	s.opts = buildOptions(tb, "NewSMTPSink", opts)
-
-	srv := smtp.NewServer(smtp.BackendFunc(s.newSession))
-	srv.Domain = "sink.spamrun.test"
-	srv.EnableSMTPUTF8 = !s.opts.noSMTPUTF8
-	// A test that forgets to hang up must not keep a goroutine forever.
-	srv.ReadTimeout = time.Minute
-	srv.WriteTimeout = time.Minute
-	srv.ErrorLog = discardLogger{}
-	srv.Debug = lockedWriter{&s.mu, &s.transcript}
+	o, err := buildOptions("NewSMTPSink", opts)
+	if err != nil {
+		tb.Fatalf("%v", err)
+	}
+	s.opts = o
 	if s.opts.tls {
 		cert, pool, err := selfSignedCert()
 		if err != nil {
 			tb.Fatalf("NewSMTPSink: certificate: %v", err)
 		}
-		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		s.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		s.pool = pool
 	}
-	// Without TLS the sink is reached over loopback only, where a
-	// password in the clear is what a local MTA accepts too.
-	srv.AllowInsecureAuth = !s.opts.tls
-
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatalf("NewSMTPSink: %v", err)
 	}
-	s.srv, s.ln, s.addr = srv, ln, ln.Addr().String()
-	go srv.Serve(ln) //nolint:errcheck // it returns when Close closes the listener
+	s.addr = ln.Addr().String()
+	s.serve(ln)
 	tb.Cleanup(s.Close)
 	return s
 }
 
-func buildOptions(tb testing.TB, caller string, opts []SinkOption) sinkOptions {
-	tb.Helper()
+// serve starts a server on ln, the first time and after each Stop.
+func (s *SMTPSink) serve(ln net.Listener) {
+	o := s.options()
+	srv := smtp.NewServer(smtp.BackendFunc(s.newSession))
+	srv.Domain = "sink.spamrun.test"
+	srv.EnableSMTPUTF8 = !o.noSMTPUTF8
+	// A test that forgets to hang up must not keep a goroutine forever.
+	srv.ReadTimeout = time.Minute
+	srv.WriteTimeout = time.Minute
+	srv.ErrorLog = discardLogger{}
+	srv.Debug = lockedWriter{&s.mu, &s.transcript}
+	srv.TLSConfig = s.tls
+	// Without TLS the sink is reached over loopback only, where a
+	// password in the clear is what a local MTA accepts too.
+	srv.AllowInsecureAuth = !o.tls
+	s.srv, s.ln = srv, ln
+	go srv.Serve(ln) //nolint:errcheck // it returns when Stop or Close closes the listener
+}
+
+func buildOptions(caller string, opts []SinkOption) (sinkOptions, error) {
 	var o sinkOptions
 	for _, opt := range opts {
 		opt(&o)
 	}
 	if len(o.problems) > 0 {
-		tb.Fatalf("%s: %s", caller, strings.Join(o.problems, "; "))
+		return o, fmt.Errorf("spamruntest: %s: %s", caller, strings.Join(o.problems, "; "))
 	}
-	return o
+	return o, nil
 }
 
 // Set replaces the sink's refusals, limits and delay with opts, as if it
 // had been started with them; Set with no options makes it accept
 // everything again. Sessions under way see the change at their next
 // command. It is how a test injects faults into a running relay: a 4xx
-// or 5xx to every message (SinkRejectMail), 452 past n recipients
-// (SinkRecipientLimit), hang-ups, and back to normal. SinkStartTLS,
-// SinkAuth and SinkNoSMTPUTF8 are fixed when the sink starts and fail the
-// test here.
-func (s *SMTPSink) Set(tb testing.TB, opts ...SinkOption) {
-	tb.Helper()
-	o := buildOptions(tb, "SMTPSink.Set", opts)
+// or 5xx to every message (SinkRejectMail, SinkRejectData), to every
+// recipient (SinkRejectRcptsPast with 0), 452 past n recipients
+// (SinkRecipientLimit), hang-ups, and back to normal. It returns an
+// error, and changes nothing, for a bad option, and for SinkStartTLS,
+// SinkAuth and SinkNoSMTPUTF8, which are fixed when the sink starts.
+func (s *SMTPSink) Set(opts ...SinkOption) error {
+	o, err := buildOptions("SMTPSink.Set", opts)
+	if err != nil {
+		return err
+	}
 	if o.fixed() {
-		tb.Fatalf("SMTPSink.Set: STARTTLS, AUTH and SMTPUTF8 are fixed when the sink starts")
+		return errors.New("spamruntest: SMTPSink.Set: STARTTLS, AUTH and SMTPUTF8 are fixed when the sink starts")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	o.tls, o.user, o.pass, o.noSMTPUTF8 = s.opts.tls, s.opts.user, s.opts.pass, s.opts.noSMTPUTF8
 	s.opts = o
+	return nil
+}
+
+// SinkFault is one refusal described as data, for a fault injector that
+// draws its faults from a table; SetFault turns it into the option that
+// gives it.
+type SinkFault struct {
+	// Stage is where the sink refuses: "MAIL", "RCPT" or "DATA"; ""
+	// for no fault.
+	Stage    string
+	Code     int
+	Enhanced string // "" for a reply without an enhanced status code
+	Text     string
+	// AfterRcpts, at RCPT, accepts the first AfterRcpts recipients of
+	// each transaction and refuses the rest, as SinkRejectRcptsPast.
+	AfterRcpts int
+}
+
+// SetFault is Set with the one refusal f describes, or with none for the
+// zero SinkFault.
+func (s *SMTPSink) SetFault(f SinkFault) error {
+	switch f.Stage {
+	case "":
+		return s.Set()
+	case "MAIL":
+		return s.Set(SinkRejectMail(f.Code, f.Enhanced, f.Text))
+	case "RCPT":
+		return s.Set(SinkRejectRcptsPast(f.AfterRcpts, f.Code, f.Enhanced, f.Text))
+	case "DATA":
+		return s.Set(SinkRejectData(f.Code, f.Enhanced, f.Text))
+	}
+	return fmt.Errorf("spamruntest: SetFault: stage %q is not MAIL, RCPT or DATA", f.Stage)
 }
 
 // options returns the options in force; Set replaces them whole, so the
@@ -329,14 +397,55 @@ func (s *SMTPSink) CertPool() *x509.CertPool { return s.pool }
 // the relay go down.
 func (s *SMTPSink) Close() {
 	s.once.Do(func() {
-		// Connections first: a session cut out of its delay must find
-		// its connection gone rather than answer. The listener is closed
-		// here too because Serve, in its goroutine, may not have handed
-		// it to the server yet.
-		s.ln.Close()
-		s.srv.Close()
+		s.Stop()
 		close(s.done)
 	})
+}
+
+// Stop takes the sink down as Close does, but Start brings it back on the
+// same address: a relay that restarts. What it received is kept.
+func (s *SMTPSink) Stop() {
+	s.life.Lock()
+	defer s.life.Unlock()
+	if s.srv == nil {
+		return
+	}
+	// Connections first: a session cut out of its delay must find its
+	// connection gone rather than answer. The listener is closed here too
+	// because Serve, in its goroutine, may not have handed it to the
+	// server yet.
+	s.ln.Close()
+	s.srv.Close()
+	s.srv, s.ln = nil, nil
+}
+
+// Start serves again on the sink's address after Stop; it does nothing
+// while the sink is up. The port stays free while the sink is down
+// unless another socket takes it, which Start waits up to five seconds
+// to pass.
+func (s *SMTPSink) Start() error {
+	s.life.Lock()
+	defer s.life.Unlock()
+	select {
+	case <-s.done:
+		return fmt.Errorf("spamruntest: SMTP sink %s is closed", s.addr)
+	default:
+	}
+	if s.srv != nil {
+		return nil
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ln, err := net.Listen("tcp", s.addr)
+		if err == nil {
+			s.serve(ln)
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("spamruntest: SMTP sink back on %s: %w", s.addr, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // Messages returns a copy of the accepted messages, in arrival order.
@@ -529,10 +638,10 @@ func (ss *sinkSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 	switch {
 	case o.hangUpAt[to]:
 		return ss.hangUp()
-	case o.rcptLimit > 0 && len(ss.to) >= o.rcptLimit:
+	case o.past != nil && len(ss.to) >= o.past.n:
 		// Postfix checks its limit before anything else about the
-		// recipient, and in these words.
-		return ss.sink.refuse(rejection, &sinkReply{code: 452, enhanced: smtp.EnhancedCode{4, 5, 3}, text: "Error: too many recipients"})
+		// recipient.
+		return ss.sink.refuse(rejection, o.past.reply)
 	case o.rcpt[to] != nil:
 		return ss.sink.refuse(rejection, o.rcpt[to])
 	}

@@ -305,6 +305,13 @@ func TestSMTPSinkHangUpAt(t *testing.T) {
 	}
 }
 
+func set(t *testing.T, s *spamruntest.SMTPSink, opts ...spamruntest.SinkOption) {
+	t.Helper()
+	if err := s.Set(opts...); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestSMTPSinkSet(t *testing.T) {
 	s := spamruntest.NewSMTPSink(t)
 	c := dial(t, s)
@@ -315,17 +322,20 @@ func TestSMTPSinkSet(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A session under way meets the change at its next command.
-	s.Set(t, spamruntest.SinkRecipientLimit(1))
+	set(t, s, spamruntest.SinkRecipientLimit(1))
 	wantReply(t, c.Rcpt("b@example.org", nil), 452, smtp.EnhancedCode{4, 5, 3})
 	if err := c.Reset(); err != nil {
 		t.Fatal(err)
 	}
 
-	s.Set(t, spamruntest.SinkRejectMail(451, "4.3.0", "try later"))
+	set(t, s, spamruntest.SinkRejectMail(451, "4.3.0", "try later"))
 	wantReply(t, send(c, "shop@example.com", []string{"a@example.org"}, "x\r\n"), 451, smtp.EnhancedCode{4, 3, 0})
-	s.Set(t, spamruntest.SinkRejectMail(554, "5.7.1", "go away"))
-	wantReply(t, send(c, "shop@example.com", []string{"a@example.org"}, "x\r\n"), 554, smtp.EnhancedCode{5, 7, 1})
-	s.Set(t)
+	set(t, s, spamruntest.SinkRejectRcptsPast(0, 550, "5.1.1", "nobody here"))
+	wantReply(t, send(c, "shop@example.com", []string{"a@example.org"}, "x\r\n"), 550, smtp.EnhancedCode{5, 1, 1})
+	if err := c.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	set(t, s)
 	if err := send(c, "shop@example.com", []string{"a@example.org", "b@example.org"}, "x\r\n"); err != nil {
 		t.Fatalf("after Set with no options: %v", err)
 	}
@@ -339,9 +349,75 @@ func TestSMTPSinkSet(t *testing.T) {
 		spamruntest.SinkNoSMTPUTF8(),
 		spamruntest.SinkRecipientLimit(0),
 	} {
-		if msg := runFatal(t, func(tb testing.TB) { s.Set(tb, opt) }); !strings.Contains(msg, "SMTPSink.Set") {
-			t.Errorf("Set accepted a fixed or bad option (Fatalf %q)", msg)
+		if err := s.Set(spamruntest.SinkRejectMail(554, "5.7.1", "go away"), opt); err == nil || !strings.HasPrefix(err.Error(), "spamruntest: SMTPSink.Set") {
+			t.Errorf("Set accepted a fixed or bad option: %v", err)
 		}
+	}
+	// A refused Set changes nothing.
+	if err := send(c, "shop@example.com", []string{"a@example.org"}, "x\r\n"); err != nil {
+		t.Errorf("after refused Sets: %v", err)
+	}
+}
+
+func TestSMTPSinkSetFault(t *testing.T) {
+	s := spamruntest.NewSMTPSink(t)
+	c := dial(t, s)
+	for _, tc := range []struct {
+		fault    spamruntest.SinkFault
+		code     int
+		enhanced smtp.EnhancedCode
+	}{
+		{spamruntest.SinkFault{Stage: "MAIL", Code: 421, Enhanced: "4.3.2", Text: "shutting down"}, 421, smtp.EnhancedCode{4, 3, 2}},
+		{spamruntest.SinkFault{Stage: "RCPT", Code: 452, Enhanced: "4.5.3", Text: "too many", AfterRcpts: 1}, 452, smtp.EnhancedCode{4, 5, 3}},
+		{spamruntest.SinkFault{Stage: "DATA", Code: 554, Enhanced: "5.6.0", Text: "content rejected"}, 554, smtp.EnhancedCode{5, 6, 0}},
+	} {
+		if err := s.SetFault(tc.fault); err != nil {
+			t.Fatal(err)
+		}
+		wantReply(t, send(c, "shop@example.com", []string{"a@example.org", "b@example.org"}, "x\r\n"), tc.code, tc.enhanced)
+		if err := c.Reset(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.SetFault(spamruntest.SinkFault{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := send(c, "shop@example.com", []string{"a@example.org", "b@example.org"}, "x\r\n"); err != nil {
+		t.Errorf("after the zero fault: %v", err)
+	}
+	for _, f := range []spamruntest.SinkFault{{Stage: "EHLO", Code: 421}, {Stage: "MAIL", Code: 250}} {
+		if err := s.SetFault(f); err == nil {
+			t.Errorf("SetFault(%+v) accepted", f)
+		}
+	}
+}
+
+func TestSMTPSinkStopStart(t *testing.T) {
+	s := spamruntest.NewSMTPSink(t)
+	if err := send(dial(t, s), "shop@example.com", []string{"a@example.org"}, "1\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	s.Stop()
+	s.Stop() // twice is harmless
+	if conn, err := net.DialTimeout("tcp", s.Addr(), time.Second); err == nil {
+		conn.Close()
+		t.Fatal("a stopped sink accepts connections")
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatalf("Start on a running sink: %v", err)
+	}
+	if err := send(dial(t, s), "shop@example.com", []string{"b@example.org"}, "2\r\n"); err != nil {
+		t.Fatalf("after Start: %v", err)
+	}
+	if msgs := s.WaitFor(t, 2, time.Second); !slices.Equal(msgs[0].To, []string{"a@example.org"}) || !slices.Equal(msgs[1].To, []string{"b@example.org"}) {
+		t.Errorf("messages %+v, want both, the first kept over the restart", msgs)
+	}
+	s.Close()
+	if err := s.Start(); err == nil {
+		t.Error("Start brought a closed sink back")
 	}
 }
 
@@ -556,6 +632,7 @@ func TestSMTPSinkBadOption(t *testing.T) {
 		spamruntest.SinkRejectRcpt("a@example.org", 550, "x.y.z", "letters"),
 		spamruntest.SinkRejectDataFor("a@example.org", 250, "", "not a refusal"),
 		spamruntest.SinkRecipientLimit(0),
+		spamruntest.SinkRejectRcptsPast(-1, 550, "5.1.1", "negative"),
 		spamruntest.SinkMessagesPerConnection(-1),
 	} {
 		if msg := runFatal(t, func(tb testing.TB) { spamruntest.NewSMTPSink(tb, opt) }); !strings.Contains(msg, "NewSMTPSink") {
