@@ -24,16 +24,17 @@ func batchSize(n int) int {
 // or the runs of a Command, of one delivery, and turns it into Deliver's
 // answer.
 type outcome struct {
-	rcpts     int // in the envelope
 	delivered int
 	failed    []Refusal
-	// whole is the failure that, alone, kept the message from every
-	// recipient: returned as it is, it keeps its code, cause and kind.
+	// whole is the one failure every failed recipient has had so far.
+	// When nobody got the message it is returned as it is, keeping its
+	// code, cause and kind.
 	whole *Error
 }
 
 // refuse records the MTA's answer for one recipient.
 func (o *outcome) refuse(r Refusal) {
+	o.whole = nil
 	o.failed = append(o.failed, r)
 }
 
@@ -42,7 +43,9 @@ func (o *outcome) fail(rcpts []string, e *Error) {
 	if len(rcpts) == 0 {
 		return
 	}
-	if o.delivered == 0 && len(o.failed) == 0 && len(rcpts) == o.rcpts {
+	if len(o.failed) > 0 && o.whole != e {
+		o.whole = nil
+	} else {
 		o.whole = e
 	}
 	for _, to := range rcpts {
@@ -50,14 +53,14 @@ func (o *outcome) fail(rcpts []string, e *Error) {
 	}
 }
 
-// err returns nil when every recipient got the message, the single
-// failure that kept it from all of them, or an *Error listing each
-// recipient that did not get it.
+// err returns nil when every recipient got the message, the one failure
+// that kept it from all of them, or an *Error listing each recipient that
+// did not get it. Every recipient is delivered or failed by then.
 func (o *outcome) err() *Error {
 	switch {
 	case len(o.failed) == 0:
 		return nil
-	case o.whole != nil:
+	case o.delivered == 0 && o.whole != nil:
 		return o.whole
 	}
 	return &Error{Rcpts: o.failed}

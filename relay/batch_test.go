@@ -323,3 +323,15 @@ func TestSMTPBatchesAfterABatchAllRefused(t *testing.T) {
 		t.Errorf("no RSET between the transactions:\n%s", tr)
 	}
 }
+
+func TestSMTPConnectionLostInTheOnlyBatch(t *testing.T) {
+	// Nobody got the message, for one reason: that reason is the answer,
+	// with no list of recipients.
+	to := rcpts(5)
+	sink := spamruntest.NewSMTPSink(t, spamruntest.SinkHangUpAt(to[2]))
+	e := wantTemporary(t, deliver(&relay.SMTP{Addr: sink.Addr()}, envelope(to...), order))
+	if e.Rcpts != nil || e.Enhanced != "4.4.2" || e.Err == nil {
+		t.Errorf("got %v with %d Rcpts, want the lost connection alone", e, len(e.Rcpts))
+	}
+	wantNoMessages(t, sink)
+}

@@ -109,7 +109,7 @@ func (c *Command) deliver(ctx context.Context, env Envelope, data io.Reader) *Er
 	}
 	size := batchSize(c.MaxRecipients)
 	msg := newMessage(data, len(env.To) > size)
-	out := outcome{rcpts: len(env.To)}
+	var out outcome
 	for pending := env.To; len(pending) > 0; {
 		batch := pending[:min(len(pending), size)]
 		pending = pending[len(batch):]

@@ -156,7 +156,6 @@ func (s *SMTP) deliver(parent context.Context, env Envelope, data io.Reader) *Er
 		utf8: env.needsSMTPUTF8(),
 		// One recipient makes one transaction at most.
 		msg: newMessage(data, len(env.To) > 1),
-		out: outcome{rcpts: len(env.To)},
 	}
 	defer d.hangUp()
 	if e := d.connect(); e != nil {
