@@ -19,6 +19,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"weak"
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
@@ -49,9 +50,11 @@ type SMTPSink struct {
 	msgs         []SinkMessage
 	rejected     []SinkRejection
 	transactions int
-	conns        map[*smtp.Conn]*sinkConn
-	arrived      chan struct{} // closed and replaced when a message arrives
-	transcript   bytes.Buffer
+	// conns knows a connection by a weak pointer: the sink must not keep
+	// every connection of a long test alive.
+	conns      map[weak.Pointer[smtp.Conn]]*sinkConn
+	arrived    chan struct{} // closed and replaced when a message arrives
+	transcript bytes.Buffer
 }
 
 // sinkConn is what the sink knows of one connection, which outlives the
@@ -268,7 +271,7 @@ func SinkNoSMTPUTF8() SinkOption {
 // closes it.
 func NewSMTPSink(tb testing.TB, opts ...SinkOption) *SMTPSink {
 	tb.Helper()
-	s := &SMTPSink{done: make(chan struct{}), arrived: make(chan struct{}), conns: make(map[*smtp.Conn]*sinkConn)}
+	s := &SMTPSink{done: make(chan struct{}), arrived: make(chan struct{}), conns: make(map[weak.Pointer[smtp.Conn]]*sinkConn)}
 	o, err := buildOptions("NewSMTPSink", opts)
 	if err != nil {
 		tb.Fatalf("%v", err)
@@ -516,10 +519,11 @@ func (s *SMTPSink) newSession(c *smtp.Conn) (smtp.Session, error) {
 	s.wait()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sc := s.conns[c]
+	key := weak.Make(c)
+	sc := s.conns[key]
 	if sc == nil {
 		sc = &sinkConn{n: len(s.conns) + 1}
-		s.conns[c] = sc
+		s.conns[key] = sc
 	}
 	return &sinkSession{sink: s, conn: c, sc: sc}, nil
 }

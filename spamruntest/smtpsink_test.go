@@ -446,8 +446,9 @@ func TestSMTPSinkStartTLS(t *testing.T) {
 	if err := send(c, "shop@example.com", []string{"a@example.org"}, "x\r\n"); err != nil {
 		t.Fatal(err)
 	}
-	if m := s.WaitFor(t, 1, time.Second)[0]; !m.TLS {
-		t.Error("message over STARTTLS has TLS = false")
+	if m := s.WaitFor(t, 1, time.Second)[0]; !m.TLS || m.Conn != 2 {
+		// The session after STARTTLS is still the second connection's.
+		t.Errorf("message over STARTTLS has TLS = %v, Conn = %d; want true, 2", m.TLS, m.Conn)
 	}
 
 	plain := spamruntest.NewSMTPSink(t)
