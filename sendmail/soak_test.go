@@ -354,11 +354,13 @@ func (s *soak) supervise() *supervisor {
 	return sup
 }
 
-// restart starts the next runner.
+// restart starts the next runner. The check reads the logs of those that
+// ended; only the last one's is shown when the test fails.
 func (sup *supervisor) restart() *runnerProc {
 	r := sup.s.e.startRunner(false)
 	sup.mu.Lock()
 	defer sup.mu.Unlock()
+	sup.cur.quiet = true
 	sup.cur, sup.all = r, append(sup.all, r)
 	return r
 }
