@@ -131,10 +131,16 @@ func (g *soakGen) recipients(rng *rand.Rand, m *soakMsg) []string {
 		// Postfix's smtpd does; a client splits longer lists itself.
 		n = min(n, bsMaxRecipients)
 	}
+	// One message in a hundred names a recipient with a quoted local
+	// part (RFC 5321 section 4.1.2).
+	quoted := m.door == doorArgv && rng.IntN(100) == 0
 	rcpts := make([]string, n)
 	for j := range rcpts {
 		local := fmt.Sprintf("%s.%d", m.seq, j)
-		if m.door == doorArgv && rng.IntN(20) == 0 {
+		switch {
+		case quoted && j == 0:
+			local = `"jan de vries".` + local
+		case m.door == doorArgv && rng.IntN(20) == 0:
 			local = "jürgen." + local // RFC 6531: the relay needs SMTPUTF8
 		}
 		rcpts[j] = fmt.Sprintf("%s@d%d.example", local, rng.IntN(8))
