@@ -399,17 +399,33 @@ func (sup *supervisor) log() string {
 	return b.String()
 }
 
-// relayFaults are the refusals the injector makes the relay give.
+// relayFaults are the ways the injector makes the relay refuse, each
+// drawn with its numbers from the injector's seed.
 var relayFaults = []struct {
-	kind  string
-	fault spamruntest.SinkFault
+	kind string
+	opt  func(rng *rand.Rand) spamruntest.SinkOption
 }{
-	{"relay 421 at MAIL", spamruntest.SinkFault{Stage: "MAIL", Code: 421, Enhanced: "4.3.2", Text: "shutting down"}},
-	{"relay 451 at RCPT", spamruntest.SinkFault{Stage: "RCPT", Code: 451, Enhanced: "4.3.0", Text: "try again later"}},
-	{"relay 550 at RCPT", spamruntest.SinkFault{Stage: "RCPT", Code: 550, Enhanced: "5.1.1", Text: "no such user"}},
-	{"relay 452 4.5.3 past N recipients", spamruntest.SinkFault{Stage: "RCPT", Code: 452, Enhanced: "4.5.3", Text: "too many recipients"}},
-	{"relay 451 at DATA", spamruntest.SinkFault{Stage: "DATA", Code: 451, Enhanced: "4.3.0", Text: "queue file write error"}},
-	{"relay 554 at DATA", spamruntest.SinkFault{Stage: "DATA", Code: 554, Enhanced: "5.6.0", Text: "message content rejected"}},
+	{"relay 421 at MAIL", func(*rand.Rand) spamruntest.SinkOption {
+		return spamruntest.SinkRejectMail(421, "4.3.2", "shutting down")
+	}},
+	{"relay 451 at RCPT", func(*rand.Rand) spamruntest.SinkOption {
+		return spamruntest.SinkRejectRcptsPast(0, 451, "4.3.0", "try again later")
+	}},
+	{"relay 550 at RCPT", func(*rand.Rand) spamruntest.SinkOption {
+		return spamruntest.SinkRejectRcptsPast(0, 550, "5.1.1", "no such user")
+	}},
+	{"relay 452 4.5.3 past N recipients", func(rng *rand.Rand) spamruntest.SinkOption {
+		return spamruntest.SinkRecipientLimit(1 + rng.IntN(10))
+	}},
+	{"relay 451 at DATA", func(*rand.Rand) spamruntest.SinkOption {
+		return spamruntest.SinkRejectData(451, "4.3.0", "queue file write error")
+	}},
+	{"relay 554 at DATA", func(*rand.Rand) spamruntest.SinkOption {
+		return spamruntest.SinkRejectData(554, "5.6.0", "message content rejected")
+	}},
+	{"relay closes after N messages", func(rng *rand.Rand) spamruntest.SinkOption {
+		return spamruntest.SinkMessagesPerConnection(1 + rng.IntN(3))
+	}},
 }
 
 // inject injects faults at random until the end of the load. A relay or
@@ -431,16 +447,13 @@ func (s *soak) inject(until time.Time, rng *rand.Rand) {
 		}},
 		{kind: "relay refuses", start: func() bool {
 			f := relayFaults[rng.IntN(len(relayFaults))]
-			if f.fault.Code == 452 {
-				f.fault.AfterRcpts = 1 + rng.IntN(10)
-			}
-			if err := s.e.sink.SetFault(f.fault); err != nil {
+			if err := s.e.sink.Set(f.opt(rng)); err != nil {
 				s.t.Errorf("relay fault %s: %v", f.kind, err)
 				return false
 			}
 			s.count(s.faults, f.kind)
 			return true
-		}, end: func() { s.e.sink.SetFault(spamruntest.SinkFault{}) }},
+		}, end: func() { s.e.sink.Set() }},
 		{kind: "spool disk filled", start: func() bool { return s.fillDisk(rng) }, end: func() { os.Remove(s.filler) }},
 		{kind: "redis stopped", start: func() bool { s.redis.Kill(); return true }, end: func() { s.redis.Start() }},
 	}
@@ -521,7 +534,9 @@ func (s *soak) fillDisk(rng *rand.Rand) bool {
 // endFaults brings everything back: the relay takes mail, Redis answers,
 // the disk has room.
 func (s *soak) endFaults() {
-	s.e.sink.SetFault(spamruntest.SinkFault{})
+	if err := s.e.sink.Set(); err != nil {
+		s.t.Fatal(err)
+	}
 	if err := s.e.sink.Start(); err != nil {
 		s.t.Fatalf("the relay does not come back: %v", err)
 	}
