@@ -55,8 +55,9 @@ const (
 // of sendmail while faults are injected at random: the queue runner and
 // sendmail processes are killed, the relay goes down, refuses with 4xx,
 // 5xx or 452 past a number of recipients, the spool's disk fills up and
-// Redis, the state store, goes away. When the faults end and the queue has
-// drained, it checks that nothing accepted was lost, stuck or miscounted:
+// Redis, the state store, goes away and comes back with what it had
+// written. When the faults end and the queue has drained, it checks that
+// nothing accepted was lost, stuck or miscounted:
 //
 //  1. every message sendmail accepted ends relayed, bounced with a DSN,
 //     kept in quarantine or expired, never still queued;
@@ -169,7 +170,8 @@ func newSoak(t *testing.T, seed uint64) *soak {
 		"[policy]\nwindow = \"1h\"\nhold_for = \"2s\"\n[store]\nkind = \"redis\"\nurl = %q\n",
 		soakMaxSize, soakLifetime.String(), redis.URL()))
 	// Site soak1 sends some spam and never trips, so its every count can
-	// be compared; soak2 sends a spam run and trips; soak3 sends ham.
+	// be compared; soak2 sends a spam run and trips; soak3 sends ham,
+	// which the scorer may still mark.
 	sites := []*soakSite{
 		{name: "soak1", maxSpam: 99_999, spamPercent: 10},
 		{name: "soak2", maxSpam: 40, spamPercent: 35},
