@@ -436,30 +436,35 @@ var relayFaults = []struct {
 // Redis that is down, a relay that refuses and a full disk each last
 // between half a second and five seconds, and they overlap.
 func (s *soak) inject(until time.Time, rng *rand.Rand) {
+	// An episode's start returns the name the fault is counted under, or
+	// "" when it did not begin.
 	type episode struct {
-		kind     string
-		start    func() bool // reports whether the fault began
+		start    func() string
 		end      func()
 		endsAt   time.Time
 		underway bool
 	}
 	episodes := []*episode{
-		{kind: "relay stopped", start: func() bool { s.e.sink.Stop(); return true }, end: func() {
+		{start: func() string { s.e.sink.Stop(); return "relay stopped" }, end: func() {
 			if err := s.e.sink.Start(); err != nil {
 				s.violation("the relay does not come back: %v", err)
 			}
 		}},
-		{kind: "relay refuses", start: func() bool {
+		{start: func() string {
 			f := relayFaults[rng.IntN(len(relayFaults))]
 			if err := s.e.sink.Set(f.opt(rng)); err != nil {
 				s.t.Errorf("relay fault %s: %v", f.kind, err)
-				return false
+				return ""
 			}
-			s.count(s.faults, f.kind)
-			return true
+			return f.kind
 		}, end: func() { s.e.sink.Set() }},
-		{kind: "spool disk filled", start: func() bool { return s.fillDisk(rng) }, end: func() { os.Remove(s.filler) }},
-		{kind: "redis stopped", start: func() bool { s.redis.Kill(); return true }, end: func() { s.redis.Start() }},
+		{start: func() string {
+			if !s.fillDisk(rng) {
+				return ""
+			}
+			return "spool disk filled"
+		}, end: func() { os.Remove(s.filler) }},
+		{start: func() string { s.redis.Kill(); return "redis stopped" }, end: func() { s.redis.Start() }},
 	}
 	for {
 		wait := time.Duration(100+rng.IntN(900)) * time.Millisecond
@@ -486,12 +491,12 @@ func (s *soak) inject(until time.Time, rng *rand.Rand) {
 			}
 		default:
 			ep := episodes[rng.IntN(len(episodes))]
-			if ep.underway || !ep.start() {
+			if ep.underway {
 				break
 			}
-			ep.underway, ep.endsAt = true, now.Add(time.Duration(500+rng.IntN(4500))*time.Millisecond)
-			if ep.kind != "relay refuses" {
-				s.count(s.faults, ep.kind)
+			if kind := ep.start(); kind != "" {
+				ep.underway, ep.endsAt = true, now.Add(time.Duration(500+rng.IntN(4500))*time.Millisecond)
+				s.count(s.faults, kind)
 			}
 		}
 	}
