@@ -74,7 +74,9 @@ const (
 // them reached the spool obeys the same rules. The choices are seeded: the
 // seed is logged and -soak.seed repeats them, though not the timing of the
 // processes. -soak sets the duration; -soak.table writes the table of what
-// happened, for README.
+// happened, for README:
+//
+//	go test ./sendmail -run Soak -soak 10m -timeout 12m -v -soak.table soak.md
 func TestSoak(t *testing.T) {
 	if os.Geteuid() != 0 {
 		spamruntest.Missing(t, "root (the soak submits as several website users and keeps the spool on a tmpfs)")
