@@ -172,11 +172,12 @@ func text(rng *rand.Rand, spam bool, site string, i int) string {
 		if rng.IntN(2) == 0 {
 			b.WriteString(gtube + "\n")
 		} else {
-			spam := spamruntest.GuestbookSpam(site, i)
-			if k := bytes.Index(spam, []byte("\n\n")); k >= 0 {
-				spam = spam[k+2:]
+			// The guestbook's text without its header.
+			guestbook := spamruntest.GuestbookSpam(site, i)
+			if k := bytes.Index(guestbook, []byte("\n\n")); k >= 0 {
+				guestbook = guestbook[k+2:]
 			}
-			b.Write(spam)
+			b.Write(guestbook)
 		}
 	}
 	lines := 1 + rng.IntN(30)
