@@ -161,7 +161,7 @@ func exitCode(err error) int {
 		return exOK
 	case errors.As(err, &usage):
 		return exUsage
-	case errors.As(err, &big), errors.Is(err, spamrun.ErrBadAddress):
+	case errors.As(err, &big), errors.Is(err, spamrun.ErrBadAddress), errors.Is(err, spool.ErrTooLarge):
 		return exDataErr
 	case errors.As(err, &refused):
 		return exUnavailable

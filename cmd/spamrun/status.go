@@ -59,7 +59,7 @@ func status(args []string, stdout, stderr io.Writer) int {
 	}
 	defer closeHost()
 	ctx := context.Background()
-	rows, err := collectStatus(ctx, h, one, now())
+	rows, damaged, err := collectStatus(ctx, h, one, now())
 	if err != nil {
 		fmt.Fprintln(stderr, "spamrun:", err)
 		if rows == nil {
@@ -84,13 +84,17 @@ func status(args []string, stdout, stderr io.Writer) int {
 	if one != "" {
 		printSiteDetail(stdout, rows[0])
 	}
+	if damaged > 0 {
+		fmt.Fprintf(stdout, "\nDamaged spool files, of no known site, kept whole in quarantine: %d (spamrun queue list --quarantine)\n", damaged)
+	}
 	return code
 }
 
 // collectStatus gathers the status of site, or with site "" of every site
-// configured, with mail in the spool or with an incident. Rows it could
-// gather are returned with the error of those it could not.
-func collectStatus(ctx context.Context, h *host.Host, site string, t time.Time) ([]*siteStatus, error) {
+// configured, with mail in the spool or with an incident, and counts the
+// damaged files in the spool. Rows it could gather are returned with the
+// error of those it could not.
+func collectStatus(ctx context.Context, h *host.Host, site string, t time.Time) ([]*siteStatus, int, error) {
 	var errs []error
 	rows := make(map[string]*siteStatus)
 	row := func(name string) *siteStatus {
@@ -108,9 +112,17 @@ func collectStatus(ctx context.Context, h *host.Host, site string, t time.Time) 
 			row(name)
 		}
 	}
+	damaged := 0
 	count := func(entries []*spool.Entry, err error, quarantine bool) {
+		// A file the runner has yet to move into quarantine counts as
+		// damaged already.
+		files, err := spool.Damaged(err)
+		damaged += len(files)
 		errs = append(errs, err)
 		for _, e := range entries {
+			if e.Kind == spool.KindDamaged {
+				damaged++
+			}
 			if e.Kind != "" || site != "" && e.Site != site {
 				continue
 			}
@@ -179,9 +191,9 @@ func collectStatus(ctx context.Context, h *host.Host, site string, t time.Time) 
 		out = append(out, r)
 	}
 	if err := errors.Join(errs...); err != nil && len(out) == 0 {
-		return nil, err
+		return nil, damaged, err
 	}
-	return out, errors.Join(errs...)
+	return out, damaged, errors.Join(errs...)
 }
 
 func printStatus(w io.Writer, rows []*siteStatus) {
