@@ -47,6 +47,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spamrun/spamrun"
 )
@@ -77,6 +78,10 @@ const (
 	Quarantined State = "quarantined"
 )
 
+// states are the states a message can be in; a header with another is
+// damaged.
+var states = []State{Queued, Held, Undecided, Bounced, Quarantined}
+
 // Final reports whether s is a state of a message in quarantine.
 func (s State) Final() bool { return s == Bounced || s == Quarantined }
 
@@ -91,6 +96,9 @@ const (
 	// relayed.
 	KindDamaged = "damaged"
 )
+
+// kinds are the kinds of message a header can name.
+var kinds = []string{"", KindDSN, KindDamaged}
 
 // Entry is a spooled message's metadata.
 type Entry struct {
@@ -192,8 +200,9 @@ const MaxHeader = 8 << 20
 const headerRoom = 1 << 20
 
 // DamagedError reports a message file the spool cannot read: it has no
-// header line, its header is not an entry, names another message or is
-// over the limit, or its content is not as long as the header says. Add
+// header line, its header is not an entry, names another message, a state
+// or kind this package does not know or is over the limit, or its content
+// is not as long as the header says. Add
 // and Update never write such a file; it was damaged afterwards, or
 // written by hand or by something else.
 type DamagedError struct {
@@ -260,8 +269,10 @@ func NewID(t time.Time) string {
 	return t.UTC().Format("20060102T150405.000000") + "-" + strings.ToUpper(hex.EncodeToString(b[:]))
 }
 
+// validID reports whether id can name a message file. It must be valid
+// UTF-8 too: the header, JSON, would name the message otherwise.
 func validID(id string) bool {
-	return id != "" && !strings.ContainsAny(id, "/\\\x00") && id != "." && id != ".."
+	return id != "" && !strings.ContainsAny(id, "/\\\x00") && id != "." && id != ".." && utf8.ValidString(id)
 }
 
 // Add writes a new message durably. e.ID is set when empty; e.Size is set.
@@ -541,6 +552,12 @@ func readHeader(f *os.File, id string) (*Entry, *bufio.Reader, error) {
 	}
 	if e.ID != id {
 		return nil, nil, damaged(id, "header names message %q", e.ID)
+	}
+	if !slices.Contains(states, e.State) {
+		return nil, nil, damaged(id, "header gives no known state but %q", e.State)
+	}
+	if !slices.Contains(kinds, e.Kind) {
+		return nil, nil, damaged(id, "header gives no known kind but %q", e.Kind)
 	}
 	if rest := fi.Size() - int64(len(line)); e.Size != rest {
 		return nil, nil, damaged(id, "%d bytes of content where the header says %d", rest, e.Size)
