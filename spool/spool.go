@@ -524,7 +524,9 @@ func readHeader(f *os.File, id string) (*Entry, *bufio.Reader, error) {
 		return nil, nil, fmt.Errorf("spool: %w", err)
 	}
 	const limit = MaxHeader + headerRoom
-	br := bufio.NewReaderSize(f, 64<<10)
+	// A page holds the header of most messages, and a listing reads
+	// thousands: a longer header is read in pieces.
+	br := bufio.NewReaderSize(f, 4<<10)
 	var line []byte
 	for {
 		frag, err := br.ReadSlice('\n')
