@@ -200,11 +200,10 @@ const MaxHeader = 8 << 20
 const headerRoom = 1 << 20
 
 // DamagedError reports a message file the spool cannot read: it has no
-// header line, its header is not an entry, names another message, a state
-// or kind this package does not know or is over the limit, or its content
-// is not as long as the header says. Add
-// and Update never write such a file; it was damaged afterwards, or
-// written by hand or by something else.
+// header line, its header is over the limit, is not an entry, names
+// another message or a state or kind this package does not know, or the
+// content is not as long as the header says. Add and Update never write
+// such a file; it was damaged afterwards, or written by something else.
 type DamagedError struct {
 	ID     string
 	Reason string // what is wrong with it
@@ -299,7 +298,7 @@ func (s *Spool) Add(e *Entry, data []byte) error {
 		return err
 	}
 	if n := len(meta) - 1; n > MaxHeader {
-		return fmt.Errorf("%w: its %d recipients and the sender's evidence take %d bytes, over the limit of %d; send it to fewer recipients at a time",
+		return fmt.Errorf("%w: its %d recipients and the evidence of its caller take %d bytes, over the limit of %d; send it to fewer recipients at a time",
 			ErrTooLarge, len(e.Recipients), n, MaxHeader)
 	}
 	return s.write(e.ID, meta, bytes.NewReader(data), box(e.State), false)
