@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -216,5 +217,70 @@ func TestDamagedKept(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestDamagedNotRegular: the spool's directories are writable by the
+// installation's group, and the runner may be root. A symbolic link in
+// the queue is damaged, never followed: it is kept as where it points,
+// not as what. A FIFO is damaged too, and opening it does not wait for a
+// writer.
+func TestDamagedNotRegular(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := spool.Open(dir)
+	secret := filepath.Join(t.TempDir(), "shadow")
+	if err := os.WriteFile(secret, []byte("root:secret-hash:\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A link to a file that reads as a message of that ID.
+	real := t.TempDir()
+	rs, _ := spool.Open(real)
+	e := newEntry("shop1", t0)
+	e.ID = "LINKED"
+	if err := rs.Add(e, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	for id, target := range map[string]string{"SHADOW": secret, "LINKED": filepath.Join(real, "queue", "LINKED")} {
+		if err := os.Symlink(target, filepath.Join(dir, "queue", id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := syscall.Mkfifo(filepath.Join(dir, "queue", "FIFO"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		list, err := s.List()
+		bad, rest := spool.Damaged(err)
+		if len(list) != 0 || len(bad) != 3 || rest != nil {
+			t.Errorf("List: %d entries, %v", len(list), err)
+		}
+		for _, id := range []string{"SHADOW", "LINKED", "FIFO"} {
+			if _, _, err := s.Read(id); !errors.Is(err, spool.ErrDamaged) {
+				t.Errorf("Read %s: %v, want damaged", id, err)
+			}
+			if _, err := s.KeepDamaged(id, t0); err != nil {
+				t.Errorf("KeepDamaged %s: %v", id, err)
+			}
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the spool waits on a FIFO")
+	}
+	for id, want := range map[string]string{"SHADOW": secret, "FIFO": ""} {
+		got, content, err := s.Read(id)
+		if err != nil || string(content) != want || got.Kind != spool.KindDamaged || got.State != spool.Quarantined {
+			t.Errorf("%s in quarantine: %q, %v", id, content, err)
+		}
+	}
+	if fi, err := os.Lstat(filepath.Join(dir, "quarantine", "SHADOW")); err != nil || !fi.Mode().IsRegular() {
+		t.Errorf("the link itself is not replaced: %v", err)
+	}
+	if raw, err := os.ReadFile(secret); err != nil || string(raw) != "root:secret-hash:\n" {
+		t.Errorf("the link's target changed: %q, %v", raw, err)
 	}
 }

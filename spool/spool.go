@@ -352,37 +352,58 @@ func (s *Spool) Update(e *Entry) error {
 // message's lock. The file's bytes, all of them, become the content of a
 // message of KindDamaged, in state Quarantined until until, whose header
 // says what is wrong and takes the file's modification time as the time
-// it was received: nothing is lost, and no listing fails on it again. A
-// file that reads well (another process replaced it meanwhile) is left
-// alone, and KeepDamaged returns nil and no error.
+// it was received: nothing is lost, and no listing fails on it again. Of
+// a symbolic link the content is where it points, never what. A file that
+// reads well (another process replaced it meanwhile) is left alone, and
+// KeepDamaged returns nil and no error.
 func (s *Spool) KeepDamaged(id string, until time.Time) (*Entry, error) {
-	f, dir, err := s.open(id)
+	dir, err := s.where(id)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	_, _, cause := readHeader(f, id)
-	var d *DamagedError
-	if !errors.As(cause, &d) {
-		return nil, cause
+	path := s.pathIn(dir, id)
+	var (
+		d       *DamagedError
+		content io.Reader
+		fi      fs.FileInfo
+	)
+	f, err := openFile(path, id)
+	switch {
+	case errors.As(err, &d):
+		if fi, err = os.Lstat(path); err != nil {
+			return nil, fmt.Errorf("spool: %w", err)
+		}
+		target, _ := os.Readlink(path) // "" when it is no link
+		content = strings.NewReader(target)
+	case err != nil:
+		return nil, err
+	default:
+		defer f.Close()
+		if _, _, err := readHeader(f, id); !errors.As(err, &d) {
+			return nil, err
+		}
+		if fi, err = f.Stat(); err != nil {
+			return nil, fmt.Errorf("spool: %w", err)
+		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return nil, fmt.Errorf("spool: %w", err)
+		}
+		content = f
 	}
-	fi, err := f.Stat()
+	data, err := io.ReadAll(content)
 	if err != nil {
-		return nil, fmt.Errorf("spool: %w", err)
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return nil, fmt.Errorf("spool: %w", err)
+		return nil, fmt.Errorf("spool: %s: %w", id, err)
 	}
 	e := &Entry{
 		ID: id, UID: -1, Kind: KindDamaged, State: Quarantined,
-		Received: fi.ModTime().UTC(), Until: until, Size: fi.Size(),
+		Received: fi.ModTime().UTC(), Until: until, Size: int64(len(data)),
 		Reason: "damaged spool file: " + d.Reason,
 	}
 	meta, err := encodeHeader(e)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.write(id, meta, io.LimitReader(f, fi.Size()), dir, true); err != nil {
+	if err := s.write(id, meta, bytes.NewReader(data), dir, true); err != nil {
 		return nil, err
 	}
 	return e, s.settle(dir, e)
@@ -501,15 +522,50 @@ func (s *Spool) open(id string) (*os.File, string, error) {
 		return nil, "", fmt.Errorf("%w: %q", ErrNotFound, id)
 	}
 	for _, dir := range []string{"queue", "quarantine"} {
-		f, err := os.Open(s.pathIn(dir, id))
-		if err == nil {
-			return f, dir, nil
-		}
+		f, err := openFile(s.pathIn(dir, id), id)
 		if !errors.Is(err, fs.ErrNotExist) {
-			return nil, "", fmt.Errorf("spool: %w", err)
+			return f, dir, err
 		}
 	}
 	return nil, "", fmt.Errorf("%w: %s", ErrNotFound, id)
+}
+
+// openFile opens the message file at path, which must be a regular file.
+// The spool's directories are writable by the installation's group, and
+// the queue runner may run as root: it must not read another file through
+// a symbolic link, nor wait forever on a FIFO. Anything else is damaged.
+func openFile(path, id string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, damaged(id, "a symbolic link, not a message file")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, damaged(id, "a %s, not a message file", fileType(fi.Mode()))
+	}
+	return f, nil
+}
+
+func fileType(m fs.FileMode) string {
+	switch m.Type() {
+	case fs.ModeDir:
+		return "directory"
+	case fs.ModeNamedPipe:
+		return "FIFO"
+	case fs.ModeSocket:
+		return "socket"
+	case fs.ModeDevice, fs.ModeDevice | fs.ModeCharDevice:
+		return "device"
+	}
+	return "special file"
 }
 
 // readHeader reads the header line of message id from f, at its start,
@@ -600,12 +656,12 @@ func (s *Spool) list(dir string) ([]*Entry, error) {
 }
 
 func (s *Spool) header(dir, id string) (*Entry, error) {
-	f, err := os.Open(s.pathIn(dir, id))
+	f, err := openFile(s.pathIn(dir, id), id)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, ErrNotFound
 	}
 	if err != nil {
-		return nil, fmt.Errorf("spool: %w", err)
+		return nil, err
 	}
 	defer f.Close()
 	e, _, err := readHeader(f, id)
