@@ -399,7 +399,7 @@ func TestIncidentJSONRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(data), `"policy":{"spam_score":5.5,"max_spam":1,"window":"1h30m0s","hold_for":"15m0s"}`) {
+	if !strings.Contains(string(data), `"policy":{"spam_score":5.5,"max_spam":1,"window":"1h30m0s","hold_for":"15m0s","count":"recipients"}`) {
 		t.Errorf("policy JSON: %s", data)
 	}
 	var back spamrun.Incident
