@@ -158,6 +158,15 @@ func (c Count) String() string {
 	return fmt.Sprintf("Count(%d)", int(c))
 }
 
+// Counted says in words what c counts, for a sentence such as "more than 10
+// recipients of spam-marked messages within 1h".
+func (c Count) Counted() string {
+	if c == CountMessages {
+		return "spam-marked messages"
+	}
+	return "recipients of spam-marked messages"
+}
+
 // ParseCount reads the configuration's name of a Count.
 func ParseCount(s string) (Count, error) {
 	switch s {
