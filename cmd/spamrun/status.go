@@ -26,7 +26,7 @@ type siteStatus struct {
 	// disabled site was disabled.
 	DisabledSince time.Time      `json:"disabled_since,omitzero"`
 	IncidentID    string         `json:"incident_id,omitempty"`
-	Spam          int            `json:"spam"` // spam-marked submissions in the window now
+	Spam          int            `json:"spam"` // the weight of the spam-marked submissions in the window now, as the policy counts
 	Policy        spamrun.Policy `json:"policy"`
 	Queued        int            `json:"queued"` // waiting to be relayed, undecided ones included
 	Held          int            `json:"held"`
