@@ -69,6 +69,8 @@ type eventLog struct {
 	times []int64 // the ring; len(times) ≤ size
 	// sums[i] is base plus the weights of the kept events up to slot i's
 	// in order: the weight of a run of events is a difference of two.
+	// It is nil while every kept event weighs 1, as most spam does, and
+	// the log costs no more than a log of times.
 	sums   []int64
 	events []SpamEvent // nil, or parallel to times
 	size   int         // max+1: the weight the kept events need, and their bound in number
@@ -202,12 +204,20 @@ func (l *eventLog) at(i int) int64 { return l.times[l.slot(i)] }
 
 func (l *eventLog) newest() int64 { return l.at(l.n - 1) }
 
+// sumAt is the running total up to and including the i-th kept event.
+func (l *eventLog) sumAt(i int) int64 {
+	if l.sums == nil {
+		return l.base + int64(i) + 1
+	}
+	return l.sums[l.slot(i)]
+}
+
 // sumBefore is the running total before the i-th kept event.
 func (l *eventLog) sumBefore(i int) int64 {
 	if i == 0 {
 		return l.base
 	}
-	return l.sums[l.slot(i-1)]
+	return l.sumAt(i - 1)
 }
 
 // weight is the weight of the kept events.
@@ -229,19 +239,31 @@ func (l *eventLog) add(t, weight int64, ev *SpamEvent) {
 	if l.n == len(l.times) {
 		l.relayout(min(max(2*len(l.times), 4), l.size))
 	}
+	if weight != 1 && l.sums == nil {
+		l.sums = make([]int64, len(l.times))
+		for i := range l.n {
+			l.sums[l.slot(i)] = l.base + int64(i) + 1
+		}
+	}
 	// The common case, t not before the newest, is an append; an out-of-order
 	// t shifts the newer events up by one, their totals by its weight.
 	i := l.n
 	for i > 0 && l.at(i-1) > t {
 		from, to := l.slot(i-1), l.slot(i)
-		l.times[to], l.sums[to] = l.times[from], l.sums[from]+weight
+		l.times[to] = l.times[from]
+		if l.sums != nil {
+			l.sums[to] = l.sums[from] + weight
+		}
 		if l.events != nil {
 			l.events[to] = l.events[from]
 		}
 		i--
 	}
 	at := l.slot(i)
-	l.times[at], l.sums[at] = t, l.sumBefore(i)+weight
+	l.times[at] = t
+	if l.sums != nil {
+		l.sums[at] = l.sumBefore(i) + weight
+	}
 	if l.events != nil {
 		if ev != nil {
 			l.events[at] = *ev
@@ -256,14 +278,14 @@ func (l *eventLog) add(t, weight int64, ev *SpamEvent) {
 // trim drops the oldest events while the newer ones weigh max+1 without
 // them.
 func (l *eventLog) trim() {
-	for l.n > 1 && l.sumBefore(l.n)-l.sums[l.slot(0)] >= int64(l.size) {
+	for l.n > 1 && l.sumBefore(l.n)-l.sumAt(0) >= int64(l.size) {
 		l.dropOldest()
 	}
 }
 
 func (l *eventLog) dropOldest() {
 	at := l.slot(0)
-	l.base = l.sums[at]
+	l.base = l.sumAt(0)
 	if l.events != nil {
 		l.events[at] = SpamEvent{} // let go of its strings
 	}
@@ -293,14 +315,21 @@ func (l *eventLog) resize(size int) {
 
 // relayout moves the kept events into a ring of c slots, oldest first.
 func (l *eventLog) relayout(c int) {
-	times, sums := make([]int64, c), make([]int64, c)
+	times := make([]int64, c)
+	var sums []int64
+	if l.sums != nil {
+		sums = make([]int64, c)
+	}
 	var events []SpamEvent
 	if l.events != nil {
 		events = make([]SpamEvent, c)
 	}
 	for i := 0; i < l.n; i++ {
 		from := l.slot(i)
-		times[i], sums[i] = l.times[from], l.sums[from]
+		times[i] = l.times[from]
+		if sums != nil {
+			sums[i] = l.sums[from]
+		}
 		if events != nil {
 			events[i] = l.events[from]
 		}
