@@ -24,7 +24,9 @@
 // and ranges are ZLEXCOUNT and ZRANGE BYLEX on such bounds. The only
 // arithmetic, the newest time minus the window, is done in the script on
 // two 32-bit halves, which float64 holds exactly. An entry written before
-// weights has no weight digits, its JSON following the seq, and weighs 1.
+// weights has no weight digits, its JSON following the seq, and weighs 1;
+// a node of a release before weights cannot read the entries written since,
+// so every node of a server is upgraded at once.
 //
 // Keys, under a prefix ("spamrun:" by default):
 //
