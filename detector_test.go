@@ -311,12 +311,8 @@ func TestDetectorFailures(t *testing.T) {
 // as a script sends it with Bcc.
 func bccMessage(t testing.TB, n int, score float64) *spamrun.Message {
 	t.Helper()
-	rcpts := make([]string, n)
-	for i := range rcpts {
-		rcpts[i] = fmt.Sprintf("victim%d@example.org", i)
-	}
 	raw := fmt.Sprintf("From: guestbook@shop1.example\r\nTo: undisclosed-recipients:;\r\nSubject: offer\r\nX-Test-Score: %g\r\nX-PHP-Originating-Script: 1001:guestbook.php\r\n\r\nbody\r\n", score)
-	m, err := spamrun.ParseMessage([]byte(raw), "guestbook@shop1.example", rcpts)
+	m, err := spamrun.ParseMessage([]byte(raw), "guestbook@shop1.example", spamruntest.Recipients(n))
 	if err != nil {
 		t.Fatal(err)
 	}

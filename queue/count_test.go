@@ -1,7 +1,6 @@
 package queue_test
 
 import (
-	"fmt"
 	"testing"
 	"time"
 
@@ -15,11 +14,7 @@ import (
 // trips the site alone, and is returned to its sender, not relayed.
 func TestUndecidedCountsRecipients(t *testing.T) {
 	v := newEnv(t, policy())
-	rcpts := make([]string, 51)
-	for i := range rcpts {
-		rcpts[i] = fmt.Sprintf("victim%d@mail%d.example", i, i%7)
-	}
-	e := v.add(&spool.Entry{Site: "shop1", Sender: "noreply@shop1.example", Recipients: rcpts, State: spool.Undecided}, spam("shop1", 1))
+	e := v.add(&spool.Entry{Site: "shop1", Sender: "noreply@shop1.example", Recipients: spamruntest.Recipients(51), State: spool.Undecided}, spam("shop1", 1))
 	v.clock.Advance(time.Minute)
 	sink := spamruntest.NewSMTPSink(t)
 	wantCounts(t, "pass", v.pass(v.runner(smtpRelay(sink))), "relayed=1 deferred=0 decided=1 bounced=1 quarantined=0 expired=0 failed=0")

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
@@ -10,23 +9,13 @@ import (
 	"github.com/spamrun/spamrun/spool"
 )
 
-// bccRecipients are n envelope recipients, as a guestbook whose address
-// field takes line breaks passes them to sendmail.
-func bccRecipients(n int) []string {
-	rcpts := make([]string, n)
-	for i := range rcpts {
-		rcpts[i] = fmt.Sprintf("victim%d@mail%d.example", i, i%7)
-	}
-	return rcpts
-}
-
 // TestSendmailCountsRecipients: with max_spam = 5, one spam-marked message
 // to 51 recipients is 51 spam, as the relay would count it: the site trips
 // at once, the message is refused with 69 and nothing is relayed. Counting
 // messages, the same message is one spam, and held as before.
 func TestSendmailCountsRecipients(t *testing.T) {
 	spam := string(spamruntest.GuestbookSpam("shop1.example", 0))
-	args := append([]string{"-i", "-fnoreply@shop1.example"}, bccRecipients(51)...)
+	args := append([]string{"-i", "-fnoreply@shop1.example"}, spamruntest.Recipients(51)...)
 
 	t.Run("recipients", func(t *testing.T) {
 		e := newEnv(t, "[policy]\nmax_spam = 5\nwindow = \"1h\"\nhold_for = \"15m\"\n")
