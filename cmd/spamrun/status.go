@@ -26,7 +26,7 @@ type siteStatus struct {
 	// disabled site was disabled.
 	DisabledSince time.Time      `json:"disabled_since,omitzero"`
 	IncidentID    string         `json:"incident_id,omitempty"`
-	Spam          int            `json:"spam"` // spam-marked submissions in the window now
+	Spam          int            `json:"spam"` // the weight of the spam-marked submissions in the window now, as the policy counts
 	Policy        spamrun.Policy `json:"policy"`
 	Queued        int            `json:"queued"` // waiting to be relayed, undecided ones included
 	Held          int            `json:"held"`
@@ -222,6 +222,8 @@ func printStatus(w io.Writer, rows []*siteStatus) {
 			r.Queued, r.Held, r.Quarantined, submitted, fmtTime(r.LastSeen))
 	}
 	tw.Flush()
+	fmt.Fprintln(w, "SPAM IN WINDOW counts the recipients of spam-marked messages against max_spam, or the messages\n"+
+		"for a site with count = \"messages\".")
 	if history {
 		fmt.Fprintln(w, "SUBMITTED counts the messages accepted and decided that named a script or came from a known\n"+
 			"directory, as the script history keeps them (at most "+strconv.Itoa(spamrun.MaxScripts)+" scripts a site); mail that named neither is not counted.")
@@ -232,8 +234,8 @@ func printStatus(w io.Writer, rows []*siteStatus) {
 // the scripts that send the site's mail.
 func printSiteDetail(w io.Writer, r *siteStatus) {
 	if inc := r.Incident; inc != nil {
-		fmt.Fprintf(w, "\nIncident %s at %s: %d spam-marked messages within %s (max_spam %d)\n",
-			inc.ID, fmtTime(inc.Time), inc.Count, fmtDuration(inc.Policy.Window), inc.Policy.MaxSpam)
+		fmt.Fprintf(w, "\nIncident %s at %s: %d %s within %s (max_spam %d)\n",
+			inc.ID, fmtTime(inc.Time), inc.Count, inc.Policy.Count.Counted(), fmtDuration(inc.Policy.Window), inc.Policy.MaxSpam)
 		rep := report.Build(inc, nil)
 		fmt.Fprintf(w, "  top rules:   %s\n", counted(rep.Summary.Rules, 5))
 		fmt.Fprintf(w, "  top scripts: %s\n", counted(topScripts(rep), 3))
