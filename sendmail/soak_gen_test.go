@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/base64"
-	"flag"
 	"fmt"
 	"math/rand/v2"
 	"mime"
@@ -17,12 +16,8 @@ import (
 // the same whichever worker takes it and whatever happened before, so a
 // seed replays a run's mail exactly, if not its timing.
 
-// soakMaxRcpts bounds the recipients of one message. The spool reads a
-// message's header line, which lists the recipients, through a 4 KiB
-// buffer that about 30 recipients fill, and a message past it is stuck for
-// good; the default stays below that until the spool takes any header.
-// Raise it to 5000 to find that bug.
-var soakMaxRcpts = flag.Int("soak.rcpts", 30, "most recipients of one TestSoak message, up to 5000")
+// soakMaxRcpts is the most recipients one message has.
+const soakMaxRcpts = 5000
 
 // soakMaxSize is the test installation's max_message_size. A few messages
 // are made bigger, to be refused with 65.
@@ -123,9 +118,8 @@ func (g *soakGen) recipients(rng *rand.Rand, m *soakMsg) []string {
 	case r < 98:
 		n = 51 + rng.IntN(450)
 	default:
-		n = 501 + rng.IntN(4500)
+		n = 501 + rng.IntN(soakMaxRcpts-500)
 	}
-	n = min(n, *soakMaxRcpts)
 	if m.door == doorSMTP {
 		// sendmail -bs takes as many recipients in one transaction as
 		// Postfix's smtpd does; a client splits longer lists itself.
