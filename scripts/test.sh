@@ -53,7 +53,4 @@ echo "== corpus"
 go run ./internal/textmodel/corpus/fetch
 
 echo "== go test -race"
-# The sendmail package runs TestSoak for a minute with CI=true, on top of
-# its other end-to-end tests; go test's default of ten minutes per package
-# is too tight under -race on a small machine.
-go test -race -count=1 -timeout 20m "$@" ./...
+go test -race -count=1 -timeout 30m "$@" ./...

@@ -64,12 +64,12 @@ func (r *RedisServer) Start() {
 	if r.cmd != nil {
 		return
 	}
-	args := []string{"--port", fmt.Sprint(r.port), "--bind", "127.0.0.1",
-		"--save", "", "--daemonize", "no", "--protected-mode", "no", "--appendonly", "no"}
+	persist := []string{"--appendonly", "no"}
 	if r.dir != "" {
-		args = append(args[:len(args)-1], "yes", "--appendfsync", "always", "--dir", r.dir)
+		persist = []string{"--appendonly", "yes", "--appendfsync", "always", "--dir", r.dir}
 	}
-	r.cmd = exec.Command(r.path, args...)
+	r.cmd = exec.Command(r.path, append([]string{"--port", fmt.Sprint(r.port), "--bind", "127.0.0.1",
+		"--save", "", "--daemonize", "no", "--protected-mode", "no"}, persist...)...)
 	if err := r.cmd.Start(); err != nil {
 		r.tb.Fatalf("starting redis-server: %v", err)
 	}
