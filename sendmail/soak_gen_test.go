@@ -115,9 +115,9 @@ func (g *soakGen) recipients(rng *rand.Rand, m *soakMsg) []string {
 		n = 2 + rng.IntN(4)
 	case r < 92:
 		n = 6 + rng.IntN(45)
-	case r < 98:
+	case r < 96 || rng.IntN(8) > 0:
 		n = 51 + rng.IntN(450)
-	default:
+	default: // one message in 200
 		n = 501 + rng.IntN(soakMaxRcpts-500)
 	}
 	if m.door == doorSMTP {

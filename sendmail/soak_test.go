@@ -696,6 +696,9 @@ func (s *soak) check() {
 	s.stats["DSNs"] = len(c.dsnMsgs) + len(c.dsnSpooled)
 	duplicates := 0
 	for seq, sub := range accepted {
+		if c.queued[seq] != nil {
+			continue // reported above
+		}
 		want := map[string]bool{}
 		for _, r := range sub.msg.rcpts {
 			want[strings.ToLower(r)] = true
