@@ -88,6 +88,11 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 // parsed the path of MAIL FROM or RCPT TO and removed the quotes of a
 // quoted local part, so RCPT TO:<"a b"@x> arrives as `a b@x`. The local
 // part is all before the last "@", and JoinAddress quotes it again.
+//
+// What the client wrote is gone, so a local part that is valid only when
+// quoted is taken as quoted: <.a@x> and <".a"@x> both arrive as `.a@x`
+// and are relayed as ".a"@x, the mailbox either one names. Control
+// characters, angle brackets and bad domains are refused all the same.
 func serverAddress(addr string) (string, error) {
 	at := strings.LastIndexByte(addr, '@')
 	if at < 0 {
