@@ -40,6 +40,9 @@
 //	password         ""
 //	timeout          "30s"
 //	helo             the hostname
+//	max_recipients   100; recipients in one SMTP transaction or one run of
+//	                 command; more go in further ones (RFC 5321 has every
+//	                 MTA take 100 in one transaction)
 //
 //	[queue]          the queue runner (spamrun queue run, sendmail -q)
 //	interval         "30s"; how often the runner looks at the queue when
@@ -188,6 +191,8 @@ type Relay struct {
 	Password string
 	Timeout  time.Duration
 	Helo     string
+	// MaxRecipients is relay.SMTP's and relay.Command's MaxRecipients.
+	MaxRecipients int
 }
 
 // Queue is the [queue] table: how the queue runner works.
@@ -285,6 +290,9 @@ func defaultFor(uid int, getenv func(string) string) *Config {
 			SMTP:     "127.0.0.1:25",
 			StartTLS: StartTLSOpportunistic,
 			Timeout:  30 * time.Second,
+			// relay.DefaultMaxRecipients, which config does not import
+			// to stay free of the SMTP client.
+			MaxRecipients: 100,
 		},
 		Queue: Queue{
 			Interval:      30 * time.Second,

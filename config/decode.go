@@ -457,6 +457,7 @@ func (d *decoder) root(c *Config, t *table) {
 		d.str(r, "password", &c.Relay.Password)
 		d.duration(r, "timeout", &c.Relay.Timeout)
 		hasHelo = d.str(r, "helo", &c.Relay.Helo)
+		d.int(r, "max_recipients", &c.Relay.MaxRecipients)
 		d.unknown(r)
 	}
 	if !hasHelo {

@@ -106,6 +106,9 @@ func (c *Config) relayProblems(ch *checker) {
 		ch.fail(key("username"), "relay.password needs a username")
 	}
 	ch.positive(key("timeout"), r.Timeout)
+	if r.MaxRecipients <= 0 {
+		ch.fail(key("max_recipients"), "%d must be more than 0", r.MaxRecipients)
+	}
 	// A default HELO is the hostname, which has its own check.
 	if r.Helo != c.Hostname {
 		if err := checkHostname(r.Helo); err != nil {

@@ -27,6 +27,14 @@ import (
 // such as "-oQ/tmp" is an address, not a flag. Envelope.SMTPUTF8 is not
 // passed on: there is no portable flag, and Postfix detects it itself.
 //
+// A run hands over at most MaxRecipients recipients; more go in further
+// runs, each with the whole message. When a run fails, Deliver's *Error
+// lists that run's recipients in Rcpts with its status, and those of the
+// runs that succeeded are delivered. A permanent failure concerns only its
+// run's recipients, and the next run goes on; after a temporary one,
+// which says the program or the system is in trouble, the recipients
+// still to go wait for the next attempt with them.
+//
 // No shell runs: the program is executed directly, in "/", with only a
 // fixed PATH in its environment. Exit status 0 means delivered. 75
 // (EX_TEMPFAIL) and 71 (EX_OSERR), a signal, a timeout, a program that
@@ -41,6 +49,10 @@ type Command struct {
 	Argv []string
 	// Timeout bounds one run; 0 means DefaultTimeout.
 	Timeout time.Duration
+	// MaxRecipients is the most recipients of one run; 0 means
+	// DefaultMaxRecipients. It keeps the command line well within the
+	// system's limit on arguments, too.
+	MaxRecipients int
 }
 
 var _ Relay = (*Command)(nil)
@@ -74,7 +86,8 @@ func (c *Command) CommandLine(env Envelope) []string {
 // errCommandTimeout marks the cancellation that Timeout causes.
 var errCommandTimeout = errors.New("relay: command timeout")
 
-// Deliver runs the command with the message on its stdin.
+// Deliver runs the command with the message on its stdin, once for each
+// batch of recipients.
 func (c *Command) Deliver(ctx context.Context, env Envelope, data io.Reader) error {
 	if err := c.deliver(ctx, env, data); err != nil {
 		if len(c.Argv) > 0 {
@@ -93,6 +106,32 @@ func (c *Command) deliver(ctx context.Context, env Envelope, data io.Reader) *Er
 	}
 	if len(c.Argv) == 0 {
 		return &Error{Enhanced: "4.3.5", Message: "no command to run", kind: ErrBadConfig}
+	}
+	size := batchSize(c.MaxRecipients)
+	msg := newMessage(data, len(env.To) > size)
+	var out outcome
+	for pending := env.To; len(pending) > 0; {
+		batch := pending[:min(len(pending), size)]
+		pending = pending[len(batch):]
+		e := c.runBatch(ctx, Envelope{From: env.From, To: batch, SMTPUTF8: env.SMTPUTF8}, msg)
+		if e == nil {
+			out.delivered += len(batch)
+			continue
+		}
+		out.fail(batch, e)
+		if e.Temporary() {
+			out.fail(pending, e)
+			break
+		}
+	}
+	return out.err()
+}
+
+// runBatch runs the command once, for the recipients of env.
+func (c *Command) runBatch(ctx context.Context, env Envelope, msg *message) *Error {
+	data, err := msg.open()
+	if err != nil {
+		return readFailed(err)
 	}
 	timeout := c.Timeout
 	if timeout <= 0 {
@@ -125,7 +164,7 @@ func (c *Command) deliver(ctx context.Context, env Envelope, data io.Reader) *Er
 		// after the process is gone.
 		cancel()
 		_ = cmd.Wait()
-		return &Error{Enhanced: "4.3.0", Err: fmt.Errorf("reading the message: %w", src.err)}
+		return readFailed(src.err)
 	}
 	stdin.Close()
 	err = cmd.Wait()

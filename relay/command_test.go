@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -348,4 +349,89 @@ func FuzzParseCommand(f *testing.F) {
 			t.Fatalf("%q: Argv %q, re-quoted %q gives %v, %v", s, c.Argv, b.String(), again, err)
 		}
 	})
+}
+
+// batchSendmail writes a script that keeps each run's argv and stdin as
+// argv.N and stdin.N in dir, exits 67 (EX_NOUSER) when a recipient is
+// gone@example.org and 75 (EX_TEMPFAIL) when one is busy@example.org.
+func batchSendmail(t *testing.T) (prog, dir string) {
+	return fakeSendmail(t, `n=$(($(cat "$dir/runs" 2>/dev/null || echo 0) + 1))
+echo $n > "$dir/runs"
+mv "$dir/argv" "$dir/argv.$n"
+mv "$dir/stdin" "$dir/stdin.$n"
+for a in "$@"; do
+	case "$a" in
+	gone@example.org) echo "sendmail: gone@example.org: no such user" >&2; exit 67;;
+	busy@example.org) echo "sendmail: queue file write error" >&2; exit 75;;
+	esac
+done`)
+}
+
+// runs returns the recipients of each run batchSendmail recorded, failing
+// the test unless each run read data whole.
+func runs(t *testing.T, dir, data string) [][]string {
+	t.Helper()
+	n, err := strconv.Atoi(strings.TrimSpace(readFile(t, filepath.Join(dir, "runs"))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var batches [][]string
+	for i := 1; i <= n; i++ {
+		argv := strings.Split(strings.TrimSuffix(readFile(t, filepath.Join(dir, "argv."+strconv.Itoa(i))), "\n"), "\n")
+		batches = append(batches, argv[slices.Index(argv, "--")+1:])
+		if got := readFile(t, filepath.Join(dir, "stdin."+strconv.Itoa(i))); got != data {
+			t.Errorf("run %d read %d bytes, want the message's %d", i, len(got), len(data))
+		}
+	}
+	return batches
+}
+
+func TestCommandBatches(t *testing.T) {
+	prog, dir := batchSendmail(t)
+	to := rcpts(250)
+	c := &relay.Command{Argv: []string{prog}}
+	// A pipe cannot seek: the runs after the first get what it read.
+	src := &countingReader{r: strings.NewReader(order)}
+	if err := c.Deliver(t.Context(), envelope(to...), oneWay{src}); err != nil {
+		t.Fatal(err)
+	}
+	if got := runs(t, dir, order); !slices.Equal(slices.Concat(got...), to) || len(got) != 3 || len(got[0]) != relay.DefaultMaxRecipients {
+		t.Errorf("%d runs, the first with %d recipients; want 3 of at most %d, every recipient once", len(got), len(got[0]), relay.DefaultMaxRecipients)
+	}
+	if src.n != len(order) {
+		t.Errorf("%d bytes read, want the message's %d once", src.n, len(order))
+	}
+}
+
+func TestCommandBatchFails(t *testing.T) {
+	to := []string{"a@example.org", "b@example.org", "gone@example.org", "c@example.org", "busy@example.org", "d@example.org", "e@example.org"}
+	prog, dir := batchSendmail(t)
+	c := &relay.Command{Argv: []string{prog}, MaxRecipients: 2}
+	err := deliver(c, envelope(to...), order)
+	// Runs: {a b} delivered; {gone c} refused for good, and the next
+	// goes on; {busy d} deferred, and {e} waits with it.
+	e := wantTemporary(t, err)
+	var got []string
+	for _, rf := range e.Rcpts {
+		got = append(got, fmt.Sprintf("%s %s %v", rf.Rcpt, rf.Enhanced, rf.Temporary()))
+	}
+	want := []string{
+		"gone@example.org 5.1.1 false", "c@example.org 5.1.1 false",
+		"busy@example.org 4.3.0 true", "d@example.org 4.3.0 true", "e@example.org 4.3.0 true",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("Rcpts\n%q\nwant\n%q", got, want)
+	}
+	if !strings.Contains(e.Rcpts[0].Message, "no such user") {
+		t.Errorf("the refusal %v lacks the program's words", e.Rcpts[0])
+	}
+	if got := runs(t, dir, order); !slices.Equal(slices.Concat(got...), to[:6]) {
+		t.Errorf("runs %q, want three of two, none after the temporary failure", got)
+	}
+
+	// One run's failure, when it is the only run, is the whole answer.
+	e = wantPermanent(t, deliver(c, envelope("gone@example.org"), order))
+	if e.Enhanced != "5.1.1" || e.Rcpts != nil {
+		t.Errorf("got %v with Rcpts %v, want 5.1.1 alone", e, e.Rcpts)
+	}
 }

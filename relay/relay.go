@@ -27,9 +27,12 @@ import (
 //
 // Deliver reads the message from data: the header and body as submitted,
 // with LF or CRLF line endings. data is a reader, not a byte slice, so a
-// queue runner can stream a large message from its spool file. If reading
-// data fails, nothing is delivered: the MTA never sees the end of a
-// truncated message. Deliver returns nil when the MTA took responsibility
+// queue runner can stream a large message from its spool file; when the
+// recipients go in several batches, data is read once, and the message
+// sent again by seeking back when data is an io.Seeker (as a file or a
+// bytes.Reader is), or from a copy of what was read otherwise. If reading
+// data fails, the MTA never sees the end of the truncated message, and no
+// recipient gets it. Deliver returns nil when the MTA took responsibility
 // for the message for every recipient, and an *Error otherwise.
 type Relay interface {
 	Deliver(ctx context.Context, env Envelope, data io.Reader) error

@@ -74,10 +74,23 @@ func (m StartTLSMode) MarshalText() ([]byte, error) { return []byte(m.String()),
 // message goes out dot-stuffed with CRLF line endings, whatever endings
 // data has, and with a final line break added if it lacks one.
 //
-// Recipients are offered one by one. When the MTA refuses some and takes
-// others, the message goes to those it took and Deliver returns an *Error
-// whose Rcpts lists the refused, each with its reply; when it refuses all,
-// no DATA is sent.
+// Recipients are offered one by one, at most MaxRecipients in one mail
+// transaction; the rest follow in further transactions on the same
+// connection, each sending the message again. When the MTA answers a
+// RCPT with 452 or the status 4.5.3 (too many recipients), that
+// transaction goes on to DATA with the recipients it has, and the
+// refused one and the rest of the batch are offered in the next, as RFC
+// 5321 section 4.5.3.1.10 asks; if the first recipient of a transaction
+// gets that answer, the recipients still to go wait for the next attempt.
+// A connection is replaced only when the MTA closes it between
+// transactions (421, or no answer to MAIL) after taking at least one.
+//
+// When the MTA refuses some recipients and takes others, the message goes
+// to those it took and Deliver returns an *Error whose Rcpts lists the
+// others, each with its reply: a refused RCPT, the failed DATA of its
+// transaction, or, for those not yet offered when the connection was
+// lost, the reason it was. A transaction whose recipients are all refused
+// sends no DATA.
 //
 // AUTH PLAIN is used when Username is set, and only over a connection an
 // eavesdropper cannot read: to a loopback address, or over TLS whose
@@ -98,9 +111,12 @@ type SMTP struct {
 	// Username and Password are for AUTH PLAIN; no AUTH when Username is
 	// empty.
 	Username, Password string
-	// Timeout bounds the whole delivery, from dial to QUIT; 0 means
-	// DefaultTimeout.
+	// Timeout bounds the whole delivery, from dial to QUIT, over every
+	// transaction; 0 means DefaultTimeout.
 	Timeout time.Duration
+	// MaxRecipients is the most recipients offered in one transaction;
+	// 0 means DefaultMaxRecipients.
+	MaxRecipients int
 }
 
 var _ Relay = (*SMTP)(nil)
@@ -109,7 +125,8 @@ var _ Relay = (*SMTP)(nil)
 // it from the caller's own.
 var errSMTPTimeout = errors.New("relay: SMTP timeout")
 
-// Deliver sends the message over one SMTP transaction.
+// Deliver sends the message in as many SMTP transactions as its
+// recipients need, on one connection.
 func (s *SMTP) Deliver(ctx context.Context, env Envelope, data io.Reader) error {
 	if err := s.deliver(ctx, env, data); err != nil {
 		err.via = "smtp " + s.Addr
@@ -132,33 +149,78 @@ func (s *SMTP) deliver(parent context.Context, env Envelope, data io.Reader) *Er
 	}
 	ctx, cancel := context.WithTimeoutCause(parent, timeout, errSMTPTimeout)
 	defer cancel()
-	fail := func(stage string, err error) *Error { return s.classify(ctx, timeout, stage, err) }
 
-	c, conn, verified, stage, err := s.open(ctx, host, helo, timeout, s.StartTLS != StartTLSOff)
+	d := &smtpDelivery{
+		s: s, ctx: ctx, timeout: timeout, host: host, helo: helo,
+		env:  env,
+		utf8: env.needsSMTPUTF8(),
+		// One recipient makes one transaction at most.
+		msg: newMessage(data, len(env.To) > 1),
+	}
+	defer d.hangUp()
+	if e := d.connect(); e != nil {
+		return e
+	}
+	if ok, _ := d.c.Extension("SMTPUTF8"); d.utf8 && !ok {
+		return &Error{Enhanced: "5.6.7", Message: "the message needs SMTPUTF8, but the server does not offer it", kind: ErrNoSMTPUTF8}
+	}
+
+	pending := env.To
+	size := batchSize(s.MaxRecipients)
+	for len(pending) > 0 {
+		batch := pending[:min(len(pending), size)]
+		left, stop := d.transaction(batch)
+		// The last left of the batch go first in what remains.
+		pending = pending[len(batch)-left:]
+		if stop != nil {
+			d.out.fail(pending, stop)
+			break
+		}
+	}
+	return d.out.err()
+}
+
+// smtpDelivery is one call of SMTP.Deliver: a connection, replaced only
+// when the MTA closes it between transactions, and the transactions that
+// offer the recipients in batches.
+type smtpDelivery struct {
+	s          *SMTP
+	ctx        context.Context
+	timeout    time.Duration
+	host, helo string
+	env        Envelope
+	utf8       bool
+	msg        *message
+	out        outcome
+
+	c    *smtp.Client // nil until connect succeeds
+	done int          // transactions finished on c
+}
+
+func (d *smtpDelivery) fail(stage string, err error) *Error {
+	return d.s.classify(d.ctx, d.timeout, stage, err)
+}
+
+// connect opens a connection, with STARTTLS and AUTH as configured, and
+// makes it d's.
+func (d *smtpDelivery) connect() *Error {
+	s, ctx := d.s, d.ctx
+	c, conn, verified, stage, err := s.open(ctx, d.host, d.helo, d.timeout, s.StartTLS != StartTLSOff)
 	if err != nil && s.StartTLS == StartTLSOpportunistic && stage != "connecting" && ctx.Err() == nil &&
 		(errors.Is(err, errNoStartTLS) || s.TLSConfig == nil) {
 		// Opportunistic means plain text is acceptable, so an MTA that
 		// lacks or botches STARTTLS gets a second, plain connection;
 		// with a TLSConfig the operator asked for verification, and a
 		// certificate that fails it must not be talked around.
-		c, conn, verified, stage, err = s.open(ctx, host, helo, timeout, false)
+		c, conn, verified, stage, err = s.open(ctx, d.host, d.helo, d.timeout, false)
 	}
 	switch {
 	case errors.Is(err, errNoStartTLS):
 		return &Error{Enhanced: "4.7.4", Message: "STARTTLS is required, but the server does not offer it", kind: ErrNoStartTLS}
 	case err != nil:
-		return fail(stage, err)
+		return d.fail(stage, err)
 	}
-	defer func() {
-		// QUIT even after a refusal, as RFC 5321 asks; a broken or
-		// timed-out connection makes it fail at once, and only the
-		// message's fate matters.
-		if ctx.Err() == nil {
-			_ = c.Quit()
-		}
-		c.Close()
-	}()
-
+	d.c, d.done = c, 0
 	if s.Username != "" {
 		if err := s.auth(c, conn, verified); err != nil {
 			if e, ok := err.(*Error); ok {
@@ -167,72 +229,162 @@ func (s *SMTP) deliver(parent context.Context, env Envelope, data io.Reader) *Er
 			// A refused login (535 5.7.8) is the host's configuration at
 			// fault, not the message: it waits for the operator's fix, as
 			// Postfix soft-bounces it, instead of going back to its sender.
-			e := fail("AUTH", err)
+			e := d.fail("AUTH", err)
 			e.soft = true
 			return e
 		}
 	}
+	return nil
+}
 
-	utf8 := env.needsSMTPUTF8()
-	if ok, _ := c.Extension("SMTPUTF8"); utf8 && !ok {
-		return &Error{Enhanced: "5.6.7", Message: "the message needs SMTPUTF8, but the server does not offer it", kind: ErrNoSMTPUTF8}
+// hangUp ends the connection. It says QUIT even after a refusal, as RFC
+// 5321 asks; a broken or timed-out connection makes it fail at once, and
+// only the message's fate matters.
+func (d *smtpDelivery) hangUp() {
+	if d.c == nil {
+		return
 	}
-	if err := c.Mail(env.From, &smtp.MailOptions{UTF8: utf8}); err != nil {
-		return fail("MAIL FROM", err)
+	if d.ctx.Err() == nil {
+		_ = d.c.Quit()
 	}
+	d.c.Close()
+}
 
-	var refused []Refusal
+// reply returns the MTA's refusal in a command's err, or nil when err
+// leaves a connection that can carry no more: there was no reply, or it
+// was 421, by which the server says it is closing the connection (RFC
+// 5321 section 3.8).
+func (d *smtpDelivery) reply(err error) *smtp.SMTPError {
+	var reply *smtp.SMTPError
+	if d.ctx.Err() != nil || !errors.As(err, &reply) || reply.Code == 421 {
+		return nil
+	}
+	return reply
+}
+
+func (d *smtpDelivery) lost(err error) bool { return d.reply(err) == nil }
+
+// transaction offers batch in one mail transaction and records in d.out
+// what became of each recipient, except the last left: those the MTA
+// would not take in this transaction (452, RFC 5321 section
+// 4.5.3.1.10), to be offered in the next. When stop is not nil the
+// delivery cannot go on: the left and every recipient not yet offered
+// fail with it.
+func (d *smtpDelivery) transaction(batch []string) (left int, stop *Error) {
+	if e := d.mail(); e != nil {
+		return len(batch), e
+	}
 	var accepted []string
-	for _, to := range env.To {
-		err := c.Rcpt(to, nil)
-		var reply *smtp.SMTPError
+rcpts:
+	for i, to := range batch {
+		err := d.c.Rcpt(to, nil)
+		reply := d.reply(err)
 		switch {
 		case err == nil:
 			accepted = append(accepted, to)
-		case errors.As(err, &reply) && ctx.Err() == nil:
-			e := replyError(reply)
-			refused = append(refused, Refusal{Rcpt: to, Code: e.Code, Enhanced: e.Enhanced, Message: e.Message})
+		case reply == nil:
+			e := d.fail("RCPT TO", err)
+			d.out.fail(accepted, e)
+			return len(batch) - i, e
+		case tooManyRecipients(reply) && i == 0:
+			// Not one recipient more: offered again, they would meet the
+			// same answer, so they wait for the next attempt.
+			return len(batch), replyError(reply)
+		case tooManyRecipients(reply):
+			left = len(batch) - i
+			break rcpts
 		default:
-			return fail("RCPT TO", err)
+			d.out.refuse(replyError(reply).refusal(to))
 		}
 	}
 	if len(accepted) == 0 {
-		return &Error{Rcpts: refused}
-	}
-
-	// A DATA failure fails the accepted recipients too; listing them with
-	// the refused keeps "not listed means delivered" true.
-	dataFailed := func(err error) *Error {
-		e := fail("DATA", err)
-		if len(refused) > 0 {
-			e.Rcpts = refused
-			for _, to := range accepted {
-				e.Rcpts = append(e.Rcpts, Refusal{Rcpt: to, Code: e.Code, Enhanced: e.Enhanced, Message: e.Message})
-			}
+		// Nothing to send: RSET ends the transaction. go-smtp says EHLO
+		// again after it, a reset of the same kind (RFC 5321 section
+		// 4.1.4).
+		if err := d.c.Reset(); err != nil {
+			return left, d.fail("RSET", err)
 		}
-		return e
+		return left, nil
 	}
-	w, err := c.Data()
+	if e, lost := d.data(); e != nil {
+		// A failure at DATA fails the recipients that were accepted,
+		// and listing them keeps "not listed means delivered" true.
+		d.out.fail(accepted, e)
+		if lost {
+			return left, e
+		}
+		return left, nil
+	}
+	d.out.delivered += len(accepted)
+	d.done++
+	return left, nil
+}
+
+// mail begins a transaction. When the MTA has closed the connection
+// after some messages, as Exim does past smtp_accept_max_per_connection,
+// a new connection goes on where that one stopped; it must finish a
+// transaction before it is replaced in turn, so this cannot loop.
+func (d *smtpDelivery) mail() *Error {
+	opts := &smtp.MailOptions{UTF8: d.utf8}
+	err := d.c.Mail(d.env.From, opts)
+	if err != nil && d.done > 0 && d.lost(err) && d.ctx.Err() == nil {
+		d.c.Close()
+		if e := d.connect(); e != nil {
+			return e
+		}
+		err = d.c.Mail(d.env.From, opts)
+	}
 	if err != nil {
-		return dataFailed(err)
+		return d.fail("MAIL FROM", err)
 	}
-	src := &readErrRecorder{r: data}
+	return nil
+}
+
+// data sends the message to the accepted recipients. lost reports that
+// the connection can carry no further transaction.
+func (d *smtpDelivery) data() (e *Error, lost bool) {
+	r, err := d.msg.open()
+	if err != nil {
+		return readFailed(err), true
+	}
+	w, err := d.c.Data()
+	if err != nil {
+		if d.lost(err) {
+			return d.fail("DATA", err), true
+		}
+		// The MTA refused DATA itself, which leaves the transaction
+		// open.
+		if err := d.c.Reset(); err != nil {
+			return d.fail("DATA", err), true
+		}
+		return d.fail("DATA", err), false
+	}
+	src := &readErrRecorder{r: r}
 	if _, err := io.Copy(w, src); err != nil {
 		// Closing the connection before the final dot makes the MTA
 		// discard what it has: a truncated message must not go out.
-		conn.Close()
+		d.c.Close()
 		if src.err != nil {
-			return &Error{Enhanced: "4.3.0", Err: fmt.Errorf("reading the message: %w", src.err)}
+			return readFailed(src.err), true
 		}
-		return dataFailed(err)
+		return d.fail("DATA", err), true
 	}
 	if err := w.Close(); err != nil {
-		return dataFailed(err)
+		return d.fail("DATA", err), d.lost(err)
 	}
-	if len(refused) > 0 {
-		return &Error{Rcpts: refused}
+	return nil, false
+}
+
+// tooManyRecipients reports whether a RCPT reply says the transaction
+// takes no more recipients: 452 (RFC 5321 section 4.5.3.1.10) or the
+// status 4.5.3 (RFC 3463). A 452 with another status, such as 4.2.2 for a
+// full mailbox, concerns its recipient alone.
+func tooManyRecipients(r *smtp.SMTPError) bool {
+	ec := r.EnhancedCode
+	if ec == (smtp.EnhancedCode{}) || ec == smtp.NoEnhancedCode {
+		return r.Code == 452
 	}
-	return nil
+	return r.Code/100 == 4 && ec == smtp.EnhancedCode{4, 5, 3}
 }
 
 // checkConfig returns Addr's host and the EHLO name, or the reason the
@@ -393,19 +545,4 @@ func replyError(r *smtp.SMTPError) *Error {
 		Enhanced: fmt.Sprintf("%d.%d.%d", ec[0], ec[1], ec[2]),
 		Message:  r.Message,
 	}
-}
-
-// readErrRecorder tells a failure to read the message from a failure to
-// write it to the MTA, which io.Copy reports alike.
-type readErrRecorder struct {
-	r   io.Reader
-	err error
-}
-
-func (r *readErrRecorder) Read(p []byte) (int, error) {
-	n, err := r.r.Read(p)
-	if err != nil && err != io.EOF {
-		r.err = err
-	}
-	return n, err
 }

@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -18,6 +19,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"weak"
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
@@ -25,22 +27,41 @@ import (
 
 // SMTPSink is a real SMTP server (go-smtp) on a loopback port that keeps
 // what it is sent, to stand in for the host's MTA. Options make it refuse
-// senders, recipients or messages, offer STARTTLS, demand AUTH PLAIN, or
-// answer slowly. It is safe for concurrent sessions.
+// senders, recipients or messages, limit the recipients of a transaction
+// or the messages of a connection, hang up, offer STARTTLS, demand AUTH
+// PLAIN, or answer slowly. For fault injection, Set changes the refusals
+// while it runs, and Stop and Start take it down and bring it back on its
+// address. It is safe for concurrent sessions.
 type SMTPSink struct {
-	opts sinkOptions
-	srv  *smtp.Server
-	ln   net.Listener
 	addr string
 	pool *x509.CertPool
+	tls  *tls.Config   // nil without SinkStartTLS
 	done chan struct{} // closed by Close; cuts delays short
 	once sync.Once
 
-	mu         sync.Mutex
-	msgs       []SinkMessage
-	rejected   []SinkRejection
+	// life guards the server and its listener, which Stop and Start
+	// replace.
+	life sync.Mutex
+	srv  *smtp.Server
+	ln   net.Listener
+
+	mu           sync.Mutex
+	opts         sinkOptions // replaced whole by Set, never changed in place
+	msgs         []SinkMessage
+	rejected     []SinkRejection
+	transactions int
+	// conns knows a connection by a weak pointer: the sink must not keep
+	// every connection of a long test alive.
+	conns      map[weak.Pointer[smtp.Conn]]*sinkConn
 	arrived    chan struct{} // closed and replaced when a message arrives
 	transcript bytes.Buffer
+}
+
+// sinkConn is what the sink knows of one connection, which outlives the
+// session that STARTTLS replaces.
+type sinkConn struct {
+	n    int // from 1, in the order connections began
+	msgs int // messages accepted on it
 }
 
 // SinkMessage is one message the sink accepted.
@@ -59,6 +80,10 @@ type SinkMessage struct {
 	TLS bool
 	// User is the name the client authenticated as, if it did.
 	User string
+	// Conn numbers the connection the message came on, from 1, in the
+	// order the connections began: messages with the same Conn shared
+	// one connection.
+	Conn int
 }
 
 // SinkRejection is one command the sink refused.
@@ -86,11 +111,34 @@ type sinkReply struct {
 type sinkOptions struct {
 	mail, data *sinkReply
 	rcpt       map[string]*sinkReply
+	dataFor    map[string]*sinkReply
+	hangUpAt   map[string]bool
+	past       *sinkPast
+	perConn    int
+	delay      time.Duration
+	problems   []string
+
+	// Fixed when the sink starts; Set refuses them.
 	tls        bool
 	user, pass string
-	delay      time.Duration
 	noSMTPUTF8 bool
-	problems   []string
+}
+
+// sinkPast refuses every RCPT past the n-th accepted in a transaction.
+type sinkPast struct {
+	n     int
+	reply *sinkReply
+}
+
+// fixed reports whether o sets what only NewSMTPSink may.
+func (o *sinkOptions) fixed() bool { return o.tls || o.user != "" || o.noSMTPUTF8 }
+
+// atLeast checks an option's count.
+func (o *sinkOptions) atLeast(what string, n, least int) int {
+	if n < least {
+		o.problems = append(o.problems, fmt.Sprintf("%s: count %d is less than %d", what, n, least))
+	}
+	return n
 }
 
 // parseReply checks an option's reply; enhanced may be "" for a reply
@@ -141,6 +189,59 @@ func SinkRejectData(code int, enhanced, text string) SinkOption {
 	return func(o *sinkOptions) { o.data = o.parseReply("SinkRejectData", code, enhanced, text) }
 }
 
+// SinkRejectDataFor makes the sink refuse, at the end of DATA, every
+// message one of whose accepted recipients is rcpt, as a content filter
+// with per-recipient settings does. Other transactions go through, so a
+// client that splits recipients meets the refusal in one of them.
+func SinkRejectDataFor(rcpt string, code int, enhanced, text string) SinkOption {
+	return func(o *sinkOptions) {
+		if o.dataFor == nil {
+			o.dataFor = make(map[string]*sinkReply)
+		}
+		o.dataFor[rcpt] = o.parseReply("SinkRejectDataFor", code, enhanced, text)
+	}
+}
+
+// SinkRecipientLimit makes the sink accept at most n recipients in one
+// transaction and answer every RCPT past them with "452 4.5.3 Error: too
+// many recipients", as Postfix does past its smtpd_recipient_limit (RFC
+// 5321 section 4.5.3.1.10). Refused recipients do not count.
+func SinkRecipientLimit(n int) SinkOption {
+	return func(o *sinkOptions) {
+		o.atLeast("SinkRecipientLimit", n, 1)
+		o.past = &sinkPast{n: n, reply: &sinkReply{code: 452, enhanced: smtp.EnhancedCode{4, 5, 3}, text: "Error: too many recipients"}}
+	}
+}
+
+// SinkRejectRcptsPast makes the sink accept at most n recipients in one
+// transaction and refuse every RCPT past them with the given reply; with
+// n 0 it refuses every recipient. Refused recipients do not count.
+func SinkRejectRcptsPast(n, code int, enhanced, text string) SinkOption {
+	return func(o *sinkOptions) {
+		o.past = &sinkPast{n: o.atLeast("SinkRejectRcptsPast", n, 0), reply: o.parseReply("SinkRejectRcptsPast", code, enhanced, text)}
+	}
+}
+
+// SinkMessagesPerConnection makes the sink accept at most n messages on
+// one connection: it answers the next MAIL FROM with "421 4.7.0 too many
+// messages on this connection" and closes the connection, as Exim does
+// past its smtp_accept_max_per_connection. A client must connect again.
+func SinkMessagesPerConnection(n int) SinkOption {
+	return func(o *sinkOptions) { o.perConn = o.atLeast("SinkMessagesPerConnection", n, 1) }
+}
+
+// SinkHangUpAt makes the sink close the connection without a reply when
+// RCPT TO names rcpt, as an MTA that crashes in mid-transaction does. It
+// may be given for several recipients.
+func SinkHangUpAt(rcpt string) SinkOption {
+	return func(o *sinkOptions) {
+		if o.hangUpAt == nil {
+			o.hangUpAt = make(map[string]bool)
+		}
+		o.hangUpAt[rcpt] = true
+	}
+}
+
 // SinkStartTLS makes the sink offer STARTTLS with a self-signed
 // certificate for 127.0.0.1, ::1 and localhost, made for this sink; trust
 // it through CertPool.
@@ -170,42 +271,121 @@ func SinkNoSMTPUTF8() SinkOption {
 // closes it.
 func NewSMTPSink(tb testing.TB, opts ...SinkOption) *SMTPSink {
 	tb.Helper()
-	s := &SMTPSink{done: make(chan struct{}), arrived: make(chan struct{})}
-	for _, opt := range opts {
-		opt(&s.opts)
+	s := &SMTPSink{done: make(chan struct{}), arrived: make(chan struct{}), conns: make(map[weak.Pointer[smtp.Conn]]*sinkConn)}
+	o, err := buildOptions("NewSMTPSink", opts)
+	if err != nil {
+		tb.Fatalf("%v", err)
 	}
-	if len(s.opts.problems) > 0 {
-		tb.Fatalf("NewSMTPSink: %s", strings.Join(s.opts.problems, "; "))
-	}
-
-	srv := smtp.NewServer(smtp.BackendFunc(s.newSession))
-	srv.Domain = "sink.spamrun.test"
-	srv.EnableSMTPUTF8 = !s.opts.noSMTPUTF8
-	// A test that forgets to hang up must not keep a goroutine forever.
-	srv.ReadTimeout = time.Minute
-	srv.WriteTimeout = time.Minute
-	srv.ErrorLog = discardLogger{}
-	srv.Debug = lockedWriter{&s.mu, &s.transcript}
+	s.opts = o
 	if s.opts.tls {
 		cert, pool, err := selfSignedCert()
 		if err != nil {
 			tb.Fatalf("NewSMTPSink: certificate: %v", err)
 		}
-		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		s.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		s.pool = pool
 	}
-	// Without TLS the sink is reached over loopback only, where a
-	// password in the clear is what a local MTA accepts too.
-	srv.AllowInsecureAuth = !s.opts.tls
-
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatalf("NewSMTPSink: %v", err)
 	}
-	s.srv, s.ln, s.addr = srv, ln, ln.Addr().String()
-	go srv.Serve(ln) //nolint:errcheck // it returns when Close closes the listener
+	s.addr = ln.Addr().String()
+	s.serve(ln)
 	tb.Cleanup(s.Close)
 	return s
+}
+
+// serve starts a server on ln, the first time and after each Stop.
+func (s *SMTPSink) serve(ln net.Listener) {
+	o := s.options()
+	srv := smtp.NewServer(smtp.BackendFunc(s.newSession))
+	srv.Domain = "sink.spamrun.test"
+	srv.EnableSMTPUTF8 = !o.noSMTPUTF8
+	// A test that forgets to hang up must not keep a goroutine forever.
+	srv.ReadTimeout = time.Minute
+	srv.WriteTimeout = time.Minute
+	srv.ErrorLog = discardLogger{}
+	srv.Debug = lockedWriter{&s.mu, &s.transcript}
+	srv.TLSConfig = s.tls
+	// Without TLS the sink is reached over loopback only, where a
+	// password in the clear is what a local MTA accepts too.
+	srv.AllowInsecureAuth = !o.tls
+	s.srv, s.ln = srv, ln
+	go srv.Serve(ln) //nolint:errcheck // it returns when Stop or Close closes the listener
+}
+
+func buildOptions(caller string, opts []SinkOption) (sinkOptions, error) {
+	var o sinkOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if len(o.problems) > 0 {
+		return o, fmt.Errorf("spamruntest: %s: %s", caller, strings.Join(o.problems, "; "))
+	}
+	return o, nil
+}
+
+// Set replaces the sink's refusals, limits and delay with opts, as if it
+// had been started with them; Set with no options makes it accept
+// everything again. Sessions under way see the change at their next
+// command. It is how a test injects faults into a running relay: a 4xx
+// or 5xx to every message (SinkRejectMail, SinkRejectData), to every
+// recipient (SinkRejectRcptsPast with 0), 452 past n recipients
+// (SinkRecipientLimit), hang-ups, and back to normal. It returns an
+// error, and changes nothing, for a bad option, and for SinkStartTLS,
+// SinkAuth and SinkNoSMTPUTF8, which are fixed when the sink starts.
+func (s *SMTPSink) Set(opts ...SinkOption) error {
+	o, err := buildOptions("SMTPSink.Set", opts)
+	if err != nil {
+		return err
+	}
+	if o.fixed() {
+		return errors.New("spamruntest: SMTPSink.Set: STARTTLS, AUTH and SMTPUTF8 are fixed when the sink starts")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o.tls, o.user, o.pass, o.noSMTPUTF8 = s.opts.tls, s.opts.user, s.opts.pass, s.opts.noSMTPUTF8
+	s.opts = o
+	return nil
+}
+
+// SinkFault is one refusal described as data, for a fault injector that
+// draws its faults from a table; SetFault turns it into the option that
+// gives it.
+type SinkFault struct {
+	// Stage is where the sink refuses: "MAIL", "RCPT" or "DATA"; ""
+	// for no fault.
+	Stage    string
+	Code     int
+	Enhanced string // "" for a reply without an enhanced status code
+	Text     string
+	// AfterRcpts, at RCPT, accepts the first AfterRcpts recipients of
+	// each transaction and refuses the rest, as SinkRejectRcptsPast.
+	AfterRcpts int
+}
+
+// SetFault is Set with the one refusal f describes, or with none for the
+// zero SinkFault.
+func (s *SMTPSink) SetFault(f SinkFault) error {
+	switch f.Stage {
+	case "":
+		return s.Set()
+	case "MAIL":
+		return s.Set(SinkRejectMail(f.Code, f.Enhanced, f.Text))
+	case "RCPT":
+		return s.Set(SinkRejectRcptsPast(f.AfterRcpts, f.Code, f.Enhanced, f.Text))
+	case "DATA":
+		return s.Set(SinkRejectData(f.Code, f.Enhanced, f.Text))
+	}
+	return fmt.Errorf("spamruntest: SetFault: stage %q is not MAIL, RCPT or DATA", f.Stage)
+}
+
+// options returns the options in force; Set replaces them whole, so the
+// maps in the copy are never written.
+func (s *SMTPSink) options() sinkOptions {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.opts
 }
 
 // Addr returns the sink's host:port.
@@ -220,14 +400,55 @@ func (s *SMTPSink) CertPool() *x509.CertPool { return s.pool }
 // the relay go down.
 func (s *SMTPSink) Close() {
 	s.once.Do(func() {
-		// Connections first: a session cut out of its delay must find
-		// its connection gone rather than answer. The listener is closed
-		// here too because Serve, in its goroutine, may not have handed
-		// it to the server yet.
-		s.ln.Close()
-		s.srv.Close()
+		s.Stop()
 		close(s.done)
 	})
+}
+
+// Stop takes the sink down as Close does, but Start brings it back on the
+// same address: a relay that restarts. What it received is kept.
+func (s *SMTPSink) Stop() {
+	s.life.Lock()
+	defer s.life.Unlock()
+	if s.srv == nil {
+		return
+	}
+	// Connections first: a session cut out of its delay must find its
+	// connection gone rather than answer. The listener is closed here too
+	// because Serve, in its goroutine, may not have handed it to the
+	// server yet.
+	s.ln.Close()
+	s.srv.Close()
+	s.srv, s.ln = nil, nil
+}
+
+// Start serves again on the sink's address after Stop; it does nothing
+// while the sink is up. The port stays free while the sink is down
+// unless another socket takes it, which Start waits up to five seconds
+// to pass.
+func (s *SMTPSink) Start() error {
+	s.life.Lock()
+	defer s.life.Unlock()
+	select {
+	case <-s.done:
+		return fmt.Errorf("spamruntest: SMTP sink %s is closed", s.addr)
+	default:
+	}
+	if s.srv != nil {
+		return nil
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ln, err := net.Listen("tcp", s.addr)
+		if err == nil {
+			s.serve(ln)
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("spamruntest: SMTP sink back on %s: %w", s.addr, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // Messages returns a copy of the accepted messages, in arrival order.
@@ -240,6 +461,14 @@ func (s *SMTPSink) Messages() []SinkMessage {
 		msgs[i].Data = slices.Clone(msgs[i].Data)
 	}
 	return msgs
+}
+
+// Transactions returns how many MAIL FROM commands the sink has accepted:
+// the transactions clients began, whether or not they ended in a message.
+func (s *SMTPSink) Transactions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.transactions
 }
 
 // Rejections returns a copy of the refused commands, in order.
@@ -288,15 +517,24 @@ func (s *SMTPSink) WaitFor(tb testing.TB, n int, timeout time.Duration) []SinkMe
 
 func (s *SMTPSink) newSession(c *smtp.Conn) (smtp.Session, error) {
 	s.wait()
-	return &sinkSession{sink: s, conn: c}, nil
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := weak.Make(c)
+	sc := s.conns[key]
+	if sc == nil {
+		sc = &sinkConn{n: len(s.conns) + 1}
+		s.conns[key] = sc
+	}
+	return &sinkSession{sink: s, conn: c, sc: sc}, nil
 }
 
 // wait sleeps for the SinkDelay, or until the sink closes.
 func (s *SMTPSink) wait() {
-	if s.opts.delay <= 0 {
+	delay := s.options().delay
+	if delay <= 0 {
 		return
 	}
-	t := time.NewTimer(s.opts.delay)
+	t := time.NewTimer(delay)
 	defer t.Stop()
 	select {
 	case <-t.C:
@@ -320,10 +558,15 @@ func (s *SMTPSink) refuse(r SinkRejection, reply *sinkReply) error {
 	return &smtp.SMTPError{Code: reply.code, EnhancedCode: reply.enhanced, Message: reply.text}
 }
 
+// errHungUp is what a session returns to go-smtp after it closed the
+// connection itself; go-smtp's attempt to answer with it fails.
+var errHungUp = errors.New("spamruntest: the sink hung up")
+
 // sinkSession is one session; go-smtp starts a new one after STARTTLS.
 type sinkSession struct {
 	sink *SMTPSink
 	conn *smtp.Conn
+	sc   *sinkConn
 
 	user string
 	from string
@@ -334,18 +577,18 @@ type sinkSession struct {
 var _ smtp.AuthSession = (*sinkSession)(nil)
 
 func (ss *sinkSession) AuthMechanisms() []string {
-	if ss.sink.opts.user == "" {
+	if ss.sink.options().user == "" {
 		return nil
 	}
 	return []string{sasl.Plain}
 }
 
 func (ss *sinkSession) Auth(mech string) (sasl.Server, error) {
-	if mech != sasl.Plain || ss.sink.opts.user == "" {
+	if mech != sasl.Plain || ss.sink.options().user == "" {
 		return nil, smtp.ErrAuthUnknownMechanism
 	}
 	return sasl.NewPlainServer(func(identity, user, pass string) error {
-		want := ss.sink.opts
+		want := ss.sink.options()
 		if (identity != "" && identity != user) || user != want.user || pass != want.pass {
 			ss.sink.refuse(SinkRejection{Stage: "AUTH", Code: 535, Enhanced: "5.7.8"}, nil)
 			return smtp.ErrAuthFailed
@@ -357,22 +600,54 @@ func (ss *sinkSession) Auth(mech string) (sasl.Server, error) {
 
 func (ss *sinkSession) Mail(from string, opts *smtp.MailOptions) error {
 	ss.sink.wait()
-	if ss.sink.opts.user != "" && ss.user == "" {
+	o := ss.sink.options()
+	if o.user != "" && ss.user == "" {
 		return ss.sink.refuse(SinkRejection{Stage: "MAIL", From: from},
 			&sinkReply{code: 530, enhanced: smtp.EnhancedCode{5, 7, 0}, text: "Authentication required"})
 	}
-	if r := ss.sink.opts.mail; r != nil {
+	if r := o.mail; r != nil {
 		return ss.sink.refuse(SinkRejection{Stage: "MAIL", From: from}, r)
+	}
+	s := ss.sink
+	s.mu.Lock()
+	full := o.perConn > 0 && ss.sc.msgs >= o.perConn
+	if !full {
+		s.transactions++
+	}
+	s.mu.Unlock()
+	if full {
+		// go-smtp cannot close a connection after its own reply, so the
+		// 421 is written here, before the connection goes.
+		const reply = "421 4.7.0 too many messages on this connection"
+		s.refuse(SinkRejection{Stage: "MAIL", From: from, Code: 421, Enhanced: "4.7.0"}, nil)
+		ss.conn.Conn().Write([]byte(reply + "\r\n"))
+		lockedWriter{&s.mu, &s.transcript}.Write([]byte(reply + "\n"))
+		return ss.hangUp()
 	}
 	ss.from, ss.to = from, nil
 	ss.utf8 = opts != nil && opts.UTF8
 	return nil
 }
 
+// hangUp closes the connection without a word.
+func (ss *sinkSession) hangUp() error {
+	ss.conn.Conn().Close()
+	return errHungUp
+}
+
 func (ss *sinkSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 	ss.sink.wait()
-	if r := ss.sink.opts.rcpt[to]; r != nil {
-		return ss.sink.refuse(SinkRejection{Stage: "RCPT", From: ss.from, Rcpt: to}, r)
+	o := ss.sink.options()
+	rejection := SinkRejection{Stage: "RCPT", From: ss.from, Rcpt: to}
+	switch {
+	case o.hangUpAt[to]:
+		return ss.hangUp()
+	case o.past != nil && len(ss.to) >= o.past.n:
+		// Postfix checks its limit before anything else about the
+		// recipient.
+		return ss.sink.refuse(rejection, o.past.reply)
+	case o.rcpt[to] != nil:
+		return ss.sink.refuse(rejection, o.rcpt[to])
 	}
 	ss.to = append(ss.to, to)
 	return nil
@@ -384,7 +659,14 @@ func (ss *sinkSession) Data(r io.Reader) error {
 		return err
 	}
 	ss.sink.wait()
-	if reply := ss.sink.opts.data; reply != nil {
+	o := ss.sink.options()
+	reply := o.data
+	for _, to := range ss.to {
+		if reply == nil {
+			reply = o.dataFor[to]
+		}
+	}
+	if reply != nil {
 		return ss.sink.refuse(SinkRejection{Stage: "DATA", From: ss.from, To: slices.Clone(ss.to)}, reply)
 	}
 	_, isTLS := ss.conn.TLSConnectionState()
@@ -399,6 +681,8 @@ func (ss *sinkSession) Data(r io.Reader) error {
 	}
 	s := ss.sink
 	s.mu.Lock()
+	ss.sc.msgs++
+	msg.Conn = ss.sc.n
 	s.msgs = append(s.msgs, msg)
 	close(s.arrived)
 	s.arrived = make(chan struct{})

@@ -199,6 +199,228 @@ func TestSMTPSinkRejectData(t *testing.T) {
 	}
 }
 
+func TestSMTPSinkRejectDataFor(t *testing.T) {
+	s := spamruntest.NewSMTPSink(t, spamruntest.SinkRejectDataFor("b@example.org", 554, "5.7.1", "not for b"))
+	c := dial(t, s)
+	wantReply(t, send(c, "shop@example.com", []string{"a@example.org", "b@example.org"}, "x\r\n"), 554, smtp.EnhancedCode{5, 7, 1})
+	if err := send(c, "shop@example.com", []string{"a@example.org", "c@example.org"}, "y\r\n"); err != nil {
+		t.Fatalf("a transaction without b: %v", err)
+	}
+	if m := s.Messages(); len(m) != 1 || !slices.Equal(m[0].To, []string{"a@example.org", "c@example.org"}) {
+		t.Errorf("Messages = %+v", m)
+	}
+	if rej := s.Rejections(); len(rej) != 1 || rej[0].Stage != "DATA" || !slices.Equal(rej[0].To, []string{"a@example.org", "b@example.org"}) {
+		t.Errorf("Rejections = %+v", rej)
+	}
+}
+
+func TestSMTPSinkRecipientLimit(t *testing.T) {
+	s := spamruntest.NewSMTPSink(t,
+		spamruntest.SinkRecipientLimit(2),
+		spamruntest.SinkRejectRcpt("bad@example.org", 550, "5.1.1", "no such user"))
+	c := dial(t, s)
+	for round := range 2 {
+		if err := c.Mail("shop@example.com", nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Rcpt("a@example.org", nil); err != nil {
+			t.Fatal(err)
+		}
+		// A refused recipient does not count against the limit.
+		wantReply(t, c.Rcpt("bad@example.org", nil), 550, smtp.EnhancedCode{5, 1, 1})
+		if err := c.Rcpt("b@example.org", nil); err != nil {
+			t.Fatal(err)
+		}
+		err := c.Rcpt("c@example.org", nil)
+		wantReply(t, err, 452, smtp.EnhancedCode{4, 5, 3})
+		if !strings.Contains(err.Error(), "too many recipients") {
+			t.Errorf("452 reads %q", err)
+		}
+		w, err := c.Data()
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(w, "n: %d\r\n", round)
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if got := s.Transactions(); got != round+1 {
+			t.Errorf("Transactions = %d after %d", got, round+1)
+		}
+	}
+	for _, m := range s.WaitFor(t, 2, time.Second) {
+		if !slices.Equal(m.To, []string{"a@example.org", "b@example.org"}) || m.Conn != 1 {
+			t.Errorf("message to %q on connection %d, want a and b on 1", m.To, m.Conn)
+		}
+	}
+	var limited int
+	for _, r := range s.Rejections() {
+		if r.Stage == "RCPT" && r.Rcpt == "c@example.org" && r.Code == 452 && r.Enhanced == "4.5.3" {
+			limited++
+		}
+	}
+	if limited != 2 {
+		t.Errorf("Rejections = %+v, want c refused with 452 4.5.3 twice", s.Rejections())
+	}
+}
+
+func TestSMTPSinkMessagesPerConnection(t *testing.T) {
+	s := spamruntest.NewSMTPSink(t, spamruntest.SinkMessagesPerConnection(1))
+	c := dial(t, s)
+	if err := send(c, "shop@example.com", []string{"a@example.org"}, "1\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	wantReply(t, c.Mail("shop@example.com", nil), 421, smtp.EnhancedCode{4, 7, 0})
+	var reply *smtp.SMTPError
+	if err := c.Noop(); err == nil || errors.As(err, &reply) {
+		t.Errorf("NOOP after the 421: %v, want the connection closed", err)
+	}
+	if err := send(dial(t, s), "shop@example.com", []string{"b@example.org"}, "2\r\n"); err != nil {
+		t.Fatalf("a new connection: %v", err)
+	}
+	msgs := s.WaitFor(t, 2, time.Second)
+	if msgs[0].Conn != 1 || msgs[1].Conn != 2 {
+		t.Errorf("messages on connections %d and %d, want 1 and 2", msgs[0].Conn, msgs[1].Conn)
+	}
+	if got := s.Transactions(); got != 2 {
+		t.Errorf("Transactions = %d, want 2: the refused MAIL began none", got)
+	}
+}
+
+func TestSMTPSinkHangUpAt(t *testing.T) {
+	s := spamruntest.NewSMTPSink(t, spamruntest.SinkHangUpAt("crash@example.org"))
+	c := dial(t, s)
+	if err := c.Mail("shop@example.com", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rcpt("a@example.org", nil); err != nil {
+		t.Fatal(err)
+	}
+	var reply *smtp.SMTPError
+	if err := c.Rcpt("crash@example.org", nil); err == nil || errors.As(err, &reply) {
+		t.Fatalf("RCPT of the crashing recipient: %v, want the connection closed without a reply", err)
+	}
+	if n := len(s.Messages()); n != 0 {
+		t.Errorf("%d messages kept", n)
+	}
+}
+
+func set(t *testing.T, s *spamruntest.SMTPSink, opts ...spamruntest.SinkOption) {
+	t.Helper()
+	if err := s.Set(opts...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSMTPSinkSet(t *testing.T) {
+	s := spamruntest.NewSMTPSink(t)
+	c := dial(t, s)
+	if err := c.Mail("shop@example.com", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rcpt("a@example.org", nil); err != nil {
+		t.Fatal(err)
+	}
+	// A session under way meets the change at its next command.
+	set(t, s, spamruntest.SinkRecipientLimit(1))
+	wantReply(t, c.Rcpt("b@example.org", nil), 452, smtp.EnhancedCode{4, 5, 3})
+	if err := c.Reset(); err != nil {
+		t.Fatal(err)
+	}
+
+	set(t, s, spamruntest.SinkRejectMail(451, "4.3.0", "try later"))
+	wantReply(t, send(c, "shop@example.com", []string{"a@example.org"}, "x\r\n"), 451, smtp.EnhancedCode{4, 3, 0})
+	set(t, s, spamruntest.SinkRejectRcptsPast(0, 550, "5.1.1", "nobody here"))
+	wantReply(t, send(c, "shop@example.com", []string{"a@example.org"}, "x\r\n"), 550, smtp.EnhancedCode{5, 1, 1})
+	if err := c.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	set(t, s)
+	if err := send(c, "shop@example.com", []string{"a@example.org", "b@example.org"}, "x\r\n"); err != nil {
+		t.Fatalf("after Set with no options: %v", err)
+	}
+	if m := s.WaitFor(t, 1, time.Second); !slices.Equal(m[0].To, []string{"a@example.org", "b@example.org"}) {
+		t.Errorf("To = %q", m[0].To)
+	}
+
+	for _, opt := range []spamruntest.SinkOption{
+		spamruntest.SinkStartTLS(),
+		spamruntest.SinkAuth("web1", "secret"),
+		spamruntest.SinkNoSMTPUTF8(),
+		spamruntest.SinkRecipientLimit(0),
+	} {
+		if err := s.Set(spamruntest.SinkRejectMail(554, "5.7.1", "go away"), opt); err == nil || !strings.HasPrefix(err.Error(), "spamruntest: SMTPSink.Set") {
+			t.Errorf("Set accepted a fixed or bad option: %v", err)
+		}
+	}
+	// A refused Set changes nothing.
+	if err := send(c, "shop@example.com", []string{"a@example.org"}, "x\r\n"); err != nil {
+		t.Errorf("after refused Sets: %v", err)
+	}
+}
+
+func TestSMTPSinkSetFault(t *testing.T) {
+	s := spamruntest.NewSMTPSink(t)
+	c := dial(t, s)
+	for _, tc := range []struct {
+		fault    spamruntest.SinkFault
+		code     int
+		enhanced smtp.EnhancedCode
+	}{
+		{spamruntest.SinkFault{Stage: "MAIL", Code: 421, Enhanced: "4.3.2", Text: "shutting down"}, 421, smtp.EnhancedCode{4, 3, 2}},
+		{spamruntest.SinkFault{Stage: "RCPT", Code: 452, Enhanced: "4.5.3", Text: "too many", AfterRcpts: 1}, 452, smtp.EnhancedCode{4, 5, 3}},
+		{spamruntest.SinkFault{Stage: "DATA", Code: 554, Enhanced: "5.6.0", Text: "content rejected"}, 554, smtp.EnhancedCode{5, 6, 0}},
+	} {
+		if err := s.SetFault(tc.fault); err != nil {
+			t.Fatal(err)
+		}
+		wantReply(t, send(c, "shop@example.com", []string{"a@example.org", "b@example.org"}, "x\r\n"), tc.code, tc.enhanced)
+		if err := c.Reset(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.SetFault(spamruntest.SinkFault{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := send(c, "shop@example.com", []string{"a@example.org", "b@example.org"}, "x\r\n"); err != nil {
+		t.Errorf("after the zero fault: %v", err)
+	}
+	for _, f := range []spamruntest.SinkFault{{Stage: "EHLO", Code: 421}, {Stage: "MAIL", Code: 250}} {
+		if err := s.SetFault(f); err == nil {
+			t.Errorf("SetFault(%+v) accepted", f)
+		}
+	}
+}
+
+func TestSMTPSinkStopStart(t *testing.T) {
+	s := spamruntest.NewSMTPSink(t)
+	if err := send(dial(t, s), "shop@example.com", []string{"a@example.org"}, "1\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	s.Stop()
+	s.Stop() // twice is harmless
+	if conn, err := net.DialTimeout("tcp", s.Addr(), time.Second); err == nil {
+		conn.Close()
+		t.Fatal("a stopped sink accepts connections")
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatalf("Start on a running sink: %v", err)
+	}
+	if err := send(dial(t, s), "shop@example.com", []string{"b@example.org"}, "2\r\n"); err != nil {
+		t.Fatalf("after Start: %v", err)
+	}
+	if msgs := s.WaitFor(t, 2, time.Second); !slices.Equal(msgs[0].To, []string{"a@example.org"}) || !slices.Equal(msgs[1].To, []string{"b@example.org"}) {
+		t.Errorf("messages %+v, want both, the first kept over the restart", msgs)
+	}
+	s.Close()
+	if err := s.Start(); err == nil {
+		t.Error("Start brought a closed sink back")
+	}
+}
+
 func TestSMTPSinkStartTLS(t *testing.T) {
 	s := spamruntest.NewSMTPSink(t, spamruntest.SinkStartTLS())
 	if s.CertPool() == nil {
@@ -224,8 +446,9 @@ func TestSMTPSinkStartTLS(t *testing.T) {
 	if err := send(c, "shop@example.com", []string{"a@example.org"}, "x\r\n"); err != nil {
 		t.Fatal(err)
 	}
-	if m := s.WaitFor(t, 1, time.Second)[0]; !m.TLS {
-		t.Error("message over STARTTLS has TLS = false")
+	if m := s.WaitFor(t, 1, time.Second)[0]; !m.TLS || m.Conn != 2 {
+		// The session after STARTTLS is still the second connection's.
+		t.Errorf("message over STARTTLS has TLS = %v, Conn = %d; want true, 2", m.TLS, m.Conn)
 	}
 
 	plain := spamruntest.NewSMTPSink(t)
@@ -408,6 +631,10 @@ func TestSMTPSinkBadOption(t *testing.T) {
 		spamruntest.SinkRejectMail(250, "2.0.0", "not a refusal"),
 		spamruntest.SinkRejectData(550, "5.7", "short enhanced code"),
 		spamruntest.SinkRejectRcpt("a@example.org", 550, "x.y.z", "letters"),
+		spamruntest.SinkRejectDataFor("a@example.org", 250, "", "not a refusal"),
+		spamruntest.SinkRecipientLimit(0),
+		spamruntest.SinkRejectRcptsPast(-1, 550, "5.1.1", "negative"),
+		spamruntest.SinkMessagesPerConnection(-1),
 	} {
 		if msg := runFatal(t, func(tb testing.TB) { spamruntest.NewSMTPSink(tb, opt) }); !strings.Contains(msg, "NewSMTPSink") {
 			t.Errorf("bad option accepted (Fatalf %q)", msg)

@@ -186,18 +186,24 @@ func (h *Host) Incidents(ctx context.Context, site string) ([]*spamrun.Incident,
 // NewRelay returns the relay cfg describes.
 func NewRelay(cfg *config.Config) (relay.Relay, error) {
 	if cfg.Relay.Command != "" {
-		return relay.ParseCommand(cfg.Relay.Command)
+		c, err := relay.ParseCommand(cfg.Relay.Command)
+		if err != nil {
+			return nil, err
+		}
+		c.MaxRecipients = cfg.Relay.MaxRecipients
+		return c, nil
 	}
 	starttls, err := relay.ParseStartTLSMode(cfg.Relay.StartTLS)
 	if err != nil {
 		return nil, err
 	}
 	return &relay.SMTP{
-		Addr:     cfg.Relay.SMTP,
-		Helo:     cfg.Relay.Helo,
-		StartTLS: starttls,
-		Username: cfg.Relay.Username,
-		Password: cfg.Relay.Password,
-		Timeout:  cfg.Relay.Timeout,
+		Addr:          cfg.Relay.SMTP,
+		Helo:          cfg.Relay.Helo,
+		StartTLS:      starttls,
+		Username:      cfg.Relay.Username,
+		Password:      cfg.Relay.Password,
+		Timeout:       cfg.Relay.Timeout,
+		MaxRecipients: cfg.Relay.MaxRecipients,
 	}, nil
 }
