@@ -28,37 +28,42 @@ func ParseAddressList(value string) ([]string, error) {
 	}
 	var (
 		addrs   []string
-		inGroup bool
-		start   int // of the current element, in toks
+		start   int  // of the current element, in toks
+		inGroup bool // after a group's ":"
+		inAngle bool // after "<": a source route's "," and ":" belong to it
 	)
-	for i := 0; i <= len(toks); i++ {
-		var t addrToken
-		if i < len(toks) {
-			t = toks[i]
-		}
-		switch {
-		case i < len(toks) && t.kind == ':' && !inGroup && !inAngle(toks[start:i]):
-			// A group's display name; its members follow.
-			inGroup, start = true, i+1
-			continue
-		case i < len(toks) && t.kind != ',' && t.kind != ';':
-			continue
-		case i < len(toks) && t.kind == ';' && !inGroup:
-			return nil, badAddress(value, `";" outside a group`)
-		case i < len(toks) && t.kind == ',' && inAngle(toks[start:i]):
-			continue // a source route: <@a,@b:user@c>
-		}
-		if elem := toks[start:i]; len(elem) > 0 {
-			addr, err := parseMailbox(value, elem)
+	// flush reads the element that ends before toks[end].
+	flush := func(end int) error {
+		if start < end { // else an empty element, as in "a@x,,b@y"
+			addr, err := parseMailbox(value, toks[start:end])
 			if err != nil {
-				return nil, err
+				return err
 			}
 			addrs = append(addrs, addr)
 		}
-		if t.kind == ';' {
-			inGroup = false
+		start = end + 1
+		return nil
+	}
+	for i, t := range toks {
+		switch {
+		case inAngle:
+			inAngle = t.kind != '>'
+		case t.kind == '<':
+			inAngle = true
+		case t.kind == ':' && !inGroup:
+			// A group's display name; its members follow.
+			inGroup, start = true, i+1
+		case t.kind == ';' && !inGroup:
+			return nil, badAddress(value, `";" outside a group`)
+		case t.kind == ',' || t.kind == ';':
+			if err := flush(i); err != nil {
+				return nil, err
+			}
+			inGroup = inGroup && t.kind != ';'
 		}
-		start = i + 1
+	}
+	if err := flush(len(toks)); err != nil {
+		return nil, err
 	}
 	return addrs, nil
 }
@@ -113,20 +118,6 @@ func indexKind(toks []addrToken, kind byte) int {
 		}
 	}
 	return -1
-}
-
-// inAngle reports whether toks opens an angle bracket it does not close.
-func inAngle(toks []addrToken) bool {
-	open := false
-	for _, t := range toks {
-		switch t.kind {
-		case '<':
-			open = true
-		case '>':
-			open = false
-		}
-	}
-	return open
 }
 
 // addrToken is one lexical token of an address list. kind is 'w' for an

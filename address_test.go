@@ -3,6 +3,7 @@ package spamrun_test
 import (
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -232,6 +233,22 @@ func TestParseAddressList(t *testing.T) {
 		}
 		if err != nil || !slices.Equal(got, tc.want) {
 			t.Errorf("ParseAddressList(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+// BenchmarkParseAddressList reads a To field of 5,000 recipients, the most
+// a newsletter script is expected to put in one message.
+func BenchmarkParseAddressList(b *testing.B) {
+	var list []string
+	for i := range 5000 {
+		list = append(list, "Member "+strconv.Itoa(i)+` <"member `+strconv.Itoa(i)+`"@example.org>`)
+	}
+	value := strings.Join(list, ", ")
+	b.SetBytes(int64(len(value)))
+	for b.Loop() {
+		if addrs, err := spamrun.ParseAddressList(value); err != nil || len(addrs) != 5000 {
+			b.Fatalf("%d addresses, %v", len(addrs), err)
 		}
 	}
 }
