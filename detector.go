@@ -157,7 +157,9 @@ func (d *PolicyDetector) decide(ctx context.Context, site string, msg *Message, 
 	if !v.Spam || p.Exempt {
 		return v, nil
 	}
-	count, err := d.store.RecordSpam(ctx, site, spamEvent(msg, score, t), p.MaxSpam, p.Window)
+	ev := spamEvent(msg, score, t)
+	ev.Weight = p.Weight(ev.Recipients)
+	count, err := d.store.RecordSpam(ctx, site, ev, p.MaxSpam, p.Window)
 	if err != nil {
 		return Verdict{}, fmt.Errorf("spamrun: recording spam of site %q: %w", site, err)
 	}
@@ -196,7 +198,7 @@ func (d *PolicyDetector) trip(ctx context.Context, v Verdict, p Policy, t time.T
 		return v, nil
 	}
 	d.log.Warn("site disabled", "site", v.Site, "incident", inc.ID,
-		"spam", v.Count, "max_spam", p.MaxSpam, "window", p.Window)
+		"spam", v.Count, "count", p.Count, "max_spam", p.MaxSpam, "window", p.Window)
 	if d.enforcer != nil {
 		err := d.enforcer.Disable(ctx, v.Site, inc)
 		e := Enforcement{Time: d.now()}
@@ -264,7 +266,8 @@ func (d *PolicyDetector) Enable(ctx context.Context, site string) error {
 type SiteStatus struct {
 	Site   string `json:"site"`
 	Policy Policy `json:"policy"`
-	// Spam is the number of spam-marked submissions in the current window.
+	// Spam is the weight of the spam-marked submissions in the current
+	// window, as Policy.Count weighs them: recipients or messages.
 	Spam int `json:"spam"`
 	// Incident is the incident that disabled the site; nil when enabled.
 	Incident *Incident `json:"incident,omitempty"`
@@ -282,7 +285,7 @@ func (d *PolicyDetector) Status(ctx context.Context, site string, t time.Time) (
 	if err != nil {
 		return st, fmt.Errorf("spamrun: spam log of site %q: %w", site, err)
 	}
-	st.Spam = len(events)
+	st.Spam = SpamWeight(events)
 	return st, nil
 }
 

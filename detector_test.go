@@ -307,6 +307,141 @@ func TestDetectorFailures(t *testing.T) {
 	})
 }
 
+// bccMessage is a spam-marked guestbook message to n envelope recipients,
+// as a script sends it with Bcc.
+func bccMessage(t testing.TB, n int, score float64) *spamrun.Message {
+	t.Helper()
+	raw := fmt.Sprintf("From: guestbook@shop1.example\r\nTo: undisclosed-recipients:;\r\nSubject: offer\r\nX-Test-Score: %g\r\nX-PHP-Originating-Script: 1001:guestbook.php\r\n\r\nbody\r\n", score)
+	m, err := spamrun.ParseMessage([]byte(raw), "guestbook@shop1.example", spamruntest.Recipients(n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestDetectorCountsRecipients(t *testing.T) {
+	p := spamrun.Policy{SpamScore: 5, MaxSpam: 5, Window: time.Hour, HoldFor: 15 * time.Minute}
+	ctx := context.Background()
+
+	t.Run("51-recipient spam with max_spam 5 is refused and trips", func(t *testing.T) {
+		f := newFixture(t, p, nil)
+		v, err := f.det.Check(ctx, "shop1", bccMessage(t, 51, 9))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.Action != spamrun.Refuse || !v.Tripped || v.Count != 51 || v.Incident == nil {
+			t.Fatalf("verdict: %+v", v)
+		}
+		inc := v.Incident
+		if inc.Count != 51 || len(inc.Messages) != 1 || inc.Messages[0].Recipients != 51 || inc.Messages[0].Weight != 51 || inc.Policy.Count != spamrun.CountRecipients {
+			t.Errorf("incident: count %d, messages %+v, policy %+v", inc.Count, inc.Messages, inc.Policy)
+		}
+		if calls := f.enforcer.Calls(); len(calls) != 1 || calls[0].Op != "disable" {
+			t.Errorf("enforcer calls: %+v", calls)
+		}
+		if v := f.check(t, "shop1", 0); v.Action != spamrun.Refuse {
+			t.Errorf("ham after the trip: %v, want refuse", v.Action)
+		}
+	})
+
+	t.Run("recipients add up across messages", func(t *testing.T) {
+		f := newFixture(t, p, nil)
+		for i, want := range []struct {
+			rcpts, count int
+			action       spamrun.Action
+		}{{2, 2, spamrun.Hold}, {3, 5, spamrun.Hold}, {1, 6, spamrun.Refuse}} {
+			v, err := f.det.Check(ctx, "shop1", bccMessage(t, want.rcpts, 9))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v.Action != want.action || v.Count != want.count {
+				t.Errorf("message %d to %d: %v with count %d, want %v with %d", i, want.rcpts, v.Action, v.Count, want.action, want.count)
+			}
+			f.clock.Advance(time.Minute)
+		}
+	})
+
+	t.Run("ham to many recipients counts nothing", func(t *testing.T) {
+		f := newFixture(t, p, nil)
+		if v, err := f.det.Check(ctx, "shop1", bccMessage(t, 500, 1)); err != nil || v.Action != spamrun.Deliver || v.Count != 0 {
+			t.Errorf("ham to 500: %+v, %v", v, err)
+		}
+	})
+
+	t.Run("count messages holds the 51-recipient spam as one", func(t *testing.T) {
+		messages := p
+		messages.Count = spamrun.CountMessages
+		f := newFixture(t, p, map[string]spamrun.Policy{"club": messages})
+		for i := range 5 {
+			v, err := f.det.Check(ctx, "club", bccMessage(t, 51, 9))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v.Action != spamrun.Hold || v.Count != i+1 {
+				t.Fatalf("mailing %d: %v with count %d, want hold with %d", i, v.Action, v.Count, i+1)
+			}
+		}
+		st, err := f.det.Status(ctx, "club", f.clock.Now())
+		if err != nil || st.Spam != 5 {
+			t.Errorf("status of club: %+v, %v; want spam 5", st, err)
+		}
+		// The other sites count recipients.
+		if v, err := f.det.Check(ctx, "shop1", bccMessage(t, 51, 9)); err != nil || v.Action != spamrun.Refuse {
+			t.Errorf("shop1 under the default policy: %+v, %v; want refuse", v, err)
+		}
+	})
+}
+
+func TestPolicyCount(t *testing.T) {
+	for _, tc := range []struct {
+		count      spamrun.Count
+		recipients int
+		want       int
+	}{
+		{spamrun.CountRecipients, 51, 51},
+		{spamrun.CountRecipients, 1, 1},
+		{spamrun.CountRecipients, 0, 1},
+		{spamrun.CountMessages, 51, 1},
+		{spamrun.CountMessages, 0, 1},
+	} {
+		if got := (spamrun.Policy{Count: tc.count}).Weight(tc.recipients); got != tc.want {
+			t.Errorf("%v: Weight(%d) = %d, want %d", tc.count, tc.recipients, got, tc.want)
+		}
+	}
+	for _, name := range []string{"recipients", "messages"} {
+		c, err := spamrun.ParseCount(name)
+		if err != nil || c.String() != name {
+			t.Errorf("ParseCount(%q) = %v, %v", name, c, err)
+		}
+	}
+	if _, err := spamrun.ParseCount("Recipients"); !errors.Is(err, spamrun.ErrBadPolicy) {
+		t.Errorf("ParseCount(Recipients) = %v, want ErrBadPolicy", err)
+	}
+	bad := spamrun.DefaultPolicy()
+	bad.Count = 7
+	if err := bad.Validate(); !errors.Is(err, spamrun.ErrBadPolicy) {
+		t.Errorf("Validate of count 7 = %v, want ErrBadPolicy", err)
+	}
+	// A policy stored before count was counting messages.
+	var old spamrun.Policy
+	if err := json.Unmarshal([]byte(`{"spam_score":5,"max_spam":10,"window":"1h0m0s","hold_for":"15m0s"}`), &old); err != nil || old.Count != spamrun.CountMessages {
+		t.Errorf("policy without count = %+v, %v; want CountMessages", old, err)
+	}
+	for _, p := range []spamrun.Policy{spamrun.DefaultPolicy(), {SpamScore: 5, MaxSpam: 1, Window: time.Hour, Count: spamrun.CountMessages}} {
+		data, err := json.Marshal(p)
+		var back spamrun.Policy
+		if err == nil {
+			err = json.Unmarshal(data, &back)
+		}
+		if err != nil || back != p {
+			t.Errorf("round trip of %+v through %s: %+v, %v", p, data, back, err)
+		}
+	}
+	if err := json.Unmarshal([]byte(`{"window":"1h","hold_for":"0s","count":"bcc"}`), &old); err == nil {
+		t.Error("an unknown count was accepted")
+	}
+}
+
 func TestDetectorStatus(t *testing.T) {
 	p := spamrun.Policy{SpamScore: 5, MaxSpam: 5, Window: time.Hour}
 	f := newFixture(t, p, nil)
@@ -321,6 +456,13 @@ func TestDetectorStatus(t *testing.T) {
 	// Spam at 0, 20 and 40 minutes; it is now 60: the first is out.
 	if st.Spam != 2 || st.Incident != nil || st.Policy != p {
 		t.Errorf("status: %+v", st)
+	}
+	// Spam counts its recipients in the status too.
+	if _, err := f.det.Check(context.Background(), "shop1", bccMessage(t, 3, 6)); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := f.det.Status(context.Background(), "shop1", f.clock.Now()); err != nil || st.Spam != 5 {
+		t.Errorf("status after spam to 3: %+v, %v; want spam 5", st, err)
 	}
 }
 
@@ -399,7 +541,7 @@ func TestIncidentJSONRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(data), `"policy":{"spam_score":5.5,"max_spam":1,"window":"1h30m0s","hold_for":"15m0s"}`) {
+	if !strings.Contains(string(data), `"policy":{"spam_score":5.5,"max_spam":1,"window":"1h30m0s","hold_for":"15m0s","count":"recipients"}`) {
 		t.Errorf("policy JSON: %s", data)
 	}
 	var back spamrun.Incident

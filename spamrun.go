@@ -19,7 +19,8 @@
 //  4. The [Detector] turns the score into a [Verdict] under a [Policy]: a message
 //     scoring at least SpamScore is spam-marked and recorded in the site's
 //     bounded log ([Window], [Store]). When more than MaxSpam spam-marked
-//     messages fall within Window, the site trips: it is disabled in the
+//     recipients (or messages, under [CountMessages]) fall within Window,
+//     the site trips: it is disabled in the
 //     [Store], which makes every later submission a refusal, and the [Enforcer]
 //     acts on top (a control panel command, a webhook, a Go func).
 //  5. Spam-marked messages of a site that has not tripped are held for HoldFor
@@ -92,9 +93,11 @@ type Verdict struct {
 	Score  Score
 	// Spam reports whether the message was spam-marked: Score.Value ≥ SpamScore.
 	Spam bool
-	// Count is the number of spam-marked submissions of the site within the
-	// window ending now, this one included. It is only counted for spam-marked
-	// messages; for others it is 0.
+	// Count is the weight of the site's spam-marked submissions within the
+	// window ending now, this one included: their envelope recipients under
+	// CountRecipients, their number under CountMessages (see
+	// SpamEvent.Weight and Store.RecordSpam). It is only counted for
+	// spam-marked messages; for others it is 0.
 	Count int
 	// HoldUntil is when a held message may be released.
 	HoldUntil time.Time
@@ -112,7 +115,8 @@ type Policy struct {
 	// SpamScore is the score at or above which a message is spam-marked.
 	SpamScore float64
 	// MaxSpam is how many spam-marked messages a site may submit within
-	// Window; one more trips it. 0 trips on the first spam-marked message.
+	// Window, each counted as Count says; one more trips it. 0 trips on
+	// the first spam-marked message.
 	MaxSpam int
 	// Window is the width of the sliding window: at time t, the count is over
 	// (t−Window, t].
@@ -123,6 +127,65 @@ type Policy struct {
 	// Exempt sites are scored and logged but never held or disabled: for
 	// a host's own newsletter machine, say.
 	Exempt bool
+	// Count is what a spam-marked message weighs against MaxSpam: one per
+	// envelope recipient (CountRecipients, the zero value and default) or
+	// one (CountMessages).
+	Count Count
+}
+
+// Count is what a spam-marked message weighs against Policy.MaxSpam.
+type Count int
+
+const (
+	// CountRecipients weighs a message by its envelope recipients, at
+	// least one: the window holds what was sent, as the relay counts it,
+	// so 500 Bcc recipients of one spam are 500 spam, not one.
+	CountRecipients Count = iota
+	// CountMessages weighs every message one, whatever its recipients: for
+	// a site that legitimately sends to many at once and accepts that a
+	// spam run through it is counted by submissions.
+	CountMessages
+)
+
+// String is the configuration's name of c.
+func (c Count) String() string {
+	switch c {
+	case CountRecipients:
+		return "recipients"
+	case CountMessages:
+		return "messages"
+	}
+	return fmt.Sprintf("Count(%d)", int(c))
+}
+
+// Counted says in words what c counts, for a sentence such as "more than 10
+// recipients of spam-marked messages within 1h".
+func (c Count) Counted() string {
+	if c == CountMessages {
+		return "spam-marked messages"
+	}
+	return "recipients of spam-marked messages"
+}
+
+// ParseCount reads the configuration's name of a Count.
+func ParseCount(s string) (Count, error) {
+	switch s {
+	case "recipients":
+		return CountRecipients, nil
+	case "messages":
+		return CountMessages, nil
+	}
+	return 0, fmt.Errorf("%w: count %q is neither \"recipients\" nor \"messages\"", ErrBadPolicy, s)
+}
+
+// Weight is what a spam-marked message with the given number of envelope
+// recipients weighs under p: never less than one, so that a message whose
+// recipients are unknown still counts.
+func (p Policy) Weight(recipients int) int {
+	if p.Count == CountMessages {
+		return 1
+	}
+	return max(recipients, 1)
 }
 
 // policyJSON is how a Policy reads in incidents, webhooks and stores: the
@@ -133,14 +196,16 @@ type policyJSON struct {
 	Window    string  `json:"window"`
 	HoldFor   string  `json:"hold_for"`
 	Exempt    bool    `json:"exempt,omitempty"`
+	Count     string  `json:"count,omitempty"`
 }
 
 // MarshalJSON writes the policy with the configuration's key names.
 func (p Policy) MarshalJSON() ([]byte, error) {
-	return json.Marshal(policyJSON{p.SpamScore, p.MaxSpam, p.Window.String(), p.HoldFor.String(), p.Exempt})
+	return json.Marshal(policyJSON{p.SpamScore, p.MaxSpam, p.Window.String(), p.HoldFor.String(), p.Exempt, p.Count.String()})
 }
 
-// UnmarshalJSON reads what MarshalJSON writes.
+// UnmarshalJSON reads what MarshalJSON writes. A policy without count was
+// written by a release that counted messages, and reads as CountMessages.
 func (p *Policy) UnmarshalJSON(data []byte) error {
 	var j policyJSON
 	if err := json.Unmarshal(data, &j); err != nil {
@@ -154,7 +219,13 @@ func (p *Policy) UnmarshalJSON(data []byte) error {
 	if err != nil {
 		return fmt.Errorf("spamrun: policy hold_for: %w", err)
 	}
-	*p = Policy{SpamScore: j.SpamScore, MaxSpam: j.MaxSpam, Window: window, HoldFor: holdFor, Exempt: j.Exempt}
+	count := CountMessages
+	if j.Count != "" {
+		if count, err = ParseCount(j.Count); err != nil {
+			return err
+		}
+	}
+	*p = Policy{SpamScore: j.SpamScore, MaxSpam: j.MaxSpam, Window: window, HoldFor: holdFor, Exempt: j.Exempt, Count: count}
 	return nil
 }
 
@@ -179,6 +250,8 @@ func (p Policy) Validate() error {
 		return fmt.Errorf("%w: hold_for %v is negative", ErrBadPolicy, p.HoldFor)
 	case p.SpamScore != p.SpamScore: // NaN
 		return fmt.Errorf("%w: spam_score is not a number", ErrBadPolicy)
+	case p.Count != CountRecipients && p.Count != CountMessages:
+		return fmt.Errorf("%w: count %v is neither recipients nor messages", ErrBadPolicy, p.Count)
 	}
 	return nil
 }
@@ -205,8 +278,10 @@ type Incident struct {
 	Site   string    `json:"site"`
 	Time   time.Time `json:"time"`
 	Policy Policy    `json:"policy"`
-	// Count is the number of spam-marked submissions in the window at the
-	// trip, the tripping one included: MaxSpam+1.
+	// Count is the weight of the spam-marked submissions in the window at
+	// the trip, the tripping one included, as Policy.Count weighs them:
+	// recipients or messages. It exceeds MaxSpam, and is exact as far as
+	// the store's log reaches (see Store.RecordSpam).
 	Count int `json:"count"`
 	// Messages are the spam-marked submissions in the window, oldest first.
 	Messages []SpamEvent `json:"messages"`
@@ -246,6 +321,11 @@ type SpamEvent struct {
 	Rules      []string  `json:"rules,omitempty"` // the top rules, most points first
 	Sender     string    `json:"sender"`
 	Recipients int       `json:"recipients"`
+	// Weight is what the submission counts against MaxSpam: its
+	// recipients under CountRecipients, 1 under CountMessages. Stores
+	// count a Weight below 1, an event logged before weights, as 1 (see
+	// Weighs).
+	Weight int `json:"weight,omitempty"`
 	// Domains are the recipients' domains, distinct, in envelope order, at
 	// most MaxEventDomains.
 	Domains []string `json:"domains,omitempty"`
@@ -258,6 +338,19 @@ type SpamEvent struct {
 	// the fixed text of a form's template among a run's messages.
 	Lines    []uint32 `json:"lines,omitempty"`
 	Evidence Evidence `json:"evidence"`
+}
+
+// Weighs is the event's Weight, at least 1: what every store counts.
+func (ev SpamEvent) Weighs() int { return max(ev.Weight, 1) }
+
+// SpamWeight is the sum of what evs weigh: the count of a window that
+// holds them.
+func SpamWeight(evs []SpamEvent) int {
+	n := 0
+	for _, ev := range evs {
+		n += ev.Weighs()
+	}
+	return n
 }
 
 // The bounds of what a SpamEvent keeps of one message, so that a message

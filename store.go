@@ -17,10 +17,12 @@ import (
 // MemoryStore here serves a single process, importers and tests. All
 // implementations must count exactly: the same answers as Window.
 type Store interface {
-	// RecordSpam adds ev, a spam-marked submission, to the site's log of the
-	// last max+1 such submissions, and returns how many of them lie in the
-	// window of the given width ending at the newest. A result above max
-	// means the site has tripped.
+	// RecordSpam adds ev, a spam-marked submission weighing ev.Weighs(),
+	// to the site's log of the newest such submissions that weigh max+1
+	// together, and returns the weight of those in the window of the given
+	// width ending at the newest, in one atomic step. A result above max
+	// means the site has tripped. It is exact up to max; above, it is the
+	// weight of what the log kept in the window (see Window).
 	RecordSpam(ctx context.Context, site string, ev SpamEvent, max int, window time.Duration) (int, error)
 	// SpamLog returns the site's logged submissions in (now−window, now],
 	// oldest first.
@@ -74,7 +76,7 @@ func NewMemoryStore() *MemoryStore {
 
 // RecordSpam implements Store.
 func (s *MemoryStore) RecordSpam(_ context.Context, site string, ev SpamEvent, max int, window time.Duration) (int, error) {
-	return s.window.add(site, ev.Time, &ev, max, window), nil
+	return s.window.add(site, ev.Time, ev.Weight, &ev, max, window), nil
 }
 
 // SpamLog implements Store.

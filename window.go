@@ -13,20 +13,33 @@ import (
 // alike.
 const MaxSpamLimit = 99_999
 
-// Window counts events per key exactly: "more than max within width".
+// Window counts weighted events per key exactly: "more than max within
+// width", where an event weighs one or more (a spam-marked message weighs
+// its recipients under CountRecipients).
 //
-// Each key keeps a bounded log of its last max+1 event times, oldest first,
-// in a ring. Recording an event in time order is O(1); the count is
-// exact, with no approximation across bucket edges: at the newest event t, the
-// count is the number of events in (t−width, t], and the key has tripped when
-// that count exceeds max.
+// Each key keeps a bounded log of event times and weights, oldest first, in
+// a ring: the newest events whose weights sum to at least max+1, and no
+// more. Any window that reaches an older event holds all of these, so it
+// holds more than max whatever the older events weigh; and since every
+// weight is at least 1, the log never holds more than max+1 events.
+// Recording an event in time order is O(1) amortised; the count is exact,
+// with no approximation across bucket edges: at the newest event t, the
+// count is the weight of the kept events in (t−width, t], and the key has
+// tripped when that count exceeds max.
+//
+// The count is exact whenever it is at most max. Above max it is the
+// weight of the kept events in the window: more than max, and no more than
+// the weight of every event ever recorded there, older ones dropped from
+// the log included. So the answer to "has it tripped" is always exact,
+// and a tripped count is what the log can show for it.
 //
 // The edge cases, each covered by tests:
 //   - An event exactly width after another does not share a window with it:
 //     the window is open at its old end.
 //   - Out-of-order events (concurrent processes whose clocks read a
-//     little apart) are placed in order. An event older than every one of
-//     the max+1 kept is dropped, since max+1 newer events are already known.
+//     little apart) are placed in order. An event not newer than every
+//     kept one is dropped when the kept ones weigh max+1 already.
+//   - A single event weighing more than max trips on its own.
 //   - max = 0 trips on the first event.
 //   - A key with no events counts 0 and costs no memory.
 //
@@ -48,15 +61,22 @@ type windowShard struct {
 }
 
 // eventLog is a ring of unix-nanosecond times, sorted oldest first from
-// start, with the events themselves alongside when a MemoryStore keeps them.
-// It grows as events come, up to size, and wraps from then on; a site that
-// sends one spam a day costs one slot, not max+1.
+// start, with running totals of the events' weights alongside, and the events
+// themselves when a MemoryStore keeps them. It grows as events come, up to
+// size slots, and wraps from then on; a site that sends one spam a day costs
+// one slot, not max+1.
 type eventLog struct {
-	times  []int64     // the slots in use, at most size
+	times []int64 // the ring; len(times) ≤ size
+	// sums[i] is base plus the weights of the kept events up to slot i's
+	// in order: the weight of a run of events is a difference of two.
+	// It is nil while every kept event weighs 1, as most spam does, and
+	// the log costs no more than a log of times.
+	sums   []int64
 	events []SpamEvent // nil, or parallel to times
-	size   int         // max+1
-	start  int         // index of the oldest; 0 until the ring is full
-	n      int         // number of times kept
+	size   int         // max+1: the weight the kept events need, and their bound in number
+	start  int         // index of the oldest
+	n      int         // number of events kept
+	base   int64       // the running total before the oldest kept
 }
 
 // NewWindow returns an empty Window.
@@ -72,17 +92,18 @@ func (w *Window) shard(key string) *windowShard {
 	return &w.shards[maphash.String(w.seed, key)%windowShards]
 }
 
-// Add records an event for key at t and returns the count in the window
-// ending at the key's newest event, and whether that count exceeds max.
-// max and width may differ between calls (a policy change); the log is
-// resized, keeping the newest times.
-func (w *Window) Add(key string, t time.Time, max int, width time.Duration) (count int, tripped bool) {
-	count = w.add(key, t, nil, max, width)
+// Add records an event of the given weight (below 1 counts as 1) for key at
+// t, and returns the count in the window ending at the key's newest event,
+// and whether that count exceeds max. max and width may differ between
+// calls (a policy change): a lowered max cuts the log to the newest events
+// that weigh max+1, a raised one finds no more than was kept.
+func (w *Window) Add(key string, t time.Time, weight, max int, width time.Duration) (count int, tripped bool) {
+	count = w.add(key, t, weight, nil, max, width)
 	return count, count > max
 }
 
 // add is Add, keeping ev with the time when it is not nil.
-func (w *Window) add(key string, t time.Time, ev *SpamEvent, max int, width time.Duration) int {
+func (w *Window) add(key string, t time.Time, weight int, ev *SpamEvent, max int, width time.Duration) int {
 	if max < 0 {
 		max = 0
 	}
@@ -100,13 +121,13 @@ func (w *Window) add(key string, t time.Time, ev *SpamEvent, max int, width time
 		l.resize(max + 1)
 	}
 	if ev != nil && l.events == nil {
-		l.events = make([]SpamEvent, len(l.times), cap(l.times))
+		l.events = make([]SpamEvent, len(l.times))
 	}
-	l.add(t.UnixNano(), ev)
-	return l.countSince(l.newest() - int64(width))
+	l.add(t.UnixNano(), int64(weight), ev)
+	return int(l.weightSince(l.newest() - int64(width)))
 }
 
-// Count returns the number of events for key in (now−width, now].
+// Count returns the weight of the kept events for key in (now−width, now].
 func (w *Window) Count(key string, now time.Time, width time.Duration) int {
 	s := w.shard(key)
 	s.mu.Lock()
@@ -116,7 +137,7 @@ func (w *Window) Count(key string, now time.Time, width time.Duration) int {
 		return 0
 	}
 	end := now.UnixNano()
-	return l.countSince(end-int64(width)) - l.countSince(end)
+	return int(l.weightSince(end-int64(width)) - l.weightSince(end))
 }
 
 // events returns the kept events of key in (now−width, now], oldest first.
@@ -129,7 +150,7 @@ func (w *Window) events(key string, now time.Time, width time.Duration) []SpamEv
 		return nil
 	}
 	end := now.UnixNano()
-	first, last := l.n-l.countSince(end-int64(width)), l.n-l.countSince(end)
+	first, last := l.firstAfter(end-int64(width)), l.firstAfter(end)
 	evs := make([]SpamEvent, 0, last-first)
 	for i := first; i < last; i++ {
 		evs = append(evs, l.events[(l.start+i)%len(l.times)])
@@ -177,52 +198,72 @@ func (w *Window) Len() int {
 	return n
 }
 
-func (l *eventLog) at(i int) int64 { return l.times[(l.start+i)%len(l.times)] }
+func (l *eventLog) slot(i int) int { return (l.start + i) % len(l.times) }
 
-// move copies the entry at i to j.
-func (l *eventLog) move(j, i int) {
-	from, to := (l.start+i)%len(l.times), (l.start+j)%len(l.times)
-	l.times[to] = l.times[from]
-	if l.events != nil {
-		l.events[to] = l.events[from]
-	}
-}
+func (l *eventLog) at(i int) int64 { return l.times[l.slot(i)] }
 
 func (l *eventLog) newest() int64 { return l.at(l.n - 1) }
 
-// add inserts t (and ev, when events are kept) in order, dropping the
-// oldest when the log is full.
-func (l *eventLog) add(t int64, ev *SpamEvent) {
+// sumAt is the running total up to and including the i-th kept event.
+func (l *eventLog) sumAt(i int) int64 {
+	if l.sums == nil {
+		return l.base + int64(i) + 1
+	}
+	return l.sums[l.slot(i)]
+}
+
+// sumBefore is the running total before the i-th kept event.
+func (l *eventLog) sumBefore(i int) int64 {
+	if i == 0 {
+		return l.base
+	}
+	return l.sumAt(i - 1)
+}
+
+// weight is the weight of the kept events.
+func (l *eventLog) weight() int64 { return l.sumBefore(l.n) - l.base }
+
+// add inserts an event at t of the given weight (and ev, when events are
+// kept) in order, then drops the oldest events the newer ones make
+// redundant.
+func (l *eventLog) add(t, weight int64, ev *SpamEvent) {
+	weight = max(weight, 1)
+	if l.n > 0 && t <= l.at(0) && l.weight() >= int64(l.size) {
+		return // not newer than anything kept, which already weighs max+1
+	}
 	if l.n == l.size {
-		if t <= l.at(0) {
-			return // older than everything kept: max+1 newer events are known
-		}
-		l.start = (l.start + 1) % l.size
-		l.n--
-	} else {
-		// Not full, so not wrapped: a new slot at the end, growing the
-		// slices no further than size.
-		if len(l.times) == cap(l.times) {
-			grown := min(max(2*cap(l.times), 4), l.size)
-			l.times = append(make([]int64, 0, grown), l.times...)
-			if l.events != nil {
-				l.events = append(make([]SpamEvent, 0, grown), l.events...)
-			}
-		}
-		l.times = l.times[:len(l.times)+1]
-		if l.events != nil {
-			l.events = append(l.events, SpamEvent{})
+		// Every event weighs at least 1, so size newer ones, the new one
+		// among them, weigh enough without the oldest.
+		l.dropOldest()
+	}
+	if l.n == len(l.times) {
+		l.relayout(min(max(2*len(l.times), 4), l.size))
+	}
+	if weight != 1 && l.sums == nil {
+		l.sums = make([]int64, len(l.times))
+		for i := range l.n {
+			l.sums[l.slot(i)] = l.base + int64(i) + 1
 		}
 	}
 	// The common case, t not before the newest, is an append; an out-of-order
-	// t shifts the newer times up by one.
+	// t shifts the newer events up by one, their totals by its weight.
 	i := l.n
 	for i > 0 && l.at(i-1) > t {
-		l.move(i, i-1)
+		from, to := l.slot(i-1), l.slot(i)
+		l.times[to] = l.times[from]
+		if l.sums != nil {
+			l.sums[to] = l.sums[from] + weight
+		}
+		if l.events != nil {
+			l.events[to] = l.events[from]
+		}
 		i--
 	}
-	at := (l.start + i) % len(l.times)
+	at := l.slot(i)
 	l.times[at] = t
+	if l.sums != nil {
+		l.sums[at] = l.sumBefore(i) + weight
+	}
 	if l.events != nil {
 		if ev != nil {
 			l.events[at] = *ev
@@ -231,27 +272,67 @@ func (l *eventLog) add(t int64, ev *SpamEvent) {
 		}
 	}
 	l.n++
+	l.trim()
 }
 
-// countSince returns the number of kept times after since.
-func (l *eventLog) countSince(since int64) int {
-	first := sort.Search(l.n, func(i int) bool { return l.at(i) > since })
-	return l.n - first
+// trim drops the oldest events while the newer ones weigh max+1 without
+// them.
+func (l *eventLog) trim() {
+	for l.n > 1 && l.sumBefore(l.n)-l.sumAt(0) >= int64(l.size) {
+		l.dropOldest()
+	}
 }
 
+func (l *eventLog) dropOldest() {
+	at := l.slot(0)
+	l.base = l.sumAt(0)
+	if l.events != nil {
+		l.events[at] = SpamEvent{} // let go of its strings
+	}
+	l.start = (l.start + 1) % len(l.times)
+	l.n--
+}
+
+// firstAfter returns the index of the first kept event after since.
+func (l *eventLog) firstAfter(since int64) int {
+	return sort.Search(l.n, func(i int) bool { return l.at(i) > since })
+}
+
+// weightSince returns the weight of the kept events after since.
+func (l *eventLog) weightSince(since int64) int64 {
+	return l.sumBefore(l.n) - l.sumBefore(l.firstAfter(since))
+}
+
+// resize changes the weight the log keeps, cutting it at once when that
+// is lowered, and its slots to no more than the events it may hold.
 func (l *eventLog) resize(size int) {
-	keep := min(l.n, size)
-	times := make([]int64, keep)
+	l.size = size
+	l.trim()
+	if len(l.times) > size {
+		l.relayout(size)
+	}
+}
+
+// relayout moves the kept events into a ring of c slots, oldest first.
+func (l *eventLog) relayout(c int) {
+	times := make([]int64, c)
+	var sums []int64
+	if l.sums != nil {
+		sums = make([]int64, c)
+	}
 	var events []SpamEvent
 	if l.events != nil {
-		events = make([]SpamEvent, keep)
+		events = make([]SpamEvent, c)
 	}
-	for i := 0; i < keep; i++ {
-		from := (l.start + l.n - keep + i) % len(l.times)
+	for i := 0; i < l.n; i++ {
+		from := l.slot(i)
 		times[i] = l.times[from]
+		if sums != nil {
+			sums[i] = l.sums[from]
+		}
 		if events != nil {
 			events[i] = l.events[from]
 		}
 	}
-	l.times, l.events, l.size, l.start, l.n = times, events, size, 0, keep
+	l.times, l.sums, l.events, l.start = times, sums, events, 0
 }

@@ -60,6 +60,8 @@
 //	max_spam         10; trip when more than this many spam-marked messages...
 //	window           "1h"; ...were submitted within this window
 //	hold_for         "15m"; spam-marked messages wait this long; "0s" = no hold
+//	count            "recipients" | "messages"; a spam-marked message counts
+//	                 once per envelope recipient (default), or once
 //
 //	[scorer]
 //	kind             "builtin" | "spamassassin" | "rspamd"
@@ -85,7 +87,7 @@
 //	user             NAME; the login name whose real UID submits the site's mail
 //	uid              instead of user: the numeric UID
 //	domains          []; mail domains the site owns, so may be bounced to
-//	spam_score, max_spam, window, hold_for
+//	spam_score, max_spam, window, hold_for, count
 //	                 override [policy] for this site only
 //	exempt           false; score and log, but never hold or disable
 //
@@ -247,6 +249,7 @@ type SiteConfig struct {
 	MaxSpam   *int
 	Window    *time.Duration
 	HoldFor   *time.Duration
+	Count     *spamrun.Count
 	Exempt    bool
 }
 
@@ -449,6 +452,9 @@ func (c *Config) Policy(site string) spamrun.Policy {
 	}
 	if s.HoldFor != nil {
 		p.HoldFor = *s.HoldFor
+	}
+	if s.Count != nil {
+		p.Count = *s.Count
 	}
 	p.Exempt = p.Exempt || s.Exempt
 	return p

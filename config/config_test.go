@@ -75,6 +75,7 @@ func TestExampleFile(t *testing.T) {
 	want.SiteConfigs = map[string]SiteConfig{
 		"shop1":      {User: "shop1", Domains: []string{"shop1.example", "www.shop1.example"}, MaxSpam: ptr(25)},
 		"newsletter": {UID: ptr(1042), Domains: []string{"news.example.org"}, Exempt: true},
+		"club":       {Domains: []string{"club.example.org"}, MaxSpam: ptr(3), Count: ptr(spamrun.CountMessages)},
 		"blog.example.com": {
 			User: "blog", Domains: []string{"blog.example.com"},
 			MaxSpam: ptr(0), HoldFor: ptr(time.Hour),
@@ -124,6 +125,7 @@ func TestExampleFile(t *testing.T) {
 		SiteConfigs: map[string]SiteConfig{
 			"shop1":      {User: "shop1", Domains: []string{"shop1.example", "www.shop1.example"}, MaxSpam: ptr(25)},
 			"newsletter": {UID: ptr(1042), Domains: []string{"news.example.org"}, Exempt: true},
+			"club":       {Domains: []string{"club.example.org"}, MaxSpam: ptr(3), Count: ptr(spamrun.CountMessages)},
 			"blog.example.com": {
 				User: "blog", Domains: []string{"blog.example.com"},
 				MaxSpam: ptr(0), HoldFor: ptr(time.Hour),
@@ -289,6 +291,9 @@ func TestBadFiles(t *testing.T) {
 		{"negative hold", "[policy]\nhold_for = \"-1m\"\n", "bad.toml:2: policy.hold_for: -1m0s is negative"},
 		{"NaN score", "[policy]\nspam_score = nan\n", "bad.toml:2: policy.spam_score: is not a number"},
 		{"site override", "[sites.x]\nwindow = \"-1h\"\n", "bad.toml:2: sites.x.window: -1h0m0s must be positive"},
+		{"unknown count", "[policy]\nmax_spam = 3\ncount = \"recipient\"\n", "bad.toml:3: policy.count: must be \"recipients\" or \"messages\", not \"recipient\""},
+		{"count not a string", "[policy]\ncount = 1\n", "bad.toml:2: policy.count: must be a string, not an integer"},
+		{"site count", "[sites.x]\n\ncount = \"Messages\"\n", "bad.toml:3: sites.x.count: must be \"recipients\" or \"messages\", not \"Messages\""},
 
 		{"relay both", "[relay]\nsmtp = \"127.0.0.1:25\"\ncommand = \"/usr/sbin/sendmail.postfix -i\"\n", "bad.toml:3: relay.command: set relay.smtp or relay.command, not both"},
 		{"relay neither", "[relay]\nsmtp = \"\"\n", "bad.toml:2: relay.smtp: set relay.smtp or relay.command"},
@@ -582,6 +587,9 @@ hold_for = "5m"
 [sites.exempt]
 exempt = true
 
+[sites.club]
+count = "messages"
+
 [sites.plain]
 domains = ["plain.example"]
 `), defaultFor(0, nil))
@@ -593,6 +601,7 @@ domains = ["plain.example"]
 		"strict":  {SpamScore: 6, MaxSpam: 0, Window: 2 * time.Hour},
 		"lenient": {SpamScore: 8.5, MaxSpam: 20, Window: 30 * time.Minute, HoldFor: 5 * time.Minute},
 		"exempt":  {SpamScore: 6, MaxSpam: 20, Window: 2 * time.Hour, Exempt: true},
+		"club":    {SpamScore: 6, MaxSpam: 20, Window: 2 * time.Hour, Count: spamrun.CountMessages},
 		"plain":   def,
 	}
 	for site, p := range want {

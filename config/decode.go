@@ -15,6 +15,8 @@ import (
 	"unicode"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/spamrun/spamrun"
 )
 
 // Error is one problem with a configuration: a TOML syntax error, an
@@ -414,6 +416,21 @@ func (d *decoder) duration(t *table, key string, dst *time.Duration) bool {
 	return true
 }
 
+// count reads a policy's count, "recipients" or "messages".
+func (d *decoder) count(t *table, key string, dst *spamrun.Count) bool {
+	var s string
+	if !d.str(t, key, &s) {
+		return false
+	}
+	c, err := spamrun.ParseCount(s)
+	if err != nil {
+		d.fail(t.path(key), `must be "recipients" or "messages", not %q`, s)
+		return false
+	}
+	*dst = c
+	return true
+}
+
 func (d *decoder) strings(t *table, key string, dst *[]string) bool {
 	v, ok := d.value(t, key)
 	if !ok {
@@ -478,6 +495,7 @@ func (d *decoder) root(c *Config, t *table) {
 		d.int(p, "max_spam", &c.DefaultPolicy.MaxSpam)
 		d.duration(p, "window", &c.DefaultPolicy.Window)
 		d.duration(p, "hold_for", &c.DefaultPolicy.HoldFor)
+		d.count(p, "count", &c.DefaultPolicy.Count)
 		d.unknown(p)
 	}
 
@@ -540,6 +558,10 @@ func (d *decoder) site(t *table) SiteConfig {
 	}
 	if d.duration(t, "hold_for", &holdFor) {
 		s.HoldFor = &holdFor
+	}
+	var count spamrun.Count
+	if d.count(t, "count", &count) {
+		s.Count = &count
 	}
 	d.boolean(t, "exempt", &s.Exempt)
 	d.unknown(t)

@@ -106,7 +106,10 @@ type Stats struct {
 	Bounced     int // returned to the sender with a DSN
 	Quarantined int // kept in quarantine without a DSN
 	Expired     int // deleted from quarantine after QuarantineFor
-	Failed      int // could not be worked on now (see the error)
+	// Damaged counts spool files that could not be read, moved into
+	// quarantine whole (see spool.KeepDamaged).
+	Damaged int
+	Failed  int // could not be worked on now (see the error)
 	// Next is when the earliest message now waiting becomes due; zero when
 	// none waits.
 	Next time.Time
@@ -121,6 +124,7 @@ func (s *Stats) add(o Stats) {
 	s.Bounced += o.Bounced
 	s.Quarantined += o.Quarantined
 	s.Expired += o.Expired
+	s.Damaged += o.Damaged
 	s.Failed += o.Failed
 	s.next(o.Next)
 	s.dsns = append(s.dsns, o.dsns...)
@@ -203,12 +207,19 @@ func failed(s *Stats, id string, err error, errs []error) []error {
 // expired quarantine. Messages another process holds are left for the
 // next pass. The error joins the problems of single messages; the others
 // were worked on regardless.
+//
+// A file in the spool that cannot be read is moved into quarantine whole,
+// and is no failure of the pass: one damaged file must not stop the
+// queue, nor make every sendmail -q report a local failure. Such a file
+// belongs to no known site, so every pass moves it, whatever its Filter.
 func (r *Runner) Pass(ctx context.Context) (Stats, error) {
 	var (
 		stats Stats
 		errs  []error
 	)
 	entries, err := r.Spool.List()
+	moved, err := r.keepDamaged(err)
+	stats.add(moved)
 	if err != nil {
 		errs = append(errs, err)
 	}
@@ -280,6 +291,10 @@ func (r *Runner) work(ctx context.Context, id string, known bool) (stats Stats, 
 	}
 	defer unlock()
 	e, data, err := r.Spool.Read(id)
+	if errors.Is(err, spool.ErrDamaged) {
+		s, err := r.keepDamagedLocked(id)
+		return s, nil, err
+	}
 	if err != nil || e.State.Final() {
 		return stats, nil, err
 	}
@@ -628,6 +643,8 @@ func (r *Runner) BounceSite(ctx context.Context, site string, inc *spamrun.Incid
 	}
 	defer unlock()
 	entries, listErr := r.Spool.List()
+	// A damaged file is the pass's to move, not a failure of this bounce.
+	_, listErr = spool.Damaged(listErr)
 	errs := []error{listErr}
 	sent, err := r.bouncesSent(inc.ID)
 	if err != nil {
@@ -651,6 +668,7 @@ func (r *Runner) BounceSite(ctx context.Context, site string, inc *spamrun.Incid
 // the bounced originals in quarantine, which survive a restart.
 func (r *Runner) bouncesSent(incident string) (map[string]int, error) {
 	q, err := r.Spool.Quarantine()
+	_, err = spool.Damaged(err)
 	sent := make(map[string]int)
 	for _, e := range q {
 		if e.Incident == incident && e.State == spool.Bounced {
@@ -750,10 +768,11 @@ func (r *Runner) keep(e *spool.Entry, incident, why string, now time.Time) (Stat
 	return Stats{Quarantined: 1}, r.Spool.Update(e)
 }
 
-// expireQuarantine deletes what was kept in quarantine long enough.
+// expireQuarantine deletes what was kept in quarantine long enough. A
+// damaged file found there gets a readable header, and expires in turn.
 func (r *Runner) expireQuarantine() (Stats, error) {
-	var stats Stats
 	q, err := r.Spool.Quarantine()
+	stats, err := r.keepDamaged(err)
 	now := r.now()
 	var errs []error
 	for _, e := range q {
@@ -792,6 +811,37 @@ func (r *Runner) expireQuarantine() (Stats, error) {
 	return stats, errors.Join(append(errs, err)...)
 }
 
+// keepDamaged moves the damaged files a listing of the spool reported
+// into quarantine, each under its lock, and returns the listing's other
+// errors with those of the moves.
+func (r *Runner) keepDamaged(listErr error) (Stats, error) {
+	var stats Stats
+	files, err := spool.Damaged(listErr)
+	errs := []error{err}
+	for _, d := range files {
+		unlock, err := r.Spool.Lock(d.ID)
+		if err == nil {
+			var s Stats
+			s, err = r.keepDamagedLocked(d.ID)
+			unlock()
+			stats.add(s)
+		}
+		errs = failed(&stats, d.ID, err, errs)
+	}
+	return stats, errors.Join(errs...)
+}
+
+// keepDamagedLocked moves the damaged file of message id into quarantine,
+// for as long as other quarantine is kept. The caller holds its lock.
+func (r *Runner) keepDamagedLocked(id string) (Stats, error) {
+	e, err := r.Spool.KeepDamaged(id, r.now().Add(r.quarantineFor()))
+	if err != nil || e == nil {
+		return Stats{}, err
+	}
+	r.logf("id=%s size=%d action=quarantined damaged reason=%q", e.ID, e.Size, e.Reason)
+	return Stats{Damaged: 1}, nil
+}
+
 // cleanTmp deletes what crashed writers left in tmp/ a day ago.
 func (r *Runner) cleanTmp() {
 	dir := filepath.Join(r.Spool.Dir(), "tmp")
@@ -812,6 +862,10 @@ func (r *Runner) Release(id string) (*spool.Entry, error) {
 }
 
 func (r *Runner) release(e *spool.Entry) error {
+	if e.Kind == spool.KindDamaged {
+		return fmt.Errorf("queue: %s is a damaged spool file, whose envelope is unknown, so it cannot be relayed; read it in %s, and purge it",
+			e.ID, filepath.Join(r.Spool.Dir(), "quarantine", e.ID))
+	}
 	if e.State == spool.Bounced {
 		return fmt.Errorf("queue: %s was returned to its sender already (DSN %s); relaying it too would deliver mail the sender was told failed", e.ID, e.DSN)
 	}

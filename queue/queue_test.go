@@ -1754,24 +1754,6 @@ func TestRelayRefusedDSNEntry(t *testing.T) {
 	}
 }
 
-// TestPassSurvivesBadFile: a file in the queue that cannot be read is
-// reported, and the rest of the queue is worked on regardless.
-func TestPassSurvivesBadFile(t *testing.T) {
-	v := newEnv(t, policy())
-	e, _ := v.submit("shop1", "shop@shop1.example", victim(1), ham("shop1", 1))
-	if err := os.WriteFile(filepath.Join(v.spool.Dir(), "queue", "garbage"), []byte("not a header\n"), 0o640); err != nil {
-		t.Fatal(err)
-	}
-	sink := spamruntest.NewSMTPSink(t)
-	s, err := v.runner(smtpRelay(sink)).Pass(v.ctx)
-	if err == nil || !strings.Contains(err.Error(), "garbage") {
-		t.Errorf("Pass error %v, want one naming the bad file", err)
-	}
-	if s.Relayed != 1 || len(sink.Messages()) != 1 || v.in(e.ID) != "" {
-		t.Errorf("good message not relayed: %s, in %q", counts(s), v.in(e.ID))
-	}
-}
-
 // TestDeliverRefused: sendmail relaying at once reports a refusal as
 // bounced, and the DSN goes out too.
 func TestDeliverRefused(t *testing.T) {

@@ -11,7 +11,8 @@
 // entries of equal score by their bytes; each entry starts with a key that
 // sorts as the log must:
 //
-//	entry = time (16 hex digits) + seq (10 decimal digits) + event JSON
+//	entry = time (16 hex digits) + seq (10 decimal digits)
+//	        + weight (10 decimal digits) + event JSON
 //
 // time is the event's Unix nanoseconds with the sign bit flipped, written
 // big-endian in lowercase hex, so that byte order is time order for every
@@ -22,12 +23,20 @@
 // time x (their 17th byte is a digit) and before every later one; counts
 // and ranges are ZLEXCOUNT and ZRANGE BYLEX on such bounds. The only
 // arithmetic, the newest time minus the window, is done in the script on
-// two 32-bit halves, which float64 holds exactly.
+// two 32-bit halves, which float64 holds exactly. An entry written before
+// weights has no weight digits, its JSON following the seq, and weighs 1;
+// a node of a release before weights cannot read the entries written since,
+// so every node of a server is upgraded at once.
 //
 // Keys, under a prefix ("spamrun:" by default):
 //
-//	log:SITE       sorted set, the site's last max+1 spam events as above;
-//	               it expires window+IdleTTL after the site's last spam
+//	log:SITE       sorted set, the site's newest spam events that weigh
+//	               max+1 together, as above; it expires window+IdleTTL
+//	               after the site's last spam
+//	log-weight:SITE
+//	               string, the sum of the weights in log:SITE, so that a
+//	               decision need not read the log to know it; it expires
+//	               with the log, and is summed afresh when it is missing
 //	disabled:SITE  string, the JSON of the incident that disabled SITE;
 //	               no expiry: a site stays disabled until it is enabled
 //	incident       hash, incident ID → incident JSON
@@ -237,16 +246,20 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 func (s *Store) logKey(site string) string       { return s.prefix + "log:" + site }
+func (s *Store) logWeightKey(site string) string { return s.prefix + "log-weight:" + site }
 func (s *Store) disabledKey(site string) string  { return s.prefix + "disabled:" + site }
 func (s *Store) incidentsKey(site string) string { return s.prefix + "incidents:" + site }
 func (s *Store) allIncidentsKey() string         { return s.prefix + "incidents" }
 func (s *Store) incidentKey() string             { return s.prefix + "incident" }
 func (s *Store) incidentAtKey() string           { return s.prefix + "incident:at" }
 
-// timeKeyLen is the length of a time key; entryPrefixLen adds the seq.
+// timeKeyLen is the length of a time key; entryPrefixLen adds the seq,
+// weightLen is the length of the weight after it.
 const (
 	timeKeyLen     = 16
 	entryPrefixLen = timeKeyLen + 10
+	weightLen      = 10
+	maxEntryWeight = 9_999_999_999
 )
 
 // timeKey is t as 16 hex digits whose byte order is time order.
@@ -267,37 +280,61 @@ func biasedKey(u uint64) string {
 func after(k string) string { return "[" + k + "\xff" }
 
 // recordScript is RecordSpam, in the order spamrun.Window does it: cut the
-// log to the newest size entries, drop the event when the log is full and
-// the event is not newer than all of it, else insert it and drop the
-// oldest; then count the entries after newest−window.
+// log to the newest entries that weigh size; drop the event when the log
+// weighs size and the event is not newer than all of it, else insert it
+// and drop the oldest entries the newer ones make redundant; then count
+// the weight of the entries after newest−window, reading whichever side of
+// that bound holds fewer entries.
 //
-// KEYS[1] is the log; ARGV: the event's time key, its JSON, size (max+1),
-// the window's high and low 32 bits, the log's TTL in milliseconds.
+// KEYS: the log, its weight. ARGV: the event's time key, its JSON, size
+// (max+1), the window's high and low 32 bits, the log's TTL in
+// milliseconds, the event's weight.
 //
 // String comparison in Lua follows the server's locale, so every
 // comparison of keys is left to Redis's ZLEXCOUNT, which compares bytes.
 var recordScript = redis.NewScript(`
-local log, t, event = KEYS[1], ARGV[1], ARGV[2]
-local size = tonumber(ARGV[3])
-local n = redis.call('ZCARD', log)
-if n > size then
-	redis.call('ZREMRANGEBYRANK', log, 0, n - size - 1)
-	n = size
+local log, wkey, t, event = KEYS[1], KEYS[2], ARGV[1], ARGV[2]
+local size, weight = tonumber(ARGV[3]), tonumber(ARGV[7])
+local function weighs(e)
+	if string.sub(e, 27, 27) == '{' then
+		return 1
+	end
+	return tonumber(string.sub(e, 27, 36))
 end
-if n < size or redis.call('ZLEXCOUNT', log, '-', '(' .. t) > 0 then
+local function sum(entries)
+	local w = 0
+	for _, e in ipairs(entries) do
+		w = w + weighs(e)
+	end
+	return w
+end
+local total = 0
+if redis.call('ZCARD', log) > 0 then
+	total = tonumber(redis.call('GET', wkey) or '') or sum(redis.call('ZRANGE', log, 0, -1))
+end
+local function trim()
+	while total > size do
+		local w = weighs(redis.call('ZRANGE', log, 0, 0)[1])
+		if total - w < size then
+			return
+		end
+		redis.call('ZREMRANGEBYRANK', log, 0, 0)
+		total = total - w
+	end
+end
+trim()
+if total < size or redis.call('ZLEXCOUNT', log, '-', '(' .. t) > 0 then
 	local seq = 0
 	local last = redis.call('ZREVRANGEBYLEX', log, '[' .. t .. '\255', '[' .. t, 'LIMIT', 0, 1)[1]
 	if last then
 		seq = tonumber(string.sub(last, 17, 26)) + 1
 	end
-	redis.call('ZADD', log, 0, t .. string.format('%010d', seq) .. event)
-	if n == size then
-		redis.call('ZREMRANGEBYRANK', log, 0, 0)
-	else
-		n = n + 1
-	end
+	redis.call('ZADD', log, 0, t .. string.format('%010d%010d', seq, weight) .. event)
+	total = total + weight
+	trim()
 end
 redis.call('PEXPIRE', log, ARGV[6])
+redis.call('SET', wkey, total, 'PX', ARGV[6])
 local newest = redis.call('ZRANGE', log, -1, -1)[1]
 local hi = tonumber(string.sub(newest, 1, 8), 16) - tonumber(ARGV[4])
 local lo = tonumber(string.sub(newest, 9, 16), 16) - tonumber(ARGV[5])
@@ -306,9 +343,14 @@ if lo < 0 then
 	hi = hi - 1
 end
 if hi < 0 then
-	return n
+	return total
 end
-return redis.call('ZLEXCOUNT', log, string.format('[%08x%08x\255', hi, lo), '+')
+local bound = string.format('%08x%08x\255', hi, lo)
+local inside = redis.call('ZLEXCOUNT', log, '[' .. bound, '+')
+if 2 * inside <= redis.call('ZCARD', log) then
+	return sum(redis.call('ZRANGE', log, '[' .. bound, '+', 'BYLEX'))
+end
+return total - sum(redis.call('ZRANGE', log, '-', '(' .. bound, 'BYLEX'))
 `)
 
 // RecordSpam implements spamrun.Store with the semantics of spamrun.Window,
@@ -328,8 +370,8 @@ func (s *Store) RecordSpam(ctx context.Context, site string, ev spamrun.SpamEven
 	w := uint64(window)
 	// In milliseconds, the sum cannot overflow, however wide the window.
 	ttl := max(window.Milliseconds()+s.idleTTL.Milliseconds(), 1)
-	count, err := recordScript.Run(ctx, s.rdb, []string{s.logKey(site)},
-		timeKey(ev.Time), event, size, w>>32, w&0xffffffff, ttl).Int()
+	count, err := recordScript.Run(ctx, s.rdb, []string{s.logKey(site), s.logWeightKey(site)},
+		timeKey(ev.Time), event, size, w>>32, w&0xffffffff, ttl, min(ev.Weighs(), maxEntryWeight)).Int()
 	if err != nil {
 		return 0, fmt.Errorf("redisstore: recording spam of site %q: %w", site, err)
 	}
@@ -352,16 +394,29 @@ func (s *Store) SpamLog(ctx context.Context, site string, now time.Time, window 
 	}
 	evs := make([]spamrun.SpamEvent, 0, len(entries))
 	for _, e := range entries {
-		if len(e) < entryPrefixLen {
+		data, ok := entryEvent(e)
+		if !ok {
 			return nil, fmt.Errorf("redisstore: reading spam log of site %q: malformed entry %q", site, e)
 		}
 		var ev spamrun.SpamEvent
-		if err := json.Unmarshal([]byte(e[entryPrefixLen:]), &ev); err != nil {
+		if err := json.Unmarshal([]byte(data), &ev); err != nil {
 			return nil, fmt.Errorf("redisstore: reading spam log of site %q: %w", site, err)
 		}
 		evs = append(evs, ev)
 	}
 	return evs, nil
+}
+
+// entryEvent returns the event JSON of a log entry, with or without the
+// weight written since weights.
+func entryEvent(e string) (string, bool) {
+	if len(e) > entryPrefixLen && e[entryPrefixLen] == '{' {
+		return e[entryPrefixLen:], true
+	}
+	if len(e) < entryPrefixLen+weightLen {
+		return "", false
+	}
+	return e[entryPrefixLen+weightLen:], true
 }
 
 // disableScript sets the disabled flag unless it is set, and then records
@@ -438,7 +493,7 @@ func (s *Store) Disabled(ctx context.Context, site string) (*spamrun.Incident, e
 // node sees the one gone and the other still there. The site's incidents
 // stay in the history.
 func (s *Store) Enable(ctx context.Context, site string) error {
-	if err := s.rdb.Del(ctx, s.disabledKey(site), s.logKey(site)).Err(); err != nil {
+	if err := s.rdb.Del(ctx, s.disabledKey(site), s.logKey(site), s.logWeightKey(site)).Err(); err != nil {
 		return fmt.Errorf("redisstore: enabling site %q: %w", site, err)
 	}
 	return nil

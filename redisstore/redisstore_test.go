@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -11,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/spamrun/spamrun"
 	"github.com/spamrun/spamrun/spamruntest"
@@ -394,6 +397,9 @@ func TestTTL(t *testing.T) {
 	if d := ttl(s.logKey("shop1")); d <= 0 || d > window+idle {
 		t.Errorf("TTL of the log = %v, want up to %v", d, window+idle)
 	}
+	if d := ttl(s.logWeightKey("shop1")); d <= 0 || d > window+idle {
+		t.Errorf("TTL of the log's weight = %v, want up to %v", d, window+idle)
+	}
 
 	for {
 		n, err := s.rdb.Exists(ctx, s.logKey("shop1")).Result()
@@ -419,8 +425,50 @@ func TestTTL(t *testing.T) {
 	}
 }
 
+// TestLogBeforeWeights reads a log written before weights, whose entries
+// have no weight digits and no log-weight key beside them: each weighs 1,
+// SpamLog reads them, and the next decision counts them with its own.
+func TestLogBeforeWeights(t *testing.T) {
+	srv := startRedis(t)
+	s := open(t, srv, nil)
+	ctx := context.Background()
+	for i, id := range []string{"old0", "old1"} {
+		ev, err := json.Marshal(spamrun.SpamEvent{Time: t0.Add(time.Duration(i) * time.Minute), MessageID: id, Recipients: 40})
+		if err != nil {
+			t.Fatal(err)
+		}
+		entry := timeKey(t0.Add(time.Duration(i)*time.Minute)) + "0000000000" + string(ev)
+		if err := s.rdb.ZAdd(ctx, s.logKey("shop1"), redis.Z{Member: entry}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := s.RecordSpam(ctx, "shop1", spamrun.SpamEvent{Time: t0.Add(2 * time.Minute), MessageID: "new", Recipients: 3, Weight: 3}, 10, time.Hour)
+	if err != nil || n != 5 {
+		t.Errorf("count after two entries from before weights and one of weight 3 = %d, %v; want 5", n, err)
+	}
+	evs, err := s.SpamLog(ctx, "shop1", t0.Add(2*time.Minute), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, ev := range evs {
+		ids = append(ids, ev.MessageID)
+	}
+	if !slices.Equal(ids, []string{"old0", "old1", "new"}) || spamrun.SpamWeight(evs) != 5 {
+		t.Errorf("SpamLog = %q weighing %d, want old0, old1, new weighing 5", ids, spamrun.SpamWeight(evs))
+	}
+	// With the weight key gone, as when it expires a moment before the
+	// log, the next decision sums the log afresh.
+	if err := s.rdb.Del(ctx, s.logWeightKey("shop1")).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.RecordSpam(ctx, "shop1", spamrun.SpamEvent{Time: t0.Add(3 * time.Minute), Weight: 2}, 10, time.Hour); err != nil || n != 7 {
+		t.Errorf("count with the weight key gone = %d, %v; want 7", n, err)
+	}
+}
+
 // TestIdleSiteMemory reports what a site that sent one spam-marked message
-// costs until its log expires: one key, the log.
+// costs until its log expires: two keys, the log and its weight.
 func TestIdleSiteMemory(t *testing.T) {
 	srv := startRedis(t)
 	s := open(t, srv, nil)
@@ -432,8 +480,9 @@ func TestIdleSiteMemory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(keys, []string{s.logKey("shop1")}) {
-		t.Errorf("keys of a site after one spam: %q, want only its log", keys)
+	slices.Sort(keys)
+	if !slices.Equal(keys, []string{s.logWeightKey("shop1"), s.logKey("shop1")}) {
+		t.Errorf("keys of a site after one spam: %q, want its log and its weight", keys)
 	}
 	bytes, err := s.rdb.MemoryUsage(ctx, s.logKey("shop1")).Result()
 	if err != nil {

@@ -212,7 +212,7 @@ func marks(inc *spamrun.Incident, start time.Time) []Mark {
 	if !start.IsZero() {
 		ms = append(ms, Mark{start, FirstSpam, "first spam-marked message"})
 	}
-	label := fmt.Sprintf("trip: spam-marked message %d, site disabled", inc.Count)
+	label := fmt.Sprintf("trip: %d %s, site disabled", inc.Count, inc.Policy.Count.Counted())
 	ms = append(ms, Mark{inc.Time, Trip, label})
 	if e := inc.Enforced; e != nil {
 		if e.Err == "" {

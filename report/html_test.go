@@ -377,7 +377,7 @@ func TestHTMLSections(t *testing.T) {
 	for _, want := range []string{
 		"shop1", "20260314T100356Z-shop1-7f3a",
 		"Sat 14 Mar 2026 10:03:56 UTC", "2026-03-14T10:03:56Z",
-		"at most 10 spam-marked messages within 1h;", "score ≥ 5.0", "this run reached 11",
+		"at most 10 recipients of spam-marked messages within 1h;", "score ≥ 5.0", "this run reached 11",
 		"site disabled at Sat 14 Mar 2026 10:03:56 UTC",
 		"Sat 14 Mar 2026 10:05:56 UTC",
 	} {

@@ -30,8 +30,8 @@ func (r *Report) WriteText(w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	inc := r.Incident
 	fmt.Fprintf(bw, "Incident %s\n", inc.ID)
-	fmt.Fprintf(bw, "Site %s disabled at %s: more than %d spam-marked messages within %s.\n",
-		safe(inc.Site), clock(inc.Time), inc.Policy.MaxSpam, ShortDuration(inc.Policy.Window))
+	fmt.Fprintf(bw, "Site %s disabled at %s: more than %d %s within %s.\n",
+		safe(inc.Site), clock(inc.Time), inc.Policy.MaxSpam, inc.Policy.Count.Counted(), ShortDuration(inc.Policy.Window))
 	if e := inc.Enforced; e != nil {
 		if e.Err == "" {
 			fmt.Fprintf(bw, "The enforcer disabled the site at %s.\n", clock(e.Time))

@@ -16,6 +16,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/spamrun/spamrun"
+	"github.com/spamrun/spamrun/spool"
 )
 
 // serveSMTP is sendmail -bs: one SMTP session on stdin and stdout, as
@@ -132,6 +133,8 @@ func smtpError(err error) error {
 		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: oneLine(refused.Error())}
 	case errors.As(err, &big):
 		return smtp.ErrDataTooLarge
+	case errors.Is(err, spool.ErrTooLarge):
+		return &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4}, Message: oneLine(err.Error())}
 	case errors.As(err, &usage), errors.Is(err, spamrun.ErrBadAddress):
 		return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 5, 4}, Message: oneLine(err.Error())}
 	}

@@ -81,12 +81,27 @@ func callerEvidence(ppid, uid int) spamrun.Evidence {
 	if cwd, err := os.Readlink(proc + "/cwd"); err == nil {
 		ev.Cwd = cwd
 	}
-	if cmd, err := os.ReadFile(proc + "/cmdline"); err == nil {
+	if cmd, err := readAtMost(proc+"/cmdline", maxEvidenceCommand); err == nil {
 		for _, arg := range strings.Split(strings.TrimRight(string(cmd), "\x00"), "\x00") {
 			ev.Command = append(ev.Command, strings.ToValidUTF8(arg, "\uFFFD"))
 		}
 	}
 	return ev
+}
+
+// maxEvidenceCommand bounds the caller's command line kept as evidence: a
+// script's own argv can be as large as the kernel allows, and evidence must
+// never be what pushes an ordinary message over the spool's header limit.
+const maxEvidenceCommand = 4 << 10
+
+// readAtMost reads the first n bytes of a file.
+func readAtMost(name string, n int64) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, n))
 }
 
 var shells = map[string]bool{"sh": true, "dash": true, "bash": true, "busybox": true}
@@ -161,7 +176,7 @@ func exitCode(err error) int {
 		return exOK
 	case errors.As(err, &usage):
 		return exUsage
-	case errors.As(err, &big), errors.Is(err, spamrun.ErrBadAddress):
+	case errors.As(err, &big), errors.Is(err, spamrun.ErrBadAddress), errors.Is(err, spool.ErrTooLarge):
 		return exDataErr
 	case errors.As(err, &refused):
 		return exUnavailable

@@ -17,6 +17,10 @@ func (m *mailer) visible(e *spool.Entry) bool {
 // listQueue is sendmail -bp and mailq, in Postfix's layout.
 func (m *mailer) listQueue(stdout, stderr io.Writer) int {
 	entries, err := m.spool.List()
+	if _, rest := spool.Damaged(err); m.sys.uid != 0 {
+		// A damaged file belongs to no known site: root is told of it.
+		err = rest
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "sendmail: %v\n", err)
 	}

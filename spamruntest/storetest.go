@@ -37,6 +37,10 @@ func TestStore(t *testing.T, open func(t *testing.T) spamrun.Store) {
 		{"MaxChangeKeepsNewest", storeMaxChangeKeepsNewest},
 		{"OutOfOrder", storeOutOfOrder},
 		{"OlderThanAllKeptIsDropped", storeOlderThanAllKept},
+		{"HeavyEventTrips", storeHeavyEventTrips},
+		{"WeightedOlderThanAllKept", storeWeightedOlderThanAllKept},
+		{"WeightedMaxChange", storeWeightedMaxChange},
+		{"WeightBelowOneCountsOne", storeWeightBelowOne},
 		{"MatchesModel", storeMatchesModel},
 		{"SpamLogWindow", storeSpamLogWindow},
 		{"SpamLogRoundTrip", storeSpamLogRoundTrip},
@@ -73,16 +77,22 @@ func storeAt(min, sec int) time.Time {
 	return T0.Add(time.Duration(min)*time.Minute + time.Duration(sec)*time.Second)
 }
 
-// storeRecord records a spam event named id at the given time and checks
-// the count.
+// storeRecord records a spam event named id of weight 1 at the given time
+// and checks the count.
 func storeRecord(t *testing.T, s spamrun.Store, site, id string, at time.Time, max int, window time.Duration, want int) {
 	t.Helper()
-	got, err := s.RecordSpam(context.Background(), site, spamrun.SpamEvent{Time: at, MessageID: id}, max, window)
+	storeRecordWeight(t, s, site, id, at, 1, max, window, want)
+}
+
+// storeRecordWeight is storeRecord for an event of the given weight.
+func storeRecordWeight(t *testing.T, s spamrun.Store, site, id string, at time.Time, weight, max int, window time.Duration, want int) {
+	t.Helper()
+	got, err := s.RecordSpam(context.Background(), site, spamrun.SpamEvent{Time: at, MessageID: id, Recipients: weight, Weight: weight}, max, window)
 	if err != nil {
 		t.Fatalf("RecordSpam(%s at %v): %v", id, at.Sub(T0), err)
 	}
 	if got != want {
-		t.Errorf("RecordSpam(%s at %v, max %d, window %v) = %d, want %d", id, at.Sub(T0), max, window, got, want)
+		t.Errorf("RecordSpam(%s weighing %d at %v, max %d, window %v) = %d, want %d", id, weight, at.Sub(T0), max, window, got, want)
 	}
 }
 
@@ -199,11 +209,65 @@ func storeOlderThanAllKept(t *testing.T, s spamrun.Store) {
 	storeWantLog(t, s, "site", storeAt(230, 0), 24*time.Hour, "b", "d")
 }
 
-// storeMatchesModel runs random streams, in order and with clock skew
-// between writers, and with the policy changing on the way, against
-// storeModel; where the policy is fixed, also against the definition: the
-// count is the number of all events so far in (newest−width, newest],
-// capped at max+1.
+func storeHeavyEventTrips(t *testing.T, s spamrun.Store) {
+	storeRecordWeight(t, s, "site", "a", storeAt(0, 0), 1, 5, time.Hour, 1)
+	storeRecordWeight(t, s, "site", "b", storeAt(1, 0), 2, 5, time.Hour, 3)
+	// 51 recipients with max_spam 5: the message trips on its own, and
+	// the older events, no longer needed to know it, are dropped.
+	storeRecordWeight(t, s, "site", "heavy", storeAt(2, 0), 51, 5, time.Hour, 51)
+	storeWantLog(t, s, "site", storeAt(2, 0), 24*time.Hour, "heavy")
+	storeRecordWeight(t, s, "site", "c", storeAt(3, 0), 1, 5, time.Hour, 52)
+	// An hour on, the heavy one has left the window.
+	storeRecordWeight(t, s, "site", "d", storeAt(62, 30), 3, 5, time.Hour, 4)
+	storeWantLog(t, s, "site", storeAt(62, 30), 24*time.Hour, "heavy", "c", "d")
+}
+
+func storeWeightedOlderThanAllKept(t *testing.T, s spamrun.Store) {
+	storeRecordWeight(t, s, "site", "a", storeAt(100, 0), 3, 5, time.Hour, 3)
+	storeRecordWeight(t, s, "site", "b", storeAt(200, 0), 2, 5, time.Hour, 2)
+	// The kept events weigh 5, less than max+1: a late one is kept, if
+	// not counted in the window of the newest.
+	storeRecordWeight(t, s, "site", "c", storeAt(5, 0), 1, 5, time.Hour, 2)
+	storeWantLog(t, s, "site", storeAt(200, 0), 24*time.Hour, "c", "a", "b")
+	// Now they weigh 6, and one not newer than all of them is dropped,
+	// even at the instant of the oldest.
+	storeRecordWeight(t, s, "site", "d", storeAt(4, 0), 1, 5, time.Hour, 2)
+	storeRecordWeight(t, s, "site", "e", storeAt(5, 0), 4, 5, time.Hour, 2)
+	storeWantLog(t, s, "site", storeAt(200, 0), 24*time.Hour, "c", "a", "b")
+	// A newer one pushes out what the rest no longer needs: a and b weigh
+	// 5 with it, so only c goes.
+	storeRecordWeight(t, s, "site", "f", storeAt(210, 0), 1, 5, time.Hour, 3)
+	storeWantLog(t, s, "site", storeAt(210, 0), 24*time.Hour, "a", "b", "f")
+}
+
+func storeWeightedMaxChange(t *testing.T, s spamrun.Store) {
+	for i := range 4 {
+		storeRecordWeight(t, s, "site", fmt.Sprint("m", i), storeAt(i, 0), 2, 10, time.Hour, 2*(i+1))
+	}
+	// max_spam lowered to 2: the log is cut to the newest that weigh 3
+	// (m2, m3), and the new event pushes out m2.
+	storeRecordWeight(t, s, "site", "m4", storeAt(4, 0), 1, 2, time.Hour, 3)
+	storeWantLog(t, s, "site", storeAt(4, 0), time.Hour, "m3", "m4")
+	// Raised again: nothing dropped comes back.
+	storeRecordWeight(t, s, "site", "m5", storeAt(5, 0), 1, 10, time.Hour, 4)
+	storeWantLog(t, s, "site", storeAt(5, 0), time.Hour, "m3", "m4", "m5")
+}
+
+func storeWeightBelowOne(t *testing.T, s spamrun.Store) {
+	// A zero Weight is an event logged before weights: it counts one, as
+	// does a negative one.
+	storeRecordWeight(t, s, "site", "a", storeAt(0, 0), 0, 2, time.Hour, 1)
+	storeRecordWeight(t, s, "site", "b", storeAt(1, 0), -3, 2, time.Hour, 2)
+	storeRecordWeight(t, s, "site", "c", storeAt(2, 0), 0, 2, time.Hour, 3)
+	storeWantLog(t, s, "site", storeAt(2, 0), time.Hour, "a", "b", "c")
+}
+
+// storeMatchesModel runs random streams of weighted events, weights above
+// max among them, in order and with clock skew between writers, and with
+// the policy changing on the way, against storeModel; where the policy is
+// fixed, also against the definition: the count is the weight of all
+// events so far in (newest−width, newest] when that is at most max, and
+// above max when that is, without exceeding it.
 func storeMatchesModel(t *testing.T, s spamrun.Store) {
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(3, 4))
@@ -216,8 +280,7 @@ func storeMatchesModel(t *testing.T, s spamrun.Store) {
 			skew = time.Duration(rng.IntN(30)) * time.Second
 		}
 		changing := round%4 == 3
-		var model storeModel
-		var all []time.Time
+		var model, all storeModel
 		now := T0
 		for i := range 30 {
 			now = now.Add(time.Duration(rng.IntN(20)) * time.Second)
@@ -228,21 +291,29 @@ func storeMatchesModel(t *testing.T, s spamrun.Store) {
 			if changing && rng.IntN(5) == 0 {
 				maxSpam = rng.IntN(6)
 			}
+			weight := 1
+			switch rng.IntN(4) {
+			case 0:
+				weight = 1 + rng.IntN(2*maxSpam+3)
+			case 1:
+				weight = 1 + rng.IntN(3)
+			}
 			id := fmt.Sprint(round, ".", i)
-			got, err := s.RecordSpam(ctx, site, spamrun.SpamEvent{Time: at, MessageID: id}, maxSpam, width)
+			got, err := s.RecordSpam(ctx, site, spamrun.SpamEvent{Time: at, MessageID: id, Weight: weight}, maxSpam, width)
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := model.add(at, id, maxSpam, width)
+			want := model.add(at, id, weight, maxSpam, width)
 			if got != want {
-				t.Fatalf("round %d event %d (max %d width %v skew %v): count %d, model %d",
-					round, i, maxSpam, width, skew, got, want)
+				t.Fatalf("round %d event %d (weight %d, max %d width %v skew %v): count %d, model %d",
+					round, i, weight, maxSpam, width, skew, got, want)
 			}
-			all = append(all, at)
+			all.add(at, id, weight, spamrun.MaxSpamLimit, width)
 			if !changing {
-				if def := storeDefinedCount(all, maxSpam, width); got != def {
-					t.Fatalf("round %d event %d (max %d width %v skew %v): count %d, by definition %d",
-						round, i, maxSpam, width, skew, got, def)
+				def := all.count(width)
+				if (def <= maxSpam && got != def) || (def > maxSpam && (got <= maxSpam || got > def)) {
+					t.Fatalf("round %d event %d (weight %d, max %d width %v skew %v): count %d, by definition %d",
+						round, i, weight, maxSpam, width, skew, got, def)
 				}
 			}
 			if i%5 == 4 {
@@ -257,59 +328,63 @@ func storeMatchesModel(t *testing.T, s spamrun.Store) {
 	}
 }
 
-// storeDefinedCount is the count of the specification: events in (newest−width,
-// newest], of which a log of max+1 can know at most max+1.
-func storeDefinedCount(all []time.Time, max int, width time.Duration) int {
-	newest := all[0]
-	for _, e := range all {
-		if e.After(newest) {
-			newest = e
-		}
-	}
-	n := 0
-	for _, e := range all {
-		if e.After(newest.Add(-width)) {
-			n++
-		}
-	}
-	return min(n, max+1)
-}
-
 // storeModel is the bounded log as plainly as it can be said: a slice sorted
 // by time, ties in the order recorded.
 type storeModel []storeModelEvent
 
 type storeModelEvent struct {
-	t  time.Time
-	id string
+	t      time.Time
+	id     string
+	weight int
 }
 
-// add records an event and returns the count. A lowered max cuts the log to
-// the newest first; then an event not newer than all of a full log is
-// dropped, since max+1 newer events are known already.
-func (m *storeModel) add(t time.Time, id string, max int, width time.Duration) int {
+// add records an event and returns the count. A changed max cuts the log
+// to the newest events that weigh max+1 together; then an event not newer
+// than all of the log is dropped when the log weighs max+1 already; else
+// it is inserted, and the oldest events the newer ones make redundant go.
+func (m *storeModel) add(t time.Time, id string, weight, max int, width time.Duration) int {
 	size := max + 1
-	l := *m
-	if len(l) > size {
-		l = l[len(l)-size:]
-	}
-	if len(l) < size || t.After(l[0].t) {
+	l := m.cut(*m, size)
+	if len(l) == 0 || t.After(l[0].t) || storeWeight(l) < size {
 		i := len(l)
 		for i > 0 && l[i-1].t.After(t) {
 			i--
 		}
-		l = slices.Insert(l, i, storeModelEvent{t, id})
-		if len(l) > size {
-			l = l[1:]
-		}
+		l = m.cut(slices.Insert(l, i, storeModelEvent{t, id, weight}), size)
 	}
 	*m = slices.Clone(l)
-	newest := l[len(l)-1].t
+	return m.count(width)
+}
+
+// cut drops the oldest of l while the rest weigh size.
+func (storeModel) cut(l storeModel, size int) storeModel {
+	for len(l) > 1 && storeWeight(l[1:]) >= size {
+		l = l[1:]
+	}
+	return l
+}
+
+// count is the weight of the events in (newest−width, newest].
+func (m storeModel) count(width time.Duration) int {
+	newest := m[len(m)-1].t
+	for _, e := range m {
+		if e.t.After(newest) {
+			newest = e.t
+		}
+	}
+	var in storeModel
+	for _, e := range m {
+		if e.t.After(newest.Add(-width)) {
+			in = append(in, e)
+		}
+	}
+	return storeWeight(in)
+}
+
+func storeWeight(l storeModel) int {
 	n := 0
 	for _, e := range l {
-		if e.t.After(newest.Add(-width)) {
-			n++
-		}
+		n += max(e.weight, 1)
 	}
 	return n
 }
@@ -347,6 +422,7 @@ func storeEvent(i int) spamrun.SpamEvent {
 		Rules:      []string{"PHARMA_WORDS", "URL_SHORTENER", fmt.Sprint("RULE_", i)},
 		Sender:     "www-data@shop1.example",
 		Recipients: 40 + i,
+		Weight:     40 + i,
 		Subject:    fmt.Sprintf("Cheap p1lls — Дешево %d", i),
 		Evidence: spamrun.Evidence{
 			Script:  "1001:/var/www/shop1/wp-content/uploads/x.php",
@@ -388,7 +464,7 @@ func storeSpamLogRoundTrip(t *testing.T, s spamrun.Store) {
 	for i := range 3 {
 		ev := storeEvent(i)
 		want = append(want, ev)
-		if _, err := s.RecordSpam(ctx, "site", ev, 10, time.Hour); err != nil {
+		if _, err := s.RecordSpam(ctx, "site", ev, spamrun.MaxSpamLimit, time.Hour); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -517,47 +593,54 @@ func storeSitesAreIndependent(t *testing.T, s spamrun.Store) {
 }
 
 func storeConcurrentRecordSpam(t *testing.T, s spamrun.Store) {
-	const writers, each, maxSpam = 16, 50, 1000
+	const writers, each, maxSpam = 16, 50, 10_000
 	ctx := context.Background()
-	counts := make(chan int, writers*each)
+	type result struct{ count, weight int }
+	results := make(chan result, writers*each)
 	var wg sync.WaitGroup
 	for g := range writers {
 		wg.Go(func() {
 			for i := range each {
-				ev := spamrun.SpamEvent{Time: storeAt(0, g*each+i), MessageID: fmt.Sprint(g, ".", i)}
+				weight := 1 + (g+i)%3
+				ev := spamrun.SpamEvent{Time: storeAt(0, g*each+i), MessageID: fmt.Sprint(g, ".", i), Weight: weight}
 				n, err := s.RecordSpam(ctx, "site", ev, maxSpam, 24*time.Hour)
 				if err != nil {
 					t.Error(err)
 					return
 				}
-				counts <- n
+				results <- result{n, weight}
 			}
 		})
 	}
 	wg.Wait()
-	close(counts)
-	// Every event lies in one window, so each submission saw the count
-	// of its place in line: 1 to 800, each exactly once. A lost update
-	// shows as a count seen twice.
-	var seen []int
-	for n := range counts {
-		seen = append(seen, n)
-	}
-	slices.Sort(seen)
-	for i, n := range seen {
-		if n != i+1 {
-			t.Fatalf("counts returned, sorted: position %d holds %d; want 1…%d once each", i, n, writers*each)
-		}
+	close(results)
+	// Every event lies in one window, so each submission saw the weight
+	// of everything recorded before it plus its own: in the order the
+	// store serialised them, each count is the previous one plus the
+	// submission's weight. A lost update shows as a count seen twice or
+	// a gap.
+	var seen []result
+	for r := range results {
+		seen = append(seen, r)
 	}
 	if len(seen) != writers*each {
 		t.Fatalf("%d counts returned, want %d", len(seen), writers*each)
+	}
+	slices.SortFunc(seen, func(a, b result) int { return a.count - b.count })
+	prev := 0
+	for i, r := range seen {
+		if r.count != prev+r.weight {
+			t.Fatalf("counts returned, sorted: position %d holds %d of weight %d after %d; want each the previous plus its weight",
+				i, r.count, r.weight, prev)
+		}
+		prev = r.count
 	}
 	evs, err := s.SpamLog(ctx, "site", storeAt(0, writers*each), 24*time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(evs) != writers*each {
-		t.Errorf("SpamLog holds %d events, want %d", len(evs), writers*each)
+	if len(evs) != writers*each || spamrun.SpamWeight(evs) != prev {
+		t.Errorf("SpamLog holds %d events weighing %d, want %d weighing %d", len(evs), spamrun.SpamWeight(evs), writers*each, prev)
 	}
 	if !slices.IsSortedFunc(evs, func(a, b spamrun.SpamEvent) int { return a.Time.Compare(b.Time) }) {
 		t.Error("SpamLog is not oldest first")

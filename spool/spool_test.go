@@ -112,7 +112,8 @@ func TestCrashLeftovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	list, err = s.List()
-	if err == nil || len(list) != 1 {
+	bad, rest := spool.Damaged(err)
+	if len(list) != 1 || len(bad) != 1 || bad[0].ID != "BROKEN" || rest != nil {
 		t.Errorf("List with a damaged file: %d entries, %v", len(list), err)
 	}
 }

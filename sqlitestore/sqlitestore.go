@@ -210,6 +210,7 @@ CREATE INDEX spam_log_site_time ON spam_log (site, time);
 
 -- The length of each site's log, so that a decision costs index look-ups,
 -- not a count over the log. A site has a row while its log has entries.
+-- (Since version 4, n is weight: the sum of the entries' weights.)
 CREATE TABLE spam_sites (
 	site TEXT    PRIMARY KEY,
 	n    INTEGER NOT NULL
@@ -257,6 +258,16 @@ CREATE TABLE activity (
 	spam       INTEGER NOT NULL,
 	PRIMARY KEY (site, minute, script_key)
 ) WITHOUT ROWID;
+`,
+	// 4: spam-marked submissions weigh their recipients. Entries logged
+	// before weigh 1, so a site's count of entries is their weight. The
+	// index orders the log as the store reads it and covers the weights,
+	// so that neither finding the oldest nor summing reads the events.
+	`
+ALTER TABLE spam_log ADD COLUMN weight INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE spam_sites RENAME COLUMN n TO weight;
+DROP INDEX spam_log_site_time;
+CREATE INDEX spam_log_site_time ON spam_log (site, time, seq, weight);
 `,
 }
 
@@ -430,15 +441,19 @@ func (s *Store) query(ctx context.Context, query string, args []any, scan func(*
 }
 
 const (
-	qLogSpan = `SELECT coalesce((SELECT n FROM spam_sites WHERE site = ?1), 0),
-		(SELECT min(time) FROM spam_log WHERE site = ?1), (SELECT max(time) FROM spam_log WHERE site = ?1)`
-	qSetLength = `INSERT INTO spam_sites (site, n) VALUES (?, ?)
-		ON CONFLICT (site) DO UPDATE SET n = excluded.n`
-	qInsertSpam = "INSERT INTO spam_log (site, time, event) VALUES (?, ?, ?)"
-	qDropOldest = `DELETE FROM spam_log WHERE seq IN
-		(SELECT seq FROM spam_log WHERE site = ? ORDER BY time, seq LIMIT ?)`
-	qCountUpTo = "SELECT count(*) FROM spam_log WHERE site = ? AND time <= ?"
-	qSpamLog   = `SELECT event FROM spam_log
+	// The log's weight, its newest time and its oldest entry.
+	qLogSpan = `SELECT coalesce((SELECT weight FROM spam_sites WHERE site = ?1), 0),
+		(SELECT max(time) FROM spam_log WHERE site = ?1), o.seq, o.time, o.weight
+		FROM (SELECT 1) LEFT JOIN (SELECT seq, time, weight FROM spam_log WHERE site = ?1
+		ORDER BY time, seq LIMIT 1) o ON 1`
+	qOldest = `SELECT seq, time, weight FROM spam_log WHERE site = ?
+		ORDER BY time, seq LIMIT 1`
+	qSetWeight = `INSERT INTO spam_sites (site, weight) VALUES (?, ?)
+		ON CONFLICT (site) DO UPDATE SET weight = excluded.weight`
+	qInsertSpam = "INSERT INTO spam_log (site, time, weight, event) VALUES (?, ?, ?, ?)"
+	qDropSeq    = "DELETE FROM spam_log WHERE seq = ?"
+	qWeightUpTo = "SELECT coalesce(sum(weight), 0) FROM spam_log WHERE site = ? AND time <= ?"
+	qSpamLog    = `SELECT event FROM spam_log
 		WHERE site = ? AND time > ? AND time <= ? ORDER BY time, seq`
 	qDisable = `INSERT INTO disabled (site, incident, since) VALUES (?, ?, ?)
 		ON CONFLICT (site) DO NOTHING`
@@ -451,71 +466,104 @@ const (
 )
 
 // RecordSpam implements spamrun.Store, with the semantics of spamrun.Window:
-// the log is first cut to the newest max+1 (max may have changed since the
-// last call); ev is then dropped when the log is full and ev is not newer than
-// all of it, since max+1 newer events are known already; otherwise it is
-// inserted and the oldest goes. "Newest" orders by time, then by insertion.
-// All of it, and the count, happen under the write lock.
+// the log is first cut to the newest entries that weigh max+1 (max may
+// have changed since the last call); ev is then dropped when the log
+// weighs max+1 and ev is not newer than all of it, since the trip is
+// known without it; otherwise it is inserted, and the oldest entries the
+// newer ones make redundant go. "Newest" orders by time, then by
+// insertion. All of it, and the count, happen under the write lock.
 func (s *Store) RecordSpam(ctx context.Context, site string, ev spamrun.SpamEvent, maxSpam int, window time.Duration) (int, error) {
-	size := 1 + min(max(maxSpam, 0), spamrun.MaxSpamLimit)
-	t := ev.Time.UnixNano()
+	size := int64(1 + min(max(maxSpam, 0), spamrun.MaxSpamLimit))
+	t, weight := ev.Time.UnixNano(), int64(ev.Weighs())
 	event, err := json.Marshal(ev)
 	if err != nil {
 		return 0, fmt.Errorf("sqlitestore: recording spam of site %q: %w", site, err)
 	}
-	var count int
+	var count int64
 	err = s.write(ctx, fmt.Sprintf("recording spam of site %q", site), func(tx *sql.Tx) error {
-		// The length of the log and its oldest and newest times.
-		span := func() (n int, oldest, newest int64, err error) {
-			var lo, hi sql.NullInt64
-			err = s.scan(ctx, tx, qLogSpan, []any{site}, &n, &lo, &hi)
-			return n, lo.Int64, hi.Int64, err
-		}
-		n, oldest, newest, err := span()
-		if err != nil {
+		var total int64
+		var hi, oseq, otime, oweight sql.NullInt64
+		if err := s.scan(ctx, tx, qLogSpan, []any{site}, &total, &hi, &oseq, &otime, &oweight); err != nil {
 			return err
 		}
-		if n > size {
-			if _, err := s.exec(ctx, tx, qDropOldest, site, n-size); err != nil {
-				return err
+		before, newest := total, hi.Int64
+		// oldest is the log's oldest entry while known is true.
+		oldest, known := logEntry{oseq.Int64, otime.Int64, oweight.Int64}, oseq.Valid
+		readOldest := func() error {
+			if known {
+				return nil
 			}
-			if _, err := s.exec(ctx, tx, qSetLength, site, size); err != nil {
-				return err
+			known = true
+			return s.scan(ctx, tx, qOldest, []any{site}, &oldest.seq, &oldest.time, &oldest.weight)
+		}
+		// trim drops the oldest entries while the rest weigh size. Every
+		// entry weighs at least 1, so a log that weighs size or less has
+		// nothing to drop, and the common decision, one entry in and one
+		// out, reads no entry beyond the one qLogSpan found.
+		trim := func() error {
+			for total > size {
+				if err := readOldest(); err != nil {
+					return err
+				}
+				if total-oldest.weight < size {
+					return nil
+				}
+				if _, err := s.exec(ctx, tx, qDropSeq, oldest.seq); err != nil {
+					return err
+				}
+				total, known = total-oldest.weight, false
 			}
-			if n, oldest, newest, err = span(); err != nil {
+			return nil
+		}
+		if err := trim(); err != nil {
+			return err
+		}
+		if total >= size {
+			if err := readOldest(); err != nil {
 				return err
 			}
 		}
-		if n < size || t > oldest {
-			if _, err := s.exec(ctx, tx, qInsertSpam, site, t, event); err != nil {
-				return err
-			}
-			if n == 0 || t > newest {
-				newest = t
-			}
-			if n == size {
-				_, err = s.exec(ctx, tx, qDropOldest, site, 1)
-			} else {
-				n++
-				_, err = s.exec(ctx, tx, qSetLength, site, n)
-			}
+		if total < size || t > oldest.time {
+			res, err := s.exec(ctx, tx, qInsertSpam, site, t, weight, event)
 			if err != nil {
 				return err
 			}
+			if total == 0 || t < oldest.time {
+				seq, err := res.LastInsertId()
+				if err != nil {
+					return err
+				}
+				oldest, known = logEntry{seq, t, weight}, true
+			}
+			if !hi.Valid || t > newest {
+				newest = t
+			}
+			total += weight
+			if err := trim(); err != nil {
+				return err
+			}
 		}
-		// Counting what lies outside the window reads the fewest entries
+		if total != before {
+			if _, err := s.exec(ctx, tx, qSetWeight, site, total); err != nil {
+				return err
+			}
+		}
+		// Summing what lies outside the window reads the fewest entries
 		// when it matters: a site about to trip has nearly its whole log
 		// inside.
-		var outside int
-		err = s.scan(ctx, tx, qCountUpTo, []any{site, newest - int64(window)}, &outside)
-		count = n - outside
+		var outside int64
+		err = s.scan(ctx, tx, qWeightUpTo, []any{site, newest - int64(window)}, &outside)
+		count = total - outside
 		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("sqlitestore: %w", err)
 	}
-	return count, nil
+	return int(count), nil
 }
+
+// logEntry is what RecordSpam reads of an entry of the spam log.
+type logEntry struct{ seq, time, weight int64 }
 
 // SpamLog implements spamrun.Store.
 func (s *Store) SpamLog(ctx context.Context, site string, now time.Time, window time.Duration) ([]spamrun.SpamEvent, error) {

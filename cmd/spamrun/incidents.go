@@ -86,15 +86,21 @@ func incidents(args []string, stdout, stderr io.Writer) int {
 			report.CauseText(cause.Cause), cause.Level(), counted(r.Summary.Rules, 3), counted(topScripts(r), 1), state)
 	}
 	tw.Flush()
-	fmt.Fprintln(stdout, "COUNT is the spam-marked messages in the window at the trip; POLICY is max_spam/window.")
+	fmt.Fprintln(stdout, "COUNT is the recipients of the spam-marked messages in the window at the trip, or the messages\n"+
+		"where POLICY ends in msg (count = \"messages\"); POLICY is max_spam/window.")
 	fmt.Fprintln(stdout, "spamrun incidents show ID explains one: its findings, their evidence, a timeline.")
 	return exitOK
 }
 
 // policyText is the trip rule of a policy: "10/1h" trips at the 11th
-// spam-marked message within an hour.
+// recipient of spam-marked messages within an hour, "10/1h msg" at the
+// 11th spam-marked message.
 func policyText(p spamrun.Policy) string {
-	return strconv.Itoa(p.MaxSpam) + "/" + fmtDuration(p.Window)
+	s := strconv.Itoa(p.MaxSpam) + "/" + fmtDuration(p.Window)
+	if p.Count == spamrun.CountMessages {
+		s += " msg"
+	}
+	return s
 }
 
 // incidentList returns the incidents of site, or of every site. On

@@ -82,6 +82,9 @@ func queueRun(args []string, stdout, stderr io.Writer) int {
 		progress.finish()
 		fmt.Fprintf(stdout, "relayed %d, deferred %d, decided %d, bounced %d, quarantined %d, deleted from quarantine %d",
 			stats.Relayed, stats.Deferred, stats.Decided, stats.Bounced, stats.Quarantined, stats.Expired)
+		if stats.Damaged > 0 {
+			fmt.Fprintf(stdout, ", damaged files moved to quarantine %d", stats.Damaged)
+		}
 		if stats.Failed > 0 {
 			fmt.Fprintf(stdout, ", failed %d", stats.Failed)
 		}
@@ -170,8 +173,13 @@ func queueList(args []string, stdout, stderr io.Writer) int {
 	entries = slices.DeleteFunc(entries, func(e *spool.Entry) bool { return site != "" && e.Site != site })
 	// IDs start with the arrival time, so this is oldest first across both.
 	slices.SortFunc(entries, func(a, b *spool.Entry) int { return cmpString(a.ID, b.ID) })
-	if err := errors.Join(errs...); err != nil {
-		// An unreadable file is named; the rest is still listed.
+	// An unreadable file is named; the rest is still listed. A damaged one
+	// is no failure: the next pass of the runner moves it into quarantine.
+	damaged, err := spool.Damaged(errors.Join(errs...))
+	for _, d := range damaged {
+		fmt.Fprintf(stderr, "spamrun: %v; the next queue pass moves it into quarantine\n", d)
+	}
+	if err != nil {
 		fmt.Fprintln(stderr, "spamrun:", err)
 	}
 	if *asJSON {
@@ -185,7 +193,7 @@ func queueList(args []string, stdout, stderr io.Writer) int {
 	} else {
 		printQueue(stdout, entries, time.Now())
 	}
-	if errors.Join(errs...) != nil {
+	if err != nil {
 		return exitTempErr
 	}
 	return exitOK
@@ -211,8 +219,12 @@ func printQueue(w io.Writer, entries []*spool.Entry, t time.Time) {
 	var size int64
 	for _, e := range entries {
 		size += e.Size
+		from := sender(e.Sender)
+		if e.Kind == spool.KindDamaged {
+			from = "-" // unknown, not the null sender
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%d\t%s\t%s\n",
-			e.ID, cell(e.Site), entryState(e), e.Size, fmtTime(e.Received), sender(e.Sender),
+			e.ID, cell(e.Site), entryState(e), e.Size, fmtTime(e.Received), from,
 			len(e.Recipients), entryScore(e), entryInfo(e, t))
 	}
 	tw.Flush()
@@ -221,6 +233,8 @@ func printQueue(w io.Writer, entries []*spool.Entry, t time.Time) {
 
 func entryState(e *spool.Entry) string {
 	switch {
+	case e.Kind == spool.KindDamaged:
+		return "damaged"
 	case e.Kind == spool.KindDSN && !e.State.Final():
 		return "dsn"
 	case e.Released && !e.State.Final():

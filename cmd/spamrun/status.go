@@ -26,7 +26,7 @@ type siteStatus struct {
 	// disabled site was disabled.
 	DisabledSince time.Time      `json:"disabled_since,omitzero"`
 	IncidentID    string         `json:"incident_id,omitempty"`
-	Spam          int            `json:"spam"` // spam-marked submissions in the window now
+	Spam          int            `json:"spam"` // the weight of the spam-marked submissions in the window now, as the policy counts
 	Policy        spamrun.Policy `json:"policy"`
 	Queued        int            `json:"queued"` // waiting to be relayed, undecided ones included
 	Held          int            `json:"held"`
@@ -59,7 +59,7 @@ func status(args []string, stdout, stderr io.Writer) int {
 	}
 	defer closeHost()
 	ctx := context.Background()
-	rows, err := collectStatus(ctx, h, one, now())
+	rows, damaged, err := collectStatus(ctx, h, one, now())
 	if err != nil {
 		fmt.Fprintln(stderr, "spamrun:", err)
 		if rows == nil {
@@ -84,13 +84,17 @@ func status(args []string, stdout, stderr io.Writer) int {
 	if one != "" {
 		printSiteDetail(stdout, rows[0])
 	}
+	if damaged > 0 {
+		fmt.Fprintf(stdout, "\nDamaged spool files, of no known site, kept whole in quarantine: %d (spamrun queue list --quarantine)\n", damaged)
+	}
 	return code
 }
 
 // collectStatus gathers the status of site, or with site "" of every site
-// configured, with mail in the spool or with an incident. Rows it could
-// gather are returned with the error of those it could not.
-func collectStatus(ctx context.Context, h *host.Host, site string, t time.Time) ([]*siteStatus, error) {
+// configured, with mail in the spool or with an incident, and counts the
+// damaged files in the spool. Rows it could gather are returned with the
+// error of those it could not.
+func collectStatus(ctx context.Context, h *host.Host, site string, t time.Time) ([]*siteStatus, int, error) {
 	var errs []error
 	rows := make(map[string]*siteStatus)
 	row := func(name string) *siteStatus {
@@ -108,9 +112,17 @@ func collectStatus(ctx context.Context, h *host.Host, site string, t time.Time) 
 			row(name)
 		}
 	}
+	damaged := 0
 	count := func(entries []*spool.Entry, err error, quarantine bool) {
+		// A file the runner has yet to move into quarantine counts as
+		// damaged already.
+		files, err := spool.Damaged(err)
+		damaged += len(files)
 		errs = append(errs, err)
 		for _, e := range entries {
+			if e.Kind == spool.KindDamaged {
+				damaged++
+			}
 			if e.Kind != "" || site != "" && e.Site != site {
 				continue
 			}
@@ -179,9 +191,9 @@ func collectStatus(ctx context.Context, h *host.Host, site string, t time.Time) 
 		out = append(out, r)
 	}
 	if err := errors.Join(errs...); err != nil && len(out) == 0 {
-		return nil, err
+		return nil, damaged, err
 	}
-	return out, errors.Join(errs...)
+	return out, damaged, errors.Join(errs...)
 }
 
 func printStatus(w io.Writer, rows []*siteStatus) {
@@ -210,6 +222,8 @@ func printStatus(w io.Writer, rows []*siteStatus) {
 			r.Queued, r.Held, r.Quarantined, submitted, fmtTime(r.LastSeen))
 	}
 	tw.Flush()
+	fmt.Fprintln(w, "SPAM IN WINDOW counts the recipients of spam-marked messages against max_spam, or the messages\n"+
+		"for a site with count = \"messages\".")
 	if history {
 		fmt.Fprintln(w, "SUBMITTED counts the messages accepted and decided that named a script or came from a known\n"+
 			"directory, as the script history keeps them (at most "+strconv.Itoa(spamrun.MaxScripts)+" scripts a site); mail that named neither is not counted.")
@@ -220,8 +234,8 @@ func printStatus(w io.Writer, rows []*siteStatus) {
 // the scripts that send the site's mail.
 func printSiteDetail(w io.Writer, r *siteStatus) {
 	if inc := r.Incident; inc != nil {
-		fmt.Fprintf(w, "\nIncident %s at %s: %d spam-marked messages within %s (max_spam %d)\n",
-			inc.ID, fmtTime(inc.Time), inc.Count, fmtDuration(inc.Policy.Window), inc.Policy.MaxSpam)
+		fmt.Fprintf(w, "\nIncident %s at %s: %d %s within %s (max_spam %d)\n",
+			inc.ID, fmtTime(inc.Time), inc.Count, inc.Policy.Count.Counted(), fmtDuration(inc.Policy.Window), inc.Policy.MaxSpam)
 		rep := report.Build(inc, nil)
 		fmt.Fprintf(w, "  top rules:   %s\n", counted(rep.Summary.Rules, 5))
 		fmt.Fprintf(w, "  top scripts: %s\n", counted(topScripts(rep), 3))
