@@ -2,7 +2,6 @@ package spamrun
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"net/mail"
 	"strings"
@@ -82,47 +81,6 @@ type ScriptFile struct {
 	ChangeTime time.Time `json:"ctime"`
 	// UID is the file's owner.
 	UID int `json:"uid"`
-}
-
-// ErrBadAddress is wrapped by the errors of ParseAddress.
-var ErrBadAddress = errors.New("spamrun: bad address")
-
-// ParseAddress checks an envelope address as given on a command line or in
-// SMTP and returns it without angle brackets. It refuses what could inject
-// header lines or extra arguments: control characters, white space, more
-// than one address. "<>" and "" are the null sender and return "".
-func ParseAddress(s string) (string, error) {
-	addr := s
-	if strings.HasPrefix(addr, "<") && strings.HasSuffix(addr, ">") {
-		addr = addr[1 : len(addr)-1]
-	}
-	if addr == "" {
-		return "", nil
-	}
-	if len(addr) > 320 {
-		return "", fmt.Errorf("%w: %.40q... is longer than 320 bytes", ErrBadAddress, addr)
-	}
-	if !utf8.ValidString(addr) {
-		return "", fmt.Errorf("%w: %q is not valid UTF-8", ErrBadAddress, s)
-	}
-	for _, r := range addr {
-		switch {
-		case r < 0x20 || r == 0x7f:
-			return "", fmt.Errorf("%w: %q contains a control character", ErrBadAddress, s)
-		case r == ' ' || r == '\t':
-			return "", fmt.Errorf("%w: %q contains white space", ErrBadAddress, s)
-		case r == ',' || r == ';' || r == '<' || r == '>':
-			return "", fmt.Errorf("%w: %q is not a single address", ErrBadAddress, s)
-		}
-	}
-	at := strings.LastIndexByte(addr, '@')
-	if at == 0 || at == len(addr)-1 {
-		return "", fmt.Errorf("%w: %q has an empty local part or domain", ErrBadAddress, s)
-	}
-	if at > 0 && strings.ContainsAny(addr[at+1:], "@\"()[]\\") && !strings.HasPrefix(addr[at+1:], "[") {
-		return "", fmt.Errorf("%w: %q has an invalid domain", ErrBadAddress, s)
-	}
-	return addr, nil
 }
 
 // Domain returns the domain of an address in lower case, or "" if it has none.

@@ -112,18 +112,20 @@ func parseArgs(argv0 string, args []string) (*options, error) {
 }
 
 // recipientArg reads one recipient word: an address, or a list of them as
-// Postfix allows ("a@x.example, Bo <b@y.example>").
+// Postfix allows ("a@x.example, Bo <b@y.example>"). A word holding a line
+// break or NUL is refused whole, before it is split: read as a list, its
+// second line could pass for an address of its own while the first went
+// missing.
 func recipientArg(arg string) ([]string, error) {
-	var rcpts []string
-	for _, a := range addressList(arg) {
-		addr, err := spamrun.ParseAddress(a)
-		if err != nil || addr == "" {
-			return nil, usagef("bad recipient address %q", a)
-		}
-		rcpts = append(rcpts, addr)
+	if strings.ContainsAny(arg, "\r\n\x00") {
+		return nil, usagef("bad recipient argument %q: it holds a line break or NUL", arg)
+	}
+	rcpts, err := spamrun.ParseAddressList(arg)
+	if err != nil {
+		return nil, usagef("bad recipient address: %v", err)
 	}
 	if len(rcpts) == 0 {
-		return nil, usagef("bad recipient address %q", arg)
+		return nil, usagef("bad recipient address %q: it holds no address", arg)
 	}
 	return rcpts, nil
 }

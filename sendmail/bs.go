@@ -61,9 +61,12 @@ type session struct {
 var _ smtp.Session = (*session)(nil)
 
 func (s *session) Mail(from string, _ *smtp.MailOptions) error {
-	addr, err := spamrun.ParseAddress(from)
-	if err != nil {
-		return &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 1, 7}, Message: oneLine(err.Error())}
+	addr := ""
+	if from != "" {
+		var err error
+		if addr, err = serverAddress(from); err != nil {
+			return &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 7}, Message: "bad sender: " + oneLine(err.Error())}
+		}
 	}
 	// A disabled site hears so before it sends a whole message.
 	if err := s.m.refusal(context.Background()); err != nil {
@@ -74,16 +77,29 @@ func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 }
 
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
-	addr, err := spamrun.ParseAddress(to)
-	if err != nil || addr == "" {
-		msg := "empty recipient"
-		if err != nil {
-			msg = err.Error()
-		}
-		return &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: oneLine(msg)}
+	addr, err := serverAddress(to)
+	if err != nil {
+		return &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: "bad recipient: " + oneLine(err.Error())}
 	}
 	s.recipients = append(s.recipients, addr)
 	return nil
+}
+
+// serverAddress reads an address as go-smtp hands it to a Session: it has
+// parsed the path of MAIL FROM or RCPT TO and removed the quotes of a
+// quoted local part, so RCPT TO:<"a b"@x> arrives as `a b@x`. The local
+// part is all before the last "@", and JoinAddress quotes it again.
+//
+// What the client wrote is gone, so a local part that is valid only when
+// quoted is taken as quoted: <.a@x> and <".a"@x> both arrive as `.a@x`
+// and are relayed as ".a"@x, the mailbox either one names. Control
+// characters, angle brackets and bad domains are refused all the same.
+func serverAddress(addr string) (string, error) {
+	at := strings.LastIndexByte(addr, '@')
+	if at < 0 {
+		return spamrun.JoinAddress(addr, "")
+	}
+	return spamrun.JoinAddress(addr[:at], addr[at+1:])
 }
 
 func (s *session) Data(r io.Reader) error {

@@ -9,6 +9,8 @@ import (
 	"net/mail"
 	"strings"
 	"time"
+
+	"github.com/spamrun/spamrun"
 )
 
 // errTooBig is a message over the size limit; exit 65.
@@ -23,13 +25,39 @@ func (e *errTooBig) Error() string {
 // dotEnds, a line holding a single "." ends the input, as without -i. A
 // leading "From " line of the mbox format is dropped, as Postfix does.
 // Input over limit bytes is refused.
+//
+// Input with CRs and no LF at all has the line endings of classic Mac OS,
+// which scripts that build their lines with "\r" still send: there each CR
+// ends a line. Postfix reads such input as one long line, finds no header
+// in it, and fails with -t for want of recipients, which names the wrong
+// problem; the message its author meant is plain. Where any line ends in
+// LF, a CR elsewhere is data and stays as it is.
 func readMessage(r io.Reader, dotEnds bool, limit int64) ([]byte, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	var (
-		out  bytes.Buffer
-		long []byte // a line longer than the reader's buffer, so far
+		out   bytes.Buffer
+		long  []byte // a line longer than the reader's buffer, so far
+		first = true
+		sawLF bool
 	)
-	first := true
+	// add appends one line without its line ending and reports whether it
+	// ends the input.
+	add := func(content []byte) (bool, error) {
+		if dotEnds && string(content) == "." {
+			return true, nil
+		}
+		if first && bytes.HasPrefix(content, []byte("From ")) {
+			first = false
+			return false, nil
+		}
+		first = false
+		out.Write(content)
+		out.WriteString("\r\n")
+		if int64(out.Len()) > limit {
+			return false, &errTooBig{limit}
+		}
+		return false, nil
+	}
 	for {
 		line, err := br.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
@@ -42,20 +70,22 @@ func readMessage(r io.Reader, dotEnds bool, limit int64) ([]byte, error) {
 		if long != nil {
 			line, long = append(long, line...), nil
 		}
-		if len(line) > 0 {
-			content := bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
-			if dotEnds && string(content) == "." {
-				break
+		lines := [][]byte{bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))}
+		switch {
+		case len(line) == 0:
+			lines = nil
+		case bytes.HasSuffix(line, []byte("\n")):
+			sawLF = true
+		case err == io.EOF && !sawLF:
+			lines = bytes.Split(bytes.TrimSuffix(line, []byte("\r")), []byte("\r"))
+		}
+		for _, l := range lines {
+			end, err := add(l)
+			if err != nil {
+				return nil, err
 			}
-			if first && bytes.HasPrefix(content, []byte("From ")) {
-				first = false
-				continue
-			}
-			first = false
-			out.Write(content)
-			out.WriteString("\r\n")
-			if int64(out.Len()) > limit {
-				return nil, &errTooBig{limit}
+			if end {
+				return out.Bytes(), nil
 			}
 		}
 		if err == io.EOF {
@@ -137,36 +167,6 @@ func (f field) value() string {
 
 func (f field) is(name string) bool { return strings.EqualFold(f.name, name) }
 
-// addressList reads the addresses of a To, Cc or Bcc value, or of a
-// recipient argument. net/mail reads proper lists; what it refuses (an
-// unquoted dot in a name, a bare local part) is split at commas, which is
-// how a script that wrote it meant it.
-func addressList(value string) []string {
-	if strings.TrimSpace(value) == "" {
-		return nil
-	}
-	if list, err := mail.ParseAddressList(value); err == nil {
-		addrs := make([]string, 0, len(list))
-		for _, a := range list {
-			addrs = append(addrs, a.Address)
-		}
-		return addrs
-	}
-	var addrs []string
-	for _, part := range strings.Split(value, ",") {
-		part = strings.TrimSpace(part)
-		if lt := strings.LastIndexByte(part, '<'); lt >= 0 {
-			if gt := strings.IndexByte(part[lt:], '>'); gt > 0 {
-				part = part[lt+1 : lt+gt]
-			}
-		}
-		if part != "" && !strings.HasSuffix(part, ":;") {
-			addrs = append(addrs, part)
-		}
-	}
-	return addrs
-}
-
 // prepared is a message made ready for the spool and the relay.
 type prepared struct {
 	data       []byte   // CRLF, Bcc removed, missing fields added
@@ -178,7 +178,10 @@ type prepared struct {
 // when there are any; it removes Bcc and Resent-Bcc so that blind
 // recipients stay blind; and it adds what is missing: From, Date and a
 // Message-ID at hostname. A Received field records the submitting user.
-func prepare(msg []byte, extract bool, sender, fullName, hostname, id string, uid int, now time.Time) prepared {
+// A recipient field with an address that cannot be read fails the message
+// with an error naming the field and the address: a recipient the script
+// wrote is never dropped.
+func prepare(msg []byte, extract bool, sender, fullName, hostname, id string, uid int, now time.Time) (prepared, error) {
 	fields, body := splitHeader(msg)
 	var p prepared
 	if extract {
@@ -191,9 +194,14 @@ func prepare(msg []byte, extract bool, sender, fullName, hostname, id string, ui
 		}
 		for _, f := range fields {
 			for _, n := range names {
-				if f.is(n) {
-					p.recipients = append(p.recipients, addressList(f.value())...)
+				if !f.is(n) {
+					continue
 				}
+				addrs, err := spamrun.ParseAddressList(f.value())
+				if err != nil {
+					return prepared{}, fmt.Errorf("header field %s: %w", f.name, err)
+				}
+				p.recipients = append(p.recipients, addrs...)
 			}
 		}
 	}
@@ -224,5 +232,5 @@ func prepare(msg []byte, extract bool, sender, fullName, hostname, id string, ui
 	out.WriteString("\r\n")
 	out.Write(body)
 	p.data = out.Bytes()
-	return p
+	return p, nil
 }

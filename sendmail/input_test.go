@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/spamrun/spamrun"
 )
 
 func TestReadMessage(t *testing.T) {
@@ -27,6 +29,13 @@ func TestReadMessage(t *testing.T) {
 		{"From: header kept", "From: a@b.example\nSubject: x\n\nb\n", false, "From: a@b.example\r\nSubject: x\r\n\r\nb\r\n"},
 		{"8-bit and NUL bytes kept", "Subject: caf\xe9\n\n\x00\xff\n", false, "Subject: caf\xe9\r\n\r\n\x00\xff\r\n"},
 		{"empty input", "", false, ""},
+		{"CR-only line endings become CRLF", "To: a@b.example\rSubject: x\r\rbody\rmore\r", false, "To: a@b.example\r\nSubject: x\r\n\r\nbody\r\nmore\r\n"},
+		{"CR-only without the last CR", "Subject: x\r\rbody", false, "Subject: x\r\n\r\nbody\r\n"},
+		{"CR-only with a dot line", "Subject: x\r\rbody\r.\rafter\r", true, "Subject: x\r\n\r\nbody\r\n"},
+		{"CR-only with an mbox From line", "From www-data Mon Nov  2 09:00:00 2026\rSubject: x\r\rb\r", false, "Subject: x\r\n\r\nb\r\n"},
+		{"bare CRs inside LF lines stay", "Subject: x\n\nprogress 10%\rprogress 20%\n\rx\n", false, "Subject: x\r\n\r\nprogress 10%\rprogress 20%\r\n\rx\r\n"},
+		{"bare CRs inside CRLF lines stay", "Subject: x\r\n\r\na\rb\r\n", false, "Subject: x\r\n\r\na\rb\r\n"},
+		{"bare CRs before the only LF stay", "Subject: a\rb\nc", false, "Subject: a\rb\r\nc\r\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := readMessage(strings.NewReader(tc.in), tc.dotEnds, 1<<20)
@@ -77,7 +86,10 @@ func TestPrepare(t *testing.T) {
 		"Subject: Order 1001\r\n" +
 		"\r\n" +
 		"Bcc: this is body text\r\n"
-	p := prepare([]byte(in), true, "shop@shop1.example", "Shop One", "web1.example.net", "ID1", 1001, now)
+	p, err := prepare([]byte(in), true, "shop@shop1.example", "Shop One", "web1.example.net", "ID1", 1001, now)
+	if err != nil {
+		t.Fatal(err)
+	}
 	wantRcpts := []string{"ann@example.org", "bob@example.net", "carl@example.com", "secret@example.org", "hidden@example.net"}
 	if !slices.Equal(p.recipients, wantRcpts) {
 		t.Errorf("recipients %q", p.recipients)
@@ -99,7 +111,7 @@ func TestPrepare(t *testing.T) {
 func TestPrepareResentAndExisting(t *testing.T) {
 	in := "From: a@shop1.example\r\nDate: Sun, 1 Nov 2026 10:00:00 +0000\r\nMessage-ID: <x@y>\r\nTo: old@example.org\r\n" +
 		"Resent-To: new@example.org\r\nResent-Bcc: blind@example.org\r\n\r\nbody\r\n"
-	p := prepare([]byte(in), true, "a@shop1.example", "", "h", "ID2", 0, now)
+	p, _ := prepare([]byte(in), true, "a@shop1.example", "", "h", "ID2", 0, now)
 	if !slices.Equal(p.recipients, []string{"new@example.org", "blind@example.org"}) {
 		t.Errorf("Resent- recipients: %q", p.recipients)
 	}
@@ -108,7 +120,7 @@ func TestPrepareResentAndExisting(t *testing.T) {
 		t.Errorf("got %q", s)
 	}
 	// Without -t the header gives no recipients, and Bcc still goes.
-	p = prepare([]byte("Bcc: b@example.org\r\nSubject: s\r\n\r\nx\r\n"), false, "", "", "h", "ID3", 0, now)
+	p, _ = prepare([]byte("Bcc: b@example.org\r\nSubject: s\r\n\r\nx\r\n"), false, "", "", "h", "ID3", 0, now)
 	if len(p.recipients) != 0 || bytes.Contains(p.data, []byte("Bcc")) || bytes.Contains(p.data, []byte("From:")) {
 		t.Errorf("without -t: %q %q", p.recipients, p.data)
 	}
@@ -116,7 +128,7 @@ func TestPrepareResentAndExisting(t *testing.T) {
 
 func TestPrepareMissingBlankLine(t *testing.T) {
 	in := "Subject: contact form\r\nTo: owner@shop1.example\r\nHello, I would like to order.\r\nThanks\r\n"
-	p := prepare([]byte(in), true, "", "", "h", "ID4", 0, now)
+	p, _ := prepare([]byte(in), true, "", "", "h", "ID4", 0, now)
 	if !strings.HasSuffix(string(p.data), "\r\n\r\nHello, I would like to order.\r\nThanks\r\n") {
 		t.Errorf("got %q", p.data)
 	}
@@ -125,19 +137,31 @@ func TestPrepareMissingBlankLine(t *testing.T) {
 	}
 }
 
-func TestAddressList(t *testing.T) {
-	for in, want := range map[string][]string{
-		"a@example.org":                         {"a@example.org"},
-		"Ann <a@example.org>, b@example.net":    {"a@example.org", "b@example.net"},
-		"J. Doe <j@example.org>":                {"j@example.org"},
-		"undisclosed-recipients:;":              nil,
-		"root":                                  {"root"},
-		"=?UTF-8?Q?J=C3=B6rg?= <j@example.org>": {"j@example.org"},
-		"":                                      nil,
+// TestPrepareRecipients: -t reads every address of To, Cc and Bcc, quoted
+// local parts with their quotes, and a field with an address it cannot
+// read fails the message naming the field and the address.
+func TestPrepareRecipients(t *testing.T) {
+	in := "To: \"a b\"@example.org, Ann Lee <\"a\\\"b\"@example.org>\r\n" +
+		"Cc: friends: c@example.org (Carl);, root\r\n" +
+		"Bcc: =?UTF-8?Q?J=C3=B6rg?= <jörg@exämple.org>\r\n\r\nbody\r\n"
+	p, err := prepare([]byte(in), true, "shop@shop1.example", "", "h", "ID5", 0, now)
+	want := []string{`"a b"@example.org`, `"a\"b"@example.org`, "c@example.org", "root", "jörg@exämple.org"}
+	if err != nil || !slices.Equal(p.recipients, want) {
+		t.Errorf("recipients %q, %v; want %q", p.recipients, err, want)
+	}
+	for _, tc := range []struct{ field, want string }{
+		{"To: a@example.org, John Doe john@example.org", `header field To: spamrun: bad address "John Doe john@example.org": a name needs its address in angle brackets`},
+		{"cc: a@b@example.org", `header field cc: spamrun: bad address "a@b@example.org"`},
+		{"Bcc: <a..b@example.org>", `header field Bcc: spamrun: bad address "a..b@example.org"`},
 	} {
-		if got := addressList(in); !slices.Equal(got, want) {
-			t.Errorf("addressList(%q) = %q, want %q", in, got, want)
+		_, err := prepare([]byte(tc.field+"\r\nSubject: x\r\n\r\nbody\r\n"), true, "", "", "h", "ID6", 0, now)
+		if !errors.Is(err, spamrun.ErrBadAddress) || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want an error starting %q", tc.field, err, tc.want)
 		}
+	}
+	// Without -t the header's addresses are not read, so they cannot fail.
+	if _, err := prepare([]byte("To: John Doe john@example.org\r\n\r\nx\r\n"), false, "", "", "h", "ID7", 0, now); err != nil {
+		t.Errorf("without -t: %v", err)
 	}
 }
 
@@ -158,15 +182,25 @@ func FuzzReadMessage(f *testing.F) {
 			t.Fatalf("bare LF in output: %q", out)
 		}
 		if !dotEnds {
-			lines := strings.Count(string(in), "\n")
-			if len(in) > 0 && in[len(in)-1] != '\n' {
+			eol := byte('\n')
+			if bytes.IndexByte(in, '\n') < 0 {
+				eol = '\r' // classic Mac OS line endings
+			}
+			lines := bytes.Count(in, []byte{eol})
+			if len(in) > 0 && in[len(in)-1] != eol {
 				lines++
 			}
 			if got := bytes.Count(out, []byte("\r\n")); got != lines && got != lines-1 { // -1: a dropped mbox From line
 				t.Fatalf("%d lines in, %d out", lines, got)
 			}
 		}
-		p := prepare(out, true, "a@b.example", "", "h", "ID", 0, now)
+		p, err := prepare(out, true, "a@b.example", "", "h", "ID", 0, now)
+		if err != nil {
+			if !errors.Is(err, spamrun.ErrBadAddress) {
+				t.Fatalf("prepare: %v", err)
+			}
+			return
+		}
 		fields, _ := splitHeader(p.data)
 		for _, f := range fields {
 			if f.is("Bcc") || f.is("Resent-Bcc") {

@@ -282,7 +282,10 @@ type submission struct {
 func (m *mailer) submit(ctx context.Context, sub submission, data []byte) (*spool.Entry, error) {
 	now := m.sys.now()
 	id := spool.NewID(now)
-	p := prepare(data, sub.extract, sub.sender, sub.fullName, m.cfg.Hostname, id, m.sys.uid, now)
+	p, err := prepare(data, sub.extract, sub.sender, sub.fullName, m.cfg.Hostname, id, m.sys.uid, now)
+	if err != nil {
+		return nil, err
+	}
 	rcpts := dedupe(append(append([]string(nil), sub.recipients...), p.recipients...))
 	if len(rcpts) == 0 {
 		return nil, usagef("no recipient addresses found in the message header")
