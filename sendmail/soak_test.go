@@ -43,9 +43,10 @@ const (
 	// soakLifetime is the queue lifetime: short, so that whatever the
 	// faults left deferred is returned soon after they end.
 	soakLifetime = 20 * time.Second
-	// soakSpoolSize is the tmpfs the spool lives on: room for a long run's
-	// quarantine, small enough to fill in a moment.
-	soakSpoolSize = "256m"
+	// soakSpoolSize is the tmpfs the spool lives on: room for the
+	// quarantine of ten minutes, which keeps every message returned or
+	// kept. It takes memory only as it fills.
+	soakSpoolSize = 1 << 30
 	// bsMaxRecipients is what sendmail -bs takes in one transaction (its
 	// server's MaxRecipients).
 	bsMaxRecipients = 1000
@@ -195,7 +196,7 @@ func newSoak(t *testing.T, seed uint64) *soak {
 // fills, with the directories an installation makes.
 func (s *soak) mountSpool() {
 	t, dir := s.t, s.e.spool
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+soakSpoolSize+",mode=0770", "tmpfs", dir).CombinedOutput(); err != nil {
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d,mode=0770", soakSpoolSize), "tmpfs", dir).CombinedOutput(); err != nil {
 		spamruntest.Missing(t, fmt.Sprintf("a tmpfs for the spool (mount: %v: %s)", err, out))
 	}
 	t.Cleanup(func() {
@@ -526,7 +527,7 @@ func (s *soak) fillDisk(rng *rand.Rand) bool {
 	defer f.Close()
 	const chunk = 1 << 20
 	size := int64(0)
-	for i := 0; i < 1<<14; i++ { // the tmpfs is far smaller than 16 GiB
+	for i := 0; i <= soakSpoolSize/chunk; i++ {
 		err = syscall.Fallocate(int(f.Fd()), 0, size, chunk)
 		if err != nil {
 			break
@@ -554,6 +555,16 @@ func (s *soak) endFaults() {
 	s.redis.Start()
 	if err := os.Remove(s.filler); err != nil && !errors.Is(err, os.ErrNotExist) {
 		s.t.Fatal(err)
+	}
+	// A spool that stays full is the test's own fault, not one injected.
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(s.e.spool, &st); err != nil {
+		s.t.Fatal(err)
+	}
+	used := soakSpoolSize - int64(st.Bavail)*st.Bsize
+	s.stats["spool MiB used"] = int(used >> 20)
+	if used > soakSpoolSize*9/10 {
+		s.t.Errorf("the run filled %d MiB of the spool's %d MiB tmpfs: make soakSpoolSize bigger", used>>20, soakSpoolSize>>20)
 	}
 }
 
