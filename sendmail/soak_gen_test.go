@@ -133,7 +133,7 @@ func (g *soakGen) recipients(rng *rand.Rand, m *soakMsg) []string {
 		local := fmt.Sprintf("%s.%d", m.seq, j)
 		switch {
 		case quoted && j == 0:
-			local = `"jan de vries".` + local
+			local = `"jan de vries ` + local + `"`
 		case m.door == doorArgv && rng.IntN(20) == 0:
 			local = "jürgen." + local // RFC 6531: the relay needs SMTPUTF8
 		}
