@@ -683,7 +683,7 @@ func (s *soak) check() {
 		if m[seq] == nil {
 			m[seq] = map[string]int{}
 		}
-		m[seq][strings.ToLower(rcpt)]++
+		m[seq][rcptKey(rcpt)]++
 	}
 	for _, m := range e.sink.Messages() {
 		if m.From == "" {
@@ -712,12 +712,12 @@ func (s *soak) check() {
 		}
 		want := map[string]bool{}
 		for _, r := range sub.msg.rcpts {
-			want[strings.ToLower(r)] = true
+			want[rcptKey(r)] = true
 		}
 		kept := map[string]bool{}
 		if k := c.kept[seq]; k != nil {
 			for _, r := range k.Recipients {
-				kept[strings.ToLower(r)] = true
+				kept[rcptKey(r)] = true
 			}
 		}
 		var missing, twice []string
@@ -770,6 +770,13 @@ func (s *soak) check() {
 
 	// 4. The store's counts against the logs.
 	s.checkCounts(c, accepted)
+}
+
+// rcptKey is how the check compares recipients: without case, and
+// without the quotes of a quoted local part, which the sink's SMTP parser
+// takes off as it reads RCPT TO.
+func rcptKey(addr string) string {
+	return strings.ToLower(strings.ReplaceAll(addr, `"`, ""))
 }
 
 // checkListed compares the files in the queue and the quarantine with
