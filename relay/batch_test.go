@@ -2,7 +2,6 @@ package relay_test
 
 import (
 	"bytes"
-	"fmt"
 	"io"
 	"slices"
 	"strings"
@@ -14,14 +13,6 @@ import (
 )
 
 // rcpts returns n distinct recipient addresses.
-func rcpts(n int) []string {
-	to := make([]string, n)
-	for i := range to {
-		to[i] = fmt.Sprintf("r%04d@example.org", i)
-	}
-	return to
-}
-
 // deliveredOnce checks that the sink got data for each of want exactly
 // once and for nobody else, and returns its messages.
 func deliveredOnce(t *testing.T, sink *spamruntest.SMTPSink, want []string, data string) []spamruntest.SinkMessage {
@@ -78,7 +69,7 @@ func onlyRefusals(t *testing.T, e *relay.Error, want relay.Refusal) {
 }
 
 func TestSMTPBatches(t *testing.T) {
-	to := rcpts(3000)
+	to := spamruntest.Recipients(3000)
 	for _, tc := range []struct {
 		name           string
 		limit, size    int // the sink's recipient limit (0: none) and MaxRecipients
@@ -158,7 +149,7 @@ func (c *countingReader) Read(p []byte) (int, error) {
 
 func TestSMTPBatchesReadTheMessageOnce(t *testing.T) {
 	big := order + strings.Repeat("a long newsletter line, sent to every batch\r\n", 20000)
-	to := rcpts(250)
+	to := spamruntest.Recipients(250)
 	sink := spamruntest.NewSMTPSink(t, spamruntest.SinkRecipientLimit(60))
 	src := &countingReader{r: strings.NewReader(big)}
 	r := &relay.SMTP{Addr: sink.Addr()}
@@ -179,7 +170,7 @@ func TestSMTPBatchesSeekBackToWhereTheMessageBegan(t *testing.T) {
 	if _, err := src.Seek(int64(len("not part of the message\n")), io.SeekStart); err != nil {
 		t.Fatal(err)
 	}
-	to := rcpts(5)
+	to := spamruntest.Recipients(5)
 	sink := spamruntest.NewSMTPSink(t)
 	r := &relay.SMTP{Addr: sink.Addr(), MaxRecipients: 2}
 	if err := r.Deliver(t.Context(), envelope(to...), src); err != nil {
@@ -191,7 +182,7 @@ func TestSMTPBatchesSeekBackToWhereTheMessageBegan(t *testing.T) {
 }
 
 func TestSMTPBatchesMixedRefusals(t *testing.T) {
-	to := rcpts(300)
+	to := spamruntest.Recipients(300)
 	gone := []string{to[3], to[8], to[150], to[299]}
 	full := []string{to[9], to[200]}
 	opts := []spamruntest.SinkOption{spamruntest.SinkRecipientLimit(7)}
@@ -218,7 +209,7 @@ func TestSMTPBatchesMixedRefusals(t *testing.T) {
 }
 
 func TestSMTPBatchesDataRefusedInOneBatch(t *testing.T) {
-	to := rcpts(250)
+	to := spamruntest.Recipients(250)
 	second := to[100:200]
 	for _, tc := range []struct {
 		code     int
@@ -244,7 +235,7 @@ func TestSMTPBatchesDataRefusedInOneBatch(t *testing.T) {
 }
 
 func TestSMTPBatchesOnANewConnection(t *testing.T) {
-	to := rcpts(550)
+	to := spamruntest.Recipients(550)
 	sink := spamruntest.NewSMTPSink(t, spamruntest.SinkMessagesPerConnection(2))
 	if err := deliver(&relay.SMTP{Addr: sink.Addr()}, envelope(to...), order); err != nil {
 		t.Fatal(err)
@@ -259,7 +250,7 @@ func TestSMTPBatchesOnANewConnection(t *testing.T) {
 }
 
 func TestSMTPBatchesConnectionLost(t *testing.T) {
-	to := rcpts(300)
+	to := spamruntest.Recipients(300)
 	sink := spamruntest.NewSMTPSink(t, spamruntest.SinkHangUpAt(to[150]))
 	err := deliver(&relay.SMTP{Addr: sink.Addr()}, envelope(to...), order)
 	e := wantTemporary(t, err)
@@ -278,7 +269,7 @@ func TestSMTPBatchesConnectionLost(t *testing.T) {
 func TestSMTPBatchesStopWhenTheFirstRecipientIsTooMany(t *testing.T) {
 	// A server that answers 452 4.5.3 to the very first RCPT of a
 	// transaction will not take that recipient in the next one either.
-	to := rcpts(12)
+	to := spamruntest.Recipients(12)
 	sink := spamruntest.NewSMTPSink(t, spamruntest.SinkRejectRcpt(to[5], 452, "4.5.3", "too many recipients"))
 	// Should it loop, the timeout ends it with a different error.
 	err := deliver(&relay.SMTP{Addr: sink.Addr(), Timeout: 10 * time.Second}, envelope(to...), order)
@@ -327,7 +318,7 @@ func TestSMTPBatchesAfterABatchAllRefused(t *testing.T) {
 func TestSMTPConnectionLostInTheOnlyBatch(t *testing.T) {
 	// Nobody got the message, for one reason: that reason is the answer,
 	// with no list of recipients.
-	to := rcpts(5)
+	to := spamruntest.Recipients(5)
 	sink := spamruntest.NewSMTPSink(t, spamruntest.SinkHangUpAt(to[2]))
 	e := wantTemporary(t, deliver(&relay.SMTP{Addr: sink.Addr()}, envelope(to...), order))
 	if e.Rcpts != nil || e.Enhanced != "4.4.2" || e.Err == nil {

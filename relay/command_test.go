@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/spamrun/spamrun/relay"
+	"github.com/spamrun/spamrun/spamruntest"
 )
 
 // fakeSendmail writes a script that records its argv (one per line), its
@@ -388,7 +389,7 @@ func runs(t *testing.T, dir, data string) [][]string {
 
 func TestCommandBatches(t *testing.T) {
 	prog, dir := batchSendmail(t)
-	to := rcpts(250)
+	to := spamruntest.Recipients(250)
 	c := &relay.Command{Argv: []string{prog}}
 	// A pipe cannot seek: the runs after the first get what it read.
 	src := &countingReader{r: strings.NewReader(order)}
