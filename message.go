@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net/mail"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -118,8 +119,14 @@ func ParseMessage(raw []byte, sender string, recipients []string) (*Message, err
 // parser trusts a part's declared charset and guesses only where none is
 // declared. Guessing on every part costs most of the parse time, and a
 // wrong declaration is worth seeing as such: it shows up as mojibake, which
-// the scorer notices.
-var parser = enmime.NewParser(enmime.DisableCharacterDetection(true))
+// the scorer notices. A multipart type without a boundary is read as one
+// part, and a part that cannot be read is skipped with an error, so that
+// one broken part costs that part and never the header or its siblings.
+var parser = enmime.NewParser(
+	enmime.DisableCharacterDetection(true),
+	enmime.MultipartWOBoundaryAsSinglePart(true),
+	enmime.SkipMalformedParts(true),
+)
 
 func (m *Message) parse() {
 	if bytes.IndexByte(m.Raw, 0) >= 0 {
@@ -127,9 +134,9 @@ func (m *Message) parse() {
 	}
 	env, err := parser.ReadEnvelope(bytes.NewReader(m.Raw))
 	if err != nil {
-		// enmime gives up only on a header it cannot read at all; what
-		// remains is still mail that somebody wants sent, so score the
-		// bytes as text.
+		// enmime gives up only on a header it cannot read at all, whose
+		// first line is no field; what remains is still mail that
+		// somebody wants sent, so score the bytes as text.
 		m.Warnings = append(m.Warnings, "unreadable header: "+err.Error())
 		m.Text = validUTF8(string(m.Raw))
 		return
@@ -149,6 +156,16 @@ func (m *Message) parse() {
 	}
 	for _, e := range env.Errors {
 		m.Warnings = append(m.Warnings, e.Error())
+	}
+	if m.Text == "" && m.HTML == "" && unparted(env) {
+		// A multipart body without a boundary, or whose boundary never
+		// occurs, has no parts, yet a mail client may still show its
+		// bytes.
+		body := bytes.TrimPrefix(bytes.TrimPrefix(m.Raw[len(m.RawHeader()):], []byte("\r")), []byte("\n"))
+		if len(bytes.TrimSpace(body)) > 0 {
+			m.Warnings = append(m.Warnings, "multipart body without parts")
+			m.Text = validUTF8(string(body))
+		}
 	}
 	if m.Evidence.Script == "" {
 		m.Evidence.Script = env.GetHeader("X-PHP-Originating-Script")
@@ -219,6 +236,16 @@ func (m *Message) IsAutomatic() bool {
 		return true
 	}
 	return false
+}
+
+// unparted reports whether env is a multipart message whose body yielded
+// no part: none at all, or one that is itself of a multipart type.
+func unparted(env *enmime.Envelope) bool {
+	if !strings.HasPrefix(strings.ToLower(env.GetHeader("Content-Type")), "multipart/") {
+		return false
+	}
+	parts := slices.Concat(env.Attachments, env.Inlines, env.OtherParts)
+	return len(parts) == 0 || len(parts) == 1 && strings.HasPrefix(strings.ToLower(parts[0].ContentType), "multipart/")
 }
 
 // validUTF8 replaces what is not UTF-8: a part whose charset could not be

@@ -73,16 +73,24 @@ func TestParseMessage(t *testing.T) {
 }
 
 func TestParseMessageMalformed(t *testing.T) {
+	const head = "Subject: Cheap pills\r\nMessage-ID: <run1@shop1.example>\r\n"
 	for _, tc := range []struct {
 		name, raw string
 		text      string // expected in Text
+		subject   string // expected Subject and, when set, Message-ID <run1@shop1.example>
 	}{
-		{"no header at all", "just a line of text\n", "just a line"},
-		{"LF only, no MIME", "Subject: hi\nFrom: a@b.example\n\nhello there\n", "hello there"},
-		{"missing boundary", "Content-Type: multipart/mixed\r\n\r\nbody without parts\r\n", ""},
-		{"bad base64", "Content-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n!!!not base64!!!\r\n", ""},
-		{"NUL bytes", "Subject: x\r\n\r\nnul\x00here\r\n", "nul"},
-		{"8-bit header", "Subject: caf\xe9 cr\xe8me\r\n\r\nbody\r\n", "body"},
+		{"no header at all", "just a line of text\n", "just a line", ""},
+		{"LF only, no MIME", "Subject: hi\nFrom: a@b.example\n\nhello there\n", "hello there", "hi"},
+		{"missing boundary", head + "Content-Type: multipart/mixed\r\n\r\nbody without parts\r\n", "body without parts", "Cheap pills"},
+		{"empty boundary", head + "Content-Type: multipart/alternative; boundary=\"\"\r\n\r\nbody without parts\r\n", "body without parts", "Cheap pills"},
+		{"boundary never occurs", head + "Content-Type: multipart/mixed; boundary=zz\r\n\r\nbody without parts\r\n", "body without parts", "Cheap pills"},
+		{"part reuses its parent's boundary", head + "Content-Type: multipart/mixed; boundary=zz\r\n\r\n--zz\r\n" +
+			"Content-Type: multipart/alternative; boundary=zz\r\n\r\n--zz\r\nContent-Type: text/plain\r\n\r\nbuy pills\r\n--zz--\r\n", "buy pills", "Cheap pills"},
+		{"unreadable part beside a good one", head + "Content-Type: multipart/alternative; boundary=zz\r\n\r\n--zz\r\n" +
+			"Content-Type: text/plain\r\nno field here\r\n\r\nplain\r\n--zz\r\nContent-Type: text/html\r\n\r\n<b>buy pills</b>\r\n--zz--\r\n", "buy pills", "Cheap pills"},
+		{"bad base64", head + "Content-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n!!!not base64!!!\r\n", "", "Cheap pills"},
+		{"NUL bytes", "Subject: x\r\n\r\nnul\x00here\r\n", "nul", "x"},
+		{"8-bit header", "Subject: caf\xe9 cr\xe8me\r\n\r\nbody\r\n", "body", "caf\ufffd cr\ufffdme"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, err := spamrun.ParseMessage([]byte(tc.raw), "a@shop1.example", []string{"b@example.org"})
@@ -91,6 +99,12 @@ func TestParseMessageMalformed(t *testing.T) {
 			}
 			if !strings.Contains(m.Text, tc.text) {
 				t.Errorf("Text = %q, want it to contain %q", m.Text, tc.text)
+			}
+			if m.Subject != tc.subject {
+				t.Errorf("Subject = %q, want %q", m.Subject, tc.subject)
+			}
+			if strings.HasPrefix(tc.raw, head) && m.Header("Message-ID") != "<run1@shop1.example>" {
+				t.Errorf("Message-ID = %q: the header was lost", m.Header("Message-ID"))
 			}
 			if string(m.Raw) != tc.raw {
 				t.Errorf("Raw was changed")
