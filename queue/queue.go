@@ -336,7 +336,9 @@ func (r *Runner) work(ctx context.Context, id string, known bool) (stats Stats, 
 	return stats, nil, err
 }
 
-// due is when e may next be relayed.
+// due is when e may next be relayed, or returned: a message whose
+// lifetime ends before its next attempt is returned when it ends, not an
+// hour of backoff later.
 func (r *Runner) due(e *spool.Entry) time.Time {
 	t := e.NextAttempt
 	if e.State == spool.Held && !e.Released && e.HoldUntil.After(t) {
@@ -344,6 +346,9 @@ func (r *Runner) due(e *spool.Entry) time.Time {
 	}
 	if t.IsZero() {
 		return r.now()
+	}
+	if end := e.Received.Add(r.lifetime()); !e.Released && end.Before(t) {
+		return end
 	}
 	return t
 }
@@ -494,7 +499,7 @@ func (r *Runner) defer_(e *spool.Entry, err error, now time.Time) (Stats, error)
 	e.LastError = err.Error()
 	e.NextAttempt = now.Add(RetryDelay(e.Attempts))
 	r.logf("site=%s id=%s attempt=%d action=deferred next=%s error=%q", e.Site, e.ID, e.Attempts, e.NextAttempt.Format(time.RFC3339), e.LastError)
-	return Stats{Deferred: 1, Next: e.NextAttempt}, r.Spool.Update(e)
+	return Stats{Deferred: 1, Next: r.due(e)}, r.Spool.Update(e)
 }
 
 // RetryDelay is the wait before attempt n+1: one minute, doubling, at most

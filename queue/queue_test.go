@@ -831,6 +831,29 @@ func TestLifetimeExpires(t *testing.T) {
 	checkSisimai(t, dsns[0].Data, "shop@shop1.example", victim(1), "4.4.7", "expired")
 }
 
+// TestLifetimeEndsBeforeNextAttempt: a pass plans its next wake-up for
+// the end of a message's lifetime when that comes before its next attempt,
+// so that it is returned then.
+func TestLifetimeEndsBeforeNextAttempt(t *testing.T) {
+	v := newEnv(t, policy())
+	e, _ := v.submit("shop1", "shop@shop1.example", victim(1), ham("shop1", 1))
+	down := v.runner(deadRelay(t))
+	down.Lifetime = 20 * time.Second
+	s := v.pass(down)
+	wantCounts(t, "relay down", s, "relayed=0 deferred=1 decided=0 bounced=0 quarantined=0 expired=0 failed=0")
+	end := spamruntest.T0.Add(down.Lifetime)
+	if !s.Next.Equal(end) {
+		t.Errorf("after the deferral Stats.Next = %v, want the end of the lifetime %v (next attempt %v)", s.Next, end, v.queued()[e.ID].NextAttempt)
+	}
+	v.clock.Set(spamruntest.T0.Add(10 * time.Second))
+	if s := v.pass(down); !s.Next.Equal(end) {
+		t.Errorf("a later pass: Stats.Next = %v, want %v", s.Next, end)
+	}
+	// The original is returned; its DSN waits for the relay in turn.
+	v.clock.Set(end)
+	wantCounts(t, "at the end of the lifetime", v.pass(down), "relayed=0 deferred=1 decided=0 bounced=1 quarantined=0 expired=0 failed=0")
+}
+
 func firstWords(s string) string {
 	f := strings.Fields(s)
 	return strings.Join(f[:min(3, len(f))], " ")
