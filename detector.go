@@ -309,6 +309,7 @@ func spamEvent(msg *Message, score Score, t time.Time) SpamEvent {
 		ev.Links = LinkHosts(msg)
 		ev.Lines = TextLines(msg.Text)
 		ev.Evidence = msg.Evidence
+		ev.Submission = msg.SubmissionID
 	}
 	return ev
 }

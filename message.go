@@ -40,6 +40,16 @@ type Message struct {
 	// recorded, never trusted.
 	Evidence Evidence
 
+	// SubmissionID names the submission across the attempts to decide it;
+	// sendmail and the queue runner use the spool ID. A decision can be
+	// made twice: the runner decides a message, the store counts it, and
+	// the spool update that would record the decision fails; or a store
+	// answers too late for sendmail, which accepts the message undecided,
+	// but records it all the same. Deciding a submission again counts it
+	// once (see Store.RecordSpam). Empty means no key: every decision of
+	// the message counts.
+	SubmissionID string
+
 	env *enmime.Envelope
 }
 

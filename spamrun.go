@@ -338,6 +338,9 @@ type SpamEvent struct {
 	// the fixed text of a form's template among a run's messages.
 	Lines    []uint32 `json:"lines,omitempty"`
 	Evidence Evidence `json:"evidence"`
+	// Submission is the message's SubmissionID, by which a store
+	// recognises a submission decided again; "" is never recognised.
+	Submission string `json:"submission,omitempty"`
 }
 
 // Weighs is the event's Weight, at least 1: what every store counts.

@@ -23,6 +23,22 @@ type Store interface {
 	// width ending at the newest, in one atomic step. A result above max
 	// means the site has tripped. It is exact up to max; above, it is the
 	// weight of what the log kept in the window (see Window).
+	//
+	// A submission decided again counts once: when ev.Submission is not
+	// empty and the log, once cut to max+1, holds an event of the same
+	// Submission, nothing is added, whatever ev weighs now, and the result
+	// is the count of the log as it stands; the look-up is part of the
+	// same atomic step. An empty Submission is never looked up.
+	//
+	// Only the log is looked in, so a submission whose event the log has
+	// dropped is recorded as new. That never counts it twice. An event is
+	// dropped when newer ones weigh max+1 without it, and from then on the
+	// log weighs at least max+1 and holds nothing older: recorded again at
+	// its time, as sendmail and the queue runner decide a message at its
+	// arrival, the submission is not newer than all the log holds and is
+	// dropped at once, leaving the count as recognising it would have.
+	// Only when max has been raised meanwhile, or the log emptied (Enable,
+	// expiry), may it go back into the log, which then holds it once.
 	RecordSpam(ctx context.Context, site string, ev SpamEvent, max int, window time.Duration) (int, error)
 	// SpamLog returns the site's logged submissions in (now−window, now],
 	// oldest first.
@@ -74,7 +90,8 @@ func NewMemoryStore() *MemoryStore {
 	return &MemoryStore{window: NewWindow()}
 }
 
-// RecordSpam implements Store.
+// RecordSpam implements Store, recognising a submission by an index of
+// the submissions in the site's log, kept as the log is.
 func (s *MemoryStore) RecordSpam(_ context.Context, site string, ev SpamEvent, max int, window time.Duration) (int, error) {
 	return s.window.add(site, ev.Time, ev.Weight, &ev, max, window), nil
 }

@@ -73,10 +73,15 @@ type eventLog struct {
 	// the log costs no more than a log of times.
 	sums   []int64
 	events []SpamEvent // nil, or parallel to times
-	size   int         // max+1: the weight the kept events need, and their bound in number
-	start  int         // index of the oldest
-	n      int         // number of events kept
-	base   int64       // the running total before the oldest kept
+	// subs holds the non-empty Submissions of events, so that a decision
+	// made again is recognised without a scan of the log; nil until one
+	// comes. (A pointer more does not change the size class of the
+	// struct.)
+	subs  map[string]struct{}
+	size  int   // max+1: the weight the kept events need, and their bound in number
+	start int   // index of the oldest
+	n     int   // number of events kept
+	base  int64 // the running total before the oldest kept
 }
 
 // NewWindow returns an empty Window.
@@ -102,7 +107,8 @@ func (w *Window) Add(key string, t time.Time, weight, max int, width time.Durati
 	return count, count > max
 }
 
-// add is Add, keeping ev with the time when it is not nil.
+// add is Add, keeping ev with the time when it is not nil. An ev whose
+// Submission is among the kept events' is not added: see Store.RecordSpam.
 func (w *Window) add(key string, t time.Time, weight int, ev *SpamEvent, max int, width time.Duration) int {
 	if max < 0 {
 		max = 0
@@ -123,7 +129,9 @@ func (w *Window) add(key string, t time.Time, weight int, ev *SpamEvent, max int
 	if ev != nil && l.events == nil {
 		l.events = make([]SpamEvent, len(l.times))
 	}
-	l.add(t.UnixNano(), int64(weight), ev)
+	if ev == nil || !l.holds(ev.Submission) {
+		l.add(t.UnixNano(), int64(weight), ev)
+	}
 	return int(l.weightSince(l.newest() - int64(width)))
 }
 
@@ -198,6 +206,15 @@ func (w *Window) Len() int {
 	return n
 }
 
+// holds reports whether a kept event is of the submission sub, never of "".
+func (l *eventLog) holds(sub string) bool {
+	if sub == "" {
+		return false
+	}
+	_, ok := l.subs[sub]
+	return ok
+}
+
 func (l *eventLog) slot(i int) int { return (l.start + i) % len(l.times) }
 
 func (l *eventLog) at(i int) int64 { return l.times[l.slot(i)] }
@@ -267,6 +284,12 @@ func (l *eventLog) add(t, weight int64, ev *SpamEvent) {
 	if l.events != nil {
 		if ev != nil {
 			l.events[at] = *ev
+			if ev.Submission != "" {
+				if l.subs == nil {
+					l.subs = make(map[string]struct{})
+				}
+				l.subs[ev.Submission] = struct{}{}
+			}
 		} else {
 			l.events[at] = SpamEvent{}
 		}
@@ -287,6 +310,7 @@ func (l *eventLog) dropOldest() {
 	at := l.slot(0)
 	l.base = l.sumAt(0)
 	if l.events != nil {
+		delete(l.subs, l.events[at].Submission)
 		l.events[at] = SpamEvent{} // let go of its strings
 	}
 	l.start = (l.start + 1) % len(l.times)

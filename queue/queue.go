@@ -594,13 +594,15 @@ func (r *Runner) relayDSN(ctx context.Context, e *spool.Entry, data []byte, now 
 }
 
 // decide makes the decision a submission could not make because the store
-// was down, as of the time the message was received, and records it.
+// was down, as of the time the message was received, and records it. The
+// store knows the message by its ID, so a decision it counted already, at
+// submission or in a pass whose spool update failed, counts once.
 func (r *Runner) decide(ctx context.Context, e *spool.Entry, data []byte) (spamrun.Action, *spamrun.Incident, error) {
 	msg, err := spamrun.ParseMessage(data, e.Sender, e.Recipients)
 	if err != nil {
 		return 0, nil, err
 	}
-	msg.Evidence = e.Evidence
+	msg.Evidence, msg.SubmissionID = e.Evidence, e.ID
 	v, err := r.Detector.CheckAt(ctx, e.Site, msg, e.Received)
 	if err != nil {
 		return 0, nil, err

@@ -28,6 +28,15 @@
 // a node of a release before weights cannot read the entries written since,
 // so every node of a server is upgraded at once.
 //
+// Submissions did not change the entries, so nodes of the release before
+// them may run beside later ones. They neither look in log-subs nor keep
+// it: what they record is counted each time it is recorded, as in their
+// release, and the entries they drop, or the log they clear with Enable,
+// leave fields behind. A later node trusts a field only while the log
+// holds an entry of its time key and seq, so a field left behind hides
+// nothing, unless an entry of the very nanosecond has taken its place;
+// the hash then grows beyond the log until it expires.
+//
 // Keys, under a prefix ("spamrun:" by default):
 //
 //	log:SITE       sorted set, the site's newest spam events that weigh
@@ -37,6 +46,12 @@
 //	               string, the sum of the weights in log:SITE, so that a
 //	               decision need not read the log to know it; it expires
 //	               with the log, and is summed afresh when it is missing
+//	log-subs:SITE  hash, the submissions of the entries in log:SITE, so
+//	               that a decision made again is recognised (see
+//	               RecordSpam): "s" + submission → the entry's time key
+//	               and seq, and "e" + time key and seq → the submission,
+//	               by which an entry dropped from the log takes its
+//	               fields along; it expires with the log
 //	disabled:SITE  string, the JSON of the incident that disabled SITE;
 //	               no expiry: a site stays disabled until it is enabled
 //	incident       hash, incident ID → incident JSON
@@ -247,6 +262,7 @@ func (s *Store) Ping(ctx context.Context) error {
 
 func (s *Store) logKey(site string) string       { return s.prefix + "log:" + site }
 func (s *Store) logWeightKey(site string) string { return s.prefix + "log-weight:" + site }
+func (s *Store) logSubsKey(site string) string   { return s.prefix + "log-subs:" + site }
 func (s *Store) disabledKey(site string) string  { return s.prefix + "disabled:" + site }
 func (s *Store) incidentsKey(site string) string { return s.prefix + "incidents:" + site }
 func (s *Store) allIncidentsKey() string         { return s.prefix + "incidents" }
@@ -286,15 +302,19 @@ func after(k string) string { return "[" + k + "\xff" }
 // the weight of the entries after newest−window, reading whichever side of
 // that bound holds fewer entries.
 //
-// KEYS: the log, its weight. ARGV: the event's time key, its JSON, size
-// (max+1), the window's high and low 32 bits, the log's TTL in
-// milliseconds, the event's weight.
+// Between the cut and the insertion, an event whose submission the log
+// holds is let go, and the count is that of the log as it stands. Each
+// entry dropped takes its fields in log-subs along.
+//
+// KEYS: the log, its weight, its submissions. ARGV: the event's time key,
+// its JSON, size (max+1), the window's high and low 32 bits, the log's
+// TTL in milliseconds, the event's weight, its submission or "".
 //
 // String comparison in Lua follows the server's locale, so every
 // comparison of keys is left to Redis's ZLEXCOUNT, which compares bytes.
 var recordScript = redis.NewScript(`
-local log, wkey, t, event = KEYS[1], KEYS[2], ARGV[1], ARGV[2]
-local size, weight = tonumber(ARGV[3]), tonumber(ARGV[7])
+local log, wkey, subs, t, event = KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2]
+local size, weight, sub = tonumber(ARGV[3]), tonumber(ARGV[7]), ARGV[8]
 local function weighs(e)
 	if string.sub(e, 27, 27) == '{' then
 		return 1
@@ -312,29 +332,59 @@ local total = 0
 if redis.call('ZCARD', log) > 0 then
 	total = tonumber(redis.call('GET', wkey) or '') or sum(redis.call('ZRANGE', log, 0, -1))
 end
+local keyed = redis.call('EXISTS', subs) == 1
 local function trim()
 	while total > size do
-		local w = weighs(redis.call('ZRANGE', log, 0, 0)[1])
+		local e = redis.call('ZRANGE', log, 0, 0)[1]
+		local w = weighs(e)
 		if total - w < size then
 			return
 		end
 		redis.call('ZREMRANGEBYRANK', log, 0, 0)
 		total = total - w
+		if keyed then
+			local id = string.sub(e, 1, 26)
+			local s = redis.call('HGET', subs, 'e' .. id)
+			if s then
+				redis.call('HDEL', subs, 'e' .. id)
+				if redis.call('HGET', subs, 's' .. s) == id then
+					redis.call('HDEL', subs, 's' .. s)
+				end
+			end
+		end
 	end
 end
+-- logged is whether the log holds an entry of sub: the entry its field
+-- names, since a node of an earlier release drops entries without
+-- their fields.
+local function logged()
+	if sub == '' or not keyed then
+		return false
+	end
+	local id = redis.call('HGET', subs, 's' .. sub)
+	return id ~= false and redis.call('ZLEXCOUNT', log, '[' .. id, '[' .. id .. '\255') > 0
+end
 trim()
-if total < size or redis.call('ZLEXCOUNT', log, '-', '(' .. t) > 0 then
+if not logged() and (total < size or redis.call('ZLEXCOUNT', log, '-', '(' .. t) > 0) then
 	local seq = 0
 	local last = redis.call('ZREVRANGEBYLEX', log, '[' .. t .. '\255', '[' .. t, 'LIMIT', 0, 1)[1]
 	if last then
 		seq = tonumber(string.sub(last, 17, 26)) + 1
 	end
-	redis.call('ZADD', log, 0, t .. string.format('%010d%010d', seq, weight) .. event)
+	local id = t .. string.format('%010d', seq)
+	redis.call('ZADD', log, 0, id .. string.format('%010d', weight) .. event)
+	if sub ~= '' then
+		redis.call('HSET', subs, 's' .. sub, id, 'e' .. id, sub)
+		keyed = true
+	end
 	total = total + weight
 	trim()
 end
 redis.call('PEXPIRE', log, ARGV[6])
 redis.call('SET', wkey, total, 'PX', ARGV[6])
+if keyed then
+	redis.call('PEXPIRE', subs, ARGV[6])
+end
 local newest = redis.call('ZRANGE', log, -1, -1)[1]
 local hi = tonumber(string.sub(newest, 1, 8), 16) - tonumber(ARGV[4])
 local lo = tonumber(string.sub(newest, 9, 16), 16) - tonumber(ARGV[5])
@@ -359,7 +409,8 @@ return total - sum(redis.call('ZRANGE', log, '-', '(' .. bound, 'BYLEX'))
 //
 // An error does not always mean that nothing was recorded: when Redis
 // stalls past the read timeout, the script may still run once it recovers.
-// Recording the same submission again then counts it twice.
+// Recording the same event again counts it once if it has a Submission,
+// which log-subs recognises, and twice if it has none.
 func (s *Store) RecordSpam(ctx context.Context, site string, ev spamrun.SpamEvent, maxSpam int, window time.Duration) (int, error) {
 	size := 1 + min(max(maxSpam, 0), spamrun.MaxSpamLimit)
 	window = max(window, 0)
@@ -370,8 +421,9 @@ func (s *Store) RecordSpam(ctx context.Context, site string, ev spamrun.SpamEven
 	w := uint64(window)
 	// In milliseconds, the sum cannot overflow, however wide the window.
 	ttl := max(window.Milliseconds()+s.idleTTL.Milliseconds(), 1)
-	count, err := recordScript.Run(ctx, s.rdb, []string{s.logKey(site), s.logWeightKey(site)},
-		timeKey(ev.Time), event, size, w>>32, w&0xffffffff, ttl, min(ev.Weighs(), maxEntryWeight)).Int()
+	keys := []string{s.logKey(site), s.logWeightKey(site), s.logSubsKey(site)}
+	count, err := recordScript.Run(ctx, s.rdb, keys, timeKey(ev.Time), event, size,
+		w>>32, w&0xffffffff, ttl, min(ev.Weighs(), maxEntryWeight), ev.Submission).Int()
 	if err != nil {
 		return 0, fmt.Errorf("redisstore: recording spam of site %q: %w", site, err)
 	}
@@ -493,7 +545,8 @@ func (s *Store) Disabled(ctx context.Context, site string) (*spamrun.Incident, e
 // node sees the one gone and the other still there. The site's incidents
 // stay in the history.
 func (s *Store) Enable(ctx context.Context, site string) error {
-	if err := s.rdb.Del(ctx, s.disabledKey(site), s.logKey(site), s.logWeightKey(site)).Err(); err != nil {
+	keys := []string{s.disabledKey(site), s.logKey(site), s.logWeightKey(site), s.logSubsKey(site)}
+	if err := s.rdb.Del(ctx, keys...).Err(); err != nil {
 		return fmt.Errorf("redisstore: enabling site %q: %w", site, err)
 	}
 	return nil

@@ -296,6 +296,9 @@ func (m *mailer) submit(ctx context.Context, sub submission, data []byte) (*spoo
 	}
 	msg.Evidence.Cwd, msg.Evidence.Command, msg.Evidence.UID = m.sys.evidence.Cwd, m.sys.evidence.Command, m.sys.uid
 	msg.Evidence.File = scriptFile(msg.Evidence)
+	// The store may record the decision and answer too late: the runner
+	// that decides the message again must not count it twice.
+	msg.SubmissionID = id
 
 	e := &spool.Entry{
 		ID: id, Site: m.site.Name, UID: m.sys.uid, Sender: msg.Sender, Recipients: msg.Recipients,

@@ -13,6 +13,7 @@ func init() {
 	addBroken("enforce-any-disabled", func() spamrun.Store { return enforceAnyDisabled{spamrun.NewMemoryStore()} }, "IncidentLogEnforcedAfterRetrip")
 	addBroken("activity-closed-range", func() spamrun.Store { return activityClosedRange{spamrun.NewMemoryStore()} }, "ActivityBounds")
 	addBroken("lost-spam", func() spamrun.Store { return lostSpam{spamrun.NewMemoryStore()} }, "ScriptsSpam")
+	addBroken("no-submissions", func() spamrun.Store { return noSubmissions{spamrun.NewMemoryStore()} }, "SubmissionCountsOnce")
 }
 
 func addBroken(name string, open func() spamrun.Store, catches string) {
@@ -48,4 +49,13 @@ func (s lostSpam) Scripts(ctx context.Context, site string) ([]spamrun.ScriptSee
 		l[i].Spam = 0
 	}
 	return l, err
+}
+
+// noSubmissions records every decision as new, as a store without the
+// submission key would: a decision made again counts twice.
+type noSubmissions struct{ *spamrun.MemoryStore }
+
+func (s noSubmissions) RecordSpam(ctx context.Context, site string, ev spamrun.SpamEvent, max int, window time.Duration) (int, error) {
+	ev.Submission = ""
+	return s.MemoryStore.RecordSpam(ctx, site, ev, max, window)
 }

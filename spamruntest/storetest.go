@@ -41,6 +41,11 @@ func TestStore(t *testing.T, open func(t *testing.T) spamrun.Store) {
 		{"WeightedOlderThanAllKept", storeWeightedOlderThanAllKept},
 		{"WeightedMaxChange", storeWeightedMaxChange},
 		{"WeightBelowOneCountsOne", storeWeightBelowOne},
+		{"SubmissionCountsOnce", storeSubmissionCountsOnce},
+		{"SubmissionDroppedFromLog", storeSubmissionDropped},
+		{"SubmissionEmptyAlwaysCounts", storeSubmissionEmpty},
+		{"SubmissionsDiffer", storeSubmissionsDiffer},
+		{"ConcurrentSubmission", storeConcurrentSubmission},
 		{"MatchesModel", storeMatchesModel},
 		{"SpamLogWindow", storeSpamLogWindow},
 		{"SpamLogRoundTrip", storeSpamLogRoundTrip},
@@ -87,12 +92,20 @@ func storeRecord(t *testing.T, s spamrun.Store, site, id string, at time.Time, m
 // storeRecordWeight is storeRecord for an event of the given weight.
 func storeRecordWeight(t *testing.T, s spamrun.Store, site, id string, at time.Time, weight, max int, window time.Duration, want int) {
 	t.Helper()
-	got, err := s.RecordSpam(context.Background(), site, spamrun.SpamEvent{Time: at, MessageID: id, Recipients: weight, Weight: weight}, max, window)
+	storeRecordEvent(t, s, site, spamrun.SpamEvent{Time: at, MessageID: id, Recipients: weight, Weight: weight}, max, window, want)
+}
+
+// storeRecordEvent records ev, named by its MessageID, and checks the
+// count.
+func storeRecordEvent(t *testing.T, s spamrun.Store, site string, ev spamrun.SpamEvent, max int, window time.Duration, want int) {
+	t.Helper()
+	got, err := s.RecordSpam(context.Background(), site, ev, max, window)
 	if err != nil {
-		t.Fatalf("RecordSpam(%s at %v): %v", id, at.Sub(T0), err)
+		t.Fatalf("RecordSpam(%s at %v): %v", ev.MessageID, ev.Time.Sub(T0), err)
 	}
 	if got != want {
-		t.Errorf("RecordSpam(%s weighing %d at %v, max %d, window %v) = %d, want %d", id, weight, at.Sub(T0), max, window, got, want)
+		t.Errorf("RecordSpam(%s of submission %q weighing %d at %v, max %d, window %v) = %d, want %d",
+			ev.MessageID, ev.Submission, ev.Weighs(), ev.Time.Sub(T0), max, window, got, want)
 	}
 }
 
@@ -262,12 +275,135 @@ func storeWeightBelowOne(t *testing.T, s spamrun.Store) {
 	storeWantLog(t, s, "site", storeAt(2, 0), time.Hour, "a", "b", "c")
 }
 
+// storeSubmission is a spam event named id of submission sub.
+func storeSubmission(id, sub string, at time.Time, weight int) spamrun.SpamEvent {
+	return spamrun.SpamEvent{Time: at, MessageID: id, Submission: sub, Recipients: weight, Weight: weight}
+}
+
+func storeSubmissionCountsOnce(t *testing.T, s spamrun.Store) {
+	// A message decided again, by the queue runner after its spool update
+	// failed, or after sendmail's store answered too late but recorded
+	// it, counts once: at once, after other events, whatever it weighs
+	// the second time (the policy's count may have changed) and whenever.
+	rec := func(id, sub string, at time.Time, weight, want int) {
+		t.Helper()
+		storeRecordEvent(t, s, "site", storeSubmission(id, sub, at, weight), 10, time.Hour, want)
+	}
+	rec("a", "sub-a", storeAt(0, 0), 3, 3)
+	rec("a", "sub-a", storeAt(0, 0), 3, 3)
+	rec("b", "sub-b", storeAt(1, 0), 2, 5)
+	rec("c", "", storeAt(2, 0), 1, 6)
+	rec("a", "sub-a", storeAt(0, 0), 3, 6)
+	rec("a", "sub-a", storeAt(0, 0), 1, 6)
+	rec("b", "sub-b", storeAt(3, 0), 7, 6)
+	storeWantLog(t, s, "site", storeAt(3, 0), time.Hour, "a", "b", "c")
+	// The count is that of the log as it stands: in the window ending at
+	// its newest entry, which a and b have left.
+	rec("d", "sub-d", storeAt(61, 30), 1, 2)
+	rec("a", "sub-a", storeAt(0, 0), 3, 2)
+	storeWantLog(t, s, "site", storeAt(61, 30), 24*time.Hour, "a", "b", "c", "d")
+}
+
+func storeSubmissionDropped(t *testing.T, s spamrun.Store) {
+	rec := func(id string, at time.Time, weight, max, want int) {
+		t.Helper()
+		storeRecordEvent(t, s, "site", storeSubmission(id, "sub-"+id, at, weight), max, time.Hour, want)
+	}
+	for i, id := range []string{"a", "b", "c", "d"} {
+		rec(id, storeAt(i, 0), 1, 2, min(i+1, 3))
+	}
+	// a left the log when d came, and is not recognised. Recorded again
+	// at its time it is older than all the log holds, which weighs max+1,
+	// and is dropped: the count is what recognising it would give.
+	rec("a", storeAt(0, 0), 1, 2, 3)
+	rec("a", storeAt(0, 0), 5, 2, 3)
+	storeWantLog(t, s, "site", storeAt(3, 0), time.Hour, "b", "c", "d")
+	// With max raised, it goes back into the log, once.
+	rec("a", storeAt(0, 0), 1, 10, 4)
+	rec("a", storeAt(0, 0), 1, 10, 4)
+	storeWantLog(t, s, "site", storeAt(3, 0), time.Hour, "a", "b", "c", "d")
+	// Cut again by a lowered max, the log forgets its submission with it.
+	rec("e", storeAt(4, 0), 1, 1, 2)
+	storeWantLog(t, s, "site", storeAt(4, 0), time.Hour, "d", "e")
+	rec("a", storeAt(0, 0), 1, 10, 3)
+	storeWantLog(t, s, "site", storeAt(4, 0), time.Hour, "a", "d", "e")
+}
+
+func storeSubmissionEmpty(t *testing.T, s spamrun.Store) {
+	// No submission is no key, however alike the events.
+	for i := range 3 {
+		storeRecordEvent(t, s, "site", storeSubmission("a", "", storeAt(0, 0), 2), 10, time.Hour, 2*(i+1))
+	}
+	storeWantLog(t, s, "site", storeAt(0, 0), time.Hour, "a", "a", "a")
+}
+
+func storeSubmissionsDiffer(t *testing.T, s spamrun.Store) {
+	// Events alike but for the submission are two submissions; one
+	// submission in two sites is one in each.
+	storeRecordEvent(t, s, "site", storeSubmission("a", "sub-1", storeAt(0, 0), 1), 10, time.Hour, 1)
+	storeRecordEvent(t, s, "site", storeSubmission("a", "sub-2", storeAt(0, 0), 1), 10, time.Hour, 2)
+	storeRecordEvent(t, s, "site", storeSubmission("a", "sub-1 ", storeAt(0, 0), 1), 10, time.Hour, 3)
+	storeRecordEvent(t, s, "other", storeSubmission("a", "sub-1", storeAt(0, 0), 1), 10, time.Hour, 1)
+	storeWantLog(t, s, "site", storeAt(0, 0), time.Hour, "a", "a", "a")
+	storeWantLog(t, s, "other", storeAt(0, 0), time.Hour, "a")
+}
+
+// storeConcurrentSubmission has writers record one submission at once,
+// each between submissions of its own: it is logged once, and every
+// writer's count includes it once.
+func storeConcurrentSubmission(t *testing.T, s spamrun.Store) {
+	const writers, each, dupWeight = 16, 5, 3
+	ctx := context.Background()
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for g := range writers {
+		wg.Go(func() {
+			<-start
+			for i := range each {
+				for _, ev := range []spamrun.SpamEvent{
+					storeSubmission("dup", "dup", storeAt(0, 0), dupWeight),
+					storeSubmission(fmt.Sprint(g, ".", i), fmt.Sprint("own-", g, ".", i), storeAt(0, 1+g*each+i), 1),
+				} {
+					n, err := s.RecordSpam(ctx, "site", ev, 10_000, 24*time.Hour)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if n < dupWeight || n > dupWeight+writers*each {
+						t.Errorf("RecordSpam(%s) = %d, want the submission's %d and at most %d more", ev.MessageID, n, dupWeight, writers*each)
+					}
+				}
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	evs, err := s.SpamLog(ctx, "site", storeAt(0, 1+writers*each), 24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dups := 0
+	for _, ev := range evs {
+		if ev.Submission == "dup" {
+			dups++
+		}
+	}
+	if want := dupWeight + writers*each; dups != 1 || len(evs) != 1+writers*each || spamrun.SpamWeight(evs) != want {
+		t.Errorf("SpamLog holds %d events weighing %d, %d of them the shared submission; want %d weighing %d, 1 of them",
+			len(evs), spamrun.SpamWeight(evs), dups, 1+writers*each, want)
+	}
+	if n, err := s.RecordSpam(ctx, "site", storeSubmission("dup", "dup", storeAt(0, 0), dupWeight), 10_000, 24*time.Hour); err != nil || n != dupWeight+writers*each {
+		t.Errorf("RecordSpam of the shared submission after the writers = %d, %v; want %d", n, err, dupWeight+writers*each)
+	}
+}
+
 // storeMatchesModel runs random streams of weighted events, weights above
 // max among them, in order and with clock skew between writers, and with
 // the policy changing on the way, against storeModel; where the policy is
 // fixed, also against the definition: the count is the weight of all
-// events so far in (newest−width, newest] when that is at most max, and
-// above max when that is, without exceeding it.
+// submissions so far in (newest−width, newest] when that is at most max,
+// and above max when that is, without exceeding it. One event in five is
+// an earlier submission decided again at its time, with a new weight.
 func storeMatchesModel(t *testing.T, s spamrun.Store) {
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(3, 4))
@@ -281,12 +417,23 @@ func storeMatchesModel(t *testing.T, s spamrun.Store) {
 		}
 		changing := round%4 == 3
 		var model, all storeModel
+		var earlier []spamrun.SpamEvent
 		now := T0
 		for i := range 30 {
 			now = now.Add(time.Duration(rng.IntN(20)) * time.Second)
 			at := now
 			if skew > 0 {
 				at = now.Add(-time.Duration(rng.Int64N(int64(skew) + 1)))
+			}
+			id, sub := fmt.Sprint(round, ".", i), fmt.Sprint("sub", round, ".", i)
+			switch rng.IntN(10) {
+			case 0, 1:
+				if len(earlier) > 0 {
+					again := earlier[rng.IntN(len(earlier))]
+					id, sub, at = again.MessageID, again.Submission, again.Time
+				}
+			case 2:
+				sub = ""
 			}
 			if changing && rng.IntN(5) == 0 {
 				maxSpam = rng.IntN(6)
@@ -298,17 +445,20 @@ func storeMatchesModel(t *testing.T, s spamrun.Store) {
 			case 1:
 				weight = 1 + rng.IntN(3)
 			}
-			id := fmt.Sprint(round, ".", i)
-			got, err := s.RecordSpam(ctx, site, spamrun.SpamEvent{Time: at, MessageID: id, Weight: weight}, maxSpam, width)
+			ev := spamrun.SpamEvent{Time: at, MessageID: id, Submission: sub, Weight: weight}
+			if sub != "" {
+				earlier = append(earlier, ev)
+			}
+			got, err := s.RecordSpam(ctx, site, ev, maxSpam, width)
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := model.add(at, id, weight, maxSpam, width)
+			want := model.add(at, id, sub, weight, maxSpam, width)
 			if got != want {
-				t.Fatalf("round %d event %d (weight %d, max %d width %v skew %v): count %d, model %d",
-					round, i, weight, maxSpam, width, skew, got, want)
+				t.Fatalf("round %d event %d %q (weight %d, max %d width %v skew %v): count %d, model %d",
+					round, i, sub, weight, maxSpam, width, skew, got, want)
 			}
-			all.add(at, id, weight, spamrun.MaxSpamLimit, width)
+			all.add(at, id, sub, weight, spamrun.MaxSpamLimit, width)
 			if !changing {
 				def := all.count(width)
 				if (def <= maxSpam && got != def) || (def > maxSpam && (got <= maxSpam || got > def)) {
@@ -333,24 +483,26 @@ func storeMatchesModel(t *testing.T, s spamrun.Store) {
 type storeModel []storeModelEvent
 
 type storeModelEvent struct {
-	t      time.Time
-	id     string
-	weight int
+	t       time.Time
+	id, sub string
+	weight  int
 }
 
 // add records an event and returns the count. A changed max cuts the log
-// to the newest events that weigh max+1 together; then an event not newer
-// than all of the log is dropped when the log weighs max+1 already; else
-// it is inserted, and the oldest events the newer ones make redundant go.
-func (m *storeModel) add(t time.Time, id string, weight, max int, width time.Duration) int {
+// to the newest events that weigh max+1 together; then an event of a
+// submission the log holds is dropped, and so is one not newer than all
+// of the log when the log weighs max+1 already; else it is inserted, and
+// the oldest events the newer ones make redundant go.
+func (m *storeModel) add(t time.Time, id, sub string, weight, max int, width time.Duration) int {
 	size := max + 1
 	l := m.cut(*m, size)
-	if len(l) == 0 || t.After(l[0].t) || storeWeight(l) < size {
+	logged := slices.ContainsFunc(l, func(e storeModelEvent) bool { return sub != "" && e.sub == sub })
+	if !logged && (len(l) == 0 || t.After(l[0].t) || storeWeight(l) < size) {
 		i := len(l)
 		for i > 0 && l[i-1].t.After(t) {
 			i--
 		}
-		l = m.cut(slices.Insert(l, i, storeModelEvent{t, id, weight}), size)
+		l = m.cut(slices.Insert(l, i, storeModelEvent{t, id, sub, weight}), size)
 	}
 	*m = slices.Clone(l)
 	return m.count(width)
@@ -430,6 +582,7 @@ func storeEvent(i int) spamrun.SpamEvent {
 			Command: []string{"php-fpm: pool shop1", "-d", fmt.Sprint(i)},
 			UID:     1001,
 		},
+		Submission: fmt.Sprintf("20261102T0900%02d.000000-5A17E0C3%02d", i, i),
 	}
 }
 

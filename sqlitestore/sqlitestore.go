@@ -269,6 +269,14 @@ ALTER TABLE spam_sites RENAME COLUMN n TO weight;
 DROP INDEX spam_log_site_time;
 CREATE INDEX spam_log_site_time ON spam_log (site, time, seq, weight);
 `,
+	// 5: each entry's spamrun.SpamEvent.Submission, by which a submission
+	// decided again is recognised. Entries logged before have none, and
+	// the index leaves them out.
+	`
+ALTER TABLE spam_log ADD COLUMN submission TEXT;
+CREATE UNIQUE INDEX spam_log_site_submission ON spam_log (site, submission)
+	WHERE submission IS NOT NULL;
+`,
 }
 
 // migrate brings the schema to this program's version, len(migrations).
@@ -450,7 +458,8 @@ const (
 		ORDER BY time, seq LIMIT 1`
 	qSetWeight = `INSERT INTO spam_sites (site, weight) VALUES (?, ?)
 		ON CONFLICT (site) DO UPDATE SET weight = excluded.weight`
-	qInsertSpam = "INSERT INTO spam_log (site, time, weight, event) VALUES (?, ?, ?, ?)"
+	qInsertSpam = "INSERT INTO spam_log (site, time, weight, submission, event) VALUES (?, ?, ?, ?, ?)"
+	qSubmission = "SELECT EXISTS (SELECT 1 FROM spam_log WHERE site = ? AND submission = ?)"
 	qDropSeq    = "DELETE FROM spam_log WHERE seq = ?"
 	qWeightUpTo = "SELECT coalesce(sum(weight), 0) FROM spam_log WHERE site = ? AND time <= ?"
 	qSpamLog    = `SELECT event FROM spam_log
@@ -471,7 +480,9 @@ const (
 // weighs max+1 and ev is not newer than all of it, since the trip is
 // known without it; otherwise it is inserted, and the oldest entries the
 // newer ones make redundant go. "Newest" orders by time, then by
-// insertion. All of it, and the count, happen under the write lock.
+// insertion. An ev whose Submission an entry of the cut log has is not
+// inserted; a unique index on the site and submission makes sure. All of
+// it, and the count, happen under the write lock.
 func (s *Store) RecordSpam(ctx context.Context, site string, ev spamrun.SpamEvent, maxSpam int, window time.Duration) (int, error) {
 	size := int64(1 + min(max(maxSpam, 0), spamrun.MaxSpamLimit))
 	t, weight := ev.Time.UnixNano(), int64(ev.Weighs())
@@ -479,6 +490,7 @@ func (s *Store) RecordSpam(ctx context.Context, site string, ev spamrun.SpamEven
 	if err != nil {
 		return 0, fmt.Errorf("sqlitestore: recording spam of site %q: %w", site, err)
 	}
+	sub := sql.NullString{String: ev.Submission, Valid: ev.Submission != ""}
 	var count int64
 	err = s.write(ctx, fmt.Sprintf("recording spam of site %q", site), func(tx *sql.Tx) error {
 		var total int64
@@ -523,8 +535,14 @@ func (s *Store) RecordSpam(ctx context.Context, site string, ev spamrun.SpamEven
 				return err
 			}
 		}
-		if total < size || t > oldest.time {
-			res, err := s.exec(ctx, tx, qInsertSpam, site, t, weight, event)
+		recorded := false
+		if sub.Valid {
+			if err := s.scan(ctx, tx, qSubmission, []any{site, sub}, &recorded); err != nil {
+				return err
+			}
+		}
+		if !recorded && (total < size || t > oldest.time) {
+			res, err := s.exec(ctx, tx, qInsertSpam, site, t, weight, sub, event)
 			if err != nil {
 				return err
 			}
