@@ -412,6 +412,12 @@ return total - sum(redis.call('ZRANGE', log, '-', '(' .. bound, 'BYLEX'))
 // Recording the same event again counts it once if it has a Submission,
 // which log-subs recognises, and twice if it has none.
 func (s *Store) RecordSpam(ctx context.Context, site string, ev spamrun.SpamEvent, maxSpam int, window time.Duration) (int, error) {
+	return s.recordSpam(ctx, recordScript, site, ev, maxSpam, window)
+}
+
+// recordSpam is RecordSpam by script, which takes recordScript's keys and
+// arguments: tests run the script of an earlier release with it.
+func (s *Store) recordSpam(ctx context.Context, script *redis.Script, site string, ev spamrun.SpamEvent, maxSpam int, window time.Duration) (int, error) {
 	size := 1 + min(max(maxSpam, 0), spamrun.MaxSpamLimit)
 	window = max(window, 0)
 	event, err := json.Marshal(ev)
@@ -422,7 +428,7 @@ func (s *Store) RecordSpam(ctx context.Context, site string, ev spamrun.SpamEven
 	// In milliseconds, the sum cannot overflow, however wide the window.
 	ttl := max(window.Milliseconds()+s.idleTTL.Milliseconds(), 1)
 	keys := []string{s.logKey(site), s.logWeightKey(site), s.logSubsKey(site)}
-	count, err := recordScript.Run(ctx, s.rdb, keys, timeKey(ev.Time), event, size,
+	count, err := script.Run(ctx, s.rdb, keys, timeKey(ev.Time), event, size,
 		w>>32, w&0xffffffff, ttl, min(ev.Weighs(), maxEntryWeight), ev.Submission).Int()
 	if err != nil {
 		return 0, fmt.Errorf("redisstore: recording spam of site %q: %w", site, err)

@@ -468,7 +468,8 @@ func TestLogBeforeWeights(t *testing.T) {
 }
 
 // TestIdleSiteMemory reports what a site that sent one spam-marked message
-// costs until its log expires: two keys, the log and its weight.
+// costs until its log expires: three keys, the log, its weight and its
+// submissions.
 func TestIdleSiteMemory(t *testing.T) {
 	srv := startRedis(t)
 	s := open(t, srv, nil)
@@ -481,14 +482,22 @@ func TestIdleSiteMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 	slices.Sort(keys)
-	if !slices.Equal(keys, []string{s.logWeightKey("shop1"), s.logKey("shop1")}) {
-		t.Errorf("keys of a site after one spam: %q, want its log and its weight", keys)
+	if !slices.Equal(keys, []string{s.logSubsKey("shop1"), s.logWeightKey("shop1"), s.logKey("shop1")}) {
+		t.Errorf("keys of a site after one spam: %q, want its log, its weight and its submissions", keys)
 	}
 	bytes, err := s.rdb.MemoryUsage(ctx, s.logKey("shop1")).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("MEMORY USAGE of an idle site's log after one spam-marked message: %d bytes", bytes)
+	subs, err := s.rdb.MemoryUsage(ctx, s.logSubsKey("shop1")).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("MEMORY USAGE of an idle site's log after one spam-marked message: %d bytes, and of its submissions %d", bytes, subs)
+	// A listpack of two short fields.
+	if subs > 512 {
+		t.Errorf("an idle site's submissions cost %d bytes, want at most 512", subs)
+	}
 	// Most of it is the sorted set's skiplist, which Redis uses as soon as
 	// an entry is longer than zset-max-listpack-value (64 bytes), and
 	// whose header alone is some 500 bytes; the event is about 300.
@@ -513,6 +522,7 @@ func realisticEvent(i int) spamrun.SpamEvent {
 			Cwd:    "/var/www/shop1",
 			UID:    1001,
 		},
+		Submission: fmt.Sprintf("20261102T090000.%06d-5A17E0C3D9", i%1_000_000),
 	}
 }
 

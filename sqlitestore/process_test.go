@@ -38,6 +38,8 @@ const (
 	recordMax    = 1000
 	recordWindow = time.Hour
 	tripMax      = 10
+	// resubmitWeight is what the "resubmit" children's submission weighs.
+	resubmitWeight = 7
 )
 
 // TestHelperProcess is not a test: it is the child of the tests below.
@@ -125,6 +127,16 @@ func runHelper(role string) (*helperResult, error) {
 			}
 		}
 		return &helperResult{}, nil
+	case "resubmit":
+		ready()
+		// Every child decides the same submission again, as a runner and
+		// a late sendmail might.
+		ev := spamrun.SpamEvent{Time: t0, MessageID: strconv.Itoa(index), Submission: "20261102T090000.000000-5A17E0C3D9", Weight: resubmitWeight}
+		count, err := s.RecordSpam(ctx, "site", ev, recordMax, recordWindow)
+		if err != nil {
+			return nil, err
+		}
+		return &helperResult{Count: count}, nil
 	case "trip":
 		ready()
 		// What the detector does: record, and disable when over the limit.
@@ -279,6 +291,30 @@ func TestMultiProcessExact(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestMultiProcessResubmit: processes that decide one submission at once
+// count it once, and each is told the count with it.
+func TestMultiProcessResubmit(t *testing.T) {
+	const procs = 20
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for i, r := range finish(t, startChildren(t, procs, "resubmit", map[string]string{"DB": path})) {
+		if r.Count != resubmitWeight {
+			t.Errorf("child %d: count %d, want %d", i, r.Count, resubmitWeight)
+		}
+	}
+	evs, err := s.SpamLog(context.Background(), "site", t0, recordWindow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 1 || spamrun.SpamWeight(evs) != resubmitWeight {
+		t.Errorf("the log holds %d events weighing %d, want 1 weighing %d", len(evs), spamrun.SpamWeight(evs), resubmitWeight)
 	}
 }
 
