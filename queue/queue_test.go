@@ -61,6 +61,12 @@ type env struct {
 
 func newEnv(t *testing.T, p spamrun.Policy) *env {
 	t.Helper()
+	return newEnvStore(t, p, spamrun.NewMemoryStore())
+}
+
+// newEnvStore is newEnv with the detector's state in store.
+func newEnvStore(t *testing.T, p spamrun.Policy, store spamrun.Store) *env {
+	t.Helper()
 	sp, err := spool.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -68,7 +74,7 @@ func newEnv(t *testing.T, p spamrun.Policy) *env {
 	clock := spamruntest.NewClock(spamruntest.T0)
 	det, err := spamrun.NewDetector(&spamrun.DetectorOptions{
 		Scorer: spamrun.NewBuiltinScorer(),
-		Store:  spamrun.NewMemoryStore(),
+		Store:  store,
 		Policy: p,
 		Now:    clock.Now,
 	})
