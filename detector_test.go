@@ -392,6 +392,38 @@ func TestDetectorCountsRecipients(t *testing.T) {
 	})
 }
 
+// TestDetectorSubmissionDecidedAgain: a message decided twice under its
+// SubmissionID, as the queue runner does after a spool update failed,
+// counts once, and is held both times; one without an ID counts each
+// time.
+func TestDetectorSubmissionDecidedAgain(t *testing.T) {
+	p := spamrun.Policy{SpamScore: 5, MaxSpam: 5, Window: time.Hour, HoldFor: 15 * time.Minute}
+	f := newFixture(t, p, nil)
+	ctx := context.Background()
+	msg := bccMessage(t, 3, 9)
+	msg.SubmissionID = "20261102T090000.000000-5A17E0C3D9"
+	for i := range 2 {
+		v, err := f.det.CheckAt(ctx, "shop1", msg, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.Count != 3 || v.Action != spamrun.Hold {
+			t.Errorf("decision %d: count %d, %v; want 3, hold", i, v.Count, v.Action)
+		}
+	}
+	evs, err := f.store.SpamLog(ctx, "shop1", t0, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 1 || evs[0].Submission != msg.SubmissionID {
+		t.Errorf("spam log %+v, want one event of submission %s", evs, msg.SubmissionID)
+	}
+	msg.SubmissionID = ""
+	if v, err := f.det.CheckAt(ctx, "shop1", msg, t0); err != nil || v.Count != 6 {
+		t.Errorf("the message without an ID: count %d, %v; want 6", v.Count, err)
+	}
+}
+
 func TestPolicyCount(t *testing.T) {
 	for _, tc := range []struct {
 		count      spamrun.Count
