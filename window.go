@@ -75,8 +75,8 @@ type eventLog struct {
 	events []SpamEvent // nil, or parallel to times
 	// subs holds the non-empty Submissions of events, so that a decision
 	// made again is recognised without a scan of the log; nil until one
-	// comes. (A pointer more does not change the size class of the
-	// struct.)
+	// comes. The pointer takes room the struct's size class had spare: a
+	// log costs what it did before.
 	subs  map[string]struct{}
 	size  int   // max+1: the weight the kept events need, and their bound in number
 	start int   // index of the oldest
