@@ -92,7 +92,7 @@ func storeRecord(t *testing.T, s spamrun.Store, site, id string, at time.Time, m
 // storeRecordWeight is storeRecord for an event of the given weight.
 func storeRecordWeight(t *testing.T, s spamrun.Store, site, id string, at time.Time, weight, max int, window time.Duration, want int) {
 	t.Helper()
-	storeRecordEvent(t, s, site, spamrun.SpamEvent{Time: at, MessageID: id, Recipients: weight, Weight: weight}, max, window, want)
+	storeRecordEvent(t, s, site, storeSubmission(id, "", at, weight), max, window, want)
 }
 
 // storeRecordEvent records ev, named by its MessageID, and checks the
