@@ -51,7 +51,8 @@
 //	               RecordSpam): "s" + submission → the entry's time key
 //	               and seq, and "e" + time key and seq → the submission,
 //	               by which an entry dropped from the log takes its
-//	               fields along; it expires with the log
+//	               fields along; every decision with a submission sets
+//	               it to expire with the log
 //	disabled:SITE  string, the JSON of the incident that disabled SITE;
 //	               no expiry: a site stays disabled until it is enabled
 //	incident       hash, incident ID → incident JSON
@@ -332,7 +333,24 @@ local total = 0
 if redis.call('ZCARD', log) > 0 then
 	total = tonumber(redis.call('GET', wkey) or '') or sum(redis.call('ZRANGE', log, 0, -1))
 end
-local keyed = redis.call('EXISTS', subs) == 1
+-- forget drops the fields of entry e, which has left the log. Only the
+-- JSON of an event with a submission holds the bytes '"submission":"'
+-- outside a string, where a quote is escaped.
+local function forget(e)
+	if not string.find(e, '"submission":"', 27, true) then
+		return
+	end
+	local id = string.sub(e, 1, 26)
+	local s = redis.call('HGET', subs, 'e' .. id)
+	if not s then
+		return
+	end
+	if redis.call('HGET', subs, 's' .. s) == id then
+		redis.call('HDEL', subs, 'e' .. id, 's' .. s)
+	else
+		redis.call('HDEL', subs, 'e' .. id)
+	end
+end
 local function trim()
 	while total > size do
 		local e = redis.call('ZRANGE', log, 0, 0)[1]
@@ -342,23 +360,14 @@ local function trim()
 		end
 		redis.call('ZREMRANGEBYRANK', log, 0, 0)
 		total = total - w
-		if keyed then
-			local id = string.sub(e, 1, 26)
-			local s = redis.call('HGET', subs, 'e' .. id)
-			if s then
-				redis.call('HDEL', subs, 'e' .. id)
-				if redis.call('HGET', subs, 's' .. s) == id then
-					redis.call('HDEL', subs, 's' .. s)
-				end
-			end
-		end
+		forget(e)
 	end
 end
 -- logged is whether the log holds an entry of sub: the entry its field
 -- names, since a node of an earlier release drops entries without
 -- their fields.
 local function logged()
-	if sub == '' or not keyed then
+	if sub == '' then
 		return false
 	end
 	local id = redis.call('HGET', subs, 's' .. sub)
@@ -375,14 +384,13 @@ if not logged() and (total < size or redis.call('ZLEXCOUNT', log, '-', '(' .. t)
 	redis.call('ZADD', log, 0, id .. string.format('%010d', weight) .. event)
 	if sub ~= '' then
 		redis.call('HSET', subs, 's' .. sub, id, 'e' .. id, sub)
-		keyed = true
 	end
 	total = total + weight
 	trim()
 end
 redis.call('PEXPIRE', log, ARGV[6])
 redis.call('SET', wkey, total, 'PX', ARGV[6])
-if keyed then
+if sub ~= '' then
 	redis.call('PEXPIRE', subs, ARGV[6])
 end
 local newest = redis.call('ZRANGE', log, -1, -1)[1]
