@@ -480,9 +480,9 @@ const (
 // weighs max+1 and ev is not newer than all of it, since the trip is
 // known without it; otherwise it is inserted, and the oldest entries the
 // newer ones make redundant go. "Newest" orders by time, then by
-// insertion. An ev whose Submission an entry of the cut log has is not
-// inserted; a unique index on the site and submission makes sure. All of
-// it, and the count, happen under the write lock.
+// insertion. An ev of a submission that an entry of the cut log has is
+// not inserted, which a unique index on the site and submission backs
+// up. All of it, and the count, happen under the write lock.
 func (s *Store) RecordSpam(ctx context.Context, site string, ev spamrun.SpamEvent, maxSpam int, window time.Duration) (int, error) {
 	size := int64(1 + min(max(maxSpam, 0), spamrun.MaxSpamLimit))
 	t, weight := ev.Time.UnixNano(), int64(ev.Weighs())
