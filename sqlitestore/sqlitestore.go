@@ -458,8 +458,8 @@ const (
 		ORDER BY time, seq LIMIT 1`
 	qSetWeight = `INSERT INTO spam_sites (site, weight) VALUES (?, ?)
 		ON CONFLICT (site) DO UPDATE SET weight = excluded.weight`
-	qInsertSpam = "INSERT INTO spam_log (site, time, weight, submission, event) VALUES (?, ?, ?, ?, ?)"
-	qSubmission = "SELECT EXISTS (SELECT 1 FROM spam_log WHERE site = ? AND submission = ?)"
+	qInsertSpam = `INSERT INTO spam_log (site, time, weight, submission, event) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (site, submission) WHERE submission IS NOT NULL DO NOTHING`
 	qDropSeq    = "DELETE FROM spam_log WHERE seq = ?"
 	qWeightUpTo = "SELECT coalesce(sum(weight), 0) FROM spam_log WHERE site = ? AND time <= ?"
 	qSpamLog    = `SELECT event FROM spam_log
@@ -481,8 +481,9 @@ const (
 // known without it; otherwise it is inserted, and the oldest entries the
 // newer ones make redundant go. "Newest" orders by time, then by
 // insertion. An ev of a submission that an entry of the cut log has is
-// not inserted, which a unique index on the site and submission backs
-// up. All of it, and the count, happen under the write lock.
+// not inserted: the unique index on the site and submission turns the
+// insert into nothing. All of it, and the count, happen under the write
+// lock.
 func (s *Store) RecordSpam(ctx context.Context, site string, ev spamrun.SpamEvent, maxSpam int, window time.Duration) (int, error) {
 	size := int64(1 + min(max(maxSpam, 0), spamrun.MaxSpamLimit))
 	t, weight := ev.Time.UnixNano(), int64(ev.Weighs())
@@ -535,24 +536,27 @@ func (s *Store) RecordSpam(ctx context.Context, site string, ev spamrun.SpamEven
 				return err
 			}
 		}
-		recorded := false
-		if sub.Valid {
-			if err := s.scan(ctx, tx, qSubmission, []any{site, sub}, &recorded); err != nil {
-				return err
-			}
-		}
-		if !recorded && (total < size || t > oldest.time) {
+		insert := total < size || t > oldest.time
+		if insert {
 			res, err := s.exec(ctx, tx, qInsertSpam, site, t, weight, sub, event)
 			if err != nil {
 				return err
 			}
-			if total == 0 || t < oldest.time {
+			n, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			// An entry of the same submission makes the insert do nothing.
+			insert = n == 1
+			if insert && (total == 0 || t < oldest.time) {
 				seq, err := res.LastInsertId()
 				if err != nil {
 					return err
 				}
 				oldest, known = logEntry{seq, t, weight}, true
 			}
+		}
+		if insert {
 			if !hi.Valid || t > newest {
 				newest = t
 			}

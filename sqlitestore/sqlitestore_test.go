@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -313,6 +314,7 @@ func BenchmarkSQLiteRecordSpam(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		ev.Time = t0.Add(time.Duration(i) * time.Millisecond)
+		ev.Submission = "20261102T090000.000000-" + strconv.Itoa(i)
 		if _, err := s.RecordSpam(ctx, sites[i%len(sites)], ev, 10, time.Hour); err != nil {
 			b.Fatal(err)
 		}
