@@ -122,6 +122,7 @@ import (
 	"time"
 
 	"github.com/spamrun/spamrun"
+	"github.com/spamrun/spamrun/enforce"
 )
 
 // DefaultPath is where the configuration lives, and the only file a
@@ -222,8 +223,8 @@ type Store struct {
 }
 
 // Enforce is the [enforce] table: what acts on a site when it trips, on
-// top of the store's disabled flag. See spamrun.CommandEnforcer and
-// spamrun.WebhookEnforcer for what the command and the webhook receive.
+// top of the store's disabled flag. See enforce.Command and enforce.Webhook
+// for what the command and the webhook receive.
 type Enforce struct {
 	Command        string
 	EnableCommand  string
@@ -561,14 +562,14 @@ func (c *Config) SiteForUID(uid int) (spamrun.Site, error) {
 	}})
 }
 
-// Enforcer returns what [enforce] asks for: a spamrun.CommandEnforcer, a
-// spamrun.WebhookEnforcer, both through spamrun.MultiEnforcer (the command
-// first), or nil when neither is set.
+// Enforcer returns what [enforce] asks for: an enforce.Command, an
+// enforce.Webhook, both through enforce.Multi (the command first), or nil
+// when neither is set.
 func (c *Config) Enforcer() (spamrun.Enforcer, error) {
 	e := c.Enforce
 	var enforcers []spamrun.Enforcer
 	if e.Command != "" || e.EnableCommand != "" {
-		ce, err := spamrun.NewCommandEnforcer(e.Command, e.EnableCommand)
+		ce, err := enforce.NewCommand(e.Command, e.EnableCommand)
 		if err != nil {
 			return nil, c.errorOf([]problem{{[]string{"enforce", "command"}, trimErr(err)}})
 		}
@@ -576,7 +577,7 @@ func (c *Config) Enforcer() (spamrun.Enforcer, error) {
 		enforcers = append(enforcers, ce)
 	}
 	if e.Webhook != "" {
-		we, err := spamrun.NewWebhookEnforcer(e.Webhook)
+		we, err := enforce.NewWebhook(e.Webhook)
 		if err != nil {
 			return nil, c.errorOf([]problem{{[]string{"enforce", "webhook"}, trimErr(err)}})
 		}
@@ -596,5 +597,5 @@ func (c *Config) Enforcer() (spamrun.Enforcer, error) {
 	case 1:
 		return enforcers[0], nil
 	}
-	return spamrun.MultiEnforcer(enforcers...), nil
+	return enforce.Multi(enforcers...), nil
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"github.com/spamrun/spamrun"
+	"github.com/spamrun/spamrun/enforce"
 )
 
 // fixedHostname makes the defaults independent of the machine.
@@ -739,27 +740,27 @@ func TestEnforcer(t *testing.T) {
 		t.Errorf("no [enforce]: got %#v", e)
 	}
 
-	ce, ok := build(t, "[enforce]\ncommand = \"/usr/bin/panel off {site}\"\nenable_command = \"/usr/bin/panel on {site}\"\ncommand_timeout = \"7s\"\n").(*spamrun.CommandEnforcer)
+	ce, ok := build(t, "[enforce]\ncommand = \"/usr/bin/panel off {site}\"\nenable_command = \"/usr/bin/panel on {site}\"\ncommand_timeout = \"7s\"\n").(*enforce.Command)
 	if !ok {
-		t.Fatal("command: not a *CommandEnforcer")
+		t.Fatal("command: not an *enforce.Command")
 	}
 	if ce.Timeout != 7*time.Second {
 		t.Errorf("command timeout %v", ce.Timeout)
 	}
-	for event, want := range map[string]string{spamrun.EventDisable: "/usr/bin/panel off shop1", spamrun.EventEnable: "/usr/bin/panel on shop1"} {
+	for event, want := range map[string]string{enforce.EventDisable: "/usr/bin/panel off shop1", enforce.EventEnable: "/usr/bin/panel on shop1"} {
 		if argv, err := ce.Argv(event, "shop1", ""); err != nil || strings.Join(argv, " ") != want {
 			t.Errorf("Argv(%s) = %q, %v", event, argv, err)
 		}
 	}
 
-	we, ok := build(t, "[enforce]\nwebhook = \"https://panel.example/hook\"\nwebhook_secret = \"k\"\nwebhook_timeout = \"3s\"\nwebhook_retries = 0\n").(*spamrun.WebhookEnforcer)
+	we, ok := build(t, "[enforce]\nwebhook = \"https://panel.example/hook\"\nwebhook_secret = \"k\"\nwebhook_timeout = \"3s\"\nwebhook_retries = 0\n").(*enforce.Webhook)
 	if !ok {
-		t.Fatal("webhook: not a *WebhookEnforcer")
+		t.Fatal("webhook: not an *enforce.Webhook")
 	}
 	if string(we.Secret) != "k" || we.Timeout != 3*time.Second || we.Retries != -1 {
 		t.Errorf("webhook: secret %q, timeout %v, retries %d", we.Secret, we.Timeout, we.Retries)
 	}
-	if we := build(t, "[enforce]\nwebhook = \"https://panel.example/hook\"\n").(*spamrun.WebhookEnforcer); we.Secret != nil || we.Retries != 3 || we.Timeout != 10*time.Second {
+	if we := build(t, "[enforce]\nwebhook = \"https://panel.example/hook\"\n").(*enforce.Webhook); we.Secret != nil || we.Retries != 3 || we.Timeout != 10*time.Second {
 		t.Errorf("webhook defaults: secret %q, timeout %v, retries %d", we.Secret, we.Timeout, we.Retries)
 	}
 
@@ -788,7 +789,7 @@ func TestEnforcer(t *testing.T) {
 	defer srv.Close()
 	e := build(t, fmt.Sprintf("[enforce]\ncommand = \"%s %s/{site}\"\nwebhook = %q\n", touch, dir, srv.URL))
 	switch e.(type) {
-	case *spamrun.CommandEnforcer, *spamrun.WebhookEnforcer:
+	case *enforce.Command, *enforce.Webhook:
 		t.Fatalf("both: got only %T", e)
 	}
 	if err := e.Disable(context.Background(), "shop1", &spamrun.Incident{ID: "inc1", Site: "shop1"}); err != nil {
