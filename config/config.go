@@ -1,5 +1,6 @@
 // Package config loads spamrun.toml, the one configuration file of the
-// sendmail binary and the operator command.
+// sendmail binary and the operator command. It reads and checks the file
+// and builds nothing from it: the program is assembled in internal/host.
 //
 // The file is /etc/spamrun/spamrun.toml ([DefaultPath]). An unprivileged
 // process may name another one in SPAMRUN_CONFIG; sendmail installed setgid
@@ -122,7 +123,6 @@ import (
 	"time"
 
 	"github.com/spamrun/spamrun"
-	"github.com/spamrun/spamrun/enforce"
 )
 
 // DefaultPath is where the configuration lives, and the only file a
@@ -560,42 +560,4 @@ func (c *Config) SiteForUID(uid int) (spamrun.Site, error) {
 		[]string{"sites", names[1]},
 		fmt.Sprintf("UID %d is the UID of sites %s", uid, strings.Join(names, ", ")),
 	}})
-}
-
-// Enforcer returns what [enforce] asks for: an enforce.Command, an
-// enforce.Webhook, both through enforce.Multi (the command first), or nil
-// when neither is set.
-func (c *Config) Enforcer() (spamrun.Enforcer, error) {
-	e := c.Enforce
-	var enforcers []spamrun.Enforcer
-	if e.Command != "" || e.EnableCommand != "" {
-		ce, err := enforce.NewCommand(e.Command, e.EnableCommand)
-		if err != nil {
-			return nil, c.errorOf([]problem{{[]string{"enforce", "command"}, trimErr(err)}})
-		}
-		ce.Timeout = e.CommandTimeout
-		enforcers = append(enforcers, ce)
-	}
-	if e.Webhook != "" {
-		we, err := enforce.NewWebhook(e.Webhook)
-		if err != nil {
-			return nil, c.errorOf([]problem{{[]string{"enforce", "webhook"}, trimErr(err)}})
-		}
-		if e.WebhookSecret != "" {
-			we.Secret = []byte(e.WebhookSecret)
-		}
-		we.Timeout = e.WebhookTimeout
-		we.Retries = e.WebhookRetries
-		if we.Retries == 0 {
-			we.Retries = -1 // the enforcer's 0 is its default, ours is none
-		}
-		enforcers = append(enforcers, we)
-	}
-	switch len(enforcers) {
-	case 0:
-		return nil, nil
-	case 1:
-		return enforcers[0], nil
-	}
-	return enforce.Multi(enforcers...), nil
 }

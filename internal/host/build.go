@@ -1,0 +1,132 @@
+package host
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spamrun/spamrun"
+	"github.com/spamrun/spamrun/config"
+	"github.com/spamrun/spamrun/enforce"
+	"github.com/spamrun/spamrun/relay"
+	"github.com/spamrun/spamrun/rspamd"
+	"github.com/spamrun/spamrun/spamassassin"
+)
+
+// ExternalBand is how far on either side of the spam score a builtin score
+// must fall for the external filter to be asked: closer than this, a second
+// opinion can change the verdict; further, it cannot, and the filter's ten
+// messages a second are better spent elsewhere.
+const ExternalBand = 2.5
+
+// NewScorer returns the scorer the detector decides with: the builtin
+// scorer, and when [scorer] names an external filter, that filter asked
+// only near the threshold (spamrun.CombinedScorer).
+func NewScorer(cfg *config.Config) (spamrun.Scorer, error) {
+	external, name, err := newExternalScorer(cfg)
+	switch {
+	case err != nil:
+		return nil, err
+	case external == nil:
+		return spamrun.NewBuiltinScorer(), nil
+	}
+	return &spamrun.CombinedScorer{
+		First: spamrun.NewBuiltinScorer(), External: external, Name: name,
+		Threshold: cfg.DefaultPolicy.SpamScore, Band: ExternalBand, Timeout: cfg.Scorer.Timeout,
+	}, nil
+}
+
+// NewScorerAlone returns the scorer [scorer] names by itself: an external
+// filter then scores every message, so that the operator can compare
+// filters side by side.
+func NewScorerAlone(cfg *config.Config) (spamrun.Scorer, error) {
+	external, _, err := newExternalScorer(cfg)
+	switch {
+	case err != nil:
+		return nil, err
+	case external == nil:
+		return spamrun.NewBuiltinScorer(), nil
+	}
+	return external, nil
+}
+
+// newExternalScorer returns the external filter [scorer] names, with the
+// name of its rules in a combined score, or nil for the builtin scorer.
+func newExternalScorer(cfg *config.Config) (spamrun.Scorer, string, error) {
+	switch c := cfg.Scorer; c.Kind {
+	case config.ScorerBuiltin, "":
+		return nil, "", nil
+	case config.ScorerSpamAssassin:
+		return &spamassassin.Scorer{Addr: c.Address, Timeout: c.Timeout}, "SPAMASSASSIN", nil
+	case config.ScorerRspamd:
+		url := c.Address
+		if !strings.Contains(url, "://") {
+			url = "http://" + url
+		}
+		return &rspamd.Scorer{URL: url, Timeout: c.Timeout}, "RSPAMD", nil
+	default:
+		return nil, "", fmt.Errorf("scorer kind %q: want %q, %q or %q", c.Kind, config.ScorerBuiltin, config.ScorerSpamAssassin, config.ScorerRspamd)
+	}
+}
+
+// NewEnforcer returns what [enforce] asks for: an enforce.Command, an
+// enforce.Webhook, both through enforce.Multi (the command first), or nil
+// when neither is set.
+func NewEnforcer(cfg *config.Config) (spamrun.Enforcer, error) {
+	e := cfg.Enforce
+	var enforcers []spamrun.Enforcer
+	if e.Command != "" || e.EnableCommand != "" {
+		ce, err := enforce.NewCommand(e.Command, e.EnableCommand)
+		if err != nil {
+			return nil, err
+		}
+		ce.Timeout = e.CommandTimeout
+		enforcers = append(enforcers, ce)
+	}
+	if e.Webhook != "" {
+		we, err := enforce.NewWebhook(e.Webhook)
+		if err != nil {
+			return nil, err
+		}
+		if e.WebhookSecret != "" {
+			we.Secret = []byte(e.WebhookSecret)
+		}
+		we.Timeout = e.WebhookTimeout
+		we.Retries = e.WebhookRetries
+		if we.Retries == 0 {
+			we.Retries = -1 // the enforcer's 0 is its default, ours is none
+		}
+		enforcers = append(enforcers, we)
+	}
+	switch len(enforcers) {
+	case 0:
+		return nil, nil
+	case 1:
+		return enforcers[0], nil
+	}
+	return enforce.Multi(enforcers...), nil
+}
+
+// NewRelay returns the relay cfg describes.
+func NewRelay(cfg *config.Config) (relay.Relay, error) {
+	if cfg.Relay.Command != "" {
+		c, err := relay.ParseCommand(cfg.Relay.Command)
+		if err != nil {
+			return nil, err
+		}
+		c.MaxRecipients = cfg.Relay.MaxRecipients
+		return c, nil
+	}
+	starttls, err := relay.ParseStartTLSMode(cfg.Relay.StartTLS)
+	if err != nil {
+		return nil, err
+	}
+	return &relay.SMTP{
+		Addr:          cfg.Relay.SMTP,
+		Helo:          cfg.Relay.Helo,
+		StartTLS:      starttls,
+		Username:      cfg.Relay.Username,
+		Password:      cfg.Relay.Password,
+		Timeout:       cfg.Relay.Timeout,
+		MaxRecipients: cfg.Relay.MaxRecipients,
+	}, nil
+}
