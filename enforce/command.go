@@ -20,19 +20,19 @@ import (
 // ErrBadCommand is wrapped by every error of NewCommand.
 var ErrBadCommand = errors.New("enforce: bad command")
 
-// ErrUnsafeName is wrapped by the error of a Command that refuses
-// to put a site name or incident ID on a command line: one that is empty,
-// starts with '-', contains '/', control characters or invalid UTF-8, or is
-// "." or "..". Nothing is run.
+// ErrUnsafeName is wrapped by the error of a Command that refuses to put a
+// site name or incident ID on a command line: one that is empty, starts
+// with '-', contains '/', control characters or invalid UTF-8, or is "."
+// or "..". Nothing is run.
 var ErrUnsafeName = errors.New("enforce: unsafe name")
 
-// Command runs a control panel's own command line tool: one command
-// to suspend a site when it trips, another to resume it when the operator
+// Command runs a control panel's own command line tool: one command to
+// suspend a site when it trips, another to resume it when the operator
 // re-enables it.
 //
-// Each command is a template, split into words once by NewCommand
-// with the quoting of a shell ('single quotes', "double quotes", backslash),
-// but no shell ever runs it: the program is executed directly, so nothing is
+// Each command is a template, split into words once by NewCommand with the
+// quoting of a shell ('single quotes', "double quotes", backslash), but no
+// shell ever runs it: the program is executed directly, so nothing is
 // expanded, globbed, piped or redirected. The placeholders {site},
 // {incident} (the incident ID; empty for enable) and {event} ("disable" or
 // "enable") are then filled in inside the words, so a site name is always
@@ -47,10 +47,10 @@ var ErrUnsafeName = errors.New("enforce: unsafe name")
 // The program is an absolute path, or a bare name looked up in a fixed PATH
 // of /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin. It runs
 // in "/" with only PATH, SPAMRUN_EVENT, SPAMRUN_SITE and SPAMRUN_INCIDENT_ID
-// in its environment and, for disable, the spamrun.Incident as JSON on stdin. Exit
-// status 0 is success; any other status is an error that carries the end of
-// the command's stderr. A command still running after Timeout is killed,
-// together with every process it started.
+// in its environment and, for disable, the [spamrun.Incident] as JSON on
+// stdin. Exit status 0 is success; any other status is an error that
+// carries the end of the command's stderr. A command still running after
+// Timeout is killed, together with every process it started.
 //
 // The command may be run again for a site already in the state asked for
 // (after a crash, say) and should then succeed without doing anything.
@@ -65,9 +65,9 @@ const defaultCommandTimeout = 30 * time.Second
 
 var _ spamrun.Enforcer = (*Command)(nil)
 
-// NewCommand parses the disable and enable command templates. An
-// empty enable template makes Enable do nothing, for panels whose staff
-// resume sites by hand.
+// NewCommand parses the disable and enable command templates. An empty
+// enable template makes Enable do nothing, for panels whose staff resume
+// sites by hand.
 func NewCommand(disable, enable string) (*Command, error) {
 	c := new(Command)
 	var err error

@@ -9,10 +9,10 @@ import (
 	"github.com/spamrun/spamrun"
 )
 
-// Multi returns an Enforcer that calls each of enforcers in order:
-// say, the panel command that suspends the vhost, then a webhook to the
-// ticket system. A failure does not stop the others, because one panel being
-// down must not spare the site the rest of its enforcement. The error joins
+// Multi returns an enforcer that calls each of enforcers in order: say,
+// the panel command that suspends the vhost, then a webhook to the ticket
+// system. A failure does not stop the others, because one panel being down
+// must not spare the site the rest of its enforcement. The error joins
 // every failure (errors.Join), each naming the failed enforcer by position
 // and type. nil enforcers are skipped.
 func Multi(enforcers ...spamrun.Enforcer) spamrun.Enforcer {

@@ -42,8 +42,8 @@ type WebhookPayload struct {
 	Incident *spamrun.Incident `json:"incident,omitempty"`
 }
 
-// Webhook tells a control panel over HTTP: each Disable and Enable
-// is a POST of a WebhookPayload to its URL, with the headers
+// Webhook tells a control panel over HTTP: each Disable and Enable is a
+// POST of a WebhookPayload to its URL, with the headers
 //
 //	Content-Type: application/json
 //	User-Agent: spamrun
@@ -107,9 +107,9 @@ var webhookClient = sync.OnceValue(func() *http.Client {
 	}
 })
 
-// NewWebhook returns an enforcer that posts to rawURL, an http or
-// https URL, with the defaults described on Webhook. Set its fields
-// before first use.
+// NewWebhook returns an enforcer that posts to rawURL, an http or https
+// URL, with the defaults described on Webhook. Set its fields before first
+// use.
 func NewWebhook(rawURL string) (*Webhook, error) {
 	u, shown, err := enforceconf.ParseWebhookURL(rawURL)
 	if err != nil {
