@@ -22,15 +22,18 @@ const ExternalBand = 2.5
 // scorer, and when [scorer] names an external filter, that filter asked
 // only near the threshold (spamrun.CombinedScorer).
 func NewScorer(cfg *config.Config) (spamrun.Scorer, error) {
-	external, name, err := newExternalScorer(cfg)
-	switch {
-	case err != nil:
+	s, err := NewScorerAlone(cfg)
+	if err != nil {
 		return nil, err
-	case external == nil:
-		return spamrun.NewBuiltinScorer(), nil
+	}
+	if _, builtin := s.(*spamrun.BuiltinScorer); builtin {
+		return s, nil
 	}
 	return &spamrun.CombinedScorer{
-		First: spamrun.NewBuiltinScorer(), External: external, Name: name,
+		First: spamrun.NewBuiltinScorer(), External: s,
+		// The filter's rules under its kind in capitals, as SpamAssassin
+		// and rspamd write their own rules.
+		Name:      strings.ToUpper(cfg.Scorer.Kind),
 		Threshold: cfg.DefaultPolicy.SpamScore, Band: ExternalBand, Timeout: cfg.Scorer.Timeout,
 	}, nil
 }
@@ -39,32 +42,19 @@ func NewScorer(cfg *config.Config) (spamrun.Scorer, error) {
 // filter then scores every message, so that the operator can compare
 // filters side by side.
 func NewScorerAlone(cfg *config.Config) (spamrun.Scorer, error) {
-	external, _, err := newExternalScorer(cfg)
-	switch {
-	case err != nil:
-		return nil, err
-	case external == nil:
-		return spamrun.NewBuiltinScorer(), nil
-	}
-	return external, nil
-}
-
-// newExternalScorer returns the external filter [scorer] names, with the
-// name of its rules in a combined score, or nil for the builtin scorer.
-func newExternalScorer(cfg *config.Config) (spamrun.Scorer, string, error) {
 	switch c := cfg.Scorer; c.Kind {
 	case config.ScorerBuiltin, "":
-		return nil, "", nil
+		return spamrun.NewBuiltinScorer(), nil
 	case config.ScorerSpamAssassin:
-		return &spamassassin.Scorer{Addr: c.Address, Timeout: c.Timeout}, "SPAMASSASSIN", nil
+		return &spamassassin.Scorer{Addr: c.Address, Timeout: c.Timeout}, nil
 	case config.ScorerRspamd:
 		url := c.Address
 		if !strings.Contains(url, "://") {
 			url = "http://" + url
 		}
-		return &rspamd.Scorer{URL: url, Timeout: c.Timeout}, "RSPAMD", nil
+		return &rspamd.Scorer{URL: url, Timeout: c.Timeout}, nil
 	default:
-		return nil, "", fmt.Errorf("scorer kind %q: want %q, %q or %q", c.Kind, config.ScorerBuiltin, config.ScorerSpamAssassin, config.ScorerRspamd)
+		return nil, fmt.Errorf("scorer kind %q: want %q, %q or %q", c.Kind, config.ScorerBuiltin, config.ScorerSpamAssassin, config.ScorerRspamd)
 	}
 }
 

@@ -180,12 +180,20 @@ func TestNewScorer(t *testing.T) {
 		"127.0.0.1:11333":          "http://127.0.0.1:11333",
 		"https://rspamd.example:1": "https://rspamd.example:1",
 	} {
-		s, err := host.NewScorerAlone(parse(t, fmt.Sprintf("[scorer]\nkind = \"rspamd\"\naddress = %q\n", addr)))
+		cfg := parse(t, fmt.Sprintf("[scorer]\nkind = \"rspamd\"\naddress = %q\n", addr))
+		s, err := host.NewScorerAlone(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if r, ok := s.(*rspamd.Scorer); !ok || r.URL != want {
 			t.Errorf("NewScorerAlone of rspamd at %s = %#v, want URL %s", addr, s, want)
+		}
+		s, err = host.NewScorer(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c, ok := s.(*spamrun.CombinedScorer); !ok || c.Name != "RSPAMD" {
+			t.Errorf("NewScorer of rspamd = %#v, want the builtin scorer first and the filter's rules as RSPAMD", s)
 		}
 	}
 
