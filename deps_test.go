@@ -11,92 +11,113 @@ import (
 	"github.com/spamrun/spamrun/spamruntest"
 )
 
-// The layers that TestLayering holds the packages to. An importer who
-// wants only the in-memory detector, or a control panel that enforces
-// through spamrun.EnforcerFuncs, gets the root package without a database
-// or Redis driver, an HTTP client or a way to run programs; config only
-// reads and checks the file, and internal/host alone assembles the program
-// from it.
-var (
-	// drivers are the packages that reach a store, a filter or a relay.
-	drivers = []string{
-		"github.com/spamrun/spamrun/sqlitestore",
-		"github.com/spamrun/spamrun/redisstore",
-		"github.com/spamrun/spamrun/spamassassin",
-		"github.com/spamrun/spamrun/rspamd",
-		"github.com/spamrun/spamrun/relay",
+const module = "github.com/spamrun/spamrun"
+
+// layers maps a package to what it may not link, directly or not: import
+// paths, each banning its subpackages too. (A package that imports the one
+// checked, as every package here imports the root, is kept out by the
+// compiler.)
+//
+// An importer who wants only the in-memory detector, or a control panel
+// that enforces through spamrun.EnforcerFuncs, gets the root package
+// without a database or Redis driver, an HTTP client or a way to run
+// programs. config only reads and checks spamrun.toml, and internal/host
+// alone assembles the program from it, so that the library packages serve
+// an importer who has no spamrun.toml.
+func layers() map[string][]string {
+	// drivers reach a store, a filter or a relay.
+	drivers := []string{
+		module + "/sqlitestore",
+		module + "/redisstore",
+		module + "/spamassassin",
+		module + "/rspamd",
+		module + "/relay",
 		"modernc.org/sqlite",
 		"github.com/redis/go-redis",
 		"github.com/emersion/go-smtp",
 	}
-	// layers maps a package to what it may not link, directly or not:
-	// an import path, which bans its subpackages too. (What imports the
-	// package itself, as enforce and config import the root, is kept out
-	// by the compiler.)
-	layers = map[string][]string{
-		".":        append(slices.Clone(drivers), "net/http", "os/exec"),
-		"./config": append(slices.Clone(drivers), "github.com/spamrun/spamrun/enforce", "net/http"),
+	l := map[string][]string{
+		module:             append(slices.Clone(drivers), "net/http", "os/exec"),
+		module + "/config": append(slices.Clone(drivers), module+"/enforce", "net/http"),
 	}
-	// foreignDrivers are database drivers the module does not use, which
-	// the root package must not grow either: any import path holding one
-	// of these.
-	foreignDrivers = []string{"sqlite", "redis", "mysql", "lib/pq", "pgx", "bbolt"}
-)
+	for _, lib := range []string{"enforce", "queue", "relay", "spool", "sqlitestore", "redisstore", "spamassassin", "rspamd", "report", "sitediff"} {
+		l[module+"/"+lib] = []string{module + "/config", module + "/internal/host"}
+	}
+	return l
+}
+
+// foreignDrivers are database drivers the module does not use, which the
+// root package must not grow either: any import path holding one of these.
+var foreignDrivers = []string{"sqlite", "redis", "mysql", "lib/pq", "pgx", "bbolt"}
 
 func TestLayering(t *testing.T) {
 	goTool := spamruntest.NeedCommand(t, "go", "golang-go")
-	for _, pkg := range slices.Sorted(maps.Keys(layers)) {
-		graph := importGraph(t, goTool, pkg)
-		root := graph[""][0]
-		deps := slices.Sorted(maps.Keys(graph))
+	layers := layers()
+	pkgs := slices.Sorted(maps.Keys(layers))
+	graph := importGraph(t, goTool, pkgs)
+	for _, pkg := range pkgs {
+		deps := reachable(graph, pkg)
 		reported := make(map[string]bool)
 		for _, b := range layers[pkg] {
 			for _, dep := range deps {
 				if dep == b || strings.HasPrefix(dep, b+"/") {
-					t.Errorf("%s links %s: %s", root, b, strings.Join(importPath(graph, root, dep), " → "))
+					t.Errorf("%s links %s: %s", pkg, b, strings.Join(importPath(graph, pkg, dep), " → "))
 					reported[dep] = true
 					break
 				}
 			}
 		}
-		if pkg != "." {
+		if pkg != module {
 			continue
 		}
 		for _, dep := range deps {
 			for _, b := range foreignDrivers {
 				if strings.Contains(dep, b) && !reported[dep] {
-					t.Errorf("%s links %s: %s", root, dep, strings.Join(importPath(graph, root, dep), " → "))
+					t.Errorf("%s links %s: %s", pkg, dep, strings.Join(importPath(graph, pkg, dep), " → "))
 				}
 			}
 		}
 	}
 }
 
-// importGraph returns the imports of pkg and of every package it links,
-// test files aside, by import path: its keys are all that pkg links. The
-// entry "" holds pkg's own import path.
-func importGraph(t *testing.T, goTool, pkg string) map[string][]string {
+// importGraph returns the imports of pkgs and of every package they link,
+// test files aside, by import path.
+func importGraph(t *testing.T, goTool string, pkgs []string) map[string][]string {
 	t.Helper()
 	var stderr bytes.Buffer
-	cmd := exec.Command(goTool, "list", "-deps", "-f", `{{.ImportPath}}{{range .Imports}} {{.}}{{end}}`, pkg)
+	cmd := exec.Command(goTool, append([]string{"list", "-deps", "-f", `{{.ImportPath}}{{range .Imports}} {{.}}{{end}}`}, pkgs...)...)
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("go list %s: %v\n%s", pkg, err, stderr.Bytes())
+		t.Fatalf("go list: %v\n%s", err, stderr.Bytes())
 	}
 	graph := make(map[string][]string)
-	var last string
 	for line := range strings.Lines(string(out)) {
-		f := strings.Fields(line)
-		if len(f) == 0 {
-			continue
+		if f := strings.Fields(line); len(f) > 0 {
+			graph[f[0]] = f[1:]
 		}
-		graph[f[0]] = f[1:]
-		last = f[0]
 	}
-	// go list -deps prints a package after everything it imports.
-	graph[""] = []string{last}
+	for _, p := range pkgs {
+		if _, ok := graph[p]; !ok {
+			t.Fatalf("go list did not list %s", p)
+		}
+	}
 	return graph
+}
+
+// reachable returns, sorted, every package that pkg links.
+func reachable(graph map[string][]string, pkg string) []string {
+	seen := map[string]bool{pkg: true}
+	queue := []string{pkg}
+	for i := 0; i < len(queue); i++ {
+		for _, next := range graph[queue[i]] {
+			if !seen[next] {
+				seen[next] = true
+				queue = append(queue, next)
+			}
+		}
+	}
+	return slices.Sorted(maps.Keys(seen))
 }
 
 // importPath returns a shortest chain of imports from one package to
