@@ -2,14 +2,19 @@ package host
 
 import (
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spamrun/spamrun"
 	"github.com/spamrun/spamrun/config"
 	"github.com/spamrun/spamrun/enforce"
+	"github.com/spamrun/spamrun/redisstore"
 	"github.com/spamrun/spamrun/relay"
 	"github.com/spamrun/spamrun/rspamd"
 	"github.com/spamrun/spamrun/spamassassin"
+	"github.com/spamrun/spamrun/sqlitestore"
 )
 
 // ExternalBand is how far on either side of the spam score a builtin score
@@ -94,6 +99,34 @@ func NewEnforcer(cfg *config.Config) (spamrun.Enforcer, error) {
 		return enforcers[0], nil
 	}
 	return enforce.Multi(enforcers...), nil
+}
+
+// openStore opens the state store [store] names, and returns with it what
+// closes it: nil for the memory store, which holds nothing open.
+func openStore(cfg *config.Config) (spamrun.Store, io.Closer, error) {
+	switch cfg.Store.Kind {
+	case config.StoreMemory:
+		return spamrun.NewMemoryStore(), nil, nil
+	case config.StoreSQLite:
+		if err := os.MkdirAll(cfg.StateDir, 0o770); err != nil {
+			return nil, nil, err
+		}
+		s, err := sqlitestore.Open(filepath.Join(cfg.StateDir, "state.db"), nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		return s, s, nil
+	case config.StoreRedis:
+		// go-redis would tell stderr about a Redis that is down, and
+		// sendmail's stderr is the website's, or the -bs client's.
+		redisstore.SetLogger(nil)
+		s, err := redisstore.Open(cfg.Store.URL, nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		return s, s, nil
+	}
+	return nil, nil, fmt.Errorf("store kind %q is not supported", cfg.Store.Kind)
 }
 
 // NewRelay returns the relay cfg describes.

@@ -11,8 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -22,10 +20,8 @@ import (
 	"github.com/spamrun/spamrun"
 	"github.com/spamrun/spamrun/config"
 	"github.com/spamrun/spamrun/queue"
-	"github.com/spamrun/spamrun/redisstore"
 	"github.com/spamrun/spamrun/relay"
 	"github.com/spamrun/spamrun/spool"
-	"github.com/spamrun/spamrun/sqlitestore"
 )
 
 // ErrSpool is wrapped by Open's error when the spool cannot be opened.
@@ -94,32 +90,11 @@ func Open(cfg *config.Config, opts *Options) (*Host, error) {
 
 func (h *Host) openDetector(opts *Options) error {
 	cfg := h.Config
-	var store spamrun.Store
-	switch cfg.Store.Kind {
-	case config.StoreMemory:
-		store = spamrun.NewMemoryStore()
-	case config.StoreSQLite:
-		if err := os.MkdirAll(cfg.StateDir, 0o770); err != nil {
-			return err
-		}
-		s, err := sqlitestore.Open(filepath.Join(cfg.StateDir, "state.db"), nil)
-		if err != nil {
-			return err
-		}
-		store, h.closer = s, s
-	case config.StoreRedis:
-		// go-redis would tell stderr about a Redis that is down, and
-		// sendmail's stderr is the website's, or the -bs client's.
-		redisstore.SetLogger(nil)
-		s, err := redisstore.Open(cfg.Store.URL, nil)
-		if err != nil {
-			return err
-		}
-		store, h.closer = s, s
-	default:
-		return fmt.Errorf("store kind %q is not supported", cfg.Store.Kind)
+	store, closer, err := openStore(cfg)
+	if err != nil {
+		return err
 	}
-	h.Store = store
+	h.Store, h.closer = store, closer
 	h.Scripts, _ = store.(spamrun.ScriptHistory)
 	enforcer, err := NewEnforcer(cfg)
 	if err != nil {
