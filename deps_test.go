@@ -1,29 +1,146 @@
 package spamrun_test
 
 import (
+	"bytes"
+	"maps"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/spamrun/spamrun/spamruntest"
 )
 
-// TestRootPackageDependencies keeps the root package light: an importer who
-// wants only the in-memory detector must not pull in a database or Redis
-// driver. (database/sql itself arrives through enmime's table printer; it
-// is the standard library, not a driver.)
-func TestRootPackageDependencies(t *testing.T) {
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go command to list dependencies with")
+const module = "github.com/spamrun/spamrun"
+
+// layers maps a package to what it may not link, directly or not: import
+// paths, each banning its subpackages too. (A package that imports the one
+// checked, as every package here imports the root, is kept out by the
+// compiler.)
+//
+// An importer who wants only the in-memory detector, or a control panel
+// that enforces through spamrun.EnforcerFuncs, gets the root package
+// without a database or Redis driver, an HTTP client or a way to run
+// programs. config only reads and checks spamrun.toml, and internal/host
+// alone assembles the program from it, so that the library packages serve
+// an importer who has no spamrun.toml.
+func layers() map[string][]string {
+	// drivers reach a store, a filter or a relay.
+	drivers := []string{
+		module + "/sqlitestore",
+		module + "/redisstore",
+		module + "/spamassassin",
+		module + "/rspamd",
+		module + "/relay",
+		"modernc.org/sqlite",
+		"github.com/redis/go-redis",
+		"github.com/emersion/go-smtp",
 	}
-	out, err := exec.Command(goTool, "list", "-deps", "github.com/spamrun/spamrun").Output()
-	if err != nil {
-		t.Fatalf("go list: %v", err)
+	l := map[string][]string{
+		module:             append(slices.Clone(drivers), "net/http", "os/exec"),
+		module + "/config": append(slices.Clone(drivers), module+"/enforce", "net/http"),
 	}
-	for _, dep := range strings.Fields(string(out)) {
-		for _, banned := range []string{"sqlite", "redis", "mysql", "lib/pq", "pgx", "bbolt", "github.com/emersion/go-smtp"} {
-			if strings.Contains(dep, banned) {
-				t.Errorf("the root package depends on %s", dep)
+	for _, lib := range []string{"enforce", "queue", "relay", "spool", "sqlitestore", "redisstore", "spamassassin", "rspamd", "report", "sitediff"} {
+		l[module+"/"+lib] = []string{module + "/config", module + "/internal/host"}
+	}
+	return l
+}
+
+// foreignDrivers are database drivers the module does not use, which the
+// root package must not grow either: any import path holding one of these.
+var foreignDrivers = []string{"sqlite", "redis", "mysql", "lib/pq", "pgx", "bbolt"}
+
+func TestLayering(t *testing.T) {
+	goTool := spamruntest.NeedCommand(t, "go", "golang-go")
+	layers := layers()
+	pkgs := slices.Sorted(maps.Keys(layers))
+	graph := importGraph(t, goTool, pkgs)
+	for _, pkg := range pkgs {
+		deps := reachable(graph, pkg)
+		reported := make(map[string]bool)
+		for _, b := range layers[pkg] {
+			for _, dep := range deps {
+				if dep == b || strings.HasPrefix(dep, b+"/") {
+					t.Errorf("%s links %s: %s", pkg, b, strings.Join(importPath(graph, pkg, dep), " → "))
+					reported[dep] = true
+					break
+				}
+			}
+		}
+		if pkg != module {
+			continue
+		}
+		for _, dep := range deps {
+			for _, b := range foreignDrivers {
+				if strings.Contains(dep, b) && !reported[dep] {
+					t.Errorf("%s links %s: %s", pkg, dep, strings.Join(importPath(graph, pkg, dep), " → "))
+				}
 			}
 		}
 	}
+}
+
+// importGraph returns the imports of pkgs and of every package they link,
+// test files aside, by import path.
+func importGraph(t *testing.T, goTool string, pkgs []string) map[string][]string {
+	t.Helper()
+	var stderr bytes.Buffer
+	cmd := exec.Command(goTool, append([]string{"list", "-deps", "-f", `{{.ImportPath}}{{range .Imports}} {{.}}{{end}}`}, pkgs...)...)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, stderr.Bytes())
+	}
+	graph := make(map[string][]string)
+	for line := range strings.Lines(string(out)) {
+		if f := strings.Fields(line); len(f) > 0 {
+			graph[f[0]] = f[1:]
+		}
+	}
+	for _, p := range pkgs {
+		if _, ok := graph[p]; !ok {
+			t.Fatalf("go list did not list %s", p)
+		}
+	}
+	return graph
+}
+
+// reachable returns, sorted, every package that pkg links.
+func reachable(graph map[string][]string, pkg string) []string {
+	seen := map[string]bool{pkg: true}
+	queue := []string{pkg}
+	for i := 0; i < len(queue); i++ {
+		for _, next := range graph[queue[i]] {
+			if !seen[next] {
+				seen[next] = true
+				queue = append(queue, next)
+			}
+		}
+	}
+	return slices.Sorted(maps.Keys(seen))
+}
+
+// importPath returns a shortest chain of imports from one package to
+// another, both included, so that a failure says which import to undo.
+func importPath(graph map[string][]string, from, to string) []string {
+	prev := map[string]string{from: ""}
+	queue := []string{from}
+	for i := 0; i < len(queue); i++ {
+		p := queue[i]
+		if p == to {
+			var chain []string
+			for ; p != ""; p = prev[p] {
+				chain = append(chain, p)
+			}
+			slices.Reverse(chain)
+			return chain
+		}
+		for _, next := range graph[p] {
+			if _, ok := prev[next]; !ok {
+				prev[next] = p
+				queue = append(queue, next)
+			}
+		}
+	}
+	return []string{from, "…", to}
 }

@@ -260,7 +260,8 @@ func (p Policy) Validate() error {
 //
 // The store's disabled flag is always on and is what makes sendmail refuse a
 // disabled site; an Enforcer is what a host adds on top: its control panel's
-// command to suspend the vhost, a webhook, a Go func. The detector calls
+// command to suspend the vhost or a webhook, both in package enforce, or Go
+// funcs ([EnforcerFuncs]). The detector calls
 // Disable once per trip and Enable once per re-enable, so implementations
 // need not deduplicate, but must tolerate being called again for a site in
 // the state asked for (after a crash, say).

@@ -1,5 +1,6 @@
 // Package config loads spamrun.toml, the one configuration file of the
-// sendmail binary and the operator command.
+// sendmail binary and the operator command. It reads and checks the file
+// and builds nothing from it: the program is assembled in internal/host.
 //
 // The file is /etc/spamrun/spamrun.toml ([DefaultPath]). An unprivileged
 // process may name another one in SPAMRUN_CONFIG; sendmail installed setgid
@@ -222,8 +223,8 @@ type Store struct {
 }
 
 // Enforce is the [enforce] table: what acts on a site when it trips, on
-// top of the store's disabled flag. See spamrun.CommandEnforcer and
-// spamrun.WebhookEnforcer for what the command and the webhook receive.
+// top of the store's disabled flag. See enforce.Command and enforce.Webhook
+// for what the command and the webhook receive.
 type Enforce struct {
 	Command        string
 	EnableCommand  string
@@ -559,42 +560,4 @@ func (c *Config) SiteForUID(uid int) (spamrun.Site, error) {
 		[]string{"sites", names[1]},
 		fmt.Sprintf("UID %d is the UID of sites %s", uid, strings.Join(names, ", ")),
 	}})
-}
-
-// Enforcer returns what [enforce] asks for: a spamrun.CommandEnforcer, a
-// spamrun.WebhookEnforcer, both through spamrun.MultiEnforcer (the command
-// first), or nil when neither is set.
-func (c *Config) Enforcer() (spamrun.Enforcer, error) {
-	e := c.Enforce
-	var enforcers []spamrun.Enforcer
-	if e.Command != "" || e.EnableCommand != "" {
-		ce, err := spamrun.NewCommandEnforcer(e.Command, e.EnableCommand)
-		if err != nil {
-			return nil, c.errorOf([]problem{{[]string{"enforce", "command"}, trimErr(err)}})
-		}
-		ce.Timeout = e.CommandTimeout
-		enforcers = append(enforcers, ce)
-	}
-	if e.Webhook != "" {
-		we, err := spamrun.NewWebhookEnforcer(e.Webhook)
-		if err != nil {
-			return nil, c.errorOf([]problem{{[]string{"enforce", "webhook"}, trimErr(err)}})
-		}
-		if e.WebhookSecret != "" {
-			we.Secret = []byte(e.WebhookSecret)
-		}
-		we.Timeout = e.WebhookTimeout
-		we.Retries = e.WebhookRetries
-		if we.Retries == 0 {
-			we.Retries = -1 // the enforcer's 0 is its default, ours is none
-		}
-		enforcers = append(enforcers, we)
-	}
-	switch len(enforcers) {
-	case 0:
-		return nil, nil
-	case 1:
-		return enforcers[0], nil
-	}
-	return spamrun.MultiEnforcer(enforcers...), nil
 }

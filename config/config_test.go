@@ -1,12 +1,8 @@
 package config
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"os/user"
@@ -14,7 +10,6 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -717,86 +712,5 @@ uid = %d
 	}
 	if site, _ := c.SiteForUID(uid); !reflect.DeepEqual(site, lookedUp) || site.DefaultSender != me.Username+"@"+c.Hostname {
 		t.Errorf("SiteForUID(%d) unconfigured = %+v, want %+v", uid, site, lookedUp)
-	}
-}
-
-func TestEnforcer(t *testing.T) {
-	fixedHostname(t, "web9.example.net", nil)
-	build := func(t *testing.T, file string) spamrun.Enforcer {
-		t.Helper()
-		c, err := parse("e.toml", []byte(file), defaultFor(0, nil))
-		if err != nil {
-			t.Fatal(err)
-		}
-		e, err := c.Enforcer()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return e
-	}
-
-	if e := build(t, ""); e != nil {
-		t.Errorf("no [enforce]: got %#v", e)
-	}
-
-	ce, ok := build(t, "[enforce]\ncommand = \"/usr/bin/panel off {site}\"\nenable_command = \"/usr/bin/panel on {site}\"\ncommand_timeout = \"7s\"\n").(*spamrun.CommandEnforcer)
-	if !ok {
-		t.Fatal("command: not a *CommandEnforcer")
-	}
-	if ce.Timeout != 7*time.Second {
-		t.Errorf("command timeout %v", ce.Timeout)
-	}
-	for event, want := range map[string]string{spamrun.EventDisable: "/usr/bin/panel off shop1", spamrun.EventEnable: "/usr/bin/panel on shop1"} {
-		if argv, err := ce.Argv(event, "shop1", ""); err != nil || strings.Join(argv, " ") != want {
-			t.Errorf("Argv(%s) = %q, %v", event, argv, err)
-		}
-	}
-
-	we, ok := build(t, "[enforce]\nwebhook = \"https://panel.example/hook\"\nwebhook_secret = \"k\"\nwebhook_timeout = \"3s\"\nwebhook_retries = 0\n").(*spamrun.WebhookEnforcer)
-	if !ok {
-		t.Fatal("webhook: not a *WebhookEnforcer")
-	}
-	if string(we.Secret) != "k" || we.Timeout != 3*time.Second || we.Retries != -1 {
-		t.Errorf("webhook: secret %q, timeout %v, retries %d", we.Secret, we.Timeout, we.Retries)
-	}
-	if we := build(t, "[enforce]\nwebhook = \"https://panel.example/hook\"\n").(*spamrun.WebhookEnforcer); we.Secret != nil || we.Retries != 3 || we.Timeout != 10*time.Second {
-		t.Errorf("webhook defaults: secret %q, timeout %v, retries %d", we.Secret, we.Timeout, we.Retries)
-	}
-
-	// Both: each is called, the command first.
-	touch := "/usr/bin/touch"
-	if _, err := os.Stat(touch); err != nil {
-		t.Skipf("no %s", touch)
-	}
-	dir := t.TempDir()
-	var (
-		mu    sync.Mutex
-		order []string
-	)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		mu.Lock()
-		defer mu.Unlock()
-		if _, err := os.Stat(filepath.Join(dir, "shop1")); err == nil {
-			order = append(order, "command")
-		}
-		order = append(order, "webhook")
-		if !strings.Contains(string(body), `"site":"shop1"`) {
-			t.Errorf("webhook body %s", body)
-		}
-	}))
-	defer srv.Close()
-	e := build(t, fmt.Sprintf("[enforce]\ncommand = \"%s %s/{site}\"\nwebhook = %q\n", touch, dir, srv.URL))
-	switch e.(type) {
-	case *spamrun.CommandEnforcer, *spamrun.WebhookEnforcer:
-		t.Fatalf("both: got only %T", e)
-	}
-	if err := e.Disable(context.Background(), "shop1", &spamrun.Incident{ID: "inc1", Site: "shop1"}); err != nil {
-		t.Fatal(err)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if strings.Join(order, ",") != "command,webhook" {
-		t.Errorf("calls: %v", order)
 	}
 }

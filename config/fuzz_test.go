@@ -1,4 +1,4 @@
-package config
+package config_test
 
 import (
 	"errors"
@@ -7,11 +7,14 @@ import (
 	"testing"
 
 	"github.com/spamrun/spamrun"
+	"github.com/spamrun/spamrun/config"
+	"github.com/spamrun/spamrun/internal/host"
 )
 
 // FuzzParse checks that whatever the file, Parse returns a config that
-// passes its own validation and builds what sendmail builds from it, or an
-// error that names the file, the same error every time.
+// passes its own validation and from which package host builds what
+// sendmail builds, or an error that names the file, the same error every
+// time.
 func FuzzParse(f *testing.F) {
 	example, err := os.ReadFile("spamrun.toml.example")
 	if err != nil {
@@ -32,7 +35,7 @@ func FuzzParse(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		c, err := Parse("fuzz.toml", data)
+		c, err := config.Parse("fuzz.toml", data)
 		if err != nil {
 			if c != nil {
 				t.Fatalf("a config and an error: %v", err)
@@ -47,7 +50,7 @@ func FuzzParse(f *testing.F) {
 					t.Fatalf("error line without the file name: %q", line)
 				}
 			}
-			if _, again := Parse("fuzz.toml", data); again == nil || again.Error() != err.Error() {
+			if _, again := config.Parse("fuzz.toml", data); again == nil || again.Error() != err.Error() {
 				t.Fatalf("a second parse said %v, the first %v", again, err)
 			}
 			return
@@ -59,25 +62,31 @@ func FuzzParse(f *testing.F) {
 		if _, err := spamrun.NewDetector(&spamrun.DetectorOptions{Policy: def, Sites: sites}); err != nil {
 			t.Fatalf("policies rejected by NewDetector: %v", err)
 		}
-		if _, err := c.Enforcer(); err != nil {
+		if _, err := host.NewEnforcer(c); err != nil {
 			t.Fatalf("enforcer of a valid config: %v", err)
+		}
+		if _, err := host.NewScorer(c); err != nil {
+			t.Fatalf("scorer of a valid config: %v", err)
+		}
+		if _, err := host.NewRelay(c); err != nil {
+			t.Fatalf("relay of a valid config: %v", err)
 		}
 	})
 }
 
 // configErrors returns every *Error in err, joined or not; it fails with a
 // nil *Error when err holds something else.
-func configErrors(err error) []*Error {
+func configErrors(err error) []*config.Error {
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var all []*Error
+		var all []*config.Error
 		for _, e := range j.Unwrap() {
 			all = append(all, configErrors(e)...)
 		}
 		return all
 	}
-	var e *Error
+	var e *config.Error
 	if errors.As(err, &e) {
-		return []*Error{e}
+		return []*config.Error{e}
 	}
-	return []*Error{{}}
+	return []*config.Error{{}}
 }

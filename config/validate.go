@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spamrun/spamrun"
+	"github.com/spamrun/spamrun/internal/enforceconf"
 	"github.com/spamrun/spamrun/internal/safeexec"
 )
 
@@ -198,11 +199,11 @@ func (c *Config) storeProblems(ch *checker) {
 func (c *Config) enforceProblems(ch *checker) {
 	e := c.Enforce
 	key := func(k string) []string { return []string{"enforce", k} }
-	// Each template is checked alone, as the disable command, so that the
-	// error names the key at fault; both parse alike.
+	// Each template is checked on its own, so that the error names the key
+	// at fault.
 	command := func(k, tmpl string) {
-		if _, err := spamrun.NewCommandEnforcer(tmpl, ""); err != nil {
-			ch.fail(key(k), "%s", commandErr(err))
+		if _, err := enforceconf.ParseCommand(tmpl); err != nil {
+			ch.fail(key(k), "%v", err)
 		}
 	}
 	if e.Command != "" {
@@ -216,8 +217,8 @@ func (c *Config) enforceProblems(ch *checker) {
 		}
 	}
 	if e.Webhook != "" {
-		if _, err := spamrun.NewWebhookEnforcer(e.Webhook); err != nil {
-			ch.fail(key("webhook"), "%s", trimErr(err))
+		if _, _, err := enforceconf.ParseWebhookURL(e.Webhook); err != nil {
+			ch.fail(key("webhook"), "%v", err)
 		}
 	} else if e.WebhookSecret != "" {
 		ch.fail(key("webhook_secret"), "needs enforce.webhook")
@@ -269,12 +270,6 @@ func (c *Config) siteProblems(ch *checker) {
 		}
 		ch.policy(key(), c.Policy(name), s.SpamScore, s.MaxSpam, s.Window, s.HoldFor)
 	}
-}
-
-// commandErr is an error of spamrun.NewCommandEnforcer for a template
-// given as its disable command, without the words that say so.
-func commandErr(err error) string {
-	return strings.TrimPrefix(err.Error(), spamrun.ErrBadCommand.Error()+": disable command: ")
 }
 
 // checkHostname accepts what may follow HELO and the @ of a Message-ID: a

@@ -39,8 +39,8 @@ import (
 	"time"
 
 	"github.com/spamrun/spamrun"
-	"github.com/spamrun/spamrun/config"
 	"github.com/spamrun/spamrun/internal/filterd"
+	"github.com/spamrun/spamrun/internal/host"
 	"github.com/spamrun/spamrun/internal/textmodel/corpus"
 	"github.com/spamrun/spamrun/rspamd"
 	"github.com/spamrun/spamrun/spamassassin"
@@ -120,9 +120,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// filter's only when the builtin is within the band of the threshold.
 	for _, e := range external {
 		scorers = append(scorers, scorer{
-			name:      fmt.Sprintf("builtin, then %s within %g of 5", e.name, config.ExternalBand),
+			name:      fmt.Sprintf("builtin, then %s within %g of 5", e.name, host.ExternalBand),
 			threshold: "5",
-			s:         &spamrun.CombinedScorer{First: spamrun.NewBuiltinScorer(), External: e.s, Threshold: 5, Band: config.ExternalBand, Timeout: *timeout},
+			s:         &spamrun.CombinedScorer{First: spamrun.NewBuiltinScorer(), External: e.s, Threshold: 5, Band: host.ExternalBand, Timeout: *timeout},
 			workers:   e.workers,
 		})
 	}

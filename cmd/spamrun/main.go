@@ -41,6 +41,7 @@ import (
 
 	"github.com/spamrun/spamrun"
 	"github.com/spamrun/spamrun/config"
+	"github.com/spamrun/spamrun/internal/host"
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) }
@@ -216,7 +217,7 @@ func score(args []string, stdout, stderr io.Writer) int {
 	if *address != "" {
 		cfg.Scorer.Address = *address
 	}
-	scorer, err := cfg.NewScorer(true)
+	scorer, err := host.NewScorerAlone(cfg)
 	if err != nil {
 		fmt.Fprintln(stderr, "spamrun:", err)
 		return exitUsage

@@ -1,7 +1,9 @@
 // Package host opens a spamrun installation as its configuration
 // describes it, the same way for sendmail and for the operator's command:
-// the spool, the relay, the state store with the detector over it, and the
-// queue runner over all of them.
+// the spool, the relay, the state store with the scorer, the enforcer and
+// the detector over it, and the queue runner over all of them. It is the
+// one place where the program is assembled: package config only reads and
+// checks the file, so that it links no driver, filter adapter or enforcer.
 package host
 
 import (
@@ -9,8 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -20,10 +20,8 @@ import (
 	"github.com/spamrun/spamrun"
 	"github.com/spamrun/spamrun/config"
 	"github.com/spamrun/spamrun/queue"
-	"github.com/spamrun/spamrun/redisstore"
 	"github.com/spamrun/spamrun/relay"
 	"github.com/spamrun/spamrun/spool"
-	"github.com/spamrun/spamrun/sqlitestore"
 )
 
 // ErrSpool is wrapped by Open's error when the spool cannot be opened.
@@ -53,9 +51,6 @@ type Options struct {
 	Now func() time.Time
 	// Logf gets the log lines of the detector's decisions and the queue.
 	Logf func(format string, args ...any)
-	// ScorerAlone asks for the external scorer on every message, as the
-	// operator's score command does, rather than only near the threshold.
-	ScorerAlone bool
 }
 
 // Open opens what cfg describes. Only a spool or relay that cannot be used
@@ -95,38 +90,17 @@ func Open(cfg *config.Config, opts *Options) (*Host, error) {
 
 func (h *Host) openDetector(opts *Options) error {
 	cfg := h.Config
-	var store spamrun.Store
-	switch cfg.Store.Kind {
-	case config.StoreMemory:
-		store = spamrun.NewMemoryStore()
-	case config.StoreSQLite:
-		if err := os.MkdirAll(cfg.StateDir, 0o770); err != nil {
-			return err
-		}
-		s, err := sqlitestore.Open(filepath.Join(cfg.StateDir, "state.db"), nil)
-		if err != nil {
-			return err
-		}
-		store, h.closer = s, s
-	case config.StoreRedis:
-		// go-redis would tell stderr about a Redis that is down, and
-		// sendmail's stderr is the website's, or the -bs client's.
-		redisstore.SetLogger(nil)
-		s, err := redisstore.Open(cfg.Store.URL, nil)
-		if err != nil {
-			return err
-		}
-		store, h.closer = s, s
-	default:
-		return fmt.Errorf("store kind %q is not supported", cfg.Store.Kind)
-	}
-	h.Store = store
-	h.Scripts, _ = store.(spamrun.ScriptHistory)
-	enforcer, err := cfg.Enforcer()
+	store, closer, err := openStore(cfg)
 	if err != nil {
 		return err
 	}
-	scorer, err := cfg.NewScorer(opts.ScorerAlone)
+	h.Store, h.closer = store, closer
+	h.Scripts, _ = store.(spamrun.ScriptHistory)
+	enforcer, err := NewEnforcer(cfg)
+	if err != nil {
+		return err
+	}
+	scorer, err := NewScorer(cfg)
 	if err != nil {
 		return err
 	}
@@ -181,29 +155,4 @@ func (h *Host) Incidents(ctx context.Context, site string) ([]*spamrun.Incident,
 		return nil, fmt.Errorf("store kind %q keeps no incident history", h.Config.Store.Kind)
 	}
 	return l.Incidents(ctx, site)
-}
-
-// NewRelay returns the relay cfg describes.
-func NewRelay(cfg *config.Config) (relay.Relay, error) {
-	if cfg.Relay.Command != "" {
-		c, err := relay.ParseCommand(cfg.Relay.Command)
-		if err != nil {
-			return nil, err
-		}
-		c.MaxRecipients = cfg.Relay.MaxRecipients
-		return c, nil
-	}
-	starttls, err := relay.ParseStartTLSMode(cfg.Relay.StartTLS)
-	if err != nil {
-		return nil, err
-	}
-	return &relay.SMTP{
-		Addr:          cfg.Relay.SMTP,
-		Helo:          cfg.Relay.Helo,
-		StartTLS:      starttls,
-		Username:      cfg.Relay.Username,
-		Password:      cfg.Relay.Password,
-		Timeout:       cfg.Relay.Timeout,
-		MaxRecipients: cfg.Relay.MaxRecipients,
-	}, nil
 }
