@@ -313,7 +313,7 @@ func (b *Bounce) plan() (*bouncePlan, error) {
 	}
 	if p.from == nil {
 		p.from = &mail.Address{Name: "Mail Delivery System", Address: "MAILER-DAEMON@" + b.ReportingMTA}
-	} else if a, err := ParseAddress(p.from.Address); err != nil || a == "" {
+	} else if !validMailAddress(p.from.Address) {
 		return nil, badBounce("from address %q", p.from.Address)
 	}
 
@@ -448,6 +448,18 @@ func (b *Bounce) topHeader(p *bouncePlan) message.Header {
 	h.Set("To", "<"+p.sender+">")
 	h.SetAddressList("From", []*mail.Address{p.from})
 	return h.Header
+}
+
+// validMailAddress reports whether addr, an address as net/mail holds it
+// (a quoted local part without its quotes: `a b@x` for "a b"@x), is one
+// an SMTP server would take.
+func validMailAddress(addr string) bool {
+	at := strings.LastIndexByte(addr, '@')
+	if at < 0 {
+		return false
+	}
+	_, err := JoinAddress(addr[:at], addr[at+1:])
+	return err == nil
 }
 
 // originalMessageID is the original's Message-ID for threading, or "" when

@@ -550,6 +550,27 @@ func TestBounceCustomText(t *testing.T) {
 	}
 }
 
+// TestBounceQuotedFrom: a From address with a quoted local part, held as
+// net/mail holds it (without the quotes), is taken and written quoted.
+func TestBounceQuotedFrom(t *testing.T) {
+	b := seededBounce(spamRunOriginal(t))
+	b.From = &mail.Address{Name: "Mail Desk", Address: "mail desk@hosting.example"}
+	out, err := b.Build()
+	if err != nil {
+		t.Fatalf("From <\"mail desk\"@hosting.example>: %v", err)
+	}
+	env, _ := spamruntest.ParseDSN(t, out)
+	if got := env.GetHeader("From"); got != `"Mail Desk" <"mail desk"@hosting.example>` {
+		t.Errorf("From = %q", got)
+	}
+	for _, bad := range []string{"mail\rdesk@hosting.example", "desk@", "@hosting.example", "desk@host ing.example"} {
+		b.From = &mail.Address{Address: bad}
+		if _, err := b.Build(); err == nil {
+			t.Errorf("From <%q> was taken", bad)
+		}
+	}
+}
+
 func TestBounceDefaultSeams(t *testing.T) {
 	b := seededBounce(spamRunOriginal(t))
 	b.Date, b.MessageID, b.Boundary = time.Time{}, "", ""

@@ -189,6 +189,28 @@ func (e *testEnv) drain() int {
 // a minute having passed would.
 func (e *testEnv) makeDue() {
 	e.t.Helper()
+	e.updateQueue(func(q *spool.Entry) { q.NextAttempt = time.Time{} })
+}
+
+// age moves every queued message's times d into the past, as d passing
+// would.
+func (e *testEnv) age(d time.Duration) {
+	e.t.Helper()
+	e.updateQueue(func(q *spool.Entry) {
+		q.Received = q.Received.Add(-d)
+		if !q.NextAttempt.IsZero() {
+			q.NextAttempt = q.NextAttempt.Add(-d)
+		}
+		if !q.HoldUntil.IsZero() {
+			q.HoldUntil = q.HoldUntil.Add(-d)
+		}
+	})
+}
+
+// updateQueue changes every message in the queue with change, each under
+// its lock.
+func (e *testEnv) updateQueue(change func(*spool.Entry)) {
+	e.t.Helper()
 	s, err := spool.Open(e.spool)
 	if err != nil {
 		e.t.Fatal(err)
@@ -198,7 +220,7 @@ func (e *testEnv) makeDue() {
 		if err != nil {
 			e.t.Fatalf("%s: %v", q.ID, err)
 		}
-		q.NextAttempt = time.Time{}
+		change(q)
 		err = s.Update(q)
 		unlock()
 		if err != nil {

@@ -236,8 +236,19 @@ func TestRelayDownThenBack(t *testing.T) {
 			t.Fatalf("ham %d while the relay is down: exit %d %q", i, r.code, r.stderr)
 		}
 	}
-	// The runner, woken or not, cannot deliver either.
-	time.Sleep(1500 * time.Millisecond)
+	// The runner, woken or not, cannot deliver either: once it has tried
+	// every message, all are still queued.
+	tried := func() bool {
+		for _, m := range e.queue() {
+			if m.Attempts < 1 {
+				return false
+			}
+		}
+		return true
+	}
+	if !waitFor(30*time.Second, tried) {
+		t.Fatalf("the runner did not try every message within 30s: %+v", e.queue())
+	}
 	q := e.queue()
 	if len(q) != n {
 		t.Fatalf("%d queued while the relay is down, want %d", len(q), n)
@@ -289,8 +300,10 @@ func TestRelay5xx(t *testing.T) {
 			t.Fatalf("exit %d %q", r.code, r.stderr)
 		}
 		e.sink.WaitFor(t, 1, 30*time.Second)
-		time.Sleep(1500 * time.Millisecond) // a runner pass, which must add nothing
 		runner.stop()
+		if e.runOnce() {
+			t.Error("a pass after the DSN found more to do")
+		}
 		msgs := e.sink.Messages()
 		if len(msgs) != 1 {
 			t.Fatalf("%d messages at the relay, want the DSN alone", len(msgs))
@@ -319,8 +332,10 @@ func TestRelay5xx(t *testing.T) {
 			t.Fatalf("exit %d %q", r.code, r.stderr)
 		}
 		e.sink.WaitFor(t, 2, 30*time.Second)
-		time.Sleep(1500 * time.Millisecond)
 		runner.stop()
+		if e.runOnce() {
+			t.Error("a pass after the delivery and the DSN found more to do")
+		}
 		c := e.take()
 		if c.relayed["partly"] != 1 || len(c.dsnMsgs) != 1 {
 			t.Fatalf("relayed %d times with %d DSNs, want once and one DSN", c.relayed["partly"], len(c.dsnMsgs))
@@ -355,7 +370,8 @@ func TestQueueLifetime(t *testing.T) {
 		t.Fatalf("queue: %+v", q)
 	}
 	lastError := q[0].LastError
-	time.Sleep(2100 * time.Millisecond)
+	// Two seconds pass, as far as the queue can tell.
+	e.age(2 * time.Second)
 	e.setRelay(e.sink.Addr())
 	if !e.runOnce() {
 		t.Error("the pass after the lifetime did nothing")
