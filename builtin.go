@@ -632,7 +632,7 @@ func scoreStructure(sc *Score, t *textScan, m *Message) {
 	if subjectShouts(m.Subject) {
 		sc.Add("SUBJECT_ALL_CAPS", 0.6, "subject in capitals")
 	}
-	if cwd := m.Evidence.Cwd; cwd != "" && UploadDir(cwd) != "" {
+	if cwd := m.Evidence.Cwd; UploadDir(cwd) != "" {
 		sc.Add("SCRIPT_IN_UPLOAD_DIR", 1.0, "sent by a script running in "+cwd)
 	}
 	var lost, other int
