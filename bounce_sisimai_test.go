@@ -1,11 +1,6 @@
 package spamrun_test
 
 import (
-	"encoding/json"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"slices"
 	"testing"
 
 	"github.com/spamrun/spamrun"
@@ -23,10 +18,6 @@ import (
 // message/global-delivery-status nor non-ASCII addresses and reports
 // nothing for such a DSN, however it is labelled.
 func TestBounceSisimai(t *testing.T) {
-	perl := spamruntest.NeedCommand(t, "perl", "perl")
-	if err := exec.Command(perl, "-MSisimai", "-e", "1").Run(); err != nil {
-		spamruntest.Missing(t, "Sisimai (apt-get install libsisimai-perl)")
-	}
 	spam := []string{"spamdetected", "policyviolation"}
 	tests := []struct {
 		name    string
@@ -55,47 +46,9 @@ func TestBounceSisimai(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			path := filepath.Join(t.TempDir(), "dsn.eml")
-			if err := os.WriteFile(path, out, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			cmd := exec.Command(perl, "-MSisimai", "-e", `print Sisimai->dump($ARGV[0])`, path)
-			cmd.Stderr = os.Stderr
-			js, err := cmd.Output()
-			if err != nil {
-				t.Fatalf("sisimai: %v", err)
-			}
-			var got []struct {
-				Recipient      string `json:"recipient"`
-				Addresser      string `json:"addresser"`
-				DeliveryStatus string `json:"deliverystatus"`
-				Reason         string `json:"reason"`
-				Action         string `json:"action"`
-				DiagnosticCode string `json:"diagnosticcode"`
-			}
-			if err := json.Unmarshal(js, &got); err != nil {
-				t.Fatalf("sisimai output %q: %v", js, err)
-			}
-			var rcpts []string
-			for _, r := range got {
-				rcpts = append(rcpts, r.Recipient)
-				t.Logf("sisimai: %s status %s reason %s (%s)", r.Recipient, r.DeliveryStatus, r.Reason, r.DiagnosticCode)
-				if r.DeliveryStatus != tt.status {
-					t.Errorf("%s: status %q, want %q", r.Recipient, r.DeliveryStatus, tt.status)
-				}
-				if !slices.Contains(tt.reasons, r.Reason) {
-					t.Errorf("%s: reason %q, want one of %q", r.Recipient, r.Reason, tt.reasons)
-				}
-				if r.Action != "failed" {
-					t.Errorf("%s: action %q, want failed", r.Recipient, r.Action)
-				}
-				if r.Addresser != "info@shop1.example" {
-					t.Errorf("%s: addresser %q, want the original sender", r.Recipient, r.Addresser)
-				}
-			}
-			if !slices.Equal(rcpts, tt.rcpts) {
-				t.Errorf("sisimai found recipients %q, want %q", rcpts, tt.rcpts)
-			}
+			spamruntest.CheckSisimai(t, spamruntest.SisimaiWant{
+				Recipients: tt.rcpts, Status: tt.status, Reasons: tt.reasons, Sender: "info@shop1.example",
+			}, out)
 		})
 	}
 }

@@ -625,8 +625,6 @@ func inspectZips(m *Message) (exe []string, encrypted bool) {
 	return exe, encrypted
 }
 
-var uploadDirs = setOf("uploads", "upload", "tmp", "temp", "images", "img", "cache", "files")
-
 func scoreStructure(sc *Score, t *textScan, m *Message) {
 	if t.hiddenText {
 		sc.Add("HTML_HIDDEN_TEXT", 1.5, t.hiddenWhy)
@@ -634,16 +632,8 @@ func scoreStructure(sc *Score, t *textScan, m *Message) {
 	if subjectShouts(m.Subject) {
 		sc.Add("SUBJECT_ALL_CAPS", 0.6, "subject in capitals")
 	}
-	if cwd := m.Evidence.Cwd; cwd != "" {
-		// The first two levels are the system's (/tmp, /var/tmp, /var/cache,
-		// /srv/files), not a site's: a docroot can lie below them.
-		parts := strings.Split(strings.ToLower(strings.Trim(cwd, "/")), "/")
-		for _, dir := range parts[min(2, len(parts)):] {
-			if uploadDirs[dir] {
-				sc.Add("SCRIPT_IN_UPLOAD_DIR", 1.0, "sent by a script running in "+cwd)
-				break
-			}
-		}
+	if cwd := m.Evidence.Cwd; UploadDir(cwd) != "" {
+		sc.Add("SCRIPT_IN_UPLOAD_DIR", 1.0, "sent by a script running in "+cwd)
 	}
 	var lost, other int
 	for _, w := range m.Warnings {

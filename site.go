@@ -94,3 +94,46 @@ func ValidSiteName(name string) error {
 	}
 	return nil
 }
+
+// uploadDirs are the directories of a website that its visitors, its
+// software or the host's tools write and its developer never does:
+// uploads (wp-content/uploads, Drupal's files, Magento's media), images,
+// caches, temporary files, backups, and .well-known, which ACME clients
+// write and phishing kits hide in. The developer's own asset directories
+// (assets, css, js, fonts, static) are not among them: themes and
+// plugins keep PHP there, and HTML templates their contact form.
+var uploadDirs = []string{
+	"uploads", "upload", "files", "media",
+	"images", "image", "img", "imgs", "pictures", "photos",
+	"cache", "caches", "tmp", "temp",
+	"backup", "backups", ".well-known",
+}
+
+// UploadDir returns dir up to its deepest upload-like directory, or ""
+// when it lies in none. Upload-like directories hold what a site's
+// visitors and software write (uploads, images, media, caches, temporary
+// files, backups), so a script found in one was most likely put there by
+// an intruder; the builtin rule SCRIPT_IN_UPLOAD_DIR, sitediff and the
+// incident report all ask this function. Names are compared without
+// regard to case. In an absolute dir the first two levels are the
+// system's (/tmp, /var/cache, /srv/files), below which a docroot can lie,
+// so they are passed over; a relative dir is taken to be relative to the
+// site's root and read whole.
+func UploadDir(dir string) string {
+	abs := strings.HasPrefix(dir, "/")
+	parts := strings.Split(strings.Trim(dir, "/"), "/")
+	first := 0
+	if abs {
+		first = 2
+	}
+	for i := len(parts) - 1; i >= first; i-- {
+		if slices.ContainsFunc(uploadDirs, func(d string) bool { return strings.EqualFold(d, parts[i]) }) {
+			up := strings.Join(parts[:i+1], "/")
+			if abs {
+				up = "/" + up
+			}
+			return up
+		}
+	}
+	return ""
+}

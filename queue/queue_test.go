@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -478,58 +477,8 @@ func TestRelayRefusedReturnsDSN(t *testing.T) {
 			if env.GetHeader("Auto-Submitted") != "auto-replied" {
 				t.Errorf("Auto-Submitted = %q", env.GetHeader("Auto-Submitted"))
 			}
-			checkSisimai(t, m.Data, "shop@shop1.example", victim(1), "5.7.1", "securityerror", "policyviolation", "spamdetected")
+			spamruntest.CheckSisimai(t, spamruntest.SisimaiWant{Recipients: victim(1), Status: "5.7.1", Reasons: []string{"securityerror", "policyviolation", "spamdetected"}, Sender: "shop@shop1.example"}, m.Data)
 		})
-	}
-}
-
-// sisimaiResult is what Sisimai, the bounce parser senders run, reads from a
-// DSN.
-type sisimaiResult struct {
-	Recipient      string `json:"recipient"`
-	Addresser      string `json:"addresser"`
-	DeliveryStatus string `json:"deliverystatus"`
-	Reason         string `json:"reason"`
-	Action         string `json:"action"`
-	DiagnosticCode string `json:"diagnosticcode"`
-}
-
-// checkSisimai hands a relayed DSN to Sisimai, so that a sender who acts on
-// bounces automatically learns who failed and with which status.
-func checkSisimai(t *testing.T, data []byte, sender string, rcpts []string, status string, reasons ...string) {
-	t.Helper()
-	perl := spamruntest.NeedCommand(t, "perl", "perl")
-	if err := exec.Command(perl, "-MSisimai", "-e", "1").Run(); err != nil {
-		spamruntest.Missing(t, "Sisimai (apt-get install libsisimai-perl)")
-	}
-	path := filepath.Join(t.TempDir(), "dsn.eml")
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(perl, "-MSisimai", "-e", `print Sisimai->dump($ARGV[0])`, path)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	js, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("sisimai: %v\n%s", err, stderr.Bytes())
-	}
-	var got []sisimaiResult
-	if err := json.Unmarshal(js, &got); err != nil {
-		t.Fatalf("sisimai output %q: %v", js, err)
-	}
-	var found []string
-	for _, r := range got {
-		t.Logf("sisimai: %s status %s reason %s (%s)", r.Recipient, r.DeliveryStatus, r.Reason, r.DiagnosticCode)
-		found = append(found, r.Recipient)
-		if r.DeliveryStatus != status || r.Action != "failed" || r.Addresser != sender {
-			t.Errorf("sisimai: %s status %q action %q addresser %q; want %s failed %s", r.Recipient, r.DeliveryStatus, r.Action, r.Addresser, status, sender)
-		}
-		if !slices.Contains(reasons, r.Reason) {
-			t.Errorf("sisimai: %s reason %q, want one of %q", r.Recipient, r.Reason, reasons)
-		}
-	}
-	if !slices.Equal(found, rcpts) {
-		t.Errorf("sisimai found recipients %q, want %q", found, rcpts)
 	}
 }
 
@@ -562,7 +511,7 @@ func TestRelayRefusedSomeRecipients(t *testing.T) {
 		if len(got) != 1 || got[0].rcpt != bad || got[0].status != "5.1.1" || !strings.Contains(got[0].diagnostic, "550 5.1.1 No such user here") {
 			t.Errorf("DSN reports %+v, want only %s with 5.1.1", got, bad)
 		}
-		checkSisimai(t, dsns[0].Data, "shop@shop1.example", []string{bad}, "5.1.1", "userunknown")
+		spamruntest.CheckSisimai(t, spamruntest.SisimaiWant{Recipients: []string{bad}, Status: "5.1.1", Reasons: []string{"userunknown"}, Sender: "shop@shop1.example"}, dsns[0].Data)
 		if where := v.in(e.ID); where != "" {
 			t.Errorf("delivered message still in %s", where)
 		}
@@ -834,7 +783,7 @@ func TestLifetimeExpires(t *testing.T) {
 	if lastErr == "" || len(rs) != 1 || !strings.Contains(rs[0].diagnostic, firstWords(lastErr)) {
 		t.Errorf("Diagnostic-Code %q does not carry the last error %q", rs, lastErr)
 	}
-	checkSisimai(t, dsns[0].Data, "shop@shop1.example", victim(1), "4.4.7", "expired")
+	spamruntest.CheckSisimai(t, spamruntest.SisimaiWant{Recipients: victim(1), Status: "4.4.7", Reasons: []string{"expired"}, Sender: "shop@shop1.example"}, dsns[0].Data)
 }
 
 // TestLifetimeEndsBeforeNextAttempt: a pass plans its next wake-up for
@@ -1074,7 +1023,7 @@ func TestBounceSite(t *testing.T) {
 	}
 	// Status 5.7.1 alone reads as "securityerror", which senders retry:
 	// the reason must say spam.
-	checkSisimai(t, dsns[0].Data, dsns[0].To[0], dsnRcpts(t, dsns[0].Data), "5.7.1", "spamdetected", "policyviolation")
+	spamruntest.CheckSisimai(t, spamruntest.SisimaiWant{Recipients: dsnRcpts(t, dsns[0].Data), Status: "5.7.1", Reasons: []string{"spamdetected", "policyviolation"}, Sender: dsns[0].To[0]}, dsns[0].Data)
 	if len(v.queued()) != 0 {
 		t.Errorf("queue not empty after the pass: %v", v.queued())
 	}

@@ -4,11 +4,11 @@ import (
 	"context"
 	"log/slog"
 	"os"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/spamrun/spamrun/internal/syncbuf"
+	"github.com/spamrun/spamrun/spamruntest"
 )
 
 // TestMain keeps go-redis's complaints about the servers the tests kill
@@ -22,11 +22,7 @@ func TestSetLogger(t *testing.T) {
 	var buf syncbuf.Buffer
 	SetLogger(slog.New(slog.NewTextHandler(&buf, nil)))
 	t.Cleanup(func() { SetLogger(nil) })
-	port, err := freePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := Open("redis://127.0.0.1:"+strconv.Itoa(port), nil)
+	s, err := Open("redis://"+spamruntest.FreeAddr(t), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,7 +22,7 @@ import (
 var t0 = spamruntest.T0
 
 func TestConformance(t *testing.T) {
-	srv := startRedis(t)
+	srv := spamruntest.StartRedis(t)
 	spamruntest.TestStore(t, func(t *testing.T) spamrun.Store { return open(t, srv, nil) })
 }
 
@@ -33,7 +33,7 @@ func TestConformance(t *testing.T) {
 // 1970, and some windows reach back past the first representable time, where
 // the time keys' sign handling shows.
 func TestExtremeTimes(t *testing.T) {
-	srv := startRedis(t)
+	srv := spamruntest.StartRedis(t)
 	s := open(t, srv, nil)
 	m := spamrun.NewMemoryStore()
 	ctx := context.Background()
@@ -173,9 +173,9 @@ func TestTimeKeyOrder(t *testing.T) {
 // counts what the other recorded, a trip on one refuses the site on the
 // other, and of trips racing on both exactly one enforces.
 func TestTwoNodes(t *testing.T) {
-	srv := startRedis(t)
+	srv := spamruntest.StartRedis(t)
 	a := open(t, srv, nil)
-	b, err := Open(srv.url(), &Options{Prefix: a.prefix})
+	b, err := Open(srv.URL(), &Options{Prefix: a.prefix})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,7 +279,7 @@ func TestTwoNodes(t *testing.T) {
 // moment, never a hang or a panic, and that the store works again once
 // Redis is back on the same address.
 func TestRedisDown(t *testing.T) {
-	srv := startRedis(t)
+	srv := spamruntest.StartRedis(t)
 	s := open(t, srv, nil)
 	ctx := context.Background()
 	ev := spamrun.SpamEvent{Time: t0}
@@ -335,22 +335,22 @@ func TestRedisDown(t *testing.T) {
 		}
 	}
 
-	srv.kill()
+	srv.Kill()
 	mustFailFast("down")
 	// Enough failures to exhaust the pool's dials.
 	for range 50 {
 		s.Disabled(ctx, "shop1")
 	}
-	srv.restart()
+	srv.Start()
 	eventually("restarted")
 	// A restart without persistence forgets everything: a fresh count.
 	if n, err := s.RecordSpam(ctx, "shop1", ev, 10, time.Hour); err != nil || n != 1 {
 		t.Errorf("after the restart: count %d, %v; want 1", n, err)
 	}
 
-	srv.pause()
+	srv.Pause()
 	mustFailFast("hung")
-	srv.resume()
+	srv.Resume()
 	eventually("resumed")
 	if got, err := s.Disabled(ctx, "shop1"); err != nil || got != nil {
 		t.Errorf("after resuming: Disabled = %v, %v; want nil, nil", got, err)
@@ -360,7 +360,7 @@ func TestRedisDown(t *testing.T) {
 // TestTTL checks what each key keeps: a log expires once its window and
 // IdleTTL have passed, a disabled flag and the incidents never do.
 func TestTTL(t *testing.T) {
-	srv := startRedis(t)
+	srv := spamruntest.StartRedis(t)
 	const idle = 300 * time.Millisecond
 	s := open(t, srv, &Options{IdleTTL: idle})
 	ctx := context.Background()
@@ -429,7 +429,7 @@ func TestTTL(t *testing.T) {
 // have no weight digits and no log-weight key beside them: each weighs 1,
 // SpamLog reads them, and the next decision counts them with its own.
 func TestLogBeforeWeights(t *testing.T) {
-	srv := startRedis(t)
+	srv := spamruntest.StartRedis(t)
 	s := open(t, srv, nil)
 	ctx := context.Background()
 	for i, id := range []string{"old0", "old1"} {
@@ -471,7 +471,7 @@ func TestLogBeforeWeights(t *testing.T) {
 // costs until its log expires: three keys, the log, its weight and its
 // submissions.
 func TestIdleSiteMemory(t *testing.T) {
-	srv := startRedis(t)
+	srv := spamruntest.StartRedis(t)
 	s := open(t, srv, nil)
 	ctx := context.Background()
 	if _, err := s.RecordSpam(ctx, "shop1", realisticEvent(0), 10, time.Hour); err != nil {
@@ -529,10 +529,10 @@ func realisticEvent(i int) spamrun.SpamEvent {
 // TestDetector runs a spam run through the detector on this store, each
 // submission from a new Store as each sendmail run opens its own.
 func TestDetector(t *testing.T) {
-	srv := startRedis(t)
+	srv := spamruntest.StartRedis(t)
 	prefix := open(t, srv, nil).prefix
 	spamruntest.TestStoreAcrossOpens(t, func(t *testing.T) spamrun.Store {
-		s, err := Open(srv.url(), &Options{Prefix: prefix})
+		s, err := Open(srv.URL(), &Options{Prefix: prefix})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -542,7 +542,7 @@ func TestDetector(t *testing.T) {
 }
 
 func TestPrefixesAreSeparate(t *testing.T) {
-	srv := startRedis(t)
+	srv := spamruntest.StartRedis(t)
 	a, b := open(t, srv, nil), open(t, srv, nil)
 	ctx := context.Background()
 	if _, err := a.RecordSpam(ctx, "shop1", spamrun.SpamEvent{Time: t0}, 10, time.Hour); err != nil {
@@ -565,7 +565,7 @@ func TestPrefixesAreSeparate(t *testing.T) {
 // TestIncidentReplaced records an incident ID twice, for different sites:
 // the history holds it once, under the later site.
 func TestIncidentReplaced(t *testing.T) {
-	srv := startRedis(t)
+	srv := spamruntest.StartRedis(t)
 	s := open(t, srv, nil)
 	ctx := context.Background()
 	if _, _, err := s.SetDisabled(ctx, "a", &spamrun.Incident{ID: "same", Site: "a", Time: t0}); err != nil {
@@ -622,7 +622,7 @@ func TestOpenOptions(t *testing.T) {
 // BenchmarkRedisRecordSpam is many sites spamming at once from many
 // sendmail processes, on one node.
 func BenchmarkRedisRecordSpam(b *testing.B) {
-	srv := startRedis(b)
+	srv := spamruntest.StartRedis(b)
 	s := open(b, srv, nil)
 	ctx := context.Background()
 	const sites = 10_000
@@ -654,12 +654,12 @@ func BenchmarkRedisRecordSpam(b *testing.B) {
 // BenchmarkRedisSendmailRun is what one sendmail run asks of Redis: a new
 // connection, whether the site is disabled, and the decision.
 func BenchmarkRedisSendmailRun(b *testing.B) {
-	srv := startRedis(b)
+	srv := spamruntest.StartRedis(b)
 	prefix := open(b, srv, nil).prefix
 	ctx := context.Background()
 	i := 0
 	for b.Loop() {
-		s, err := Open(srv.url(), &Options{Prefix: prefix})
+		s, err := Open(srv.URL(), &Options{Prefix: prefix})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -678,7 +678,7 @@ func BenchmarkRedisSendmailRun(b *testing.B) {
 // expiry included: the growth of used_memory over many sites with one spam
 // each, per site.
 func BenchmarkRedisIdleSites(b *testing.B) {
-	srv := startRedis(b)
+	srv := spamruntest.StartRedis(b)
 	s := open(b, srv, nil)
 	ctx := context.Background()
 	usedMemory := func() int64 {

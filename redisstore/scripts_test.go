@@ -8,12 +8,13 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/spamrun/spamrun"
+	"github.com/spamrun/spamrun/spamruntest"
 )
 
 // TestScriptTTL: a site's script history outlives its spam log by far, and
 // is kept as long as the site keeps sending.
 func TestScriptTTL(t *testing.T) {
-	srv := startRedis(t)
+	srv := spamruntest.StartRedis(t)
 	ctx := context.Background()
 	ttl := func(s *Store, key string) time.Duration {
 		t.Helper()
@@ -85,7 +86,7 @@ func TestScriptRecordMalformed(t *testing.T) {
 // submission times, which it can move; the TTL runs on the server's clock,
 // which it cannot.
 func TestActivityTTL(t *testing.T) {
-	srv := startRedis(t)
+	srv := spamruntest.StartRedis(t)
 	ctx := context.Background()
 	s := open(t, srv, nil)
 	if err := s.RecordScript(ctx, "shop1", spamrun.Submission{Time: t0, Script: "1001:contact.php", Spam: true}); err != nil {
@@ -112,7 +113,7 @@ func TestActivityTTL(t *testing.T) {
 // TestScriptRecordBeforeSpam reads a record written before spam was
 // counted, as hosts have them, and counts on from it.
 func TestScriptRecordBeforeSpam(t *testing.T) {
-	srv := startRedis(t)
+	srv := spamruntest.StartRedis(t)
 	ctx := context.Background()
 	s := open(t, srv, nil)
 	const key = "1001:contact.php"

@@ -230,16 +230,6 @@ func firstLine(s string) string {
 	return s
 }
 
-// Directories where uploads, caches and images live: a PHP file that sends
-// mail from one of them was put there by someone other than the site's
-// developer.
-var uploadDirs = map[string]bool{
-	"uploads": true, "upload": true, "cache": true, "caches": true, "images": true,
-	"image": true, "img": true, "imgs": true, "tmp": true, "temp": true, "files": true,
-	"media": true, "pictures": true, "photos": true, "assets": true, "static": true,
-	"backup": true, "backups": true, ".well-known": true, "fonts": true, "css": true, "js": true,
-}
-
 // Names of the scripts forms and CMSs send mail from.
 var formNames = []string{
 	"contact", "kontakt", "guestbook", "gbook", "gastenboek", "gaestebuch", "tellafriend",
@@ -284,18 +274,10 @@ func isFormName(name string) bool {
 }
 
 // uploadDir returns the upload-like directory a script lies in, "" when
-// none. The first two levels are the docroot's parents (/var/www, /srv,
-// /tmp on a test box) and are not looked at.
+// none: see spamrun.UploadDir.
 func uploadDir(s Script) string {
-	dir := s.Cwd
 	if s.Path != "" {
-		dir = path.Dir(s.Path)
+		return spamrun.UploadDir(path.Dir(s.Path))
 	}
-	parts := strings.Split(strings.Trim(dir, "/"), "/")
-	for i := len(parts) - 1; i >= 2; i-- {
-		if uploadDirs[strings.ToLower(parts[i])] {
-			return strings.Join(parts[:i+1], "/")
-		}
-	}
-	return ""
+	return spamrun.UploadDir(s.Cwd)
 }

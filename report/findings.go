@@ -270,7 +270,7 @@ func uploadFinding(inc *spamrun.Incident, rn *run, c content, share float64, hav
 		e.add(0.2, "%s is not in the site's script history", display(s))
 	}
 	if dir := uploadDir(s); dir != "" {
-		e.add(0.25, "it lies in /%s, where uploads, caches and images belong, not code", dir)
+		e.add(0.25, "it lies in %s, where uploads, caches and images belong, not code", dir)
 	}
 	if f := s.File; f != nil && !f.ChangeTime.IsZero() {
 		age := start.Sub(f.ChangeTime)

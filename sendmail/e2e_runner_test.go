@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -595,70 +594,4 @@ func checkDSN(t *testing.T, m spamruntest.SinkMessage, want dsnWant) []string {
 		}
 	}
 	return rcpts
-}
-
-// sisimaiReport is one recipient of a DSN as Sisimai reads it.
-type sisimaiReport struct {
-	Recipient      string `json:"recipient"`
-	Addresser      string `json:"addresser"`
-	DeliveryStatus string `json:"deliverystatus"`
-	Reason         string `json:"reason"`
-	DiagnosticCode string `json:"diagnosticcode"`
-}
-
-// sisimai reads DSNs with Sisimai, the bounce parser senders use to act on
-// bounces, in one run over a directory of them.
-func sisimai(t *testing.T, msgs []spamruntest.SinkMessage) []sisimaiReport {
-	t.Helper()
-	perl, err := exec.LookPath("perl")
-	if err == nil {
-		err = exec.Command(perl, "-MSisimai", "-e", "1").Run()
-	}
-	if err != nil {
-		if spamruntest.InCI() {
-			t.Errorf("missing component: Sisimai (apt-get install libsisimai-perl)")
-		} else {
-			t.Log("Sisimai is not installed (apt-get install libsisimai-perl); DSNs not read with it")
-		}
-		return nil
-	}
-	dir := t.TempDir()
-	for i, m := range msgs {
-		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("dsn%04d.eml", i)), m.Data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cmd := exec.Command(perl, "-MSisimai", "-e", `print Sisimai->dump($ARGV[0])`, dir)
-	var errOut bytes.Buffer
-	cmd.Stderr = &errOut
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("sisimai: %v\n%s", err, errOut.String())
-	}
-	var got []sisimaiReport
-	if err := json.Unmarshal(out, &got); err != nil {
-		t.Fatalf("sisimai output %q: %v", out, err)
-	}
-	return got
-}
-
-// checkSisimai checks that Sisimai reads every recipient of msgs with the
-// status and one of the reasons given.
-func checkSisimai(t *testing.T, msgs []spamruntest.SinkMessage, rcpts int, status string, reasons ...string) {
-	t.Helper()
-	if len(msgs) == 0 {
-		return
-	}
-	got := sisimai(t, msgs)
-	if got == nil {
-		return
-	}
-	if len(got) != rcpts {
-		t.Errorf("Sisimai read %d recipients in %d DSNs, want %d", len(got), len(msgs), rcpts)
-	}
-	for _, r := range got {
-		if r.DeliveryStatus != status || !slices.Contains(reasons, r.Reason) {
-			t.Errorf("Sisimai: <%s> status %q reason %q, want %s and one of %q", r.Recipient, r.DeliveryStatus, r.Reason, status, reasons)
-		}
-	}
 }

@@ -181,10 +181,11 @@ func spamRun1000(t *testing.T, other *siteUser, holdFor string) {
 	}
 
 	// One DSN per bounced message, to its sender, which the site owns.
-	rcpts := 0
+	var rcpts []string
+	var dsns [][]byte
 	for _, m := range c.dsnMsgs {
-		got := checkDSN(t, m, dsnWant{status: "5.7.1", article: true, owns: ownedByShop1})
-		rcpts += len(got)
+		rcpts = append(rcpts, checkDSN(t, m, dsnWant{status: "5.7.1", article: true, owns: ownedByShop1})...)
+		dsns = append(dsns, m.Data)
 		seq := quotedSeq(m.Data)
 		orig := c.bounced[seq]
 		switch {
@@ -210,7 +211,7 @@ func spamRun1000(t *testing.T, other *siteUser, holdFor string) {
 	if len(c.dsnMsgs) != len(c.bounced) {
 		t.Errorf("%d DSNs at the relay for %d bounced messages", len(c.dsnMsgs), len(c.bounced))
 	}
-	checkSisimai(t, c.dsnMsgs, rcpts, "5.7.1", "spamdetected", "policyviolation")
+	spamruntest.CheckSisimai(t, spamruntest.SisimaiWant{Recipients: rcpts, Status: "5.7.1", Reasons: []string{"spamdetected", "policyviolation"}}, dsns...)
 
 	t.Logf("hold_for %s: %d submitted in %v (whole run %v): accepted %d, refused %d; relayed %d, bounced %d, kept %d, held %d; DSNs %d; other site's orders relayed %d",
 		holdFor, messages+orders, submitted.Round(time.Millisecond), time.Since(began).Round(time.Millisecond),
@@ -311,7 +312,7 @@ func TestRelay5xx(t *testing.T) {
 		if len(msgs[0].To) != 1 || msgs[0].To[0] != "orders@shop1.example" || len(rcpts) != 1 || rcpts[0] != gone {
 			t.Errorf("DSN to %q reporting %q, want to the sender reporting <%s>", msgs[0].To, rcpts, gone)
 		}
-		checkSisimai(t, msgs, 1, "5.1.1", "userunknown")
+		spamruntest.CheckSisimai(t, spamruntest.SisimaiWant{Recipients: rcpts, Status: "5.1.1", Reasons: []string{"userunknown"}, Sender: "orders@shop1.example"}, msgs[0].Data)
 		q := e.quarantine()
 		if len(q) != 1 || q[0].State != spool.Bounced || q[0].DSN == "" {
 			// queue.Runner.deliver takes a relay.Error listing every
@@ -383,7 +384,7 @@ func TestQueueLifetime(t *testing.T) {
 	if len(msgs[0].To) != 1 || msgs[0].To[0] != "shop@shop1.example" || len(rcpts) == 0 {
 		t.Errorf("expiry DSN to %q reporting %q", msgs[0].To, rcpts)
 	}
-	checkSisimai(t, msgs, len(rcpts), "4.4.7", "expired")
+	spamruntest.CheckSisimai(t, spamruntest.SisimaiWant{Recipients: rcpts, Status: "4.4.7", Reasons: []string{"expired"}, Sender: "shop@shop1.example"}, msgs[0].Data)
 	if qq := e.quarantine(); len(qq) != 1 || qq[0].State != spool.Bounced {
 		t.Errorf("quarantine %+v, want the expired message bounced", qq)
 	}

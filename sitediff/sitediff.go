@@ -29,6 +29,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/spamrun/spamrun"
 )
 
 // Report is the outcome of a comparison.
@@ -137,10 +139,6 @@ const DefaultMaxScan = 1 << 20
 // sniffLen is how much of a file with another extension is read to find
 // PHP in it: a GIF or JPEG header and some EXIF come first.
 const sniffLen = 8 << 10
-
-// riskyDirs are the directories where uploads and caches go: code there
-// was put there by something other than the site's developer.
-var riskyDirs = []string{"uploads", "upload", "cache", "images", "img", "tmp", "temp", "files", "media"}
 
 // phpExtensions are what PHP runs in the usual configurations.
 var phpExtensions = []string{".php", ".phtml", ".php3", ".php4", ".php5", ".php7", ".php8", ".pht", ".phar", ".inc"}
@@ -298,18 +296,6 @@ func runsAsPHP(name string) bool {
 	return slices.Contains(phpExtensions, ext)
 }
 
-// inRiskyDir reports whether the file is in an upload, cache or image
-// directory, at any depth.
-func inRiskyDir(p string) bool {
-	dirs := strings.Split(strings.ToLower(path.Dir(p)), "/")
-	for _, d := range dirs {
-		if slices.Contains(riskyDirs, d) {
-			return true
-		}
-	}
-	return false
-}
-
 // list scores the candidates and fills the report's Files.
 func (c *comparison) list(snap *tree) {
 	r := c.report
@@ -411,7 +397,9 @@ func (c *comparison) isNamed(p string, matched map[string]bool) bool {
 // score adds the markers of what the file is and where it is, and sums
 // the weights.
 func (c *comparison) score(f *candidate) {
-	risky := inRiskyDir(f.Path)
+	// Code in an upload, cache or image directory, at any depth, was put
+	// there by something other than the site's developer.
+	risky := spamrun.UploadDir(path.Dir(f.Path)) != ""
 	if f.PHP && risky {
 		f.Markers = append(f.Markers, Marker{Name: "php-in-upload-dir", Weight: weightPHPInRiskyDir, Excerpt: path.Dir(f.Path)})
 	}

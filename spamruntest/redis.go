@@ -2,9 +2,11 @@ package spamruntest
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"net"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -12,13 +14,17 @@ import (
 
 // RedisServer is a redis-server on a loopback port, started for one test
 // and stopped when it ends. It keeps nothing on disk unless started with
-// RedisDurable.
+// RedisDurable. Kill, Start, Pause and Resume make it fail as a host's
+// Redis does.
 type RedisServer struct {
 	tb   testing.TB
 	path string
 	port int
-	cmd  *exec.Cmd
 	dir  string // of the append-only file; "" keeps nothing
+
+	cmd  *exec.Cmd
+	out  *bytes.Buffer // the server's log; read only once done is closed
+	done chan struct{} // closed when cmd has exited
 }
 
 // RedisOption changes how StartRedis runs the server.
@@ -40,15 +46,29 @@ func StartRedis(tb testing.TB, opts ...RedisOption) *RedisServer {
 	for _, opt := range opts {
 		opt(r)
 	}
+	tb.Cleanup(r.Kill)
+	// Another process may take the free port between our look and
+	// redis-server's bind; a few tries make that harmless.
+	var err error
+	for range 5 {
+		if r.port, err = freePort(); err != nil {
+			continue
+		}
+		if err = r.launch(); err == nil {
+			return r
+		}
+	}
+	tb.Fatalf("spamruntest: starting redis-server: %v", err)
+	return nil
+}
+
+func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		tb.Fatal(err)
+		return 0, err
 	}
-	r.port = l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	r.Start()
-	tb.Cleanup(r.Kill)
-	return r
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // Addr returns host:port.
@@ -58,30 +78,51 @@ func (r *RedisServer) Addr() string { return fmt.Sprintf("127.0.0.1:%d", r.port)
 func (r *RedisServer) URL() string { return "redis://" + r.Addr() + "/0" }
 
 // Start starts the server again on its port after Kill: Redis coming back,
-// empty unless it is durable.
+// empty unless it is durable. It does nothing while the server runs.
 func (r *RedisServer) Start() {
 	r.tb.Helper()
 	if r.cmd != nil {
 		return
 	}
+	if err := r.launch(); err != nil {
+		r.tb.Fatalf("spamruntest: %v", err)
+	}
+}
+
+// launch runs redis-server on r.port and waits until it answers PING.
+func (r *RedisServer) launch() error {
 	persist := []string{"--appendonly", "no"}
 	if r.dir != "" {
 		persist = []string{"--appendonly", "yes", "--appendfsync", "always", "--dir", r.dir}
 	}
-	r.cmd = exec.Command(r.path, append([]string{"--port", fmt.Sprint(r.port), "--bind", "127.0.0.1",
+	cmd := exec.Command(r.path, append([]string{"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
 		"--save", "", "--daemonize", "no", "--protected-mode", "no"}, persist...)...)
-	if err := r.cmd.Start(); err != nil {
-		r.tb.Fatalf("starting redis-server: %v", err)
+	out := new(bytes.Buffer)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		return err
 	}
+	done := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		close(done)
+	}()
+	r.cmd, r.out, r.done = cmd, out, done
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
+		select {
+		case <-done:
+			r.cmd = nil
+			return fmt.Errorf("redis-server on port %d exited: %s", r.port, out.Bytes())
+		default:
+		}
 		if r.ping() {
-			return
+			return nil
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	r.Kill()
-	r.tb.Fatalf("redis-server on port %d did not answer PING", r.port)
+	return fmt.Errorf("redis-server on port %d did not answer PING", r.port)
 }
 
 // Kill stops the server at once, as a crash would.
@@ -90,7 +131,7 @@ func (r *RedisServer) Kill() {
 		return
 	}
 	r.cmd.Process.Kill()
-	r.cmd.Wait()
+	<-r.done
 	r.cmd = nil
 }
 

@@ -130,7 +130,7 @@ type sinkPast struct {
 	reply *sinkReply
 }
 
-// fixed reports whether o sets what only NewSMTPSink may.
+// fixed reports whether o sets what only StartSMTPSink may.
 func (o *sinkOptions) fixed() bool { return o.tls || o.user != "" || o.noSMTPUTF8 }
 
 // atLeast checks an option's count.
@@ -267,32 +267,42 @@ func SinkNoSMTPUTF8() SinkOption {
 	return func(o *sinkOptions) { o.noSMTPUTF8 = true }
 }
 
-// NewSMTPSink starts a sink on 127.0.0.1 and a free port; tb's cleanup
-// closes it.
+// NewSMTPSink starts a sink as StartSMTPSink does, failing the test if it
+// cannot; tb's cleanup closes it.
 func NewSMTPSink(tb testing.TB, opts ...SinkOption) *SMTPSink {
 	tb.Helper()
-	s := &SMTPSink{done: make(chan struct{}), arrived: make(chan struct{}), conns: make(map[weak.Pointer[smtp.Conn]]*sinkConn)}
-	o, err := buildOptions("NewSMTPSink", opts)
+	s, err := StartSMTPSink(opts...)
 	if err != nil {
 		tb.Fatalf("%v", err)
 	}
-	s.opts = o
-	if s.opts.tls {
+	tb.Cleanup(s.Close)
+	return s
+}
+
+// StartSMTPSink starts a sink on 127.0.0.1 and a free port. It is for a
+// program that needs the host's MTA outside a test, as the demo does; the
+// caller closes it. Tests use NewSMTPSink.
+func StartSMTPSink(opts ...SinkOption) (*SMTPSink, error) {
+	o, err := buildOptions("StartSMTPSink", opts)
+	if err != nil {
+		return nil, err
+	}
+	s := &SMTPSink{opts: o, done: make(chan struct{}), arrived: make(chan struct{}), conns: make(map[weak.Pointer[smtp.Conn]]*sinkConn)}
+	if o.tls {
 		cert, pool, err := selfSignedCert()
 		if err != nil {
-			tb.Fatalf("NewSMTPSink: certificate: %v", err)
+			return nil, fmt.Errorf("spamruntest: StartSMTPSink: certificate: %w", err)
 		}
 		s.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		s.pool = pool
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		tb.Fatalf("NewSMTPSink: %v", err)
+		return nil, fmt.Errorf("spamruntest: StartSMTPSink: %w", err)
 	}
 	s.addr = ln.Addr().String()
 	s.serve(ln)
-	tb.Cleanup(s.Close)
-	return s
+	return s, nil
 }
 
 // serve starts a server on ln, the first time and after each Stop.

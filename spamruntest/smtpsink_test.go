@@ -100,6 +100,31 @@ func TestSMTPSinkKeepsWhatArrives(t *testing.T) {
 	}
 }
 
+// TestStartSMTPSink: a sink started without a test, as the demo starts
+// its relay, takes mail until its owner closes it.
+func TestStartSMTPSink(t *testing.T) {
+	s, err := spamruntest.StartSMTPSink()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c := dial(t, s)
+	if err := send(c, "shop@shop1.example", []string{"a@example.org"}, "Subject: hi\n\nhello\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Quit(); err != nil {
+		t.Fatal(err)
+	}
+	if msgs := s.Messages(); len(msgs) != 1 || msgs[0].From != "shop@shop1.example" {
+		t.Fatalf("messages %+v, want the one sent", msgs)
+	}
+	s.Close()
+	if conn, err := net.DialTimeout("tcp", s.Addr(), time.Second); err == nil {
+		conn.Close()
+		t.Error("a closed sink still accepts connections")
+	}
+}
+
 func TestSMTPSinkSMTPUTF8(t *testing.T) {
 	s := spamruntest.NewSMTPSink(t)
 	c := dial(t, s)
@@ -636,8 +661,17 @@ func TestSMTPSinkBadOption(t *testing.T) {
 		spamruntest.SinkRejectRcptsPast(-1, 550, "5.1.1", "negative"),
 		spamruntest.SinkMessagesPerConnection(-1),
 	} {
-		if msg := runFatal(t, func(tb testing.TB) { spamruntest.NewSMTPSink(tb, opt) }); !strings.Contains(msg, "NewSMTPSink") {
-			t.Errorf("bad option accepted (Fatalf %q)", msg)
+		s, err := spamruntest.StartSMTPSink(opt)
+		if err == nil {
+			s.Close()
+			t.Errorf("StartSMTPSink accepted a bad option")
+			continue
+		}
+		if !strings.Contains(err.Error(), "StartSMTPSink") {
+			t.Errorf("StartSMTPSink: error %q does not name it", err)
+		}
+		if msg := runFatal(t, func(tb testing.TB) { spamruntest.NewSMTPSink(tb, opt) }); msg != err.Error() {
+			t.Errorf("NewSMTPSink with a bad option: Fatalf %q, want %q", msg, err)
 		}
 	}
 }

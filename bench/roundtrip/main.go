@@ -21,7 +21,6 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -31,10 +30,9 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"sync/atomic"
 	"time"
 
-	"github.com/emersion/go-smtp"
+	"github.com/spamrun/spamrun/spamruntest"
 )
 
 func main() {
@@ -70,12 +68,12 @@ func run(n, warmup int, reader, spamrun, postfix string) error {
 	}
 	defer os.RemoveAll(dir)
 
-	sink, err := startSink()
+	sink, err := spamruntest.StartSMTPSink()
 	if err != nil {
-		return err
+		return fmt.Errorf("starting the relay: %w", err)
 	}
-	defer sink.srv.Close()
-	up, err := writeConfig(dir, "up", sink.addr)
+	defer sink.Close()
+	up, err := writeConfig(dir, "up", sink.Addr())
 	if err != nil {
 		return err
 	}
@@ -127,7 +125,7 @@ func run(n, warmup int, reader, spamrun, postfix string) error {
 
 	// Every spamrun run must have done its work, or its time means nothing.
 	runs := int64(warmup + n)
-	if got := sink.count.Load(); got != runs {
+	if got := int64(len(sink.Messages())); got != runs {
 		return fmt.Errorf("the relay got %d messages from %d runs: some were held or deferred", got, runs)
 	}
 	spooled, err := os.ReadDir(filepath.Join(dir, "down", "spool", "queue"))
@@ -218,44 +216,6 @@ func unusedAddr() (string, error) {
 	defer l.Close()
 	return l.Addr().String(), nil
 }
-
-// sink is the relay: an SMTP server that takes every message and counts it.
-type sink struct {
-	srv   *smtp.Server
-	addr  string
-	count atomic.Int64
-}
-
-func startSink() (*sink, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	s := &sink{addr: l.Addr().String()}
-	s.srv = smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &sinkSession{s}, nil }))
-	s.srv.Domain = "relay.example.net"
-	s.srv.ReadTimeout, s.srv.WriteTimeout = 10*time.Second, 10*time.Second
-	go func() {
-		if err := s.srv.Serve(l); err != nil && !errors.Is(err, smtp.ErrServerClosed) {
-			fmt.Fprintln(os.Stderr, "roundtrip: relay:", err)
-		}
-	}()
-	return s, nil
-}
-
-type sinkSession struct{ s *sink }
-
-func (*sinkSession) Mail(string, *smtp.MailOptions) error { return nil }
-func (*sinkSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
-func (ss *sinkSession) Data(r io.Reader) error {
-	if _, err := io.Copy(io.Discard, r); err != nil {
-		return err
-	}
-	ss.s.count.Add(1)
-	return nil
-}
-func (*sinkSession) Reset()        {}
-func (*sinkSession) Logout() error { return nil }
 
 // message is an order confirmation as a shop's PHP sends it with mail():
 // LF line endings, about 3 KB, ordinary mail that is relayed, not held.

@@ -47,6 +47,7 @@ import (
 	"github.com/spamrun/spamrun"
 	"github.com/spamrun/spamrun/config"
 	"github.com/spamrun/spamrun/internal/host"
+	"github.com/spamrun/spamrun/spamruntest"
 	"github.com/spamrun/spamrun/spool"
 
 	"github.com/spamrun/spamrun/internal/syncbuf"
@@ -89,7 +90,7 @@ type demo struct {
 	sendmail string
 	spamrun  string
 	config   string
-	sink     *sink
+	sink     *spamruntest.SMTPSink // the relay
 	spool    *spool.Spool
 	uid      int
 
@@ -120,7 +121,7 @@ func run(stdout io.Writer, html string) error {
 	defer func() {
 		d.stopRunner()
 		if d.sink != nil {
-			d.sink.close()
+			d.sink.Close()
 		}
 		os.RemoveAll(dir)
 	}()
@@ -161,10 +162,10 @@ func (d *demo) setUp() error {
 	d.printf("  built sendmail and spamrun with go build (%.1fs)\n", time.Since(start).Seconds())
 
 	var err error
-	if d.sink, err = startSink(); err != nil {
-		return err
+	if d.sink, err = spamruntest.StartSMTPSink(); err != nil {
+		return fmt.Errorf("starting the relay: %w", err)
 	}
-	d.printf("  the relay: an SMTP server on %s standing in for the host's MTA\n", d.sink.addr)
+	d.printf("  the relay: an SMTP server on %s standing in for the host's MTA\n", d.sink.Addr())
 
 	owner, err := d.writeConfig()
 	if err != nil {
@@ -252,7 +253,7 @@ hold_for   = "15m"
 [sites.%s]
 %s
 domains = [%q]
-`, filepath.Join(d.dir, "state"), filepath.Join(d.dir, "spool"), article, hostname, d.sink.addr, maxSpam, siteName, owner, siteDomain)
+`, filepath.Join(d.dir, "state"), filepath.Join(d.dir, "spool"), article, hostname, d.sink.Addr(), maxSpam, siteName, owner, siteDomain)
 	d.config = filepath.Join(d.dir, "spamrun.toml")
 	return who, os.WriteFile(d.config, []byte(cfg), 0o640)
 }
@@ -395,7 +396,7 @@ func (d *demo) play() error {
 	if err := d.waitForDSNs(15 * time.Second); err != nil {
 		return err
 	}
-	dsns := d.sink.dsns()
+	dsns := d.dsns()
 	d.printf("   %d DSNs relayed with MAIL FROM:<>, all within %.1fs of the trip (the runner's log: %d × action=relayed dsn)\n",
 		len(dsns), time.Since(tripped).Seconds(), strings.Count(d.runnerLog.String(), "action=relayed dsn"))
 	if len(dsns) > 0 {
@@ -575,8 +576,8 @@ func (d *demo) fate(m message, queue []*spool.Entry) string {
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		for _, r := range d.sink.messages() {
-			if r.from != "" && slices.Contains(r.to, m.to) {
+		for _, r := range d.sink.Messages() {
+			if r.From != "" && slices.Contains(r.To, m.to) {
 				return "relayed"
 			}
 		}
@@ -628,10 +629,22 @@ func (d *demo) waitForDSNs(timeout time.Duration) error {
 	}
 }
 
+// dsns returns the DSNs the relay received: the messages with the null
+// sender.
+func (d *demo) dsns() []spamruntest.SinkMessage {
+	var out []spamruntest.SinkMessage
+	for _, m := range d.sink.Messages() {
+		if m.From == "" {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
 // showDSN prints what the shop's owner reads first in a DSN, and what it
 // is made of.
-func (d *demo) showDSN(m sinkMessage) {
-	msg, err := mail.ReadMessage(bytes.NewReader(m.data))
+func (d *demo) showDSN(m spamruntest.SinkMessage) {
+	msg, err := mail.ReadMessage(bytes.NewReader(m.Data))
 	if err != nil {
 		d.printf("   (the first DSN does not parse: %v)\n", err)
 		return
@@ -697,15 +710,15 @@ func (a *accounting) relayed() int { return a.relayedOrders + a.relayedSpam }
 func (d *demo) account() (*accounting, error) {
 	a := &accounting{dsnTo: map[string]int{}}
 	relayed := map[string]int{}
-	for _, m := range d.sink.messages() {
-		if m.from == "" {
+	for _, m := range d.sink.Messages() {
+		if m.From == "" {
 			a.dsns++
-			for _, to := range m.to {
+			for _, to := range m.To {
 				a.dsnTo[to]++
 			}
 			continue
 		}
-		for _, to := range m.to {
+		for _, to := range m.To {
 			relayed[to]++
 		}
 	}
