@@ -19,11 +19,7 @@ func (e *env) incidents(args []string) error {
 	}
 	f := newFlags("incidents", "[--json] [SITE]")
 	asJSON := f.Bool("json", false, "print the incidents, with their messages, as a JSON array")
-	operands, err := f.parse(args)
-	if err != nil {
-		return err
-	}
-	site, err := f.optionalSite(operands)
+	site, err := f.parseSite(args)
 	if err != nil {
 		return err
 	}

@@ -260,15 +260,19 @@ func (f *flags) site(name string) error {
 	return nil
 }
 
-// optionalSite returns the one optional SITE operand, or "".
-func (f *flags) optionalSite(operands []string) (string, error) {
-	switch len(operands) {
-	case 0:
-		return "", nil
-	case 1:
+// parseSite is parse for a command with one optional SITE operand: it
+// returns the SITE, or "".
+func (f *flags) parseSite(args []string) (string, error) {
+	operands, err := f.parse(args)
+	switch {
+	case err != nil:
+		return "", err
+	case len(operands) > 1:
+		return "", f.usageErrorf("%s takes at most one SITE", f.cmd)
+	case len(operands) == 1:
 		return operands[0], f.site(operands[0])
 	}
-	return "", f.usageErrorf("%s takes at most one SITE", f.cmd)
+	return "", nil
 }
 
 // writeJSON prints v indented, for people and jq alike.

@@ -148,11 +148,7 @@ func (e *env) queueList(args []string) error {
 	asJSON := f.Bool("json", false, "print the messages' spool entries as a JSON array")
 	all := f.Bool("all", false, "the quarantine too: bounced and kept messages")
 	quarantine := f.Bool("quarantine", false, "the quarantine only")
-	operands, err := f.parse(args)
-	if err != nil {
-		return err
-	}
-	site, err := f.optionalSite(operands)
+	site, err := f.parseSite(args)
 	if err != nil {
 		return err
 	}

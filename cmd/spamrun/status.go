@@ -46,11 +46,7 @@ type siteStatus struct {
 func (e *env) status(args []string) error {
 	f := newFlags("status", "[--json] [SITE]")
 	asJSON := f.Bool("json", false, "print a JSON array, or an object for one SITE")
-	operands, err := f.parse(args)
-	if err != nil {
-		return err
-	}
-	one, err := f.optionalSite(operands)
+	one, err := f.parseSite(args)
 	if err != nil {
 		return err
 	}
