@@ -86,6 +86,7 @@ func rowPaths(t *testing.T, out string) []string {
 }
 
 func TestDiffText(t *testing.T) {
+	t.Parallel()
 	site, snapshot := diffSites(t)
 	c := newCLI(t)
 	out := c.mustRun("diff", site, snapshot)
@@ -122,6 +123,7 @@ func TestDiffText(t *testing.T) {
 }
 
 func TestDiffJSON(t *testing.T) {
+	t.Parallel()
 	site, snapshot := diffSites(t)
 	c := newCLI(t)
 	r := decode[sitediff.Report](t, c.mustRun("diff", "--json", site, snapshot))
@@ -142,6 +144,7 @@ func TestDiffJSON(t *testing.T) {
 }
 
 func TestDiffFirst(t *testing.T) {
+	t.Parallel()
 	site, snapshot := diffSites(t)
 	c := newCLI(t)
 	out := c.mustRun("diff", "--first", filepath.Join(site, "guestbook.php"), "--first", "./"+diffRemoved, "--first", "nothere.php", site, snapshot)
@@ -160,6 +163,7 @@ func TestDiffFirst(t *testing.T) {
 }
 
 func TestDiffUsageAndFailures(t *testing.T) {
+	t.Parallel()
 	site, snapshot := diffSites(t)
 	c := newCLI(t)
 	missing := filepath.Join(t.TempDir(), "gone")
@@ -192,6 +196,7 @@ func TestDiffUsageAndFailures(t *testing.T) {
 }
 
 func TestDiffIncident(t *testing.T) {
+	t.Parallel()
 	in := newSpamRun(t).in // shop1 tripped by 1008:guestbook.php
 	incs := decode[[]*spamrun.Incident](t, in.mustRun("incidents", "--json"))
 	if len(incs) != 1 {
@@ -209,6 +214,7 @@ func TestDiffIncident(t *testing.T) {
 }
 
 func TestIncidentScripts(t *testing.T) {
+	t.Parallel()
 	base := t.TempDir()
 	site := filepath.Join(base, "real", "shop1")
 	writeSiteFile(t, site, "forms/contact.php", "<?php\n", time.Now())

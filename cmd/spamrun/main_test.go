@@ -96,6 +96,7 @@ func scoreLines(t *testing.T, args ...string) ([]scoreLine, string, int) {
 }
 
 func TestScoreBuiltin(t *testing.T) {
+	t.Parallel()
 	ham, spam := writeSamples(t)
 	missing := filepath.Join(t.TempDir(), "missing.eml")
 	lines, stderr, code := scoreLines(t, "--scorer", "builtin", ham, spam, missing)
@@ -114,6 +115,7 @@ func TestScoreBuiltin(t *testing.T) {
 }
 
 func TestScoreJSONShape(t *testing.T) {
+	t.Parallel()
 	_, spam := writeSamples(t)
 	c := newCLI(t)
 	c.emptyConfig()
@@ -124,6 +126,7 @@ func TestScoreJSONShape(t *testing.T) {
 }
 
 func TestUsage(t *testing.T) {
+	t.Parallel()
 	if _, errOut, code := newCLI(t).run("frobnicate"); code != 64 || !strings.Contains(errOut, "unknown command") {
 		t.Errorf("unknown command: %d %q", code, errOut)
 	}

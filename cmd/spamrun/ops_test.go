@@ -202,6 +202,7 @@ func newSpamRun(t *testing.T) *spamRun {
 }
 
 func TestOperatorSpamRun(t *testing.T) {
+	t.Parallel()
 	r := newSpamRun(t)
 	me, err := user.Current()
 	if err != nil {
@@ -402,6 +403,7 @@ func TestOperatorSpamRun(t *testing.T) {
 }
 
 func TestEnableSudoUser(t *testing.T) {
+	t.Parallel()
 	in := newInstall(t)
 	in.vars["SUDO_USER"] = "alice"
 	in.mustRun("enable", "shop1")
@@ -416,6 +418,7 @@ func TestEnableSudoUser(t *testing.T) {
 }
 
 func TestQueueRunProgress(t *testing.T) {
+	t.Parallel()
 	in := newSpamRun(t).in
 	in.terminal = true
 	out, errOut, code := in.run("queue", "run", "--once")
@@ -432,6 +435,7 @@ func TestQueueRunProgress(t *testing.T) {
 }
 
 func TestStatusEmpty(t *testing.T) {
+	t.Parallel()
 	in := newInstall(t)
 	in.write(strings.Replace(mustRead(t, in.config), "[sites.shop1]", "[sites.shop1]\nmax_spam = 25", 1))
 	table := in.mustRun("status")
@@ -467,6 +471,7 @@ func mustRead(t *testing.T, path string) string {
 }
 
 func TestExitCodes(t *testing.T) {
+	t.Parallel()
 	in := newInstall(t)
 	for _, c := range []struct {
 		args []string

@@ -11,6 +11,7 @@ import (
 )
 
 func TestIncidentShow(t *testing.T) {
+	t.Parallel()
 	in := newSpamRun(t).in
 	list := decode[[]struct{ ID string }](t, in.mustRun("incidents", "--json"))
 	if len(list) != 1 {
@@ -77,6 +78,7 @@ func TestIncidentShow(t *testing.T) {
 }
 
 func TestScriptMarkers(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	mailer := filepath.Join(dir, "wp-cache.php")
 	code := "<?php\nforeach (explode(\"\\n\", $_POST['to']) as $rcpt) {\n\tmail($rcpt, $_POST['subject'], $_POST['body'], 'From: ' . $_POST['from']);\n}\n"
