@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/syslog"
 	"os"
@@ -43,32 +42,33 @@ const auditName = "audit.log"
 type auditor struct {
 	path   string
 	syslog bool
+	env    *env // the clock, and SUDO_USER
 	f      *os.File
 	sl     *syslog.Writer
 }
 
-func newAuditor(cfg *config.Config) *auditor {
-	return &auditor{path: filepath.Join(cfg.StateDir, auditName), syslog: cfg.Syslog}
+func (e *env) newAuditor(cfg *config.Config) *auditor {
+	return &auditor{path: filepath.Join(cfg.StateDir, auditName), syslog: cfg.Syslog, env: e}
 }
 
 // operator returns who runs this command: the login of the real UID,
 // which sudo sets to root, and the SUDO_USER sudo leaves behind.
-func operator() (login, sudoUser string) {
+func (a *auditor) operator() (login, sudoUser string) {
 	uid := os.Getuid()
 	login = "uid " + strconv.Itoa(uid)
 	if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
 		login = u.Username
 	}
-	return login, os.Getenv("SUDO_USER")
+	return login, a.env.getenv("SUDO_USER")
 }
 
 // log writes rec durably: an enable that the log lost could not be
 // traced to anyone.
 func (a *auditor) log(rec auditRecord) error {
 	if rec.Time.IsZero() {
-		rec.Time = time.Now().UTC()
+		rec.Time = a.env.now().UTC()
 	}
-	rec.Operator, rec.SudoUser = operator()
+	rec.Operator, rec.SudoUser = a.operator()
 	line, err := json.Marshal(rec)
 	if err != nil {
 		return err
@@ -128,43 +128,41 @@ func (a *auditor) close() {
 	}
 }
 
-// audit is spamrun audit: the audit log, oldest first.
-func audit(args []string, stdout, stderr io.Writer) int {
-	flags := newFlags("audit [--json]", stderr)
-	asJSON := flags.Bool("json", false, "print the records as a JSON array")
-	operands, code, ok := parseFlags(flags, args)
-	if !ok {
-		return code
+// audit is spamrun audit: the audit log, oldest first. A line it cannot
+// read is reported after the rest.
+func (e *env) audit(args []string) error {
+	f := newFlags("audit", "[--json]")
+	asJSON := f.Bool("json", false, "print the records as a JSON array")
+	operands, err := f.parse(args)
+	if err != nil {
+		return err
 	}
 	if len(operands) > 0 {
-		return usagef(stderr, "audit takes no operands")
+		return f.usageErrorf("audit takes no operands")
 	}
-	cfg, err := config.LoadDefault(os.Getenv, false)
+	cfg, err := e.loadConfig()
 	if err != nil {
-		fmt.Fprintln(stderr, "spamrun:", err)
-		return exitConfig
+		return err
 	}
 	path := filepath.Join(cfg.StateDir, auditName)
 	recs, err := readAudit(path)
-	code = exitOK
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		fmt.Fprintln(stderr, "spamrun:", err)
-		code = exitFailed
+	if errors.Is(err, fs.ErrNotExist) {
+		err = nil
 	}
 	if *asJSON {
 		if recs == nil {
 			recs = []auditRecord{}
 		}
-		if err := writeJSON(stdout, recs); err != nil {
-			return exitFailed
+		if werr := writeJSON(e.stdout, recs); werr != nil {
+			return werr
 		}
-		return code
+		return err
 	}
 	if len(recs) == 0 {
-		fmt.Fprintf(stdout, "nothing in %s yet\n", path)
-		return code
+		fmt.Fprintf(e.stdout, "nothing in %s yet\n", path)
+		return err
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "TIME\tEVENT\tSITE\tOPERATOR\tDETAILS")
 	for _, r := range recs {
 		who := r.Operator
@@ -184,7 +182,7 @@ func audit(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", fmtTime(r.Time), cell(r.Event), cell(r.Site), cell(who), cell(strings.Join(details, ", ")))
 	}
 	tw.Flush()
-	return code
+	return err
 }
 
 // readAudit reads the audit log. A line that does not parse, say one cut

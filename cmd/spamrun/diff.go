@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,27 +16,25 @@ import (
 	"github.com/spamrun/spamrun/sitediff"
 )
 
-const diffUsage = "diff [--json] [--all] [--content] [--incident ID] [--first PATH]... SITE_ROOT SNAPSHOT_ROOT"
-
-// diffCmd is spamrun diff: what changed in a site since its snapshot,
-// the likely mailer first.
-func diffCmd(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags(diffUsage, stderr)
-	asJSON := fs.Bool("json", false, "print the report as one JSON document")
-	all := fs.Bool("all", false, "list every scanned file with a marker, changed or not")
-	content := fs.Bool("content", false, "compare the contents of files of equal size even when their mtimes agree")
-	incidentID := fs.String("incident", "", "put first the scripts that sent the messages of incident `ID`")
+// diff is spamrun diff: what changed in a site since its snapshot, the
+// likely mailer first.
+func (e *env) diff(args []string) error {
+	f := newFlags("diff", "[--json] [--all] [--content] [--incident ID] [--first PATH]... SITE_ROOT SNAPSHOT_ROOT")
+	asJSON := f.Bool("json", false, "print the report as one JSON document")
+	all := f.Bool("all", false, "list every scanned file with a marker, changed or not")
+	content := f.Bool("content", false, "compare the contents of files of equal size even when their mtimes agree")
+	incidentID := f.String("incident", "", "put first the scripts that sent the messages of incident `ID`")
 	var first []string
-	fs.Func("first", "put `PATH` first: relative to SITE_ROOT, or a base name (repeatable)", func(s string) error {
+	f.Func("first", "put `PATH` first: relative to SITE_ROOT, or a base name (repeatable)", func(s string) error {
 		first = append(first, s)
 		return nil
 	})
-	operands, code, ok := parseFlags(fs, args)
-	if !ok {
-		return code
+	operands, err := f.parse(args)
+	if err != nil {
+		return err
 	}
 	if len(operands) != 2 {
-		return usagef(stderr, "diff takes SITE_ROOT and SNAPSHOT_ROOT\nusage: spamrun %s", diffUsage)
+		return f.usageErrorf("diff takes SITE_ROOT and SNAPSHOT_ROOT")
 	}
 	site, snapshot := operands[0], operands[1]
 	roots := rootPaths(site)
@@ -45,36 +44,31 @@ func diffCmd(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if *incidentID != "" {
-		inc, code := incidentByID(*incidentID, stderr)
-		if inc == nil {
-			return code
+		inc, err := e.incidentByID(*incidentID)
+		if err != nil {
+			return err
 		}
 		first = append(incidentScripts(inc, site), first...)
 	}
 	r, err := sitediff.CompareWithOptions(site, snapshot, &sitediff.Options{All: *all, Content: *content, First: first})
 	if err != nil {
-		fmt.Fprintln(stderr, "spamrun:", strings.TrimPrefix(err.Error(), "sitediff: "))
-		return exitFailed
+		return errors.New(strings.TrimPrefix(err.Error(), "sitediff: "))
 	}
 	if *asJSON {
-		if err := writeJSON(stdout, r); err != nil {
-			return exitFailed
-		}
-		return exitOK
+		return writeJSON(e.stdout, r)
 	}
-	writeDiff(stdout, r)
-	return exitOK
+	writeDiff(e.stdout, r)
+	return nil
 }
 
-// incidentByID looks the incident up in the state store. It reports
-// what went wrong and returns the exit status when it finds none.
-func incidentByID(id string, stderr io.Writer) (*spamrun.Incident, int) {
-	h, closeHost, code := openStoreHost(stderr)
-	if h == nil {
-		return nil, code
+// incidentByID looks the incident up in the state store.
+func (e *env) incidentByID(id string) (*spamrun.Incident, error) {
+	h, closeHost, err := e.openStoreHost()
+	if err != nil {
+		return nil, err
 	}
 	defer closeHost()
-	return findIncident(context.Background(), h, id, stderr)
+	return findIncident(context.Background(), h, id)
 }
 
 // incidentScripts maps the scripts an incident's messages came from to

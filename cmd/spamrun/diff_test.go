@@ -86,8 +86,10 @@ func rowPaths(t *testing.T, out string) []string {
 }
 
 func TestDiffText(t *testing.T) {
+	t.Parallel()
 	site, snapshot := diffSites(t)
-	out := mustRun(t, "diff", site, snapshot)
+	c := newCLI(t)
+	out := c.mustRun("diff", site, snapshot)
 	t.Logf("spamrun diff:\n%s", out)
 	paths := rowPaths(t, out)
 	if len(paths) != 3 || paths[0] != diffMailer || !slices.Contains(paths, diffContact) || !slices.Contains(paths, diffRemoved) {
@@ -121,8 +123,10 @@ func TestDiffText(t *testing.T) {
 }
 
 func TestDiffJSON(t *testing.T) {
+	t.Parallel()
 	site, snapshot := diffSites(t)
-	r := decode[sitediff.Report](t, mustRun(t, "diff", "--json", site, snapshot))
+	c := newCLI(t)
+	r := decode[sitediff.Report](t, c.mustRun("diff", "--json", site, snapshot))
 	if len(r.Files) != 3 || r.Files[0].Path != diffMailer || r.Files[0].Change != sitediff.New || r.Files[0].Score < 20 || len(r.Files[0].Markers) == 0 || r.Files[0].Markers[0].Line == 0 {
 		t.Fatalf("files %+v", r.Files)
 	}
@@ -133,15 +137,17 @@ func TestDiffJSON(t *testing.T) {
 		t.Errorf("report %+v", r)
 	}
 	// --all adds the unchanged files with any marker.
-	r = decode[sitediff.Report](t, mustRun(t, "diff", site, snapshot, "--json", "--all"))
+	r = decode[sitediff.Report](t, c.mustRun("diff", site, snapshot, "--json", "--all"))
 	if len(r.Files) != 4 || r.Files[2].Path != "guestbook.php" || r.Files[2].Change != sitediff.Unchanged || r.Files[2].Score >= r.Files[1].Score {
 		t.Errorf("--all: %+v", r.Files)
 	}
 }
 
 func TestDiffFirst(t *testing.T) {
+	t.Parallel()
 	site, snapshot := diffSites(t)
-	out := mustRun(t, "diff", "--first", filepath.Join(site, "guestbook.php"), "--first", "./"+diffRemoved, "--first", "nothere.php", site, snapshot)
+	c := newCLI(t)
+	out := c.mustRun("diff", "--first", filepath.Join(site, "guestbook.php"), "--first", "./"+diffRemoved, "--first", "nothere.php", site, snapshot)
 	t.Logf("spamrun diff --first:\n%s", out)
 	paths := rowPaths(t, out)
 	// Named first, then by score.
@@ -157,7 +163,9 @@ func TestDiffFirst(t *testing.T) {
 }
 
 func TestDiffUsageAndFailures(t *testing.T) {
+	t.Parallel()
 	site, snapshot := diffSites(t)
+	c := newCLI(t)
 	missing := filepath.Join(t.TempDir(), "gone")
 	for _, tc := range []struct {
 		args   []string
@@ -173,38 +181,40 @@ func TestDiffUsageAndFailures(t *testing.T) {
 		{[]string{"diff", site, missing}, 1, "spamrun: snapshot root: stat " + missing},
 		{[]string{"diff", filepath.Join(site, "index.php"), snapshot}, 1, "index.php is not a directory"},
 	} {
-		out, errOut, code := spamrunCmd(t, tc.args...)
+		out, errOut, code := c.run(tc.args...)
 		if code != tc.code || !strings.Contains(errOut, tc.stderr) || out != "" {
 			t.Errorf("spamrun %q: exit %d, stderr %q, stdout %q; want %d and %q", tc.args, code, errOut, out, tc.code, tc.stderr)
 		}
 	}
-	if out, _, code := spamrunCmd(t, "diff", "-h"); code != 0 || out != "" {
+	if out, _, code := c.run("diff", "-h"); code != 0 || out != "" {
 		t.Errorf("-h: exit %d", code)
 	}
-	_, errOut, _ := spamrunCmd(t, "help")
-	if out, _, _ := spamrunCmd(t, "help"); !strings.Contains(out, "diff [--json]") || errOut != "" {
+	_, errOut, _ := c.run("help")
+	if out, _, _ := c.run("help"); !strings.Contains(out, "diff [--json]") || errOut != "" {
 		t.Errorf("help lacks diff:\n%s", out)
 	}
 }
 
 func TestDiffIncident(t *testing.T) {
-	newSpamRun(t) // shop1 tripped by 1008:guestbook.php
-	incs := decode[[]*spamrun.Incident](t, mustRun(t, "incidents", "--json"))
+	t.Parallel()
+	in := newSpamRun(t).in // shop1 tripped by 1008:guestbook.php
+	incs := decode[[]*spamrun.Incident](t, in.mustRun("incidents", "--json"))
 	if len(incs) != 1 {
 		t.Fatalf("incidents %+v", incs)
 	}
 	site, snapshot := diffSites(t)
-	r := decode[sitediff.Report](t, mustRun(t, "diff", "--json", "--incident", incs[0].ID, site, snapshot))
+	r := decode[sitediff.Report](t, in.mustRun("diff", "--json", "--incident", incs[0].ID, site, snapshot))
 	if len(r.Files) != 4 || r.Files[0].Path != "guestbook.php" || !r.Files[0].Named || r.Files[0].Why[0] != "named by the incident" || r.Files[1].Path != diffMailer {
 		t.Errorf("files %+v", r.Files)
 	}
-	out, errOut, code := spamrunCmd(t, "diff", "--incident", "no-such-incident", site, snapshot)
+	out, errOut, code := in.run("diff", "--incident", "no-such-incident", site, snapshot)
 	if code != 1 || out != "" || !strings.Contains(errOut, `no incident "no-such-incident"`) {
 		t.Errorf("unknown incident: exit %d, stderr %q", code, errOut)
 	}
 }
 
 func TestIncidentScripts(t *testing.T) {
+	t.Parallel()
 	base := t.TempDir()
 	site := filepath.Join(base, "real", "shop1")
 	writeSiteFile(t, site, "forms/contact.php", "<?php\n", time.Now())

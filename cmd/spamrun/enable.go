@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 
 	"github.com/spamrun/spamrun"
 )
@@ -12,56 +11,50 @@ import (
 // enable is spamrun enable SITE: the site may send again, with an empty
 // window. It is audited whether or not the site was disabled: it resets
 // the window either way.
-func enable(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("enable SITE", stderr)
-	operands, code, ok := parseFlags(fs, args)
-	if !ok {
-		return code
+func (e *env) enable(args []string) error {
+	f := newFlags("enable", "SITE")
+	operands, err := f.parse(args)
+	if err != nil {
+		return err
 	}
 	if len(operands) != 1 {
-		fs.Usage()
-		return exitUsage
+		return f.usageErrorf("enable takes one SITE")
 	}
 	site := operands[0]
-	if code, ok := siteArg(stderr, site); !ok {
-		return code
+	if err := f.site(site); err != nil {
+		return err
 	}
-	h, closeHost, code := openStoreHost(stderr)
-	if h == nil {
-		return code
+	h, closeHost, err := e.openStoreHost()
+	if err != nil {
+		return err
 	}
 	defer closeHost()
 	ctx := context.Background()
 	inc, err := h.Detector.Disabled(ctx, site)
 	if err != nil {
-		fmt.Fprintln(stderr, "spamrun:", err)
-		return exitTempErr
+		return unavailable(err)
 	}
 	enableErr := h.Detector.Enable(ctx, site)
 	if enableErr != nil && !errors.Is(enableErr, spamrun.ErrEnforcer) {
-		// The store failed: nothing changed.
-		fmt.Fprintln(stderr, "spamrun:", enableErr)
-		return exitFailed
+		return enableErr // the store failed: nothing changed
 	}
-	code = exitOK
+	var errs []error
 	rec := auditRecord{Event: "enable", Site: site}
 	if inc != nil {
 		rec.Incident = inc.ID
 	}
-	aud := newAuditor(h.Config)
+	aud := e.newAuditor(h.Config)
 	defer aud.close()
 	if err := aud.log(rec); err != nil {
-		fmt.Fprintln(stderr, "spamrun: warning: not in the audit log:", err)
-		code = exitFailed
+		errs = append(errs, fmt.Errorf("warning: not in the audit log: %w", err))
 	}
 	if inc != nil {
-		fmt.Fprintf(stdout, "site %s enabled (it was disabled since %s by incident %s)\n", site, fmtTime(inc.Time), inc.ID)
+		fmt.Fprintf(e.stdout, "site %s enabled (it was disabled since %s by incident %s)\n", site, fmtTime(inc.Time), inc.ID)
 	} else {
-		fmt.Fprintf(stdout, "site %s was not disabled; its window is reset\n", site)
+		fmt.Fprintf(e.stdout, "site %s was not disabled; its window is reset\n", site)
 	}
 	if enableErr != nil {
-		fmt.Fprintln(stderr, "spamrun: warning:", enableErr)
-		code = exitFailed
+		errs = append(errs, fmt.Errorf("warning: %w", enableErr))
 	}
-	return code
+	return errors.Join(errs...)
 }

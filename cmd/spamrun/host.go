@@ -5,25 +5,21 @@ import (
 	"fmt"
 	"io"
 	"log/syslog"
-	"os"
 	"strings"
 	"time"
 	"unicode"
 
-	"github.com/spamrun/spamrun/config"
 	"github.com/spamrun/spamrun/internal/host"
 	"github.com/spamrun/spamrun/report"
 )
 
 // openHost loads the configuration and opens the installation, logging
 // to syslog under tag when the configuration says so and to logw when it
-// is not nil. On failure it has reported the error and returns the exit
-// status.
-func openHost(tag string, logw, stderr io.Writer) (*host.Host, func(), int) {
-	cfg, err := config.LoadDefault(os.Getenv, false)
+// is not nil.
+func (e *env) openHost(tag string, logw io.Writer) (*host.Host, func(), error) {
+	cfg, err := e.loadConfig()
 	if err != nil {
-		fmt.Fprintln(stderr, "spamrun:", err)
-		return nil, nil, exitConfig
+		return nil, nil, err
 	}
 	var sl *syslog.Writer
 	if cfg.Syslog && tag != "" {
@@ -35,19 +31,18 @@ func openHost(tag string, logw, stderr io.Writer) (*host.Host, func(), int) {
 			sl.Info(line)
 		}
 		if logw != nil {
-			fmt.Fprintln(logw, time.Now().Format(time.DateTime), line)
+			fmt.Fprintln(logw, e.now().Format(time.DateTime), line)
 		}
 	}
-	h, err := host.Open(cfg, &host.Options{Logf: logf})
+	h, err := host.Open(cfg, &host.Options{Now: e.now, Logf: logf})
 	if err != nil {
 		if sl != nil {
 			sl.Close()
 		}
-		fmt.Fprintln(stderr, "spamrun:", err)
 		if errors.Is(err, host.ErrSpool) {
-			return nil, nil, exitTempErr
+			return nil, nil, err
 		}
-		return nil, nil, exitConfig // the relay as configured cannot be used
+		return nil, nil, misconfigured(err) // the relay as configured cannot be used
 	}
 	closer := func() {
 		h.Close()
@@ -55,30 +50,29 @@ func openHost(tag string, logw, stderr io.Writer) (*host.Host, func(), int) {
 			sl.Close()
 		}
 	}
-	return h, closer, exitOK
+	return h, closer, nil
 }
 
-// needStore reports, with the exit status, that a command cannot do
-// without the state store.
-// openStoreHost is openHost for a command that needs the state store.
-func openStoreHost(stderr io.Writer) (*host.Host, func(), int) {
-	h, closeHost, code := openHost("", nil, stderr)
-	if h == nil {
-		return nil, nil, code
+// openStoreHost is openHost for a command that cannot do without the
+// state store.
+func (e *env) openStoreHost() (*host.Host, func(), error) {
+	h, closeHost, err := e.openHost("", nil)
+	if err != nil {
+		return nil, nil, err
 	}
-	if code, ok := needStore(h, stderr); !ok {
+	if err := needStore(h); err != nil {
 		closeHost()
-		return nil, nil, code
+		return nil, nil, err
 	}
-	return h, closeHost, 0
+	return h, closeHost, nil
 }
 
-func needStore(h *host.Host, stderr io.Writer) (int, bool) {
+// needStore returns the error of a host without its state store.
+func needStore(h *host.Host) error {
 	if h.Detector == nil {
-		fmt.Fprintln(stderr, "spamrun: the state store is unavailable:", h.StoreErr)
-		return exitTempErr, false
+		return unavailable(fmt.Errorf("the state store is unavailable: %w", h.StoreErr))
 	}
-	return 0, true
+	return nil
 }
 
 // timeLayout is how tables show instants: local time to the second, which

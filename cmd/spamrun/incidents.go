@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -14,46 +13,39 @@ import (
 )
 
 // incidents is spamrun incidents: every trip, newest first.
-func incidents(args []string, stdout, stderr io.Writer) int {
+func (e *env) incidents(args []string) error {
 	if len(args) > 0 && args[0] == "show" {
-		return incidentShow(args[1:], stdout, stderr)
+		return e.incidentShow(args[1:])
 	}
-	fs := newFlags("incidents [--json] [SITE]", stderr)
-	asJSON := fs.Bool("json", false, "print the incidents, with their messages, as a JSON array")
-	operands, code, ok := parseFlags(fs, args)
-	if !ok {
-		return code
+	f := newFlags("incidents", "[--json] [SITE]")
+	asJSON := f.Bool("json", false, "print the incidents, with their messages, as a JSON array")
+	site, err := f.parseSite(args)
+	if err != nil {
+		return err
 	}
-	site, code, ok := optionalSite("incidents", operands, stderr)
-	if !ok {
-		return code
-	}
-	h, closeHost, code := openStoreHost(stderr)
-	if h == nil {
-		return code
+	h, closeHost, err := e.openStoreHost()
+	if err != nil {
+		return err
 	}
 	defer closeHost()
 	ctx := context.Background()
-	list, code := incidentList(ctx, h, site, stderr)
-	if code != exitOK {
-		return code
+	list, err := incidentList(ctx, h, site)
+	if err != nil {
+		return err
 	}
 	if *asJSON {
 		if list == nil {
 			list = []*spamrun.Incident{}
 		}
-		if err := writeJSON(stdout, list); err != nil {
-			return exitFailed
-		}
-		return exitOK
+		return writeJSON(e.stdout, list)
 	}
 	if len(list) == 0 {
 		if site != "" {
-			fmt.Fprintf(stdout, "no incidents of site %s\n", site)
+			fmt.Fprintf(e.stdout, "no incidents of site %s\n", site)
 		} else {
-			fmt.Fprintln(stdout, "no incidents")
+			fmt.Fprintln(e.stdout, "no incidents")
 		}
-		return exitOK
+		return nil
 	}
 	// The state now tells an incident still in force from one the
 	// operator has dealt with.
@@ -64,15 +56,14 @@ func incidents(args []string, stdout, stderr io.Writer) int {
 		}
 		now, err := h.Detector.Disabled(ctx, inc.Site)
 		if err != nil {
-			fmt.Fprintln(stderr, "spamrun:", err)
-			return exitTempErr
+			return unavailable(err)
 		}
 		current[inc.Site] = ""
 		if now != nil {
 			current[inc.Site] = now.ID
 		}
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tSITE\tTIME\tCOUNT\tPOLICY\tLIKELY CAUSE\tTOP RULES\tTOP SCRIPT\tNOW")
 	for _, inc := range list {
 		state := "re-enabled"
@@ -86,10 +77,10 @@ func incidents(args []string, stdout, stderr io.Writer) int {
 			report.CauseText(cause.Cause), cause.Level(), counted(r.Summary.Rules, 3), counted(topScripts(r), 1), state)
 	}
 	tw.Flush()
-	fmt.Fprintln(stdout, "COUNT is the recipients of the spam-marked messages in the window at the trip, or the messages\n"+
+	fmt.Fprintln(e.stdout, "COUNT is the recipients of the spam-marked messages in the window at the trip, or the messages\n"+
 		"where POLICY ends in msg (count = \"messages\"); POLICY is max_spam/window.")
-	fmt.Fprintln(stdout, "spamrun incidents show ID explains one: its findings, their evidence, a timeline.")
-	return exitOK
+	fmt.Fprintln(e.stdout, "spamrun incidents show ID explains one: its findings, their evidence, a timeline.")
+	return nil
 }
 
 // policyText is the trip rule of a policy: "10/1h" trips at the 11th
@@ -103,19 +94,17 @@ func policyText(p spamrun.Policy) string {
 	return s
 }
 
-// incidentList returns the incidents of site, or of every site. On
-// failure it has reported the error and returns the exit status: a store
+// incidentList returns the incidents of site, or of every site. A store
 // that keeps no incident history fails for good, one that is down for now.
-func incidentList(ctx context.Context, h *host.Host, site string, stderr io.Writer) ([]*spamrun.Incident, int) {
+func incidentList(ctx context.Context, h *host.Host, site string) ([]*spamrun.Incident, error) {
 	list, err := h.Incidents(ctx, site)
 	if err != nil {
-		fmt.Fprintln(stderr, "spamrun:", err)
 		if _, ok := h.Store.(spamrun.IncidentLog); !ok {
-			return nil, exitFailed
+			return nil, err
 		}
-		return nil, exitTempErr
+		return nil, unavailable(err)
 	}
-	return list, exitOK
+	return list, nil
 }
 
 // topScripts ranks where the incident's messages came from: the script

@@ -24,8 +24,8 @@
 // the configuration logs there.
 //
 // The exit status follows sysexits: 0 done, 1 the operation failed, 64
-// bad usage, 75 the state store or the spool is unavailable, 78 the
-// configuration is wrong.
+// bad usage, 74 score cannot write its output, 75 the state store or the
+// spool is unavailable, 78 the configuration is wrong.
 package main
 
 import (
@@ -44,19 +44,36 @@ import (
 	"github.com/spamrun/spamrun/internal/host"
 )
 
-func main() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) }
+func main() {
+	os.Exit(run(os.Args[1:], &env{
+		getenv: os.Getenv, now: time.Now,
+		stdout: os.Stdout, stderr: os.Stderr, terminal: isTerminal,
+	}))
+}
+
+// env is what a command takes from its process. main passes the real
+// ones; tests run commands in process with their own environment and a
+// clock that stands still.
+type env struct {
+	getenv func(string) string
+	// now is the clock of everything a command opens: the detector, the
+	// queue runner, the reports and the audit log.
+	now            func() time.Time
+	stdout, stderr io.Writer
+	// terminal reports whether w is a terminal, where queue run shows its
+	// progress.
+	terminal func(w io.Writer) bool
+}
 
 // Exit statuses.
 const (
 	exitOK      = 0
 	exitFailed  = 1
 	exitUsage   = 64
+	exitIOErr   = 74 // standard output cannot be written
 	exitTempErr = 75 // the state store or the spool cannot be used now
 	exitConfig  = 78
 )
-
-// now is the clock of status; tests move it.
-var now = time.Now
 
 const usageText = `usage: spamrun COMMAND [ARGS]
 
@@ -80,97 +97,182 @@ Commands:
 The configuration is /etc/spamrun/spamrun.toml, or the file SPAMRUN_CONFIG names.
 `
 
-func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+// run runs the command args names, reports its error, if any, on
+// standard error and returns the exit status.
+func run(args []string, e *env) int {
+	err := e.command(args)
+	e.report(err)
+	return exitStatus(err)
+}
+
+func (e *env) command(args []string) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usageText)
-		return exitUsage
+		return &usageError{usage: usageText}
 	}
 	switch args[0] {
 	case "help", "-h", "-help", "--help":
-		fmt.Fprint(stdout, usageText)
-		return exitOK
+		fmt.Fprint(e.stdout, usageText)
+		return nil
 	case "score":
-		return score(args[1:], stdout, stderr)
+		return e.score(args[1:])
 	case "status":
-		return status(args[1:], stdout, stderr)
+		return e.status(args[1:])
 	case "enable":
-		return enable(args[1:], stdout, stderr)
+		return e.enable(args[1:])
 	case "incidents":
-		return incidents(args[1:], stdout, stderr)
+		return e.incidents(args[1:])
 	case "audit":
-		return audit(args[1:], stdout, stderr)
+		return e.audit(args[1:])
 	case "queue":
-		return queueCmd(args[1:], stdout, stderr)
+		return e.queue(args[1:])
 	case "diff":
-		return diffCmd(args[1:], stdout, stderr)
+		return e.diff(args[1:])
 	}
-	fmt.Fprintf(stderr, "spamrun: unknown command %q\n\n%s", args[0], usageText)
-	return exitUsage
+	return &usageError{err: fmt.Errorf("unknown command %q", args[0]), usage: usageText}
 }
 
-// newFlags returns the flag set of a command whose synopsis is usage.
-func newFlags(usage string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("spamrun "+strings.Fields(usage)[0], flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: spamrun %s\n", usage)
-		fs.PrintDefaults()
-	}
-	return fs
+// usageError is bad usage: what is wrong, then how the command is used.
+type usageError struct {
+	err   error  // nil when the usage says it all; flag.ErrHelp for -h
+	usage string // the synopsis, and the flags
 }
 
-// parseFlags parses args with flags before and after the operands, as
+func (e *usageError) Error() string {
+	if e.err == nil {
+		first, _, _ := strings.Cut(e.usage, "\n")
+		return first
+	}
+	return e.err.Error()
+}
+
+func (e *usageError) Unwrap() error { return e.err }
+
+// statusError is an error that calls for an exit status other than 1.
+type statusError struct {
+	status int
+	err    error
+}
+
+func (e *statusError) Error() string { return e.err.Error() }
+func (e *statusError) Unwrap() error { return e.err }
+
+// unavailable marks err, not nil, as a failure of the state store or the
+// spool, which may pass: the caller can try again later.
+func unavailable(err error) error { return &statusError{exitTempErr, err} }
+
+// misconfigured marks err, not nil, as the configuration's.
+func misconfigured(err error) error { return &statusError{exitConfig, err} }
+
+// exitStatus maps the error of a command to the exit status, following
+// sysexits: whatever is not marked otherwise failed for good.
+func exitStatus(err error) int {
+	var (
+		usage  *usageError
+		status *statusError
+	)
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return exitOK
+	case errors.As(err, &usage):
+		return exitUsage
+	case errors.As(err, &status):
+		return status.status
+	case errors.Is(err, host.ErrSpool):
+		return exitTempErr
+	}
+	return exitFailed
+}
+
+// report prints the error of a command on standard error, each line
+// prefixed as the errors.Join of several failures would otherwise lose it.
+func (e *env) report(err error) {
+	var usage *usageError
+	switch {
+	case err == nil:
+	case errors.As(err, &usage):
+		if usage.err != nil && !errors.Is(usage.err, flag.ErrHelp) {
+			fmt.Fprintf(e.stderr, "spamrun: %v\n", usage.err)
+		}
+		fmt.Fprint(e.stderr, usage.usage)
+	default:
+		for _, line := range strings.Split(err.Error(), "\n") {
+			fmt.Fprintf(e.stderr, "spamrun: %s\n", line)
+		}
+	}
+}
+
+// flags is the flag set of a command, which knows how the command is used.
+type flags struct {
+	*flag.FlagSet
+	cmd      string // "queue list"
+	synopsis string // its flags and operands
+}
+
+func newFlags(cmd, synopsis string) *flags {
+	fs := flag.NewFlagSet("spamrun "+cmd, flag.ContinueOnError)
+	// The flag set's errors are returned, and printed once, by report.
+	fs.SetOutput(io.Discard)
+	return &flags{FlagSet: fs, cmd: cmd, synopsis: synopsis}
+}
+
+// usage is the synopsis of the command and its flags.
+func (f *flags) usage() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "usage: %s %s\n", f.Name(), f.synopsis)
+	f.SetOutput(&b)
+	f.PrintDefaults()
+	f.SetOutput(io.Discard)
+	return b.String()
+}
+
+// usageErrorf reports bad usage of the command.
+func (f *flags) usageErrorf(format string, args ...any) error {
+	return &usageError{err: fmt.Errorf(format, args...), usage: f.usage()}
+}
+
+// parse parses args with flags before and after the operands, as
 // operators type them ("spamrun status shop1 --json"); "--" ends the
-// flags. It returns the operands, or the exit status of a -h or an
-// error, which the flag set has reported.
-func parseFlags(fs *flag.FlagSet, args []string) ([]string, int, bool) {
+// flags. It returns the operands.
+func (f *flags) parse(args []string) ([]string, error) {
 	var operands []string
 	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, exitOK, false
-			}
-			return nil, exitUsage, false
+		if err := f.Parse(args); err != nil {
+			return nil, &usageError{err: err, usage: f.usage()}
 		}
-		rest := fs.Args()
+		rest := f.Args()
 		if len(rest) == 0 {
-			return operands, 0, true
+			return operands, nil
 		}
 		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
-			return append(operands, rest...), 0, true
+			return append(operands, rest...), nil
 		}
 		operands = append(operands, rest[0])
 		args = rest[1:]
 	}
 }
 
-// usagef reports bad usage and returns its exit status.
-func usagef(stderr io.Writer, format string, args ...any) int {
-	fmt.Fprintf(stderr, "spamrun: "+format+"\n", args...)
-	return exitUsage
-}
-
-// siteArg checks a SITE operand: site names end up in file names, store
+// site checks a SITE operand: site names end up in file names, store
 // keys and enforcer command lines.
-func siteArg(stderr io.Writer, site string) (int, bool) {
-	if err := spamrun.ValidSiteName(site); err != nil {
-		return usagef(stderr, "%s", strings.TrimPrefix(err.Error(), "spamrun: ")), false
+func (f *flags) site(name string) error {
+	if err := spamrun.ValidSiteName(name); err != nil {
+		return f.usageErrorf("%s", strings.TrimPrefix(err.Error(), "spamrun: "))
 	}
-	return 0, true
+	return nil
 }
 
-// optionalSite returns the one optional SITE operand of cmd, or "".
-func optionalSite(cmd string, operands []string, stderr io.Writer) (site string, code int, ok bool) {
-	if len(operands) > 1 {
-		return "", usagef(stderr, "%s takes at most one SITE", cmd), false
+// parseSite is parse for a command with one optional SITE operand: it
+// returns the SITE, or "".
+func (f *flags) parseSite(args []string) (string, error) {
+	operands, err := f.parse(args)
+	switch {
+	case err != nil:
+		return "", err
+	case len(operands) > 1:
+		return "", f.usageErrorf("%s takes at most one SITE", f.cmd)
+	case len(operands) == 1:
+		return operands[0], f.site(operands[0])
 	}
-	if len(operands) == 1 {
-		site = operands[0]
-		if code, ok := siteArg(stderr, site); !ok {
-			return "", code, false
-		}
-	}
-	return site, 0, true
+	return "", nil
 }
 
 // writeJSON prints v indented, for people and jq alike.
@@ -178,6 +280,16 @@ func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// loadConfig loads the configuration SPAMRUN_CONFIG names, or the
+// default one.
+func (e *env) loadConfig() (*config.Config, error) {
+	cfg, err := config.LoadDefault(e.getenv, false)
+	if err != nil {
+		return nil, misconfigured(err)
+	}
+	return cfg, nil
 }
 
 // scoreLine is one line of spamrun score's output.
@@ -194,22 +306,20 @@ type ruleJSON struct {
 	Score float64 `json:"score"`
 }
 
-func score(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("score [--scorer builtin|spamassassin|rspamd] [--address ADDR] FILE...", stderr)
-	kind := fs.String("scorer", "", "builtin, spamassassin or rspamd (default: the configuration's)")
-	address := fs.String("address", "", "the filter's address (default: the configuration's)")
-	files, code, ok := parseFlags(fs, args)
-	if !ok {
-		return code
+func (e *env) score(args []string) error {
+	f := newFlags("score", "[--scorer builtin|spamassassin|rspamd] [--address ADDR] FILE...")
+	kind := f.String("scorer", "", "builtin, spamassassin or rspamd (default: the configuration's)")
+	address := f.String("address", "", "the filter's address (default: the configuration's)")
+	files, err := f.parse(args)
+	if err != nil {
+		return err
 	}
 	if len(files) == 0 {
-		fmt.Fprintln(stderr, "spamrun score: no files")
-		return exitUsage
+		return f.usageErrorf("score takes at least one FILE")
 	}
-	cfg, err := config.LoadDefault(os.Getenv, false)
+	cfg, err := e.loadConfig()
 	if err != nil {
-		fmt.Fprintln(stderr, "spamrun:", err)
-		return exitConfig
+		return err
 	}
 	if *kind != "" {
 		cfg.Scorer.Kind = *kind
@@ -219,18 +329,17 @@ func score(args []string, stdout, stderr io.Writer) int {
 	}
 	scorer, err := host.NewScorerAlone(cfg)
 	if err != nil {
-		fmt.Fprintln(stderr, "spamrun:", err)
-		return exitUsage
+		return &usageError{err: err, usage: f.usage()}
 	}
 	threshold := cfg.DefaultPolicy.SpamScore
-	enc := json.NewEncoder(stdout)
-	failed := false
+	enc := json.NewEncoder(e.stdout)
+	failed := 0
 	for _, file := range files {
 		line := scoreLine{File: file, Rules: []ruleJSON{}}
 		s, err := scoreFile(scorer, file)
 		if err != nil {
 			line.Error = err.Error()
-			failed = true
+			failed++
 		} else {
 			line.Score, line.Spam = s.Value, s.Value >= threshold
 			for _, r := range s.Rules {
@@ -238,14 +347,13 @@ func score(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 		if err := enc.Encode(line); err != nil {
-			fmt.Fprintln(stderr, "spamrun:", err)
-			return 74
+			return &statusError{exitIOErr, err}
 		}
 	}
-	if failed {
-		return exitFailed
+	if failed > 0 {
+		return fmt.Errorf("%d of %d files not scored; their lines say why", failed, len(files))
 	}
-	return exitOK
+	return nil
 }
 
 func scoreFile(scorer spamrun.Scorer, file string) (spamrun.Score, error) {

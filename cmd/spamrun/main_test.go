@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spamrun/spamrun/spamruntest"
 )
@@ -28,24 +30,61 @@ func writeSamples(t *testing.T) (ham, spam string) {
 	return ham, spam
 }
 
-// emptyConfig points SPAMRUN_CONFIG at an empty file: every default.
-func emptyConfig(t *testing.T) {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "spamrun.toml")
-	if err := os.WriteFile(path, nil, 0o644); err != nil {
-		t.Fatal(err)
+// testNow is the time on the clock of the commands the tests run.
+var testNow = time.Date(2026, time.November, 21, 9, 30, 0, 0, time.UTC)
+
+// cli runs spamrun in process, with an environment of its own and a clock
+// that stands still at testNow.
+type cli struct {
+	t        *testing.T
+	vars     map[string]string // the environment
+	terminal bool              // whether standard error is a terminal
+}
+
+func newCLI(t *testing.T) *cli { return &cli{t: t, vars: make(map[string]string)} }
+
+func (c *cli) getenv(key string) string { return c.vars[key] }
+
+func (c *cli) now() time.Time { return testNow }
+
+// run runs the command and returns what it wrote and its exit status.
+func (c *cli) run(args ...string) (stdout, stderr string, code int) {
+	var out, errOut bytes.Buffer
+	code = run(args, &env{
+		getenv: c.getenv, now: c.now, stdout: &out, stderr: &errOut,
+		terminal: func(io.Writer) bool { return c.terminal },
+	})
+	return out.String(), errOut.String(), code
+}
+
+// mustRun runs the command and fails the test unless it exits 0.
+func (c *cli) mustRun(args ...string) string {
+	c.t.Helper()
+	out, errOut, code := c.run(args...)
+	if code != 0 {
+		c.t.Fatalf("spamrun %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, out, errOut)
 	}
-	t.Setenv("SPAMRUN_CONFIG", path)
+	return out
+}
+
+// emptyConfig points SPAMRUN_CONFIG at an empty file: every default.
+func (c *cli) emptyConfig() {
+	c.t.Helper()
+	path := filepath.Join(c.t.TempDir(), "spamrun.toml")
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		c.t.Fatal(err)
+	}
+	c.vars["SPAMRUN_CONFIG"] = path
 }
 
 // scoreLines runs spamrun score and decodes its output.
 func scoreLines(t *testing.T, args ...string) ([]scoreLine, string, int) {
 	t.Helper()
-	emptyConfig(t)
-	var out, errOut bytes.Buffer
-	code := run(append([]string{"score"}, args...), nil, &out, &errOut)
+	c := newCLI(t)
+	c.emptyConfig()
+	out, errOut, code := c.run(append([]string{"score"}, args...)...)
 	var lines []scoreLine
-	sc := bufio.NewScanner(&out)
+	sc := bufio.NewScanner(strings.NewReader(out))
 	for sc.Scan() {
 		var l scoreLine
 		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
@@ -53,10 +92,11 @@ func scoreLines(t *testing.T, args ...string) ([]scoreLine, string, int) {
 		}
 		lines = append(lines, l)
 	}
-	return lines, errOut.String(), code
+	return lines, errOut, code
 }
 
 func TestScoreBuiltin(t *testing.T) {
+	t.Parallel()
 	ham, spam := writeSamples(t)
 	missing := filepath.Join(t.TempDir(), "missing.eml")
 	lines, stderr, code := scoreLines(t, "--scorer", "builtin", ham, spam, missing)
@@ -75,22 +115,20 @@ func TestScoreBuiltin(t *testing.T) {
 }
 
 func TestScoreJSONShape(t *testing.T) {
+	t.Parallel()
 	_, spam := writeSamples(t)
-	var out bytes.Buffer
-	emptyConfig(t)
-	if code := run([]string{"score", spam}, nil, &out, &bytes.Buffer{}); code != 0 {
-		t.Fatalf("exit %d", code)
-	}
-	line := strings.TrimSpace(out.String())
+	c := newCLI(t)
+	c.emptyConfig()
+	line := strings.TrimSpace(c.mustRun("score", spam))
 	if !strings.HasPrefix(line, `{"file":"`+spam+`","score":`) || !strings.Contains(line, `"spam":true,"rules":[{"name":"GTUBE","score":1000}`) {
 		t.Errorf("line %s", line)
 	}
 }
 
 func TestUsage(t *testing.T) {
-	var errOut bytes.Buffer
-	if code := run([]string{"frobnicate"}, nil, &bytes.Buffer{}, &errOut); code != 64 || !strings.Contains(errOut.String(), "unknown command") {
-		t.Errorf("unknown command: %d %q", code, errOut.String())
+	t.Parallel()
+	if _, errOut, code := newCLI(t).run("frobnicate"); code != 64 || !strings.Contains(errOut, "unknown command") {
+		t.Errorf("unknown command: %d %q", code, errOut)
 	}
 	if _, _, code := scoreLines(t); code != 64 {
 		t.Errorf("no files: exit %d", code)

@@ -24,86 +24,60 @@ const queueUsage = `usage: spamrun queue list [--json] [--all|--quarantine] [SIT
        spamrun queue purge ID...
 `
 
-func queueCmd(args []string, stdout, stderr io.Writer) int {
+func (e *env) queue(args []string) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, queueUsage)
-		return exitUsage
+		return &usageError{usage: queueUsage}
 	}
 	switch args[0] {
 	case "list":
-		return queueList(args[1:], stdout, stderr)
+		return e.queueList(args[1:])
 	case "run":
-		return queueRun(args[1:], stdout, stderr)
+		return e.queueRun(args[1:])
 	case "release":
-		return queueRelease(args[1:], stdout, stderr)
+		return e.queueRelease(args[1:])
 	case "purge":
-		return queuePurge(args[1:], stdout, stderr)
+		return e.queuePurge(args[1:])
 	}
-	fmt.Fprintf(stderr, "spamrun: unknown queue command %q\n%s", args[0], queueUsage)
-	return exitUsage
+	return &usageError{err: fmt.Errorf("unknown queue command %q", args[0]), usage: queueUsage}
 }
 
 // queueRun is spamrun queue run: the queue runner, until SIGTERM or
 // SIGINT, or one pass with --once.
-func queueRun(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("queue run [--once] [--interval D] [-v]", stderr)
-	once := fs.Bool("once", false, "one pass over the queue, then exit")
-	interval := fs.Duration("interval", 0, "time between passes (default: [queue] interval)")
-	verbose := fs.Bool("v", false, "log each message on standard error too")
-	operands, code, ok := parseFlags(fs, args)
-	if !ok {
-		return code
+func (e *env) queueRun(args []string) error {
+	f := newFlags("queue run", "[--once] [--interval D] [-v]")
+	once := f.Bool("once", false, "one pass over the queue, then exit")
+	interval := f.Duration("interval", 0, "time between passes (default: [queue] interval)")
+	verbose := f.Bool("v", false, "log each message on standard error too")
+	operands, err := f.parse(args)
+	if err != nil {
+		return err
 	}
 	if len(operands) > 0 {
-		return usagef(stderr, "queue run takes no operands")
+		return f.usageErrorf("queue run takes no operands")
 	}
 	var logw io.Writer
 	if *verbose {
-		logw = stderr
+		logw = e.stderr
 	}
-	h, closeHost, code := openHost("spamrun/queue", logw, stderr)
-	if h == nil {
-		return code
+	h, closeHost, err := e.openHost("spamrun/queue", logw)
+	if err != nil {
+		return err
 	}
 	defer closeHost()
-	if h.StoreErr != nil {
-		fmt.Fprintf(stderr, "spamrun: warning: the state store is unavailable, only DSNs and released messages are relayed: %v\n", h.StoreErr)
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if *once {
 		// With -v the log lines would be torn by the progress line.
-		var progress *progressLine
-		if !*verbose && isTerminal(stderr) {
-			progress = &progressLine{w: stderr}
-			h.Queue.Progress = progress.update
-		}
-		stats, err := h.Queue.Pass(ctx)
-		progress.finish()
-		fmt.Fprintf(stdout, "relayed %d, deferred %d, decided %d, bounced %d, quarantined %d, deleted from quarantine %d",
-			stats.Relayed, stats.Deferred, stats.Decided, stats.Bounced, stats.Quarantined, stats.Expired)
-		if stats.Damaged > 0 {
-			fmt.Fprintf(stdout, ", damaged files moved to quarantine %d", stats.Damaged)
-		}
-		if stats.Failed > 0 {
-			fmt.Fprintf(stdout, ", failed %d", stats.Failed)
-		}
-		fmt.Fprintln(stdout)
-		if err != nil {
-			fmt.Fprintln(stderr, "spamrun:", err)
-			return exitTempErr
-		}
-		return exitOK
+		return e.queuePass(ctx, h, !*verbose && e.terminal(e.stderr))
 	}
-	if h.StoreErr != nil {
-		// Without the state no site's mail can leave; systemd starts the
-		// runner again until the store is back.
-		return exitTempErr
+	// Without the state no site's mail can leave; systemd starts the
+	// runner again until the store is back.
+	if err := needStore(h); err != nil {
+		return err
 	}
 	wake, closeWake, err := queue.Listen(h.Spool.Dir())
 	if err != nil {
-		fmt.Fprintln(stderr, "spamrun:", err)
-		return exitTempErr
+		return unavailable(err)
 	}
 	defer closeWake()
 	if *interval <= 0 {
@@ -111,15 +85,42 @@ func queueRun(args []string, stdout, stderr io.Writer) int {
 	}
 	err = h.Queue.Run(ctx, *interval, wake)
 	if err != nil && !errors.Is(err, context.Canceled) {
-		fmt.Fprintln(stderr, "spamrun:", err)
-		return exitTempErr
+		return unavailable(err)
 	}
-	return exitOK
+	return nil
+}
+
+// queuePass is spamrun queue run --once: one pass, and what it did.
+func (e *env) queuePass(ctx context.Context, h *host.Host, showProgress bool) error {
+	if h.StoreErr != nil {
+		fmt.Fprintf(e.stderr, "spamrun: warning: the state store is unavailable, only DSNs and released messages are relayed: %v\n", h.StoreErr)
+	}
+	var progress *progressLine
+	if showProgress {
+		progress = &progressLine{w: e.stderr, now: e.now}
+		h.Queue.Progress = progress.update
+	}
+	stats, err := h.Queue.Pass(ctx)
+	progress.finish()
+	fmt.Fprintf(e.stdout, "relayed %d, deferred %d, decided %d, bounced %d, quarantined %d, deleted from quarantine %d",
+		stats.Relayed, stats.Deferred, stats.Decided, stats.Bounced, stats.Quarantined, stats.Expired)
+	if stats.Damaged > 0 {
+		fmt.Fprintf(e.stdout, ", damaged files moved to quarantine %d", stats.Damaged)
+	}
+	if stats.Failed > 0 {
+		fmt.Fprintf(e.stdout, ", failed %d", stats.Failed)
+	}
+	fmt.Fprintln(e.stdout)
+	if err != nil {
+		return unavailable(err)
+	}
+	return nil
 }
 
 // progressLine shows how far a pass is, rewriting one line of a terminal.
 type progressLine struct {
 	w     io.Writer
+	now   func() time.Time
 	last  time.Time
 	shown bool
 }
@@ -128,7 +129,7 @@ type progressLine struct {
 // pass over a long queue more than its work, so it redraws ten times a
 // second, and at the end.
 func (p *progressLine) update(done, total int) {
-	if t := time.Now(); done == total || t.Sub(p.last) >= 100*time.Millisecond {
+	if t := p.now(); done == total || t.Sub(p.last) >= 100*time.Millisecond {
 		p.last = t
 		p.shown = true
 		fmt.Fprintf(p.w, "\rpass: %d/%d", done, total)
@@ -142,22 +143,18 @@ func (p *progressLine) finish() {
 }
 
 // queueList is spamrun queue list: mailq for the operator.
-func queueList(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("queue list [--json] [--all|--quarantine] [SITE]", stderr)
-	asJSON := fs.Bool("json", false, "print the messages' spool entries as a JSON array")
-	all := fs.Bool("all", false, "the quarantine too: bounced and kept messages")
-	quarantine := fs.Bool("quarantine", false, "the quarantine only")
-	operands, code, ok := parseFlags(fs, args)
-	if !ok {
-		return code
+func (e *env) queueList(args []string) error {
+	f := newFlags("queue list", "[--json] [--all|--quarantine] [SITE]")
+	asJSON := f.Bool("json", false, "print the messages' spool entries as a JSON array")
+	all := f.Bool("all", false, "the quarantine too: bounced and kept messages")
+	quarantine := f.Bool("quarantine", false, "the quarantine only")
+	site, err := f.parseSite(args)
+	if err != nil {
+		return err
 	}
-	site, code, ok := optionalSite("queue list", operands, stderr)
-	if !ok {
-		return code
-	}
-	h, closeHost, code := openHost("", nil, stderr)
-	if h == nil {
-		return code
+	h, closeHost, err := e.openHost("", nil)
+	if err != nil {
+		return err
 	}
 	defer closeHost()
 	var entries []*spool.Entry
@@ -177,26 +174,22 @@ func queueList(args []string, stdout, stderr io.Writer) int {
 	// is no failure: the next pass of the runner moves it into quarantine.
 	damaged, err := spool.Damaged(errors.Join(errs...))
 	for _, d := range damaged {
-		fmt.Fprintf(stderr, "spamrun: %v; the next queue pass moves it into quarantine\n", d)
+		fmt.Fprintf(e.stderr, "spamrun: %v; the next queue pass moves it into quarantine\n", d)
 	}
 	if err != nil {
-		fmt.Fprintln(stderr, "spamrun:", err)
+		err = unavailable(err)
 	}
 	if *asJSON {
 		if entries == nil {
 			entries = []*spool.Entry{}
 		}
-		if err := writeJSON(stdout, entries); err != nil {
-			fmt.Fprintln(stderr, "spamrun:", err)
-			return exitFailed
+		if werr := writeJSON(e.stdout, entries); werr != nil {
+			return werr
 		}
 	} else {
-		printQueue(stdout, entries, time.Now())
+		printQueue(e.stdout, entries, e.now())
 	}
-	if err != nil {
-		return exitTempErr
-	}
-	return exitOK
+	return err
 }
 
 func cmpString(a, b string) int {
@@ -283,16 +276,16 @@ func entryInfo(e *spool.Entry, t time.Time) string {
 
 // queueRelease is spamrun queue release: the operator decides a held or
 // kept message is not spam after all.
-func queueRelease(args []string, stdout, stderr io.Writer) int {
-	return queueEach("release", args, stdout, stderr, func(h *host.Host, id string) (*spool.Entry, error) {
+func (e *env) queueRelease(args []string) error {
+	return e.queueEach("release", args, func(h *host.Host, id string) (*spool.Entry, error) {
 		return h.Queue.Release(id)
 	})
 }
 
 // queuePurge is spamrun queue purge. It asks for no confirmation: it
 // names what it deleted, and the audit log keeps it.
-func queuePurge(args []string, stdout, stderr io.Writer) int {
-	return queueEach("purge", args, stdout, stderr, func(h *host.Host, id string) (*spool.Entry, error) {
+func (e *env) queuePurge(args []string) error {
+	return e.queueEach("purge", args, func(h *host.Host, id string) (*spool.Entry, error) {
 		return h.Queue.Purge(id)
 	})
 }
@@ -301,62 +294,54 @@ var pastTense = map[string]string{"release": "released", "purge": "purged"}
 
 // queueEach does what to every message named, and goes on past an ID it
 // cannot do it to.
-func queueEach(what string, args []string, stdout, stderr io.Writer, do func(*host.Host, string) (*spool.Entry, error)) int {
-	fs := newFlags("queue "+what+" ID...", stderr)
-	ids, code, ok := parseFlags(fs, args)
-	if !ok {
-		return code
+func (e *env) queueEach(what string, args []string, do func(*host.Host, string) (*spool.Entry, error)) error {
+	f := newFlags("queue "+what, "ID...")
+	ids, err := f.parse(args)
+	if err != nil {
+		return err
 	}
 	if len(ids) == 0 {
-		return usagef(stderr, "queue %s: no message IDs", what)
+		return f.usageErrorf("queue %s: no message IDs", what)
 	}
-	h, closeHost, code := openHost("", nil, stderr)
-	if h == nil {
-		return code
+	h, closeHost, err := e.openHost("", nil)
+	if err != nil {
+		return err
 	}
 	defer closeHost()
-	aud := newAuditor(h.Config)
+	aud := e.newAuditor(h.Config)
 	defer aud.close()
-	code = exitOK
+	var errs []error
 	done := 0
 	for _, id := range ids {
-		e, err := do(h, id)
+		m, err := do(h, id)
 		switch {
 		case errors.Is(err, spool.ErrNotFound):
-			fmt.Fprintf(stderr, "spamrun: %s: no such message in the queue or in quarantine\n", id)
-			code = exitFailed
+			errs = append(errs, fmt.Errorf("%s: no such message in the queue or in quarantine", id))
 			continue
 		case errors.Is(err, spool.ErrLocked):
-			fmt.Fprintf(stderr, "spamrun: %s: another process is working on it; try again\n", id)
-			code = exitFailed
+			errs = append(errs, fmt.Errorf("%s: another process is working on it; try again", id))
 			continue
 		case err != nil:
-			fmt.Fprintln(stderr, "spamrun:", err)
-			code = exitFailed
+			errs = append(errs, err)
 			continue
 		}
 		done++
-		fmt.Fprintf(stdout, "%s %s (site %s, from %s, %d recipients, %d bytes)\n",
-			pastTense[what], e.ID, cell(e.Site), sender(e.Sender), len(e.Recipients), e.Size)
-		rec := auditRecord{Event: what, Site: e.Site, ID: e.ID, Sender: &e.Sender, Incident: e.Incident}
+		fmt.Fprintf(e.stdout, "%s %s (site %s, from %s, %d recipients, %d bytes)\n",
+			pastTense[what], m.ID, cell(m.Site), sender(m.Sender), len(m.Recipients), m.Size)
+		rec := auditRecord{Event: what, Site: m.Site, ID: m.ID, Sender: &m.Sender, Incident: m.Incident}
 		if err := aud.log(rec); err != nil {
-			fmt.Fprintln(stderr, "spamrun: warning: not in the audit log:", err)
-			code = exitFailed
+			errs = append(errs, fmt.Errorf("warning: not in the audit log: %w", err))
 		}
 	}
 	if what == "release" && done > 0 {
 		// A runner that is listening relays them now, not at its next pass.
 		queue.Wake(h.Spool.Dir())
 	}
-	return code
+	return errors.Join(errs...)
 }
 
-// isTerminal reports whether w is a terminal; a variable so tests can see
-// the progress line.
-var isTerminal = func(w io.Writer) bool {
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	return termios(f)
+	return ok && termios(f)
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 
@@ -15,68 +14,57 @@ import (
 
 // incidentShow is spamrun incidents show ID: the report of one incident,
 // as text, JSON or an HTML page.
-func incidentShow(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("incidents show [--json | --html FILE] ID", stderr)
-	asJSON := fs.Bool("json", false, "print the report as JSON")
-	htmlFile := fs.String("html", "", "write the report as a self-contained HTML page to `FILE` (- for standard output)")
-	operands, code, ok := parseFlags(fs, args)
-	if !ok {
-		return code
+func (e *env) incidentShow(args []string) error {
+	f := newFlags("incidents show", "[--json | --html FILE] ID")
+	asJSON := f.Bool("json", false, "print the report as JSON")
+	htmlFile := f.String("html", "", "write the report as a self-contained HTML page to `FILE` (- for standard output)")
+	operands, err := f.parse(args)
+	if err != nil {
+		return err
 	}
 	if len(operands) != 1 {
-		return usagef(stderr, "incidents show takes one incident ID")
+		return f.usageErrorf("incidents show takes one incident ID")
 	}
 	if *asJSON && *htmlFile != "" {
-		return usagef(stderr, "incidents show takes --json or --html, not both")
+		return f.usageErrorf("incidents show takes --json or --html, not both")
 	}
-	h, closeHost, code := openStoreHost(stderr)
-	if h == nil {
-		return code
+	h, closeHost, err := e.openStoreHost()
+	if err != nil {
+		return err
 	}
 	defer closeHost()
-	inc, code := findIncident(context.Background(), h, operands[0], stderr)
-	if inc == nil {
-		return code
+	inc, err := findIncident(context.Background(), h, operands[0])
+	if err != nil {
+		return err
 	}
-	r := report.Build(inc, &report.Options{Now: now, ArticleURL: h.Config.ArticleURL, Markers: scriptMarkers})
+	r := report.Build(inc, &report.Options{Now: e.now, ArticleURL: h.Config.ArticleURL, Markers: scriptMarkers})
 	switch {
 	case *asJSON:
-		if err := writeJSON(stdout, r); err != nil {
-			return exitFailed
-		}
+		return writeJSON(e.stdout, r)
 	case *htmlFile == "-":
-		if err := r.WriteHTML(stdout); err != nil {
-			fmt.Fprintln(stderr, "spamrun:", err)
-			return exitFailed
-		}
+		return r.WriteHTML(e.stdout)
 	case *htmlFile != "":
 		if err := writeHTMLFile(*htmlFile, r); err != nil {
-			fmt.Fprintln(stderr, "spamrun:", err)
-			return exitFailed
+			return err
 		}
-		fmt.Fprintf(stdout, "wrote %s\n", *htmlFile)
-	default:
-		if err := r.WriteText(stdout); err != nil {
-			return exitFailed
-		}
+		fmt.Fprintf(e.stdout, "wrote %s\n", *htmlFile)
+		return nil
 	}
-	return exitOK
+	return r.WriteText(e.stdout)
 }
 
-// findIncident looks an incident up by its ID. On failure it has reported
-// the error and returns the exit status.
-func findIncident(ctx context.Context, h *host.Host, id string, stderr io.Writer) (*spamrun.Incident, int) {
-	list, code := incidentList(ctx, h, "", stderr)
-	if code != exitOK {
-		return nil, code
+// findIncident looks an incident up by its ID.
+func findIncident(ctx context.Context, h *host.Host, id string) (*spamrun.Incident, error) {
+	list, err := incidentList(ctx, h, "")
+	if err != nil {
+		return nil, err
 	}
 	for _, inc := range list {
 		if inc.ID == id {
-			return inc, exitOK
+			return inc, nil
 		}
 	}
-	fmt.Fprintf(stderr, "spamrun: no incident %q (spamrun incidents lists them)\n", id)
-	return nil, exitFailed
+	return nil, fmt.Errorf("no incident %q (spamrun incidents lists them)", id)
 }
 
 // writeHTMLFile writes the page beside its final name and renames it

@@ -11,14 +11,15 @@ import (
 )
 
 func TestIncidentShow(t *testing.T) {
-	newSpamRun(t)
-	list := decode[[]struct{ ID string }](t, mustRun(t, "incidents", "--json"))
+	t.Parallel()
+	in := newSpamRun(t).in
+	list := decode[[]struct{ ID string }](t, in.mustRun("incidents", "--json"))
 	if len(list) != 1 {
 		t.Fatalf("incidents: %+v", list)
 	}
 	id := list[0].ID
 
-	text := mustRun(t, "incidents", "show", id)
+	text := in.mustRun("incidents", "show", id)
 	t.Logf("spamrun incidents show:\n%s", text)
 	for _, want := range []string{"Incident " + id, "Likely cause:", "/var/www/shop1/guestbook.php", "The run: 4 spam-marked messages",
 		"Scripts:", "Timeline (per 1 minute", "<- trip", "https://support.example.net/spam-run"} {
@@ -27,7 +28,7 @@ func TestIncidentShow(t *testing.T) {
 		}
 	}
 
-	r := decode[report.Report](t, mustRun(t, "incidents", "show", "--json", id))
+	r := decode[report.Report](t, in.mustRun("incidents", "show", "--json", id))
 	if r.Incident == nil || r.Incident.ID != id || len(r.Findings) == 0 || r.Summary.Spam != 4 {
 		t.Fatalf("show --json: %+v", r)
 	}
@@ -46,7 +47,7 @@ func TestIncidentShow(t *testing.T) {
 	}
 
 	page := filepath.Join(t.TempDir(), "incident.html")
-	if out := mustRun(t, "incidents", "show", id, "--html", page); !strings.Contains(out, page) {
+	if out := in.mustRun("incidents", "show", id, "--html", page); !strings.Contains(out, page) {
 		t.Errorf("show --html said %q", out)
 	}
 	html := mustRead(t, page)
@@ -55,7 +56,7 @@ func TestIncidentShow(t *testing.T) {
 			t.Errorf("HTML page lacks %q", want)
 		}
 	}
-	if out := mustRun(t, "incidents", "show", "--html", "-", id); !strings.HasPrefix(strings.TrimSpace(out), "<!DOCTYPE html>") && !strings.HasPrefix(strings.TrimSpace(out), "<!doctype html>") {
+	if out := in.mustRun("incidents", "show", "--html", "-", id); !strings.HasPrefix(strings.TrimSpace(out), "<!DOCTYPE html>") && !strings.HasPrefix(strings.TrimSpace(out), "<!doctype html>") {
 		t.Errorf("show --html - wrote %.80q", out)
 	}
 
@@ -69,7 +70,7 @@ func TestIncidentShow(t *testing.T) {
 		{[]string{"incidents", "show", "--json", "--html", "x.html", id}, exitUsage, "not both"},
 		{[]string{"incidents", "show", "20990101T000000.000000Z-nosuch"}, exitFailed, "no incident"},
 	} {
-		_, errOut, code := spamrunCmd(t, c.args...)
+		_, errOut, code := in.run(c.args...)
 		if code != c.code || !strings.Contains(errOut, c.msg) {
 			t.Errorf("spamrun %s: exit %d, stderr %q; want %d and %q", strings.Join(c.args, " "), code, errOut, c.code, c.msg)
 		}
@@ -77,6 +78,7 @@ func TestIncidentShow(t *testing.T) {
 }
 
 func TestScriptMarkers(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	mailer := filepath.Join(dir, "wp-cache.php")
 	code := "<?php\nforeach (explode(\"\\n\", $_POST['to']) as $rcpt) {\n\tmail($rcpt, $_POST['subject'], $_POST['body'], 'From: ' . $_POST['from']);\n}\n"

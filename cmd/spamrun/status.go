@@ -42,52 +42,44 @@ type siteStatus struct {
 }
 
 // status is spamrun status: every site the host knows, or one in detail.
-func status(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("status [--json] [SITE]", stderr)
-	asJSON := fs.Bool("json", false, "print a JSON array, or an object for one SITE")
-	operands, code, ok := parseFlags(fs, args)
-	if !ok {
-		return code
+// What it could gather is shown even when the rest fails.
+func (e *env) status(args []string) error {
+	f := newFlags("status", "[--json] [SITE]")
+	asJSON := f.Bool("json", false, "print a JSON array, or an object for one SITE")
+	one, err := f.parseSite(args)
+	if err != nil {
+		return err
 	}
-	one, code, ok := optionalSite("status", operands, stderr)
-	if !ok {
-		return code
-	}
-	h, closeHost, code := openStoreHost(stderr)
-	if h == nil {
-		return code
+	h, closeHost, err := e.openStoreHost()
+	if err != nil {
+		return err
 	}
 	defer closeHost()
-	ctx := context.Background()
-	rows, damaged, err := collectStatus(ctx, h, one, now())
+	rows, damaged, err := collectStatus(context.Background(), h, one, e.now())
 	if err != nil {
-		fmt.Fprintln(stderr, "spamrun:", err)
+		err = unavailable(err)
 		if rows == nil {
-			return exitTempErr
+			return err
 		}
-	}
-	code = exitOK
-	if err != nil {
-		code = exitTempErr
 	}
 	if *asJSON {
 		var v any = rows
 		if one != "" {
 			v = rows[0]
 		}
-		if err := writeJSON(stdout, v); err != nil {
-			return exitFailed
+		if werr := writeJSON(e.stdout, v); werr != nil {
+			return werr
 		}
-		return code
+		return err
 	}
-	printStatus(stdout, rows)
+	printStatus(e.stdout, rows)
 	if one != "" {
-		printSiteDetail(stdout, rows[0])
+		printSiteDetail(e.stdout, rows[0])
 	}
 	if damaged > 0 {
-		fmt.Fprintf(stdout, "\nDamaged spool files, of no known site, kept whole in quarantine: %d (spamrun queue list --quarantine)\n", damaged)
+		fmt.Fprintf(e.stdout, "\nDamaged spool files, of no known site, kept whole in quarantine: %d (spamrun queue list --quarantine)\n", damaged)
 	}
-	return code
+	return err
 }
 
 // collectStatus gathers the status of site, or with site "" of every site
