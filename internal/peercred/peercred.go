@@ -89,6 +89,10 @@ func (e *noOwnerError) Is(target error) bool { return target == ErrClosed }
 // Call it right after accepting c, before reading from it: the answer is
 // only as good as the moment it was taken (see LookupTCP).
 func FromConn(c net.Conn) (Cred, error) {
+	return defaultTCP.fromConn(c)
+}
+
+func (f tcpFinder) fromConn(c net.Conn) (Cred, error) {
 	for {
 		w, ok := c.(interface{ NetConn() net.Conn })
 		if !ok {
@@ -105,7 +109,7 @@ func FromConn(c net.Conn) (Cred, error) {
 		if !ok1 || !ok2 {
 			return Cred{}, fmt.Errorf("peercred: a TCP connection without addresses (%v -> %v)", c.RemoteAddr(), c.LocalAddr())
 		}
-		return LookupTCP(client, server)
+		return f.lookup(client, server)
 	default:
 		return Cred{}, fmt.Errorf("%w: a connection of type %T", ErrUnsupported, c)
 	}

@@ -34,13 +34,16 @@ func procNet(client, server netip.AddrPort) (Cred, error) {
 	var closed error
 	for _, t := range tables {
 		cred, err := procTable(t.path, client, server, t.client, t.server)
+		var none *noOwnerError
 		switch {
 		case err == nil:
 			return cred, nil
+		case errors.As(err, &none):
+			if !none.absent || closed == nil {
+				closed = err
+			}
 		case errors.Is(err, fs.ErrNotExist) && t.path == "/proc/net/tcp6":
 			// A kernel without IPv6 has no such table.
-		case errors.Is(err, ErrClosed):
-			closed = err
 		default:
 			return Cred{}, err
 		}
