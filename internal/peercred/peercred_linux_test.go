@@ -3,6 +3,8 @@ package peercred
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -17,9 +19,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"crypto/rand"
-	"encoding/hex"
 
 	"github.com/spamrun/spamrun/internal/syncbuf"
 	"github.com/spamrun/spamrun/spamruntest"
