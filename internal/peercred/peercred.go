@@ -128,15 +128,15 @@ func (f tcpFinder) fromConn(c net.Conn) (Cred, error) {
 // client. A client that has closed its socket yields an error matching
 // ErrClosed, never UID 0.
 //
-// One race remains. The kernel keeps the client's 4-tuple out of use while
-// the listener holds its side of the connection open, but a client that
-// closes its socket and lets it time out (or resets it) frees the tuple;
-// another local process can then bind the same port and connect again. If
-// that happens between accept and this lookup, the answer is the new
-// socket's owner, the process that now speaks on the port, and the old
-// connection, reset by the new one's handshake, yields nothing more to
-// read. Look up right after accept, and treat the UID as the owner of the
-// connection at that moment.
+// One race remains. Once the client's socket is gone (reset, or closed
+// and let go of by the kernel when FIN_WAIT2 times out), another local
+// process can bind the same address and port and connect to the same
+// server. If its socket is connected by the time of the lookup, the answer
+// is the new socket's owner: the process that holds the 4-tuple now, not
+// the one that sent whatever the listener has already read. The
+// listener's side of the old connection is then reset or at its end, so
+// nothing more comes through it. Look up right after accept, before
+// reading, and take the UID as the owner at that moment.
 func LookupTCP(client, server netip.AddrPort) (Cred, error) {
 	return defaultTCP.lookup(client, server)
 }

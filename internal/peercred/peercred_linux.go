@@ -19,9 +19,21 @@ type tcpFinder struct {
 
 var defaultTCP = tcpFinder{diag: sockDiag, proc: procNet}
 
-// errUnavailable marks a source that could not answer at all, as opposed
-// to one that answered that no process owns the socket.
-var errUnavailable = errors.New("unavailable")
+// unavailableError is the error of a source that could not answer at all,
+// as opposed to one that answered that no process owns the socket.
+type unavailableError struct{ err error }
+
+func (e *unavailableError) Error() string { return e.err.Error() }
+func (e *unavailableError) Unwrap() error { return e.err }
+
+func unavailable(format string, args ...any) error {
+	return &unavailableError{fmt.Errorf(format, args...)}
+}
+
+func isUnavailable(err error) bool {
+	var u *unavailableError
+	return errors.As(err, &u)
+}
 
 func (f tcpFinder) lookup(client, server netip.AddrPort) (Cred, error) {
 	client = netip.AddrPortFrom(client.Addr().Unmap().WithZone(""), client.Port())
@@ -44,7 +56,7 @@ func (f tcpFinder) lookup(client, server netip.AddrPort) (Cred, error) {
 		// sock_diag answers ENOENT both for a socket that does not exist
 		// and for a kernel without TCP diagnostics: /proc tells the two
 		// apart, at a cost paid only when the client is gone.
-		retry := errors.Is(err, errUnavailable) || errors.As(err, &none) && none.absent
+		retry := isUnavailable(err) || errors.As(err, &none) && none.absent
 		if err == nil || !retry || f.proc == nil {
 			return cred, err
 		}
@@ -54,8 +66,8 @@ func (f tcpFinder) lookup(client, server netip.AddrPort) (Cred, error) {
 		return Cred{}, errors.New("peercred: no source to look up TCP sockets in")
 	}
 	cred, err := f.proc(client, server)
-	if err != nil && errors.Is(err, errUnavailable) && diagErr != nil {
-		return Cred{}, fmt.Errorf("peercred: cannot look up %v -> %v: %w", client, server, errors.Join(diagErr, err))
+	if isUnavailable(err) && diagErr != nil {
+		return Cred{}, fmt.Errorf("%w, and %w", diagErr, err)
 	}
 	return cred, err
 }

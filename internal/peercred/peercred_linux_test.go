@@ -252,13 +252,16 @@ type door struct {
 	name    string
 	network string // for Listen
 	addr    string // to listen on
-	dialTo  string // "" for the listener's address; an IP for a dual-stack listener
+	dialTo  string // "" for the listener's address, else an IP to dial it on
+	dialNet string // the client's network when it is not the listener's
 }
 
 var doors = []door{
 	{name: "tcp4", network: "tcp4", addr: "127.0.0.1:0"},
 	{name: "tcp6", network: "tcp6", addr: "[::1]:0"},
 	{name: "tcp4-to-dual-stack", network: "tcp", addr: "[::]:0", dialTo: "127.0.0.1"},
+	// An IPv6 socket that speaks IPv4 through a mapped address.
+	{name: "tcp6-mapped-client", network: "tcp4", addr: "127.0.0.1:0", dialTo: "127.0.0.1", dialNet: "tcp6-mapped"},
 	{name: "unix", network: "unix"},
 }
 
@@ -295,7 +298,11 @@ func (d door) listen(t *testing.T) (l net.Listener, network, target string) {
 	if d.dialTo != "" {
 		target = net.JoinHostPort(d.dialTo, strconv.Itoa(l.Addr().(*net.TCPAddr).Port))
 	}
-	return l, "tcp", target
+	network = "tcp"
+	if d.dialNet != "" {
+		network = d.dialNet
+	}
+	return l, network, target
 }
 
 // checkOwner checks what a lookup said about a connection from c's
@@ -314,7 +321,11 @@ func checkOwner(t *testing.T, a accepted, u siteUser, c *client, printed string)
 		}
 		return
 	}
-	if remote, _ := addrPort(a.conn.RemoteAddr()); remote.String() != printed {
+	opened, err := netip.ParseAddrPort(printed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if remote, _ := addrPort(a.conn.RemoteAddr()); remote != netip.AddrPortFrom(opened.Addr().Unmap(), opened.Port()) {
 		t.Fatalf("accepted a connection from %v, the client opened %s", remote, printed)
 	}
 	if a.cred.GID != -1 || a.cred.PID != 0 {
@@ -512,5 +523,61 @@ func TestLookupNotLocal(t *testing.T) {
 	defer b.Close()
 	if _, err := FromConn(a); !errors.Is(err, ErrUnsupported) {
 		t.Errorf("a pipe: %v, want ErrUnsupported", err)
+	}
+}
+
+// TestFallback shows when the /proc tables are read: when sock_diag
+// cannot answer, and when it answers that no socket matches, which a
+// kernel without TCP diagnostics also says.
+func TestFallback(t *testing.T) {
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	c, err := net.Dial("tcp4", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	client, _ := addrPort(s.RemoteAddr())
+	server, _ := addrPort(s.LocalAddr())
+	want, err := tcpFinder{diag: sockDiag}.lookup(client, server)
+	if err != nil || want.UID != os.Getuid() || want.Inode == 0 {
+		t.Fatalf("sock_diag: %+v, %v; want UID %d and an inode", want, err, os.Getuid())
+	}
+
+	down := func(client, server netip.AddrPort) (Cred, error) {
+		return Cred{}, unavailable("peercred: sock_diag is down")
+	}
+	absent := func(client, server netip.AddrPort) (Cred, error) {
+		return Cred{}, &noOwnerError{client: client, server: server, absent: true}
+	}
+	procDown := func(client, server netip.AddrPort) (Cred, error) {
+		return Cred{}, unavailable("peercred: /proc is down")
+	}
+	for _, c := range []struct {
+		name string
+		f    tcpFinder
+	}{
+		{"sock_diag down", tcpFinder{diag: down, proc: procNet}},
+		{"sock_diag finds nothing", tcpFinder{diag: absent, proc: procNet}},
+	} {
+		if got, err := c.f.lookup(client, server); err != nil || got != want {
+			t.Errorf("%s: %+v, %v; want %+v from /proc", c.name, got, err, want)
+		}
+	}
+	_, err = tcpFinder{diag: down, proc: procDown}.lookup(client, server)
+	if err == nil || errors.Is(err, ErrClosed) || !strings.Contains(err.Error(), "sock_diag is down, and peercred: /proc is down") {
+		t.Errorf("both sources down: %v, want an error that names both", err)
+	}
+	_, err = tcpFinder{diag: absent, proc: procDown}.lookup(client, server)
+	if !errors.Is(err, ErrClosed) {
+		t.Errorf("sock_diag finds nothing, /proc is down: %v, want sock_diag's answer", err)
 	}
 }

@@ -61,7 +61,7 @@ func procNet(client, server netip.AddrPort) (Cred, error) {
 func procTable(path string, client, server netip.AddrPort, local, remote string) (Cred, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return Cred{}, fmt.Errorf("peercred: %w (%w)", err, errUnavailable)
+		return Cred{}, unavailable("peercred: %w", err)
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
@@ -82,7 +82,7 @@ func procTable(path string, client, server netip.AddrPort, local, remote string)
 		uid, err2 := strconv.ParseUint(string(fields[7]), 10, 32)
 		inode, err3 := strconv.ParseUint(string(fields[9]), 10, 64)
 		if err := errors.Join(err1, err2, err3); err != nil {
-			return Cred{}, fmt.Errorf("peercred: %s: a line that does not parse: %q (%w)", path, line, errUnavailable)
+			return Cred{}, unavailable("peercred: %s: a line that does not parse: %q", path, line)
 		}
 		cred, err := owner(client, server, tcpState(state), uint32(uid), inode)
 		if err == nil {
@@ -91,7 +91,7 @@ func procTable(path string, client, server netip.AddrPort, local, remote string)
 		found = err
 	}
 	if err := sc.Err(); err != nil {
-		return Cred{}, fmt.Errorf("peercred: %s: %w (%w)", path, err, errUnavailable)
+		return Cred{}, unavailable("peercred: %s: %w", path, err)
 	}
 	if found != nil {
 		return Cred{}, found

@@ -2,7 +2,6 @@ package peercred
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"net/netip"
 
@@ -29,14 +28,14 @@ const (
 func sockDiag(client, server netip.AddrPort) (Cred, error) {
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
 	if err != nil {
-		return Cred{}, fmt.Errorf("peercred: sock_diag socket: %w (%w)", err, errUnavailable)
+		return Cred{}, unavailable("peercred: sock_diag socket: %w", err)
 	}
 	defer unix.Close(fd)
 	// The kernel answers within sendto; the timeout only bounds a kernel
 	// that does not.
 	tv := unix.Timeval{Sec: 1}
 	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-		return Cred{}, fmt.Errorf("peercred: sock_diag timeout: %w (%w)", err, errUnavailable)
+		return Cred{}, unavailable("peercred: sock_diag timeout: %w", err)
 	}
 
 	family := uint8(unix.AF_INET6)
@@ -59,7 +58,7 @@ func sockDiag(client, server netip.AddrPort) (Cred, error) {
 	putSockID(r[8:], client, server)
 
 	if err := unix.Sendto(fd, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return Cred{}, fmt.Errorf("peercred: sock_diag request: %w (%w)", err, errUnavailable)
+		return Cred{}, unavailable("peercred: sock_diag request: %w", err)
 	}
 	buf := make([]byte, 4096)
 	var n int
@@ -70,7 +69,7 @@ func sockDiag(client, server netip.AddrPort) (Cred, error) {
 		}
 	}
 	if err != nil {
-		return Cred{}, fmt.Errorf("peercred: sock_diag reply: %w (%w)", err, errUnavailable)
+		return Cred{}, unavailable("peercred: sock_diag reply: %w", err)
 	}
 	for b := buf[:n]; len(b) >= unix.SizeofNlMsghdr; {
 		size := int(ne.Uint32(b[0:]))
@@ -82,20 +81,20 @@ func sockDiag(client, server netip.AddrPort) (Cred, error) {
 			switch typ {
 			case unix.NLMSG_ERROR:
 				if len(data) < 4 {
-					return Cred{}, fmt.Errorf("peercred: sock_diag: a short error message (%w)", errUnavailable)
+					return Cred{}, unavailable("peercred: sock_diag: a short error message")
 				}
 				errno := unix.Errno(-int32(ne.Uint32(data)))
 				if errno == unix.ENOENT {
 					return Cred{}, &noOwnerError{client: client, server: server, absent: true}
 				}
-				return Cred{}, fmt.Errorf("peercred: sock_diag %v -> %v: %w (%w)", client, server, errno, errUnavailable)
+				return Cred{}, unavailable("peercred: sock_diag %v -> %v: %w", client, server, errno)
 			case unix.SOCK_DIAG_BY_FAMILY:
 				return diagOwner(client, server, data)
 			}
 		}
 		b = b[min((size+unix.NLMSG_ALIGNTO-1)&^(unix.NLMSG_ALIGNTO-1), len(b)):]
 	}
-	return Cred{}, fmt.Errorf("peercred: sock_diag: no answer about %v -> %v (%w)", client, server, errUnavailable)
+	return Cred{}, unavailable("peercred: sock_diag: no answer about %v -> %v", client, server)
 }
 
 // putSockID writes struct inet_diag_sockid for the socket whose local end
@@ -116,14 +115,14 @@ func putSockID(b []byte, src, dst netip.AddrPort) {
 // socket asked for.
 func diagOwner(client, server netip.AddrPort, b []byte) (Cred, error) {
 	if len(b) < sizeofInetDiagMsg {
-		return Cred{}, fmt.Errorf("peercred: sock_diag: a reply of %d bytes (%w)", len(b), errUnavailable)
+		return Cred{}, unavailable("peercred: sock_diag: a reply of %d bytes", len(b))
 	}
 	family, state := b[0], tcpState(b[1])
 	id := b[4 : 4+sizeofInetDiagSockID]
 	src, ok1 := diagAddrPort(family, id[4:20], id[0:2])
 	dst, ok2 := diagAddrPort(family, id[20:36], id[2:4])
 	if !ok1 || !ok2 {
-		return Cred{}, errors.New("peercred: sock_diag: a reply of an unknown address family")
+		return Cred{}, unavailable("peercred: sock_diag: a reply of address family %d", family)
 	}
 	if src != client || dst != server {
 		return Cred{}, &noOwnerError{client: client, server: server, detail: fmt.Sprintf("the nearest socket is %v -> %v, %v", src, dst, state)}
