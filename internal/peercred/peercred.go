@@ -86,6 +86,10 @@ func (e *noOwnerError) Is(target error) bool { return target == ErrClosed }
 // its local address as the server. A connection that wraps another one
 // with a NetConn method, such as a *tls.Conn, is looked through.
 //
+// A connection that an nftables redirect brought to the listener is not
+// what the client's socket is connected to; look it up with LookupTCP and
+// its original destination instead.
+//
 // Call it right after accepting c, before reading from it: the answer is
 // only as good as the moment it was taken (see LookupTCP).
 func FromConn(c net.Conn) (Cred, error) {

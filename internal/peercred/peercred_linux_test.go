@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -550,6 +551,10 @@ func TestFallback(t *testing.T) {
 	want, err := tcpFinder{diag: sockDiag}.lookup(client, server)
 	if err != nil || want.UID != os.Getuid() || want.Inode == 0 {
 		t.Fatalf("sock_diag: %+v, %v; want UID %d and an inode", want, err, os.Getuid())
+	}
+	// A listener that speaks TLS looks up the connection underneath.
+	if got, err := FromConn(tls.Server(s, &tls.Config{})); err != nil || got != want {
+		t.Errorf("through TLS: %+v, %v; want %+v", got, err, want)
 	}
 
 	down := func(client, server netip.AddrPort) (Cred, error) {

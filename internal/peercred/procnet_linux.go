@@ -67,11 +67,12 @@ func procTable(path string, client, server netip.AddrPort, local, remote string)
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 0, 64<<10), 64<<10)
 	var found error
+	localBytes := []byte(local)
 	for sc.Scan() {
 		line := sc.Bytes()
 		// "sl local_address rem_address st tx_queue:rx_queue tr:tm->when
 		// retrnsmt uid timeout inode ...", see net/ipv4/tcp_ipv4.c.
-		if !bytes.Contains(line, []byte(local)) {
+		if !bytes.Contains(line, localBytes) {
 			continue
 		}
 		fields := bytes.Fields(line)
