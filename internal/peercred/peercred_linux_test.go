@@ -120,13 +120,19 @@ type client struct {
 	wait   func() error
 }
 
-// startClient runs dial with args as u, with u's real and effective UID
-// and GID and no supplementary groups, as PHP-FPM runs a site's scripts.
+// startClient runs dial with args as u.
 func startClient(t *testing.T, u siteUser, args ...string) *client {
+	t.Helper()
+	return startAs(t, u, dialBin, args...)
+}
+
+// startAs runs a program as u, with u's real and effective UID and GID and
+// no supplementary groups, as PHP-FPM runs a site's scripts.
+func startAs(t *testing.T, u siteUser, program string, args ...string) *client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	cmd := exec.CommandContext(ctx, "setpriv", append([]string{
-		"--reuid=" + strconv.Itoa(u.uid), "--regid=" + strconv.Itoa(u.gid), "--clear-groups", "--", dialBin,
+		"--reuid=" + strconv.Itoa(u.uid), "--regid=" + strconv.Itoa(u.gid), "--clear-groups", "--", program,
 	}, args...)...)
 	cmd.Dir = "/"
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
@@ -161,7 +167,7 @@ func (c *client) line() string {
 	c.t.Helper()
 	l, ok := c.next()
 	if !ok {
-		c.t.Fatalf("dial %v: no more output: %v %s", c.cmd.Args[5:], c.out.Err(), c.stderr)
+		c.t.Fatalf("%v: no more output: %v %s", c.cmd.Args[5:], c.out.Err(), c.stderr)
 	}
 	return l
 }
@@ -179,7 +185,7 @@ func (c *client) end() {
 	c.t.Helper()
 	c.stdin.Close()
 	if err := c.wait(); err != nil {
-		c.t.Fatalf("dial %v: %v %s", c.cmd.Args[5:], err, c.stderr)
+		c.t.Fatalf("%v: %v %s", c.cmd.Args[5:], err, c.stderr)
 	}
 }
 
@@ -361,6 +367,32 @@ func TestOwner(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestOwnerPHP connects as a website does when its mailer speaks SMTP
+// to the local host: PHP's fsockopen, as each of two users.
+func TestOwnerPHP(t *testing.T) {
+	siteA, siteB := twoSites(t)
+	php := spamruntest.NeedCommand(t, "php", "php-cli")
+	for _, d := range doors[:2] {
+		t.Run(d.name, func(t *testing.T) {
+			l, _, target := d.listen(t)
+			next := serve(t, l, FromConn)
+			host, port, _ := net.SplitHostPort(target)
+			if strings.Contains(host, ":") {
+				host = "[" + host + "]"
+			}
+			script := fmt.Sprintf(`$s = fsockopen(%q, %s, $errno, $error, 10) or exit("$error\n");
+echo stream_socket_get_name($s, false), "\n";
+stream_get_contents(STDIN);`, host, port)
+			for _, u := range []siteUser{siteA, siteB} {
+				c := startAs(t, u, php, "-r", script)
+				printed := c.line()
+				checkOwner(t, next(), u, c, printed)
+				c.end()
+			}
+		})
 	}
 }
 
