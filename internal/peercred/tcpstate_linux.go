@@ -9,10 +9,28 @@ import (
 // (include/net/tcp_states.h), in sock_diag replies and /proc/net/tcp.
 type tcpState uint8
 
+const (
+	tcpEstablished tcpState = 1 + iota
+	tcpSynSent
+	tcpSynRecv
+	tcpFinWait1
+	tcpFinWait2
+	tcpTimeWait
+	tcpClose
+	tcpCloseWait
+	tcpLastAck
+	tcpListen
+	tcpClosing
+	tcpNewSynRecv
+	tcpBoundInactive
+)
+
 var tcpStateNames = [...]string{
-	1: "ESTABLISHED", 2: "SYN_SENT", 3: "SYN_RECV", 4: "FIN_WAIT1", 5: "FIN_WAIT2",
-	6: "TIME_WAIT", 7: "CLOSE", 8: "CLOSE_WAIT", 9: "LAST_ACK", 10: "LISTEN",
-	11: "CLOSING", 12: "NEW_SYN_RECV", 13: "BOUND_INACTIVE",
+	tcpEstablished: "ESTABLISHED", tcpSynSent: "SYN_SENT", tcpSynRecv: "SYN_RECV",
+	tcpFinWait1: "FIN_WAIT1", tcpFinWait2: "FIN_WAIT2", tcpTimeWait: "TIME_WAIT",
+	tcpClose: "CLOSE", tcpCloseWait: "CLOSE_WAIT", tcpLastAck: "LAST_ACK",
+	tcpListen: "LISTEN", tcpClosing: "CLOSING", tcpNewSynRecv: "NEW_SYN_RECV",
+	tcpBoundInactive: "BOUND_INACTIVE",
 }
 
 func (s tcpState) String() string {
@@ -29,7 +47,7 @@ func (s tcpState) String() string {
 // socket on the client's port shares only half of the tuple.
 func (s tcpState) connected() bool {
 	switch s {
-	case 1, 4, 5, 8, 9, 11: // ESTABLISHED, FIN_WAIT1, FIN_WAIT2, CLOSE_WAIT, LAST_ACK, CLOSING
+	case tcpEstablished, tcpFinWait1, tcpFinWait2, tcpCloseWait, tcpLastAck, tcpClosing:
 		return true
 	}
 	return false
@@ -41,7 +59,7 @@ func (s tcpState) connected() bool {
 // (an orphan, inode 0), is reported as closed, never as owned by UID 0,
 // which is what the kernel shows for the first.
 func owner(client, server netip.AddrPort, state tcpState, uid uint32, inode uint64) (Cred, error) {
-	if state == 6 || state == 7 { // TIME_WAIT, CLOSE
+	if state == tcpTimeWait || state == tcpClose {
 		return Cred{}, &noOwnerError{client: client, server: server, detail: "the client closed it, " + state.String()}
 	}
 	if !state.connected() {
