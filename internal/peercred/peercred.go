@@ -15,10 +15,10 @@
 // /proc/net/tcp6 when netlink is unavailable; both match on both endpoints,
 // never on a port alone.
 //
-// The UID is the one the kernel stored when the socket was created (its
-// creator's file-system UID); passing the descriptor to another process
-// does not change it. It is only available on Linux; elsewhere every lookup
-// fails with [ErrUnsupported].
+// The UID is the one the kernel stored when the socket was created or
+// connected; passing the descriptor to another process does not change it.
+// It is only available on Linux; elsewhere every lookup fails with
+// [ErrUnsupported].
 package peercred
 
 import (
@@ -32,7 +32,11 @@ import (
 // connection.
 type Cred struct {
 	// UID owns the peer's socket: the site, for a listener that serves
-	// websites.
+	// websites. On a Unix socket it is the client's effective UID when it
+	// called connect(2); on TCP, the file-system UID (the effective one,
+	// unless changed with setfsuid) of the process that created the
+	// socket. A site that runs another user's setuid program is that user
+	// to the program's sockets, as to its files.
 	UID int
 	// GID and PID come with SO_PEERCRED on a Unix socket: the group and
 	// process of the client when it called connect(2). The kernel does not

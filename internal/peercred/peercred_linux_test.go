@@ -52,15 +52,23 @@ func runTests(m *testing.M) int {
 	return m.Run()
 }
 
-// The two sources on their own, so that each is shown to find the owner,
-// and the default that tries one and then the other.
-var finders = []struct {
+// source is a way to find a TCP socket's owner.
+type source struct {
 	name string
 	f    tcpFinder
-}{
-	{"sock_diag", tcpFinder{diag: sockDiag}},
-	{"proc", tcpFinder{proc: procNet}},
 }
+
+// sources are sock_diag and /proc on their own, so that each is shown to
+// find the owner, and the default, which tries one and then the other;
+// finders are the first two alone.
+var (
+	sources = []source{
+		{"sock_diag", tcpFinder{diag: sockDiag}},
+		{"proc", tcpFinder{proc: procNet}},
+		{"default", defaultTCP},
+	}
+	finders = sources[:2]
+)
 
 type siteUser struct {
 	login    string
@@ -405,10 +413,7 @@ func TestOwnerConcurrent(t *testing.T) {
 		if d.dialTo != "" {
 			continue
 		}
-		for _, f := range append(finders, struct {
-			name string
-			f    tcpFinder
-		}{"default", defaultTCP}) {
+		for _, f := range sources {
 			if d.network == "unix" && f.name != "default" {
 				continue
 			}
@@ -467,10 +472,7 @@ func TestOwnerConcurrent(t *testing.T) {
 func TestClosedClient(t *testing.T) {
 	siteA, siteB := twoSites(t)
 	for _, d := range doors[:2] {
-		for _, f := range append(finders, struct {
-			name string
-			f    tcpFinder
-		}{"default", defaultTCP}) {
+		for _, f := range sources {
 			t.Run(d.name+"/"+f.name, func(t *testing.T) {
 				l, network, target := d.listen(t)
 				next := serve(t, l, nil)
