@@ -9,6 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/spamrun/spamrun"
+	"github.com/spamrun/spamrun/spamruntest"
 )
 
 // submission is an event of the submission sub, named id.
@@ -22,7 +23,7 @@ func submission(id, sub string, at time.Time, weight int) spamrun.SpamEvent {
 // When the queue runner decides the message again, the store recognises
 // it: it counts once.
 func TestLostReplyCountsOnce(t *testing.T) {
-	srv := startRedis(t)
+	srv := spamruntest.StartRedis(t)
 	s := open(t, srv, &Options{ReadTimeout: 200 * time.Millisecond})
 	ctx := context.Background()
 	// Another site's decision loads the script, as the host's earlier
@@ -31,9 +32,9 @@ func TestLostReplyCountsOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	ev := submission("late", "20261102T090000.000000-5A17E0C3D9", t0, 4)
-	srv.pause()
+	srv.Pause()
 	_, err := s.RecordSpam(ctx, "shop1", ev, 10, time.Hour)
-	srv.resume()
+	srv.Resume()
 	if err == nil {
 		t.Fatal("RecordSpam succeeded while Redis was stopped")
 	}
@@ -55,7 +56,7 @@ func TestLostReplyCountsOnce(t *testing.T) {
 // TestSubmissionsBounded: the submissions of a log are kept as the log is,
 // two fields per entry, and expire with it.
 func TestSubmissionsBounded(t *testing.T) {
-	srv := startRedis(t)
+	srv := spamruntest.StartRedis(t)
 	s := open(t, srv, nil)
 	ctx := context.Background()
 	const maxSpam = 10
@@ -101,7 +102,7 @@ func TestSubmissionsBounded(t *testing.T) {
 // entries it drops and the log it clears leave fields behind, and a field
 // left behind hides nothing.
 func TestSubmissionsBesideEarlierNodes(t *testing.T) {
-	srv := startRedis(t)
+	srv := spamruntest.StartRedis(t)
 	s := open(t, srv, nil)
 	ctx := context.Background()
 	record := func(script *redis.Script, ev spamrun.SpamEvent, maxSpam, want int) {
