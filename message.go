@@ -76,6 +76,14 @@ type Evidence struct {
 	// File is what the file system said of the script that sent the
 	// message, when its path could be found and read; nil otherwise.
 	File *ScriptFile `json:"file,omitempty"`
+	// Door is how the message reached spamrun: "sendmail", "smtp-local"
+	// (the SMTP listener, connected to directly) or "smtp-redirected" (the
+	// listener, by the egress lock); "" in messages from before doors
+	// were recorded, which came through sendmail.
+	Door string `json:"door,omitempty"`
+	// Destination is where a redirected connection was going, as
+	// "address:port": the mail server the site meant to reach.
+	Destination string `json:"destination,omitempty"`
 }
 
 // ScriptFile is the stat of a script that sent mail, taken when the message

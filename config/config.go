@@ -56,6 +56,19 @@
 //	                 other messages to it stay in quarantine
 //	quarantine_for   "720h"; how long bounced and kept messages are kept
 //
+//	[smtpd]          the SMTP listener of spamrun serve, for sites that send
+//	                 by SMTP; the site is the UID owning the client's socket
+//	listen           ["127.0.0.1:10025", "[::1]:10025"]; loopback host:port
+//	                 addresses, [] for none; the egress lock redirects to
+//	                 their port
+//	socket           "" (none); the absolute path of a Unix socket as well
+//	trusted_users    ["root"]; users whose mail the listener relays
+//	                 uncounted (the MTA's own users, say), or refuses
+//	trusted          "relay" | "refuse"; what trusted users get
+//	max_connections  10; open connections of one UID at a time
+//	max_recipients   1000; RCPT commands in one message
+//	command_timeout  "5m"; waiting for a command, or for a line of DATA
+//
 //	[policy]         what every site is held to, unless [sites.NAME] says otherwise
 //	spam_score       5.0; score at or above which a message is spam-marked
 //	max_spam         10; trip when more than this many spam-marked messages...
@@ -170,6 +183,7 @@ type Config struct {
 
 	Relay Relay
 	Queue Queue
+	SMTPD SMTPD
 	// DefaultPolicy is the [policy] table. It cannot be exempt from the
 	// file: exempting every site is not a policy but turning spamrun off.
 	DefaultPolicy spamrun.Policy
@@ -208,6 +222,28 @@ type Queue struct {
 	MaxBounces    int
 	QuarantineFor time.Duration
 }
+
+// SMTPD is the [smtpd] table: the SMTP listener of spamrun serve.
+type SMTPD struct {
+	// Listen are loopback TCP addresses, host:port.
+	Listen []string
+	// Socket is the absolute path of a Unix socket, or "".
+	Socket string
+	// TrustedUsers are login names whose mail is relayed uncounted or
+	// refused, as Trusted says; a name with no passwd entry is ignored.
+	TrustedUsers []string
+	// Trusted is TrustedRelay or TrustedRefuse.
+	Trusted        string
+	MaxConnections int
+	MaxRecipients  int
+	CommandTimeout time.Duration
+}
+
+// The values of SMTPD.Trusted.
+const (
+	TrustedRelay  = "relay"
+	TrustedRefuse = "refuse"
+)
 
 // Scorer is the [scorer] table.
 type Scorer struct {
@@ -303,6 +339,14 @@ func defaultFor(uid int, getenv func(string) string) *Config {
 			RateInterval:  time.Minute,
 			MaxBounces:    10,
 			QuarantineFor: 30 * 24 * time.Hour,
+		},
+		SMTPD: SMTPD{
+			Listen:         []string{"127.0.0.1:10025", "[::1]:10025"},
+			TrustedUsers:   []string{"root"},
+			Trusted:        TrustedRelay,
+			MaxConnections: 10,
+			MaxRecipients:  1000,
+			CommandTimeout: 5 * time.Minute,
 		},
 		DefaultPolicy: spamrun.DefaultPolicy(),
 		Scorer:        Scorer{Kind: ScorerBuiltin, Timeout: 10 * time.Second},

@@ -104,7 +104,11 @@ func TestExampleFile(t *testing.T) {
 			Helo:          "web1.example.net",
 			MaxRecipients: 100,
 		},
-		Queue:         Queue{Interval: 30 * time.Second, RateInterval: time.Minute, MaxBounces: 10, QuarantineFor: 720 * time.Hour},
+		Queue: Queue{Interval: 30 * time.Second, RateInterval: time.Minute, MaxBounces: 10, QuarantineFor: 720 * time.Hour},
+		SMTPD: SMTPD{
+			Listen: []string{"127.0.0.1:10025", "[::1]:10025"}, TrustedUsers: []string{"root"}, Trusted: TrustedRelay,
+			MaxConnections: 10, MaxRecipients: 1000, CommandTimeout: 5 * time.Minute,
+		},
 		DefaultPolicy: spamrun.Policy{SpamScore: 5, MaxSpam: 10, Window: time.Hour, HoldFor: 15 * time.Minute},
 		Scorer:        Scorer{Kind: ScorerBuiltin, Timeout: 10 * time.Second},
 		Store:         Store{Kind: StoreSQLite, URL: "redis://127.0.0.1:6379/0"},

@@ -490,6 +490,17 @@ func (d *decoder) root(c *Config, t *table) {
 		d.unknown(q)
 	}
 
+	if sd := d.sub(t, "smtpd"); sd != nil {
+		d.strings(sd, "listen", &c.SMTPD.Listen)
+		d.str(sd, "socket", &c.SMTPD.Socket)
+		d.strings(sd, "trusted_users", &c.SMTPD.TrustedUsers)
+		d.str(sd, "trusted", &c.SMTPD.Trusted)
+		d.int(sd, "max_connections", &c.SMTPD.MaxConnections)
+		d.int(sd, "max_recipients", &c.SMTPD.MaxRecipients)
+		d.duration(sd, "command_timeout", &c.SMTPD.CommandTimeout)
+		d.unknown(sd)
+	}
+
 	if p := d.sub(t, "policy"); p != nil {
 		d.float(p, "spam_score", &c.DefaultPolicy.SpamScore)
 		d.int(p, "max_spam", &c.DefaultPolicy.MaxSpam)

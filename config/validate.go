@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"net/netip"
 	"net/url"
 	"path/filepath"
 	"slices"
@@ -64,6 +65,7 @@ func (c *Config) problems() []problem {
 	ch.positive([]string{"queue_lifetime"}, c.QueueLifetime)
 	c.relayProblems(&ch)
 	c.queueProblems(&ch)
+	c.smtpdProblems(&ch)
 	ch.policy([]string{"policy"}, c.DefaultPolicy, &c.DefaultPolicy.SpamScore, &c.DefaultPolicy.MaxSpam, &c.DefaultPolicy.Window, &c.DefaultPolicy.HoldFor)
 	c.scorerProblems(&ch)
 	c.storeProblems(&ch)
@@ -130,6 +132,50 @@ func (c *Config) queueProblems(ch *checker) {
 		ch.fail(key("max_bounces"), "%d must be 0 (no DSNs) or more", q.MaxBounces)
 	}
 	ch.positive(key("quarantine_for"), q.QuarantineFor)
+}
+
+func (c *Config) smtpdProblems(ch *checker) {
+	sd := c.SMTPD
+	key := func(k string) []string { return []string{"smtpd", k} }
+	for _, a := range sd.Listen {
+		if err := checkLoopback(a); err != nil {
+			ch.fail(key("listen"), "%q: %v", a, err)
+		}
+	}
+	if sd.Socket != "" && !filepath.IsAbs(sd.Socket) {
+		ch.fail(key("socket"), "%q must be an absolute path", sd.Socket)
+	}
+	for _, u := range sd.TrustedUsers {
+		if u == "" || strings.ContainsAny(u, " \t:/") {
+			ch.fail(key("trusted_users"), "%q is not a login name", u)
+		}
+	}
+	if sd.Trusted != TrustedRelay && sd.Trusted != TrustedRefuse {
+		ch.fail(key("trusted"), "%q must be %q or %q", sd.Trusted, TrustedRelay, TrustedRefuse)
+	}
+	if sd.MaxConnections < 1 {
+		ch.fail(key("max_connections"), "%d must be 1 or more", sd.MaxConnections)
+	}
+	if sd.MaxRecipients < 1 {
+		ch.fail(key("max_recipients"), "%d must be 1 or more", sd.MaxRecipients)
+	}
+	ch.positive(key("command_timeout"), sd.CommandTimeout)
+}
+
+// checkLoopback checks a listener's host:port: the listener takes the site
+// from the owner of the client's socket, which only a local client has.
+func checkLoopback(hostport string) error {
+	ap, err := netip.ParseAddrPort(hostport)
+	if err != nil {
+		return fmt.Errorf("not an IP address and port: %v", err)
+	}
+	if !ap.Addr().IsLoopback() {
+		return errors.New("the address must be a loopback address")
+	}
+	if ap.Port() == 0 {
+		return errors.New("the port must be set")
+	}
+	return nil
 }
 
 // policy checks the fields of a policy that are set (not nil), each on its

@@ -78,7 +78,7 @@ func (m *mailer) flushQueue(stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "sendmail: %v\n", err)
 	}
-	if m.det == nil {
+	if m.host.Detector == nil {
 		fmt.Fprintln(stderr, "sendmail: the state store is unavailable; the queue stays as it is")
 		return exTempFail
 	}

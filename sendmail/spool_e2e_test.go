@@ -14,6 +14,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/spamrun/spamrun/internal/submit"
 	"github.com/spamrun/spamrun/spamruntest"
 	"github.com/spamrun/spamrun/spool"
 )
@@ -242,13 +243,13 @@ func TestEnvelopeTooLargeAnswers(t *testing.T) {
 	err = s.Add(e, []byte("Subject: x\r\n\r\nx\r\n"))
 	// As submit returns it: a spool failure is the machine's, unless the
 	// message is to blame.
-	err = &localError{exCantCreat, err}
+	err = fmt.Errorf("%w: %w", submit.ErrSpool, err)
 	if code := exitCode(err); code != exDataErr {
 		t.Errorf("exit %d for %v, want %d", code, err, exDataErr)
 	}
 	var reply *smtp.SMTPError
-	if !errors.As(smtpError(err), &reply) || reply.Code != 552 || reply.EnhancedCode != (smtp.EnhancedCode{5, 3, 4}) ||
+	if !errors.As(submit.SMTPError(err), &reply) || reply.Code != 552 || reply.EnhancedCode != (smtp.EnhancedCode{5, 3, 4}) ||
 		!strings.Contains(reply.Message, "fewer recipients") || strings.ContainsAny(reply.Message, "\r\n") {
-		t.Errorf("-bs answers %v", smtpError(err))
+		t.Errorf("-bs answers %v", submit.SMTPError(err))
 	}
 }

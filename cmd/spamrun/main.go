@@ -86,6 +86,7 @@ Commands:
   queue list [--json] [--all|--quarantine] [SITE]
                                     messages waiting, held or kept in quarantine
   queue run [--once] [-v]           the queue runner (--once: one pass)
+  serve [-v]                        the queue runner and the SMTP listener of [smtpd]
   queue release ID...               relay held or quarantined messages after all
   queue purge ID...                 delete messages for good
   audit [--json]                    who enabled, released and purged what, when
@@ -127,6 +128,8 @@ func (e *env) command(args []string) error {
 		return e.queue(args[1:])
 	case "diff":
 		return e.diff(args[1:])
+	case "serve":
+		return e.serve(args[1:])
 	}
 	return &usageError{err: fmt.Errorf("unknown command %q", args[0]), usage: usageText}
 }

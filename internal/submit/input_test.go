@@ -1,4 +1,4 @@
-package main
+package submit
 
 import (
 	"bytes"
@@ -38,7 +38,7 @@ func TestReadMessage(t *testing.T) {
 		{"bare CRs before the only LF stay", "Subject: a\rb\nc", false, "Subject: a\rb\r\nc\r\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := readMessage(strings.NewReader(tc.in), tc.dotEnds, 1<<20)
+			got, err := ReadMessage(strings.NewReader(tc.in), tc.dotEnds, 1<<20)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -51,16 +51,16 @@ func TestReadMessage(t *testing.T) {
 
 func TestReadMessageLimit(t *testing.T) {
 	in := "Subject: x\n\n" + strings.Repeat("0123456789\n", 1000)
-	var big *errTooBig
-	if _, err := readMessage(strings.NewReader(in), false, 5000); !errors.As(err, &big) {
+	var big *TooBigError
+	if _, err := ReadMessage(strings.NewReader(in), false, 5000); !errors.As(err, &big) {
 		t.Errorf("over the limit: %v", err)
 	}
 	long := "Subject: x\n\n" + strings.Repeat("x", 200<<10) + "\n"
-	got, err := readMessage(strings.NewReader(long), false, 1<<20)
+	got, err := ReadMessage(strings.NewReader(long), false, 1<<20)
 	if err != nil || len(got) != len(long)+3 { // three LFs became CRLF
 		t.Errorf("a 200 KiB line: %d bytes, %v", len(got), err)
 	}
-	if _, err := readMessage(strings.NewReader(long), false, 100<<10); !errors.As(err, &big) {
+	if _, err := ReadMessage(strings.NewReader(long), false, 100<<10); !errors.As(err, &big) {
 		t.Errorf("a long line over the limit: %v", err)
 	}
 	// A line longer than the read buffer keeps its CRLF whole and its
@@ -68,7 +68,7 @@ func TestReadMessageLimit(t *testing.T) {
 	for _, n := range []int{64<<10 - 1, 64 << 10, 64<<10 + 1, 128<<10 - 1} {
 		for _, tail := range []string{"\r\n", "\n", ".\n", ".\r\n"} {
 			in := "Subject: x\r\n\r\n" + strings.Repeat("x", n) + tail + "end\r\n"
-			got, err := readMessage(strings.NewReader(in), true, 1<<20)
+			got, err := ReadMessage(strings.NewReader(in), true, 1<<20)
 			want := "Subject: x\r\n\r\n" + strings.Repeat("x", n) + strings.TrimSuffix(strings.TrimSuffix(tail, "\n"), "\r") + "\r\nend\r\n"
 			if err != nil || string(got) != want {
 				t.Errorf("line of %d + %q: %d bytes, want %d, %v", n, tail, len(got), len(want), err)
@@ -171,7 +171,7 @@ func FuzzReadMessage(f *testing.F) {
 	f.Add([]byte("Subject: x\n\nbody\n.\nafter"), true)
 	f.Add([]byte("From x\r\nA: b\r\n\r\n\x00\r\r\n"), false)
 	f.Fuzz(func(t *testing.T, in []byte, dotEnds bool) {
-		out, err := readMessage(bytes.NewReader(in), dotEnds, 1<<20)
+		out, err := ReadMessage(bytes.NewReader(in), dotEnds, 1<<20)
 		if err != nil {
 			t.Fatal(err)
 		}

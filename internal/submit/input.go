@@ -1,4 +1,4 @@
-package main
+package submit
 
 import (
 	"bufio"
@@ -13,14 +13,14 @@ import (
 	"github.com/spamrun/spamrun"
 )
 
-// errTooBig is a message over the size limit; exit 65.
-type errTooBig struct{ limit int64 }
+// TooBigError is a message over the size limit.
+type TooBigError struct{ Limit int64 }
 
-func (e *errTooBig) Error() string {
-	return fmt.Sprintf("message is larger than the limit of %d bytes", e.limit)
+func (e *TooBigError) Error() string {
+	return fmt.Sprintf("message is larger than the limit of %d bytes", e.Limit)
 }
 
-// readMessage reads a message as sendmail gets it on standard input, LF or
+// ReadMessage reads a message as sendmail gets it on standard input, LF or
 // CRLF, and returns it with CRLF line endings, as the relay wants it. With
 // dotEnds, a line holding a single "." ends the input, as without -i. A
 // leading "From " line of the mbox format is dropped, as Postfix does.
@@ -32,7 +32,7 @@ func (e *errTooBig) Error() string {
 // in it, and fails with -t for want of recipients, which names the wrong
 // problem; the message its author meant is plain. Where any line ends in
 // LF, a CR elsewhere is data and stays as it is.
-func readMessage(r io.Reader, dotEnds bool, limit int64) ([]byte, error) {
+func ReadMessage(r io.Reader, dotEnds bool, limit int64) ([]byte, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	var (
 		out   bytes.Buffer
@@ -54,7 +54,7 @@ func readMessage(r io.Reader, dotEnds bool, limit int64) ([]byte, error) {
 		out.Write(content)
 		out.WriteString("\r\n")
 		if int64(out.Len()) > limit {
-			return false, &errTooBig{limit}
+			return false, &TooBigError{limit}
 		}
 		return false, nil
 	}
@@ -63,7 +63,7 @@ func readMessage(r io.Reader, dotEnds bool, limit int64) ([]byte, error) {
 		if errors.Is(err, bufio.ErrBufferFull) {
 			long = append(long, line...)
 			if int64(out.Len()+len(long)) > limit {
-				return nil, &errTooBig{limit}
+				return nil, &TooBigError{limit}
 			}
 			continue
 		}
