@@ -87,12 +87,10 @@ func (e *noOwnerError) Is(target error) bool { return target == ErrClosed }
 // FromConn returns the credentials of c's peer: for a *net.UnixConn from
 // SO_PEERCRED, for a *net.TCPConn from the owner of the client's socket, as
 // LookupTCP finds it with the connection's remote address as the client and
-// its local address as the server. A connection that wraps another one
-// with a NetConn method, such as a *tls.Conn, is looked through.
-//
-// A connection that an nftables redirect brought to the listener is not
-// what the client's socket is connected to; look it up with LookupTCP and
-// its original destination instead.
+// its original destination (see OriginalDst) as the server: the local
+// address, unless an nftables redirect brought the connection here. A
+// connection that wraps another one with a NetConn method, such as a
+// *tls.Conn, is looked through.
 //
 // Call it right after accepting c, before reading from it: the answer is
 // only as good as the moment it was taken (see LookupTCP).
@@ -101,21 +99,17 @@ func FromConn(c net.Conn) (Cred, error) {
 }
 
 func (f tcpFinder) fromConn(c net.Conn) (Cred, error) {
-	for {
-		w, ok := c.(interface{ NetConn() net.Conn })
-		if !ok {
-			break
-		}
-		c = w.NetConn()
-	}
-	switch c := c.(type) {
+	switch c := netConn(c).(type) {
 	case *net.UnixConn:
 		return fromUnix(c)
 	case *net.TCPConn:
-		client, ok1 := addrPort(c.RemoteAddr())
-		server, ok2 := addrPort(c.LocalAddr())
-		if !ok1 || !ok2 {
-			return Cred{}, fmt.Errorf("peercred: a TCP connection without addresses (%v -> %v)", c.RemoteAddr(), c.LocalAddr())
+		client, ok := addrPort(c.RemoteAddr())
+		if !ok {
+			return Cred{}, fmt.Errorf("peercred: a TCP connection without a remote address (%v -> %v)", c.RemoteAddr(), c.LocalAddr())
+		}
+		server, _, err := originalDst(c)
+		if err != nil {
+			return Cred{}, err
 		}
 		return f.lookup(client, server)
 	default:
@@ -123,11 +117,39 @@ func (f tcpFinder) fromConn(c net.Conn) (Cred, error) {
 	}
 }
 
+// OriginalDst returns the address c's client connected to: the
+// destination it had before an nftables or iptables redirect (or DNAT)
+// brought it to this listener, which SO_ORIGINAL_DST tells for IPv4 and
+// IP6T_SO_ORIGINAL_DST for IPv6, and whether it was redirected at all. A
+// connection that came straight here, or that conntrack does not track,
+// returns its local address and false. A connection that wraps another
+// one with a NetConn method is looked through; one that is not TCP is an
+// error matching ErrUnsupported. An IPv4 client of a dual-stack listener
+// is asked about at the IPv4 level, where the kernel answers for it.
+func OriginalDst(c net.Conn) (dst netip.AddrPort, redirected bool, err error) {
+	tc, ok := netConn(c).(*net.TCPConn)
+	if !ok {
+		return netip.AddrPort{}, false, fmt.Errorf("%w: the original destination of a connection of type %T", ErrUnsupported, c)
+	}
+	return originalDst(tc)
+}
+
+// netConn returns the connection underneath wrappers such as *tls.Conn.
+func netConn(c net.Conn) net.Conn {
+	for {
+		w, ok := c.(interface{ NetConn() net.Conn })
+		if !ok {
+			return c
+		}
+		c = w.NetConn()
+	}
+}
+
 // LookupTCP returns the owner of the TCP socket on this host whose local
 // end is client and whose remote end is server: the client's side of a
 // connection a listener accepted from client on server. For a connection
 // that an nftables redirect brought to the listener, server is the
-// connection's original destination (SO_ORIGINAL_DST), since that is what
+// connection's original destination (OriginalDst), since that is what
 // the client's socket is connected to.
 //
 // The socket must match both endpoints exactly and still belong to a

@@ -22,3 +22,7 @@ func (tcpFinder) lookup(client, server netip.AddrPort) (Cred, error) {
 func fromUnix(c *net.UnixConn) (Cred, error) {
 	return Cred{}, fmt.Errorf("%w on %s: the peer of %v", ErrUnsupported, runtime.GOOS, c.LocalAddr())
 }
+
+func originalDst(c *net.TCPConn) (netip.AddrPort, bool, error) {
+	return netip.AddrPort{}, false, fmt.Errorf("%w on %s: the original destination of %v -> %v", ErrUnsupported, runtime.GOOS, c.RemoteAddr(), c.LocalAddr())
+}
