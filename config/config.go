@@ -30,6 +30,11 @@
 //	max_message_size 26214400 (25 MiB), in bytes
 //	queue_lifetime   "120h"; after this a queued message is returned as failed
 //	syslog           true; log to the mail facility
+//	egress           "redirect" | "reject" | "off"; the egress lock that
+//	                 spamrun egress apply loads: the SMTP connections of
+//	                 site users (to ports 25 and 587 anywhere) are
+//	                 redirected to the [smtpd] listener, or reset; 465 is
+//	                 reset in both; "off" loads no lock
 //
 //	[relay]          where accepted mail goes: exactly one of smtp and command
 //	smtp             "127.0.0.1:25" when command is not set; host:port
@@ -101,6 +106,11 @@
 //	user             NAME; the login name whose real UID submits the site's mail
 //	uid              instead of user: the numeric UID
 //	domains          []; mail domains the site owns, so may be bounced to
+//	smtp_allow       []; "host:port" destinations the site may reach by
+//	                 SMTP past the egress lock: an outside provider it
+//	                 uses with credentials of its own, such as
+//	                 "smtp.sendgrid.net:587"; host names are resolved when
+//	                 the lock is applied
 //	spam_score, max_spam, window, hold_for, count
 //	                 override [policy] for this site only
 //	exempt           false; score and log, but never hold or disable
@@ -127,6 +137,7 @@ import (
 	"io"
 	"io/fs"
 	"maps"
+	"net/netip"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -151,6 +162,13 @@ const (
 	StartTLSOff           = "off"
 	StartTLSOpportunistic = "opportunistic" // use it when the relay offers it
 	StartTLSRequired      = "required"      // do not deliver without it
+)
+
+// The values of Config.Egress.
+const (
+	EgressRedirect = "redirect" // site users' SMTP goes to the [smtpd] listener
+	EgressReject   = "reject"   // site users' SMTP is reset
+	EgressOff      = "off"      // no lock
 )
 
 // The values of Scorer.Kind.
@@ -180,6 +198,9 @@ type Config struct {
 	MaxMessageSize int64
 	QueueLifetime  time.Duration
 	Syslog         bool
+	// Egress is the mode of the egress lock: EgressRedirect, EgressReject
+	// or EgressOff.
+	Egress string
 
 	Relay Relay
 	Queue Queue
@@ -281,7 +302,10 @@ type SiteConfig struct {
 	User string
 	UID  *int
 	// Domains are the mail domains the site owns.
-	Domains   []string
+	Domains []string
+	// SMTPAllow are the "host:port" destinations the site may reach past
+	// the egress lock.
+	SMTPAllow []string
 	SpamScore *float64
 	MaxSpam   *int
 	Window    *time.Duration
@@ -326,6 +350,7 @@ func defaultFor(uid int, getenv func(string) string) *Config {
 		MaxMessageSize: 25 << 20,
 		QueueLifetime:  120 * time.Hour,
 		Syslog:         true,
+		Egress:         EgressRedirect,
 		Relay: Relay{
 			SMTP:     "127.0.0.1:25",
 			StartTLS: StartTLSOpportunistic,
@@ -604,4 +629,24 @@ func (c *Config) SiteForUID(uid int) (spamrun.Site, error) {
 		[]string{"sites", names[1]},
 		fmt.Sprintf("UID %d is the UID of sites %s", uid, strings.Join(names, ", ")),
 	}})
+}
+
+// RedirectPorts returns the ports of the [smtpd] listen addresses
+// 127.0.0.1 and [::1], 0 for one that is not listened on: where a
+// redirect of the egress lock lands, since the kernel redirects a
+// connection to the loopback address of its family.
+func (c *Config) RedirectPorts() (port4, port6 uint16) {
+	for _, a := range c.SMTPD.Listen {
+		ap, err := netip.ParseAddrPort(a)
+		if err != nil {
+			continue
+		}
+		switch addr := ap.Addr().Unmap(); {
+		case addr == netip.AddrFrom4([4]byte{127, 0, 0, 1}) && port4 == 0:
+			port4 = ap.Port()
+		case addr == netip.IPv6Loopback() && port6 == 0:
+			port6 = ap.Port()
+		}
+	}
+	return port4, port6
 }

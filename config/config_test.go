@@ -68,7 +68,7 @@ func TestExampleFile(t *testing.T) {
 	want.Enforce.Webhook = "https://panel.example.net/hooks/spamrun"
 	want.Enforce.WebhookSecret = "a-long-random-string"
 	want.SiteConfigs = map[string]SiteConfig{
-		"shop1":      {User: "shop1", Domains: []string{"shop1.example", "www.shop1.example"}, MaxSpam: ptr(25)},
+		"shop1":      {User: "shop1", Domains: []string{"shop1.example", "www.shop1.example"}, MaxSpam: ptr(25), SMTPAllow: []string{"smtp.sendgrid.net:587"}},
 		"newsletter": {UID: ptr(1042), Domains: []string{"news.example.org"}, Exempt: true},
 		"club":       {Domains: []string{"club.example.org"}, MaxSpam: ptr(3), Count: ptr(spamrun.CountMessages)},
 		"blog.example.com": {
@@ -95,6 +95,7 @@ func TestExampleFile(t *testing.T) {
 		MaxMessageSize: 26214400,
 		QueueLifetime:  120 * time.Hour,
 		Syslog:         true,
+		Egress:         EgressRedirect,
 		Relay: Relay{
 			SMTP:          "127.0.0.1:25",
 			StartTLS:      StartTLSOpportunistic,
@@ -122,7 +123,7 @@ func TestExampleFile(t *testing.T) {
 			WebhookRetries: 3,
 		},
 		SiteConfigs: map[string]SiteConfig{
-			"shop1":      {User: "shop1", Domains: []string{"shop1.example", "www.shop1.example"}, MaxSpam: ptr(25)},
+			"shop1":      {User: "shop1", Domains: []string{"shop1.example", "www.shop1.example"}, MaxSpam: ptr(25), SMTPAllow: []string{"smtp.sendgrid.net:587"}},
 			"newsletter": {UID: ptr(1042), Domains: []string{"news.example.org"}, Exempt: true},
 			"club":       {Domains: []string{"club.example.org"}, MaxSpam: ptr(3), Count: ptr(spamrun.CountMessages)},
 			"blog.example.com": {
@@ -214,7 +215,7 @@ func TestDefaults(t *testing.T) {
 			if c.DefaultPolicy != spamrun.DefaultPolicy() {
 				t.Errorf("policy %+v", c.DefaultPolicy)
 			}
-			if c.MaxMessageSize != 25<<20 || c.QueueLifetime != 120*time.Hour || !c.Syslog ||
+			if c.MaxMessageSize != 25<<20 || c.QueueLifetime != 120*time.Hour || !c.Syslog || c.Egress != EgressRedirect ||
 				c.Relay.SMTP != "127.0.0.1:25" || c.Relay.StartTLS != StartTLSOpportunistic || c.Relay.Timeout != 30*time.Second ||
 				c.Scorer != (Scorer{Kind: ScorerBuiltin, Timeout: 10 * time.Second}) || c.Store != (Store{Kind: StoreSQLite}) ||
 				c.Enforce != (Enforce{CommandTimeout: 30 * time.Second, WebhookTimeout: 10 * time.Second, WebhookRetries: 3}) {
@@ -363,6 +364,16 @@ func TestBadFiles(t *testing.T) {
 		{"dotted keys", "policy.max_spam = 1\npolicy.windw = \"1h\"\n", "bad.toml:2: policy.windw: unknown key"},
 		{"dotted keys in a site", "[sites]\nx.user = \"x\"\nx.uid = 3\n", "bad.toml:3: sites.x.uid: set user or uid, not both"},
 		{"array of tables", "[[sites]]\nuser = \"x\"\n", "bad.toml:1: sites: must be a table, not an array of tables"},
+
+		{"egress mode", "egress = \"drop\"\n", "bad.toml:1: egress: \"drop\" is not \"redirect\", \"reject\" or \"off\""},
+		{"egress not a string", "egress = false\n", "bad.toml:1: egress: must be a string, not a boolean"},
+		{"redirect without a listener", "[smtpd]\nlisten = []\n", "bad.toml: egress (default): \"redirect\" needs a smtpd.listen address on 127.0.0.1 or [::1]"},
+		{"redirect to another loopback address", "egress = \"redirect\"\n[smtpd]\nlisten = [\"127.0.0.2:10025\"]\n", "bad.toml:1: egress: \"redirect\" needs"},
+		{"smtp_allow without port", "[sites.x]\nsmtp_allow = [\"smtp.example.com\"]\n", "bad.toml:2: sites.x.smtp_allow: \"smtp.example.com\" is not host:port"},
+		{"smtp_allow port 0", "[sites.x]\nsmtp_allow = [\"198.51.100.1:0\"]\n", "bad.toml:2: sites.x.smtp_allow: \"198.51.100.1:0\": port \"0\" is not a number from 1 to 65535"},
+		{"smtp_allow port too big", "[sites.x]\nsmtp_allow = [\"[2001:db8::1]:65536\"]\n", "port \"65536\" is not a number from 1 to 65535"},
+		{"smtp_allow empty host", "[sites.x]\nsmtp_allow = [\":587\"]\n", "bad.toml:2: sites.x.smtp_allow: \":587\": \"\" is neither an IP address nor a host name"},
+		{"smtp_allow not an array", "[sites.x]\nsmtp_allow = \"smtp.example.com:587\"\n", "bad.toml:2: sites.x.smtp_allow: must be an array of strings"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := parse("bad.toml", []byte(tc.file), defaultFor(0, nil))
@@ -716,5 +727,30 @@ uid = %d
 	}
 	if site, _ := c.SiteForUID(uid); !reflect.DeepEqual(site, lookedUp) || site.DefaultSender != me.Username+"@"+c.Hostname {
 		t.Errorf("SiteForUID(%d) unconfigured = %+v, want %+v", uid, site, lookedUp)
+	}
+}
+
+// TestRedirectPorts finds where the egress lock redirects to: the
+// listener's port on 127.0.0.1 and on ::1, each family on its own.
+func TestRedirectPorts(t *testing.T) {
+	fixedHostname(t, "web9.example.net", nil)
+	for _, tc := range []struct {
+		file         string
+		port4, port6 uint16
+	}{
+		{"", 10025, 10025},
+		{"[smtpd]\nlisten = [\"[::1]:2525\", \"127.0.0.2:2526\", \"127.0.0.1:2527\", \"127.0.0.1:2528\"]\n", 2527, 2525},
+		{"[smtpd]\nlisten = [\"127.0.0.1:587\"]\n", 587, 0},
+		{"egress = \"reject\"\n[smtpd]\nlisten = []\n", 0, 0},
+		{"egress = \"off\"\n[smtpd]\nlisten = [\"127.0.0.2:10025\"]\n", 0, 0},
+	} {
+		c, err := parse("t.toml", []byte(tc.file), defaultFor(0, nil))
+		if err != nil {
+			t.Errorf("%q: %v", tc.file, err)
+			continue
+		}
+		if p4, p6 := c.RedirectPorts(); p4 != tc.port4 || p6 != tc.port6 {
+			t.Errorf("%q: ports %d and %d, want %d and %d", tc.file, p4, p6, tc.port4, tc.port6)
+		}
 	}
 }

@@ -462,6 +462,7 @@ func (d *decoder) root(c *Config, t *table) {
 	d.int64(t, "max_message_size", &c.MaxMessageSize)
 	d.duration(t, "queue_lifetime", &c.QueueLifetime)
 	d.boolean(t, "syslog", &c.Syslog)
+	d.str(t, "egress", &c.Egress)
 
 	hasHelo := false
 	if r := d.sub(t, "relay"); r != nil {
@@ -555,6 +556,7 @@ func (d *decoder) site(t *table) SiteConfig {
 		s.UID = &uid
 	}
 	d.strings(t, "domains", &s.Domains)
+	d.strings(t, "smtp_allow", &s.SMTPAllow)
 	var score float64
 	if d.float(t, "spam_score", &score) {
 		s.SpamScore = &score

@@ -66,6 +66,7 @@ func (c *Config) problems() []problem {
 	c.relayProblems(&ch)
 	c.queueProblems(&ch)
 	c.smtpdProblems(&ch)
+	c.egressProblems(&ch)
 	ch.policy([]string{"policy"}, c.DefaultPolicy, &c.DefaultPolicy.SpamScore, &c.DefaultPolicy.MaxSpam, &c.DefaultPolicy.Window, &c.DefaultPolicy.HoldFor)
 	c.scorerProblems(&ch)
 	c.storeProblems(&ch)
@@ -160,6 +161,18 @@ func (c *Config) smtpdProblems(ch *checker) {
 		ch.fail(key("max_recipients"), "%d must be 1 or more", sd.MaxRecipients)
 	}
 	ch.positive(key("command_timeout"), sd.CommandTimeout)
+}
+
+func (c *Config) egressProblems(ch *checker) {
+	switch c.Egress {
+	case EgressRedirect:
+		if p4, p6 := c.RedirectPorts(); p4 == 0 && p6 == 0 {
+			ch.fail([]string{"egress"}, "%q needs a smtpd.listen address on 127.0.0.1 or [::1], where the kernel redirects to; or egress = %q", c.Egress, EgressReject)
+		}
+	case EgressReject, EgressOff:
+	default:
+		ch.fail([]string{"egress"}, "%q is not %q, %q or %q", c.Egress, EgressRedirect, EgressReject, EgressOff)
+	}
 }
 
 // checkLoopback checks a listener's host:port: the listener takes the site
@@ -312,6 +325,11 @@ func (c *Config) siteProblems(ch *checker) {
 		for _, d := range s.Domains {
 			if err := checkDomain(d); err != nil {
 				ch.fail(key("domains"), "%v", err)
+			}
+		}
+		for _, d := range s.SMTPAllow {
+			if err := checkHostPort(d, "smtp.sendgrid.net:587"); err != nil {
+				ch.fail(key("smtp_allow"), "%v", err)
 			}
 		}
 		ch.policy(key(), c.Policy(name), s.SpamScore, s.MaxSpam, s.Window, s.HoldFor)
