@@ -11,6 +11,7 @@
 //	spamrun audit [--json]
 //	spamrun score [--scorer builtin|spamassassin|rspamd] [--address ADDR] FILE...
 //	spamrun diff [--json] [--all] [--content] [--incident ID] [--first PATH]... SITE_ROOT SNAPSHOT_ROOT
+//	spamrun egress apply [--dry-run] | remove | show
 //
 // score prints one JSON object per file and line, as scripts want it:
 //
@@ -23,9 +24,14 @@
 // the state directory, one JSON object a line, and sent to syslog when
 // the configuration logs there.
 //
+// egress loads the egress lock that the configuration's egress key
+// describes into nftables (apply), removes it (remove) or lists it (show);
+// it needs root, except apply --dry-run, which prints the nftables script.
+//
 // The exit status follows sysexits: 0 done, 1 the operation failed, 64
 // bad usage, 74 score cannot write its output, 75 the state store or the
-// spool is unavailable, 78 the configuration is wrong.
+// spool is unavailable, 77 egress without root, 78 the configuration is
+// wrong.
 package main
 
 import (
@@ -72,6 +78,7 @@ const (
 	exitUsage   = 64
 	exitIOErr   = 74 // standard output cannot be written
 	exitTempErr = 75 // the state store or the spool cannot be used now
+	exitNoPerm  = 77 // egress needs root
 	exitConfig  = 78
 )
 
@@ -93,6 +100,8 @@ Commands:
   score [--scorer KIND] FILE...     score messages, one JSON line each
   diff [--json] [--incident ID] SITE_ROOT SNAPSHOT_ROOT
                                     new and changed files since a snapshot, likely mailer first
+  egress apply [--dry-run]|remove|show
+                                    the egress lock: site users' SMTP to the listener (root)
   help                              this text
 
 The configuration is /etc/spamrun/spamrun.toml, or the file SPAMRUN_CONFIG names.
@@ -130,6 +139,8 @@ func (e *env) command(args []string) error {
 		return e.diff(args[1:])
 	case "serve":
 		return e.serve(args[1:])
+	case "egress":
+		return e.egressCmd(args[1:])
 	}
 	return &usageError{err: fmt.Errorf("unknown command %q", args[0]), usage: usageText}
 }

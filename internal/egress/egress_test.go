@@ -290,11 +290,14 @@ func TestAllowSite(t *testing.T) {
 
 func TestExemptUsers(t *testing.T) {
 	var l Lock
-	l.ExemptUsers("root", "spamrun-no-such-user")
+	missing := l.ExemptUsers("root", "spamrun-no-such-user", "root")
 	if !slices.Equal(l.Exempt, []int{0}) {
 		t.Errorf("Exempt = %v, want [0]", l.Exempt)
 	}
-	if len(l.Notes) != 1 || !strings.Contains(l.Notes[0], `"spamrun-no-such-user"`) {
-		t.Errorf("Notes = %q, want one naming the missing user", l.Notes)
+	if len(missing) != 1 || !strings.Contains(missing[0].Error(), "spamrun-no-such-user") {
+		t.Errorf("missing = %q, want one error naming the missing user", missing)
+	}
+	if len(l.Notes) != 0 {
+		t.Errorf("Notes = %q", l.Notes)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os/user"
+	"slices"
 	"strconv"
 )
 
@@ -14,22 +15,26 @@ import (
 // connections to remote MXes are the mail spamrun has already passed.
 var MTAUsers = []string{"postfix", "Debian-exim", "exim", "_smtpd"}
 
-// ExemptUsers adds the UIDs of the users names to l.Exempt. A name with no
-// user is left out with a note: an MTA that is not installed has no user.
-func (l *Lock) ExemptUsers(names ...string) {
+// ExemptUsers adds the UIDs of the users names to l.Exempt, and returns
+// the names that no user has, with why: an MTA that is not installed has
+// no user, which is no concern of the lock's.
+func (l *Lock) ExemptUsers(names ...string) (missing []error) {
 	for _, name := range names {
 		u, err := user.Lookup(name)
 		if err != nil {
-			l.Notes = append(l.Notes, fmt.Sprintf("exempt user %q left out: %v", name, err))
+			missing = append(missing, err)
 			continue
 		}
 		uid, err := strconv.Atoi(u.Uid)
 		if err != nil {
-			l.Notes = append(l.Notes, fmt.Sprintf("exempt user %q left out: UID %q is not a number", name, u.Uid))
+			missing = append(missing, fmt.Errorf("user %q has the UID %q, which is not a number", name, u.Uid))
 			continue
 		}
-		l.Exempt = append(l.Exempt, uid)
+		if !slices.Contains(l.Exempt, uid) {
+			l.Exempt = append(l.Exempt, uid)
+		}
 	}
+	return missing
 }
 
 // AllowSite adds the destinations, each "host:port", that the site with
