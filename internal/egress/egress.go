@@ -152,8 +152,8 @@ func (l Lock) Ruleset() (string, error) {
 	set(&b, "allow6", "meta skuid . ip6 daddr . tcp dport", slices.Compact(allow6))
 
 	fams := []family{
-		{name: "ipv4", proto: "ip", loopback: "127.0.0.1", listener: l.Port4},
-		{name: "ipv6", proto: "ip6", loopback: "::1", listener: l.Port6},
+		{name: "ipv4", version: "IPv4", proto: "ip", loopback: "127.0.0.1", listener: l.Port4},
+		{name: "ipv6", version: "IPv6", proto: "ip6", loopback: "::1", listener: l.Port6},
 	}
 	redirect := false
 	for i := range fams {
@@ -170,7 +170,8 @@ func (l Lock) Ruleset() (string, error) {
 				continue
 			}
 			f.listenerRule(&b, RedirectPorts)
-			fmt.Fprintf(&b, "\t\tmeta nfproto %s tcp dport %s meta skuid != @exempt redirect to :%d\n", f.name, ports(RedirectPorts), f.listener)
+			fmt.Fprintf(&b, "\t\tmeta nfproto %s tcp dport %s meta skuid != @exempt redirect to :%d comment %q\n",
+				f.name, ports(RedirectPorts), f.listener, f.version+" SMTP of site users to the listener on "+f.loopback)
 		}
 		b.WriteString("\t}\n")
 	}
@@ -185,7 +186,14 @@ func (l Lock) Ruleset() (string, error) {
 		}
 		slices.Sort(reject)
 		f.listenerRule(&b, reject)
-		fmt.Fprintf(&b, "\t\tmeta nfproto %s tcp dport %s meta skuid != @exempt reject with tcp reset\n", f.name, ports(reject))
+		why := f.version + " SMTPS of site users"
+		if !f.redirect {
+			why = f.version + " SMTP and SMTPS of site users"
+			if l.Mode == Redirect {
+				why += ": no listener on " + f.loopback
+			}
+		}
+		fmt.Fprintf(&b, "\t\tmeta nfproto %s tcp dport %s meta skuid != @exempt reject with tcp reset comment %q\n", f.name, ports(reject), why)
 	}
 	b.WriteString("\t}\n}\n")
 	return b.String(), nil
@@ -194,6 +202,7 @@ func (l Lock) Ruleset() (string, error) {
 // family is what the rules of one IP version need.
 type family struct {
 	name     string // for meta nfproto
+	version  string // for people
 	proto    string // the expression's protocol: ip or ip6
 	loopback string // where a redirect lands
 	listener uint16 // the listener's port on loopback, or 0
@@ -204,7 +213,7 @@ type family struct {
 // port is one of guarded: a listener on 127.0.0.1:587 stays reachable.
 func (f family) listenerRule(b *strings.Builder, guarded []uint16) {
 	if f.listener != 0 && slices.Contains(guarded, f.listener) {
-		fmt.Fprintf(b, "\t\t%s daddr %s tcp dport %d return\n", f.proto, f.loopback, f.listener)
+		fmt.Fprintf(b, "\t\t%s daddr %s tcp dport %d return comment %q\n", f.proto, f.loopback, f.listener, "the listener itself")
 	}
 }
 
@@ -222,8 +231,8 @@ func set(b *strings.Builder, name, typeof string, elems []string) {
 // allowRules let a site's allowed destinations pass untouched. A packet
 // without a local socket has no skuid and matches no rule.
 func allowRules(b *strings.Builder) {
-	b.WriteString("\t\tmeta skuid . ip daddr . tcp dport @allow4 return\n")
-	b.WriteString("\t\tmeta skuid . ip6 daddr . tcp dport @allow6 return\n")
+	b.WriteString("\t\tmeta skuid . ip daddr . tcp dport @allow4 return comment \"smtp_allow\"\n")
+	b.WriteString("\t\tmeta skuid . ip6 daddr . tcp dport @allow6 return comment \"smtp_allow\"\n")
 }
 
 // ports writes a port or an anonymous set of them.

@@ -172,7 +172,7 @@ func TestRulesetOneFamily(t *testing.T) {
 		t.Errorf("want IPv4 alone redirected:\n%s", script)
 	}
 	filter := r.chains["reject_smtp"]
-	if filter.indexOf("meta nfproto ipv6", "tcp dport { 25, 465, 587 }", "reject with tcp reset") < 0 {
+	if filter.indexOf("meta nfproto ipv6", "tcp dport { 25, 465, 587 }", "reject with tcp reset", `comment "IPv6 SMTP and SMTPS of site users: no listener on ::1"`) < 0 {
 		t.Errorf("IPv6 SMTP without a listener is not reset:\n%s", script)
 	}
 	if filter.indexOf("meta nfproto ipv4", "tcp dport 465 ", "reject with tcp reset") < 0 {
