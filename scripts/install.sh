@@ -4,8 +4,8 @@
 # submit mail but cannot read other sites' mail, reset its own counters or
 # re-enable itself. See README.md, "Installing as /usr/sbin/sendmail".
 #
-# Usage: scripts/install.sh [--prefix DIR] [--group NAME] [--no-divert]
-#        scripts/install.sh [--prefix DIR] --uninstall
+# Usage: scripts/install.sh [--prefix DIR] [--group NAME] [--no-divert] [--egress|--no-egress]
+#        scripts/install.sh [--prefix DIR] [--egress] --uninstall
 #
 # Running it again is safe: it rebuilds and reinstalls the binary, keeps an
 # existing configuration and repairs owners and modes.
@@ -13,8 +13,8 @@ set -euo pipefail
 
 usage() {
 	cat <<'EOF'
-Usage: install.sh [--prefix DIR] [--group NAME] [--no-divert]
-       install.sh [--prefix DIR] --uninstall
+Usage: install.sh [--prefix DIR] [--group NAME] [--no-divert] [--egress|--no-egress]
+       install.sh [--prefix DIR] [--egress] --uninstall
 
 Builds sendmail and installs it setgid NAME (default spamrun) as
 PREFIX/usr/local/sbin/spamrun-sendmail, reading only PREFIX/etc/spamrun/spamrun.toml,
@@ -27,8 +27,17 @@ is running); without a running systemd, a cron job. Unless --no-divert is
 given, it diverts the MTA's /usr/sbin/sendmail to /usr/sbin/sendmail.distrib
 and links spamrun's in its place.
 
---uninstall removes the binaries, the unit, the link, the diversion and the
-cron job; it keeps the configuration, the state, the spool and the group.
+With the default prefix / it also applies the egress lock (spamrun egress
+apply: the nftables table inet spamrun, which sends the websites' own SMTP
+connections to spamrun's listener), at once and at every boot: with systemd,
+the unit /etc/systemd/system/spamrun-egress.service; without it, a script in
+/etc/local.d or a snapshot in /etc/nftables.d where those exist. --no-egress
+leaves the lock out; --egress applies it with any prefix too (but sets up
+nothing for the boot then).
+
+--uninstall removes the binaries, the units, the link, the diversion, the
+cron job and the egress lock (with a prefix, only when --egress is given); it
+keeps the configuration, the state, the spool and the group.
 EOF
 }
 
@@ -43,6 +52,7 @@ prefix=/
 group=spamrun
 divert=1
 uninstall=0
+egress= # apply the egress lock: "" means only with the default prefix
 while (($#)); do
 	case $1 in
 	--prefix)
@@ -58,6 +68,8 @@ while (($#)); do
 		;;
 	--group=*) group=${1#--group=} ;;
 	--no-divert) divert=0 ;;
+	--egress) egress=1 ;;
+	--no-egress) egress=0 ;;
 	--uninstall) uninstall=1 ;;
 	-h | --help)
 		usage
@@ -86,6 +98,7 @@ root=${prefix%/}
 while [[ $root == */ ]]; do root=${root%/}; done
 system=0
 [ -z "$root" ] && system=1
+[ -n "$egress" ] || egress=$system
 
 etc_dir=$root/etc/spamrun
 config=$etc_dir/spamrun.toml
@@ -96,6 +109,13 @@ opbin=$root/usr/local/sbin/spamrun
 cron=/etc/cron.d/spamrun
 unit_name=spamrun-queue.service
 unit=/etc/systemd/system/$unit_name
+egress_unit_name=spamrun-egress.service
+egress_unit=/etc/systemd/system/$egress_unit_name
+# Where a system without systemd loads the lock at boot: OpenRC's local
+# service runs /etc/local.d/*.start; some nftables setups include
+# /etc/nftables.d/*.nft.
+egress_localstart=/etc/local.d/spamrun-egress.start
+egress_include=/etc/nftables.d/spamrun.nft
 sendmail=/usr/sbin/sendmail
 distrib=/usr/sbin/sendmail.distrib
 
@@ -105,6 +125,19 @@ diverted() { [ "$(dpkg-divert --truename "$sendmail")" = "$distrib" ]; }
 # be installed and not running, and then cron runs the queue.
 has_systemd() { [ -d /etc/systemd/system ] && command -v systemctl >/dev/null; }
 systemd_running() { [ -d /run/systemd/system ]; }
+
+# The egress lock's table, removed with nft itself, so that it goes even
+# when the binary is already gone. Removing a table that is not there is
+# no error: adding it first makes the delete safe, in one transaction.
+remove_egress_lock() {
+	if ! command -v nft >/dev/null; then
+		say "nft is not installed: there is no egress lock to remove"
+		return
+	fi
+	printf 'table inet spamrun\ndelete table inet spamrun\n' | nft -f - ||
+		die "could not remove the egress lock (nftables table inet spamrun)"
+	say "removed the egress lock (nftables table inet spamrun)"
+}
 
 if ((uninstall)); then
 	if ((system)); then
@@ -130,6 +163,26 @@ if ((uninstall)); then
 			fi
 			say "removed $unit"
 		fi
+		if [ -e "$egress_unit" ]; then
+			if systemd_running; then
+				# Stopping the unit does not lift the lock; that comes below.
+				systemctl disable --now "$egress_unit_name" || say "warning: could not stop $egress_unit_name"
+			fi
+			rm -f "$egress_unit"
+			if systemd_running; then
+				systemctl daemon-reload
+			fi
+			say "removed $egress_unit"
+		fi
+		for f in "$egress_localstart" "$egress_include"; do
+			if [ -e "$f" ]; then
+				rm -f "$f"
+				say "removed $f"
+			fi
+		done
+	fi
+	if ((egress)); then
+		remove_egress_lock
 	fi
 	for b in "$bin" "$opbin"; do
 		if [ -e "$b" ]; then
@@ -274,4 +327,54 @@ if ((system && divert)); then
 	say "$sendmail is now spamrun's"
 elif ((system)); then
 	say "left $sendmail alone (--no-divert)"
+fi
+
+# The egress lock: last, once the binary reads the installed configuration,
+# the one it was built for, whatever SPAMRUN_CONFIG the caller has.
+egress_apply() { env -u SPAMRUN_CONFIG "$opbin" egress apply "$@"; }
+# It fails closed: with egress = "redirect" and no listener running yet, a
+# website's SMTP is refused rather than sent past spamrun.
+if ((egress)); then
+	if ! command -v nft >/dev/null; then
+		say "warning: nft is not installed (apt-get install nftables): the egress lock is not applied, and websites can send SMTP past spamrun"
+	elif ((system)) && has_systemd; then
+		sed -e "s|^ExecStart=.*|ExecStart=$opbin egress apply|" \
+			-e "s|^ExecReload=.*|ExecReload=$opbin egress apply|" \
+			"$repo/scripts/$egress_unit_name" >"$work/$egress_unit_name"
+		install -m 0644 "$work/$egress_unit_name" "$egress_unit"
+		say "installed $egress_unit"
+		if systemd_running; then
+			systemctl daemon-reload
+			systemctl enable "$egress_unit_name"
+			# restart, not start: a lock from before must be replaced by
+			# the one the configuration describes now.
+			systemctl restart "$egress_unit_name" ||
+				die "the egress lock was not applied: journalctl -u $egress_unit_name says why"
+			say "egress lock applied by $egress_unit_name, and again at every boot"
+		else
+			egress_apply || die "the egress lock was not applied"
+			say "systemd is not running: $egress_unit_name is installed for when it does"
+		fi
+	else
+		egress_apply || die "the egress lock was not applied"
+		if ((system)); then
+			if [ -d "$(dirname "$egress_localstart")" ]; then
+				printf '%s\n' '#!/bin/sh' \
+					"# spamrun: the egress lock (nftables table inet spamrun), at boot." \
+					"exec $opbin egress apply" >"$work/egress.start"
+				install -m 0755 "$work/egress.start" "$egress_localstart"
+				say "the lock is applied again at boot by $egress_localstart"
+			elif [ -d "$(dirname "$egress_include")" ]; then
+				# A snapshot: names in smtp_allow are resolved now, and a
+				# change of the configuration needs it written again.
+				egress_apply --dry-run >"$work/spamrun.nft"
+				install -m 0644 "$work/spamrun.nft" "$egress_include"
+				say "the lock is loaded at boot with the nftables ruleset from $egress_include; after changing egress or smtp_allow, run: $opbin egress apply --dry-run > $egress_include"
+			else
+				say "warning: without systemd nothing applies the lock at boot: run '$opbin egress apply' from your init's local start script"
+			fi
+		fi
+	fi
+elif ((system)); then
+	say "left the egress lock out (--no-egress): websites can send SMTP past spamrun"
 fi
