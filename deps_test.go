@@ -40,7 +40,7 @@ func layers() map[string][]string {
 		module:             append(slices.Clone(drivers), "net/http", "os/exec"),
 		module + "/config": append(slices.Clone(drivers), module+"/enforce", "net/http"),
 	}
-	for _, lib := range []string{"enforce", "queue", "relay", "spool", "sqlitestore", "redisstore", "spamassassin", "rspamd", "report", "sitediff"} {
+	for _, lib := range []string{"enforce", "queue", "relay", "spool", "sqlitestore", "redisstore", "spamassassin", "rspamd", "report", "sitediff", "internal/egress"} {
 		l[module+"/"+lib] = []string{module + "/config", module + "/internal/host"}
 	}
 	return l
