@@ -22,6 +22,9 @@ command -v redis-server >/dev/null || need_pkgs+=(redis-server)
 command -v spamd >/dev/null || need_pkgs+=(spamd spamassassin)
 command -v rspamd >/dev/null || need_pkgs+=(rspamd)
 command -v chromium >/dev/null || need_pkgs+=(chromium fonts-dejavu-core)
+# The egress lock's tests load nftables rules in a network namespace.
+PATH=$PATH:/usr/sbin:/sbin command -v nft >/dev/null || need_pkgs+=(nftables)
+PATH=$PATH:/usr/sbin:/sbin command -v ip >/dev/null || need_pkgs+=(iproute2)
 
 if ((${#need_pkgs[@]})); then
 	echo "installing: ${need_pkgs[*]}"
