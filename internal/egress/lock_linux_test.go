@@ -126,16 +126,21 @@ type client struct {
 	wait   func() error
 }
 
-// connect runs dial as u (nil: as root, the test's own user) to target
-// and waits until it has connected or failed.
-func connect(t *testing.T, u *spamruntest.SiteUser, target string) *client {
+// connect runs a client as u (nil: as root, the test's own user), by
+// default dial to target, and waits until it has connected or failed. A
+// client prints its socket's local address when it has connected, and
+// holds the connection until its standard input ends.
+func connect(t *testing.T, u *spamruntest.SiteUser, target string, argv ...string) *client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	if argv == nil {
+		argv = []string{dialBin, "tcp", target}
+	}
 	var cmd *exec.Cmd
 	if u != nil {
-		cmd = u.Command(ctx, nil, dialBin, "tcp", target)
+		cmd = u.Command(ctx, nil, argv[0], argv[1:]...)
 	} else {
-		cmd = exec.CommandContext(ctx, dialBin, "tcp", target)
+		cmd = exec.CommandContext(ctx, argv[0], argv[1:]...)
 	}
 	c := &client{stderr: new(syncbuf.Buffer)}
 	cmd.Stderr = c.stderr
@@ -164,14 +169,15 @@ func connect(t *testing.T, u *spamruntest.SiteUser, target string) *client {
 }
 
 // lands connects as u to target and checks that ln took the connection
-// from u's UID, redirected from target or not.
-func lands(t *testing.T, u *spamruntest.SiteUser, target string, ln *listener, redirected bool) {
+// from u's UID, redirected from target or not. The client is dial, or
+// argv when given.
+func lands(t *testing.T, u *spamruntest.SiteUser, target string, ln *listener, redirected bool, argv ...string) {
 	t.Helper()
 	who, uid := "root", 0
 	if u != nil {
 		who, uid = u.Login, u.UID
 	}
-	c := connect(t, u, target)
+	c := connect(t, u, target, argv...)
 	if !c.local.IsValid() {
 		t.Fatalf("%s to %s: did not connect: %s", who, target, c.stderr)
 	}
@@ -203,10 +209,11 @@ func reset(t *testing.T, u *spamruntest.SiteUser, target string) {
 }
 
 // TestLock loads the lock into a namespace's nftables and connects, as
-// two site users, an exempt user and root, to addresses standing for
-// remote MXes and to loopback: site users' SMTP lands at the listener
-// with their UID and its original destination, SMTPS is reset, the
-// others reach the MX, and a site's allowed provider is its alone.
+// two site users (with a Go client and with PHP's fsockopen), an exempt
+// user and root, to addresses standing for remote MXes and to loopback:
+// site users' SMTP lands at the listener with their UID and its original
+// destination, SMTPS is reset, the others reach the MX, and a site's
+// allowed provider is its alone.
 func TestLock(t *testing.T) {
 	if !spamruntest.InNetNS(t) {
 		return
@@ -262,6 +269,24 @@ func TestLock(t *testing.T) {
 		lands(t, &siteA, fmt.Sprintf("127.0.0.1:%d", listenPort), smtpd4, false)
 		reset(t, &siteA, mx4+":465")
 		reset(t, &siteB, "["+mx6+"]:465")
+	})
+	t.Run("php", func(t *testing.T) {
+		// What a mailer kit does besides mail(): PHP's own socket to an MX.
+		php := spamruntest.NeedCommand(t, "php", "php-cli")
+		for _, c := range []struct{ host, port, target string }{
+			{mx4, "25", mx4 + ":25"},
+			{"[" + mx6 + "]", "587", "[" + mx6 + "]:587"},
+		} {
+			script := fmt.Sprintf(`$s = fsockopen(%q, %s, $errno, $error, 10);
+if (!$s) { fwrite(STDERR, "$error\n"); exit(1); }
+echo stream_socket_get_name($s, false), "\n";
+stream_get_contents(STDIN);`, c.host, c.port)
+			ln := smtpd4
+			if strings.HasPrefix(c.host, "[") {
+				ln = smtpd6
+			}
+			lands(t, &siteB, c.target, ln, true, php, "-r", script)
+		}
 	})
 	t.Run("exempt", func(t *testing.T) {
 		lands(t, nil, mx4+":25", mx, false)
