@@ -32,6 +32,9 @@ import (
 	"github.com/spamrun/spamrun/internal/submit"
 )
 
+// maxLineLength bounds a line of a command or of DATA.
+const maxLineLength = 1 << 20
+
 // Server takes mail from the sites of one host. It is safe for concurrent
 // use; each connection is served by a goroutine of its own.
 type Server struct {
@@ -77,6 +80,11 @@ func New(h *host.Host, opts *Options) *Server {
 	}
 	s.smtp = submit.NewServer(h.Config, smtp.BackendFunc(s.newSession))
 	s.smtp.MaxRecipients = s.cfg.MaxRecipients
+	// Unlike sendmail's input, SMTP has lines of at most 1000 octets (RFC
+	// 5321, section 4.5.3.1.6); PHP's own SMTP clients keep to 998. A
+	// megabyte is room for a careless script, and a bound on what one
+	// command can make the listener hold.
+	s.smtp.MaxLineLength = maxLineLength
 	s.smtp.ReadTimeout = s.cfg.CommandTimeout
 	s.smtp.EnableSMTPUTF8 = true
 	return s
