@@ -40,6 +40,12 @@ func layers() map[string][]string {
 		module:             append(slices.Clone(drivers), "net/http", "os/exec"),
 		module + "/config": append(slices.Clone(drivers), module+"/enforce", "net/http"),
 	}
+	// The assembly knows nothing of the doors; the submission path knows
+	// no door but its own callers'; the kernel lookups know nothing of
+	// spamrun at all.
+	l[module+"/internal/host"] = []string{module + "/internal/submit", module + "/internal/smtpd"}
+	l[module+"/internal/submit"] = []string{module + "/internal/smtpd"}
+	l[module+"/internal/peercred"] = []string{module}
 	for _, lib := range []string{"enforce", "queue", "relay", "spool", "sqlitestore", "redisstore", "spamassassin", "rspamd", "report", "sitediff", "internal/egress"} {
 		l[module+"/"+lib] = []string{module + "/config", module + "/internal/host"}
 	}
@@ -60,6 +66,9 @@ func TestLayering(t *testing.T) {
 		reported := make(map[string]bool)
 		for _, b := range layers[pkg] {
 			for _, dep := range deps {
+				if dep == pkg {
+					continue
+				}
 				if dep == b || strings.HasPrefix(dep, b+"/") {
 					t.Errorf("%s links %s: %s", pkg, b, strings.Join(importPath(graph, pkg, dep), " → "))
 					reported[dep] = true

@@ -128,7 +128,7 @@ func summarise(inc *spamrun.Incident, runs []*run) Summary {
 			s.Legit += m.Legit
 		}
 	}
-	senders, subjects, rules, links := counter{}, counter{}, counter{}, counter{}
+	senders, subjects, rules, links, doors := counter{}, counter{}, counter{}, counter{}, counter{}
 	domains := make(map[string]bool)
 	for _, ev := range inc.Messages {
 		s.Recipients += ev.Recipients
@@ -139,10 +139,25 @@ func summarise(inc *spamrun.Incident, runs []*run) Summary {
 		subjects.add(ev.Subject)
 		rules.add(ev.Rules...)
 		links.add(ev.Links...)
+		doors.add(Door(ev.Evidence))
 	}
 	s.Domains = len(domains)
+	s.Doors = doors.top(5)
 	s.Senders, s.Subjects, s.Rules, s.Links = senders.top(5), subjects.top(5), rules.top(8), links.top(8)
 	return s
+}
+
+// Door says how a message reached spamrun, as reports and tables show it:
+// "sendmail", "smtp-local", or "smtp-redirected to" the server the site
+// meant to reach.
+func Door(ev spamrun.Evidence) string {
+	switch {
+	case ev.Door == "":
+		return "sendmail"
+	case ev.Destination != "":
+		return ev.Door + " to " + ev.Destination
+	}
+	return ev.Door
 }
 
 func orNull(sender string) string {

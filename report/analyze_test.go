@@ -85,3 +85,40 @@ func BenchmarkBuild(b *testing.B) {
 		report.Build(inc, nil)
 	}
 }
+
+// The report counts the doors a run came through, a redirected
+// connection with where it was going, and messages from before doors were
+// recorded as sendmail's.
+func TestDoors(t *testing.T) {
+	ev := func(door, dst string) spamrun.SpamEvent {
+		return spamrun.SpamEvent{Time: T0, Score: 9, Recipients: 1, Evidence: spamrun.Evidence{Door: door, Destination: dst}}
+	}
+	inc := &spamrun.Incident{ID: "d", Site: "s", Time: T0, Messages: []spamrun.SpamEvent{
+		ev("smtp-redirected", "203.0.113.7:25"), ev("smtp-redirected", "203.0.113.7:25"),
+		ev("smtp-local", ""), ev("", ""), ev("sendmail", ""), ev("smtp-redirected", "[2001:db8::25]:587"),
+	}}
+	r := report.Build(inc, nil)
+	want := []report.Count{
+		{Name: "sendmail", N: 2}, {Name: "smtp-redirected to 203.0.113.7:25", N: 2},
+		{Name: "smtp-local", N: 1}, {Name: "smtp-redirected to [2001:db8::25]:587", N: 1},
+	}
+	if len(r.Summary.Doors) != len(want) {
+		t.Fatalf("doors %+v, want %+v", r.Summary.Doors, want)
+	}
+	for _, w := range want {
+		found := false
+		for _, d := range r.Summary.Doors {
+			found = found || d == w
+		}
+		if !found {
+			t.Errorf("doors %+v lack %+v", r.Summary.Doors, w)
+		}
+	}
+	var text bytes.Buffer
+	if err := r.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(text.String(), "smtp-redirected to 203.0.113.7:25") {
+		t.Errorf("the text shows no door:\n%s", text.String())
+	}
+}

@@ -169,6 +169,7 @@ func newHTMLPage(r *Report) *htmlPage {
 		{Title: "Subjects", Column: "Subject", Rows: s.Subjects},
 		{Title: "Rules", Column: "Rule", Rows: s.Rules},
 		{Title: "Links", Column: "Linked host", Rows: s.Links},
+		{Title: "Doors", Column: "How it reached spamrun", Rows: s.Doors},
 	} {
 		if len(c.Rows) == 0 {
 			continue

@@ -73,6 +73,10 @@ type Summary struct {
 	Subjects []Count `json:"subjects,omitempty"`
 	Rules    []Count `json:"rules,omitempty"`
 	Links    []Count `json:"links,omitempty"`
+	// Doors count how the spam-marked messages reached spamrun: sendmail,
+	// the SMTP listener, or a connection the egress lock redirected, with
+	// where it was going (see Door).
+	Doors []Count `json:"doors,omitempty"`
 }
 
 // Count is a value and how many spam-marked messages had it.

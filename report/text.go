@@ -69,6 +69,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	counts(bw, "Subjects", s.Subjects)
 	counts(bw, "Rules", s.Rules)
 	counts(bw, "Links", s.Links)
+	counts(bw, "Doors", s.Doors)
 
 	if len(r.Scripts) > 0 {
 		fmt.Fprintln(bw, "\nScripts:")

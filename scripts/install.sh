@@ -286,7 +286,7 @@ for path in "$bin" "$state_dir" "$spool_dir" "$config"; do
 done
 
 if ((system)) && has_systemd; then
-	sed -e "s|^ExecStart=.*|ExecStart=$opbin queue run|" \
+	sed -e "s|^ExecStart=.*|ExecStart=$opbin serve|" \
 		-e "s|^User=.*|User=$group|" \
 		-e "s|^Group=.*|Group=$group|" \
 		"$repo/scripts/$unit_name" >"$work/$unit_name"

@@ -53,10 +53,10 @@ type hostInstall struct {
 	a, b      *siteUser
 }
 
+// siteUser is a website's user and the site it sends for.
 type siteUser struct {
-	login    string
-	site     string
-	uid, gid int
+	spamruntest.SiteUser
+	site string
 }
 
 // deferredRcpt is a recipient the relay refuses for now, so that a message
@@ -162,7 +162,7 @@ domains = ["shop1.example"]
 [sites.shop2]
 user = %q
 domains = ["shop2.example"]
-`, h.state, h.spool, testHost, testArticle, h.sink.Addr(), h.a.login, siteA, h.b.login))
+`, h.state, h.spool, testHost, testArticle, h.sink.Addr(), h.a.Login, siteA, h.b.Login))
 	if err := os.Chown(h.config, 0, h.gid); err != nil {
 		t.Fatal(err)
 	}
@@ -239,28 +239,7 @@ func (h *hostInstall) checkInstalled() {
 
 func addSiteUser(t *testing.T, login, site string) *siteUser {
 	t.Helper()
-	out, err := exec.Command("useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "--user-group", login).CombinedOutput()
-	if err != nil {
-		t.Fatalf("useradd %s: %v: %s", login, err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("userdel", login).CombinedOutput(); err != nil {
-			t.Errorf("userdel %s: %v: %s", login, err, out)
-		}
-		if _, err := user.LookupGroup(login); err == nil {
-			if out, err := exec.Command("groupdel", login).CombinedOutput(); err != nil {
-				t.Errorf("groupdel %s: %v: %s", login, err, out)
-			}
-		}
-	})
-	u, err := user.Lookup(login)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &siteUser{login: login, site: site}
-	s.uid, _ = strconv.Atoi(u.Uid)
-	s.gid, _ = strconv.Atoi(u.Gid)
-	return s
+	return &siteUser{SiteUser: spamruntest.AddNamedSiteUser(t, login), site: site}
 }
 
 func (h *hostInstall) writeSiteFile(path, content string) {
@@ -295,7 +274,7 @@ exempt = true
 [sites.shop2]
 user = %q
 exempt = true
-`, filepath.Join(h.bait, "state"), filepath.Join(h.bait, "spool"), relay, h.a.login, h.b.login))
+`, filepath.Join(h.bait, "state"), filepath.Join(h.bait, "spool"), relay, h.a.Login, h.b.Login))
 	cfg, err := config.Load(path)
 	if err != nil {
 		h.t.Fatalf("the evil configuration would not even load: %v", err)
@@ -334,12 +313,7 @@ func (h *hostInstall) as(u *siteUser, env []string, stdin string, name string, a
 }
 
 func (h *hostInstall) command(ctx context.Context, u *siteUser, env []string, name string, args ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, "setpriv", append([]string{
-		"--reuid=" + strconv.Itoa(u.uid), "--regid=" + strconv.Itoa(u.gid), "--clear-groups", "--", name,
-	}, args...)...)
-	cmd.Dir = "/"
-	cmd.Env = append([]string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"}, env...)
-	return cmd
+	return u.Command(ctx, env, name, args...)
 }
 
 func runCaptured(t *testing.T, cmd *exec.Cmd, stdin string) result {
@@ -462,7 +436,7 @@ func TestSecuritySiteIdentity(t *testing.T) {
 	if len(msgs) != 1 {
 		t.Fatalf("%d messages relayed, want 1", len(msgs))
 	}
-	if want := fmt.Sprintf("(spamrun, from userid %d)", h.a.uid); !strings.Contains(header(msgs[0].Data), want) {
+	if want := fmt.Sprintf("(spamrun, from userid %d)", h.a.UID); !strings.Contains(header(msgs[0].Data), want) {
 		t.Errorf("relayed header lacks %q:\n%s", want, header(msgs[0].Data))
 	}
 
@@ -487,9 +461,9 @@ func TestSecuritySiteIdentity(t *testing.T) {
 		if e.State == spool.Held {
 			want = h.b
 		}
-		if e.Site != want.site || e.UID != want.uid || e.Evidence.UID != want.uid {
+		if e.Site != want.site || e.UID != want.UID || e.Evidence.UID != want.UID {
 			t.Errorf("spooled as site %q, UID %d, evidence UID %d; sent by site %q, UID %d (sender %q, script %q)",
-				e.Site, e.UID, e.Evidence.UID, want.site, want.uid, e.Sender, e.Evidence.Script)
+				e.Site, e.UID, e.Evidence.UID, want.site, want.UID, e.Sender, e.Evidence.Script)
 		}
 	}
 	if n := len(evilSink.Messages()); n != 0 {
@@ -635,8 +609,8 @@ func TestSecurityDisabledSite(t *testing.T) {
 		if err != nil || inc == nil {
 			t.Fatalf("site shop1 not disabled: %v", err)
 		}
-		if inc.Site != "shop1" || len(inc.Messages) != 1 || inc.Messages[0].Evidence.UID != h.a.uid || inc.Messages[0].Sender != "other@shop2.example" {
-			t.Errorf("incident %+v, want site shop1 and one message from UID %d, its forged sender kept as evidence", inc, h.a.uid)
+		if inc.Site != "shop1" || len(inc.Messages) != 1 || inc.Messages[0].Evidence.UID != h.a.UID || inc.Messages[0].Sender != "other@shop2.example" {
+			t.Errorf("incident %+v, want site shop1 and one message from UID %d, its forged sender kept as evidence", inc, h.a.UID)
 		}
 		if inc, err := s.Disabled(ctx, "shop2"); err != nil || inc != nil {
 			t.Errorf("site shop2: %+v, %v", inc, err)

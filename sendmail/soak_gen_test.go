@@ -86,7 +86,7 @@ func (g *soakGen) message(i int) *soakMsg {
 	case r < 55:
 		m.sender = "noreply@" + m.site.domain()
 	default:
-		m.sender = m.site.user.login + "@" + m.site.domain()
+		m.sender = m.site.user.Login + "@" + m.site.domain()
 	}
 	m.rcpts = g.recipients(rng, m)
 	m.data, m.shape = g.body(rng, m)

@@ -182,7 +182,7 @@ func newSoak(t *testing.T, seed uint64) *soak {
 	}
 	for _, site := range sites {
 		site.user = addSiteUser(t, randomName("srs"), site.name)
-		e.appendConfig(fmt.Sprintf("[sites.%s]\nuid = %d\ndomains = [%q]\nmax_spam = %d\n", site.name, site.user.uid, site.domain(), site.maxSpam))
+		e.appendConfig(fmt.Sprintf("[sites.%s]\nuid = %d\ndomains = [%q]\nmax_spam = %d\n", site.name, site.user.UID, site.domain(), site.maxSpam))
 	}
 	s := &soak{
 		t: t, e: e, bin: bin, redis: redis, gen: &soakGen{seed: seed, sites: sites}, seed: seed,
@@ -237,7 +237,7 @@ func (s *soak) submit(m *soakMsg) {
 	if m.door == doorSMTP {
 		x, err = s.dialogue(m)
 	} else {
-		cmd := s.e.sendmailCmd(s.bin, m.site.user.uid, m.args...)
+		cmd := s.e.sendmailCmd(s.bin, m.site.user.UID, m.args...)
 		var errOut bytes.Buffer
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = bytes.NewReader(m.data), io.Discard, &errOut
 		x, err = exitOf(s.spawn(cmd, nil), errOut.String())
@@ -280,7 +280,7 @@ func (s *soak) spawn(cmd *exec.Cmd, talk func()) error {
 
 // dialogue sends m through sendmail -bs as an SMTP client does.
 func (s *soak) dialogue(m *soakMsg) (exit, error) {
-	cmd := s.e.sendmailCmd(s.bin, m.site.user.uid, "-bs")
+	cmd := s.e.sendmailCmd(s.bin, m.site.user.UID, "-bs")
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return exit{}, err

@@ -46,7 +46,7 @@ func spamRun1000(t *testing.T, other *siteUser, holdFor string) {
 	)
 	hold := holdFor != "0s"
 	e, sharedBin := newSharedEnv(t, fmt.Sprintf("[policy]\nmax_spam = %d\nwindow = \"1h\"\nhold_for = %q\n", maxSpam, holdFor))
-	e.appendConfig(fmt.Sprintf("[sites.shop2]\nuid = %d\ndomains = [\"shop2.example\"]\n", other.uid))
+	e.appendConfig(fmt.Sprintf("[sites.shop2]\nuid = %d\ndomains = [\"shop2.example\"]\n", other.UID))
 	runner := e.startRunner(true)
 	began := time.Now()
 
@@ -85,7 +85,7 @@ func spamRun1000(t *testing.T, other *siteUser, holdFor string) {
 		wg.Go(func() {
 			for i := p; i < orders; i += orderProcesses {
 				seq := fmt.Sprintf("order-%04d", i)
-				x, err := start(e.sendmailCmd(sharedBin, other.uid, "-t", "-i", "-fshop@shop2.example"), tagged(seq, spamruntest.OrderConfirmation("shop2.example", i)), 0)
+				x, err := start(e.sendmailCmd(sharedBin, other.UID, "-t", "-i", "-fshop@shop2.example"), tagged(seq, spamruntest.OrderConfirmation("shop2.example", i)), 0)
 				record(seq, x, err)
 			}
 		})

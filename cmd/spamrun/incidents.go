@@ -64,7 +64,7 @@ func (e *env) incidents(args []string) error {
 		}
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSITE\tTIME\tCOUNT\tPOLICY\tLIKELY CAUSE\tTOP RULES\tTOP SCRIPT\tNOW")
+	fmt.Fprintln(tw, "ID\tSITE\tTIME\tCOUNT\tPOLICY\tLIKELY CAUSE\tTOP RULES\tTOP SCRIPT\tDOORS\tNOW")
 	for _, inc := range list {
 		state := "re-enabled"
 		if current[inc.Site] == inc.ID {
@@ -72,9 +72,10 @@ func (e *env) incidents(args []string) error {
 		}
 		r := report.Build(inc, nil)
 		cause := r.Findings[0]
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s (%s)\t%s\t%s\t%s\n",
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s (%s)\t%s\t%s\t%s\t%s\n",
 			inc.ID, cell(inc.Site), fmtTime(inc.Time), inc.Count, policyText(inc.Policy),
-			report.CauseText(cause.Cause), cause.Level(), counted(r.Summary.Rules, 3), counted(topScripts(r), 1), state)
+			report.CauseText(cause.Cause), cause.Level(), counted(r.Summary.Rules, 3), counted(topScripts(r), 1),
+			counted(r.Summary.Doors, 2), state)
 	}
 	tw.Flush()
 	fmt.Fprintln(e.stdout, "COUNT is the recipients of the spam-marked messages in the window at the trip, or the messages\n"+

@@ -15,6 +15,7 @@ import (
 
 	"github.com/spamrun/spamrun/internal/host"
 	"github.com/spamrun/spamrun/queue"
+	"github.com/spamrun/spamrun/report"
 	"github.com/spamrun/spamrun/spool"
 )
 
@@ -208,7 +209,7 @@ func printQueue(w io.Writer, entries []*spool.Entry, t time.Time) {
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSITE\tSTATE\tSIZE\tARRIVAL\tSENDER\tRCPTS\tSCORE\tINFO")
+	fmt.Fprintln(tw, "ID\tSITE\tSTATE\tSIZE\tARRIVAL\tSENDER\tRCPTS\tSCORE\tDOOR\tINFO")
 	var size int64
 	for _, e := range entries {
 		size += e.Size
@@ -216,9 +217,13 @@ func printQueue(w io.Writer, entries []*spool.Entry, t time.Time) {
 		if e.Kind == spool.KindDamaged {
 			from = "-" // unknown, not the null sender
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%d\t%s\t%s\n",
+		door := "-" // a DSN or a damaged file came through no door
+		if e.Kind == "" {
+			door = cell(report.Door(e.Evidence))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%d\t%s\t%s\t%s\n",
 			e.ID, cell(e.Site), entryState(e), e.Size, fmtTime(e.Received), from,
-			len(e.Recipients), entryScore(e), entryInfo(e, t))
+			len(e.Recipients), entryScore(e), door, entryInfo(e, t))
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "-- %d messages, %d bytes\n", len(entries), size)

@@ -231,6 +231,7 @@ func printSiteDetail(w io.Writer, r *siteStatus) {
 		rep := report.Build(inc, nil)
 		fmt.Fprintf(w, "  top rules:   %s\n", counted(rep.Summary.Rules, 5))
 		fmt.Fprintf(w, "  top scripts: %s\n", counted(topScripts(rep), 3))
+		fmt.Fprintf(w, "  doors:       %s\n", counted(rep.Summary.Doors, 3))
 		fmt.Fprintf(w, "  details: spamrun incidents %s; once the cause is fixed: spamrun enable %s\n", r.Site, r.Site)
 	}
 	if r.Submitted == nil {

@@ -3,9 +3,7 @@ package peercred
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
 	"crypto/tls"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -13,7 +11,6 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -70,52 +67,14 @@ var (
 	finders = sources[:2]
 )
 
-type siteUser struct {
-	login    string
-	uid, gid int
-}
-
-// addSiteUser creates a system user with a group of its own, as a host
-// creates one per website, and removes both when the test ends.
-func addSiteUser(t *testing.T) siteUser {
-	t.Helper()
-	b := make([]byte, 3)
-	rand.Read(b)
-	login := "peercred-" + hex.EncodeToString(b)
-	out, err := exec.Command("useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "--user-group", login).CombinedOutput()
-	if err != nil {
-		t.Fatalf("useradd %s: %v: %s", login, err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("userdel", login).CombinedOutput(); err != nil {
-			t.Errorf("userdel %s: %v: %s", login, err, out)
-		}
-		if _, err := user.LookupGroup(login); err == nil {
-			if out, err := exec.Command("groupdel", login).CombinedOutput(); err != nil {
-				t.Errorf("groupdel %s: %v: %s", login, err, out)
-			}
-		}
-	})
-	u, err := user.Lookup(login)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := siteUser{login: login}
-	s.uid, _ = strconv.Atoi(u.Uid)
-	s.gid, _ = strconv.Atoi(u.Gid)
-	return s
-}
+type siteUser = spamruntest.SiteUser
 
 // twoSites returns two website users, or stops a test that cannot create
 // them.
 func twoSites(t *testing.T) (siteUser, siteUser) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		spamruntest.Missing(t, "root (the peercred tests create users)")
-	}
-	spamruntest.NeedCommand(t, "setpriv", "util-linux")
-	spamruntest.NeedCommand(t, "useradd", "passwd")
-	return addSiteUser(t), addSiteUser(t)
+	spamruntest.NeedSiteUsers(t)
+	return spamruntest.AddSiteUser(t, "peercred-"), spamruntest.AddSiteUser(t, "peercred-")
 }
 
 // client is the dial program running as a website's user.
@@ -139,11 +98,7 @@ func startClient(t *testing.T, u siteUser, args ...string) *client {
 func startAs(t *testing.T, u siteUser, program string, args ...string) *client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	cmd := exec.CommandContext(ctx, "setpriv", append([]string{
-		"--reuid=" + strconv.Itoa(u.uid), "--regid=" + strconv.Itoa(u.gid), "--clear-groups", "--", program,
-	}, args...)...)
-	cmd.Dir = "/"
-	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+	cmd := u.Command(ctx, nil, program, args...)
 	c := &client{t: t, cmd: cmd, stderr: new(syncbuf.Buffer)}
 	cmd.Stderr = c.stderr
 	var err error
@@ -325,14 +280,14 @@ func (d door) listen(t *testing.T) (l net.Listener, network, target string) {
 func checkOwner(t *testing.T, a accepted, u siteUser, c *client, printed string) {
 	t.Helper()
 	if a.err != nil {
-		t.Fatalf("a connection from %s (UID %d): %v", u.login, u.uid, a.err)
+		t.Fatalf("a connection from %s (UID %d): %v", u.Login, u.UID, a.err)
 	}
-	if a.cred.UID != u.uid {
-		t.Fatalf("a connection from %s: UID %d, want %d (%+v)", u.login, a.cred.UID, u.uid, a.cred)
+	if a.cred.UID != u.UID {
+		t.Fatalf("a connection from %s: UID %d, want %d (%+v)", u.Login, a.cred.UID, u.UID, a.cred)
 	}
 	if _, unix := a.conn.(*net.UnixConn); unix {
-		if a.cred.GID != u.gid || a.cred.PID != c.cmd.Process.Pid || a.cred.Inode != 0 {
-			t.Fatalf("a Unix connection from %s: %+v, want GID %d, PID %d, no inode", u.login, a.cred, u.gid, c.cmd.Process.Pid)
+		if a.cred.GID != u.GID || a.cred.PID != c.cmd.Process.Pid || a.cred.Inode != 0 {
+			t.Fatalf("a Unix connection from %s: %+v, want GID %d, PID %d, no inode", u.Login, a.cred, u.GID, c.cmd.Process.Pid)
 		}
 		return
 	}
@@ -344,10 +299,10 @@ func checkOwner(t *testing.T, a accepted, u siteUser, c *client, printed string)
 		t.Fatalf("accepted a connection from %v, the client opened %s", remote, printed)
 	}
 	if a.cred.GID != -1 || a.cred.PID != 0 {
-		t.Fatalf("a TCP connection from %s: %+v, want GID -1 and PID 0, which TCP does not tell", u.login, a.cred)
+		t.Fatalf("a TCP connection from %s: %+v, want GID -1 and PID 0, which TCP does not tell", u.Login, a.cred)
 	}
 	if !socketInodes(t, c.cmd.Process.Pid)[a.cred.Inode] {
-		t.Fatalf("a connection from %s: inode %d is not a socket of the client process %d", u.login, a.cred.Inode, c.cmd.Process.Pid)
+		t.Fatalf("a connection from %s: inode %d is not a socket of the client process %d", u.Login, a.cred.Inode, c.cmd.Process.Pid)
 	}
 }
 
@@ -454,8 +409,8 @@ func TestOwnerConcurrent(t *testing.T) {
 					checkOwner(t, a, u, clients[u], printed)
 					perUID[a.cred.UID]++
 				}
-				if perUID[siteA.uid] != perSite || perUID[siteB.uid] != perSite {
-					t.Fatalf("connections per UID %v, want %d for %d and %d", perUID, perSite, siteA.uid, siteB.uid)
+				if perUID[siteA.UID] != perSite || perUID[siteB.UID] != perSite {
+					t.Fatalf("connections per UID %v, want %d for %d and %d", perUID, perSite, siteA.UID, siteB.UID)
 				}
 				for _, c := range clients {
 					c.end()

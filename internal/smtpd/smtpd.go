@@ -13,6 +13,7 @@
 package smtpd
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -30,21 +31,38 @@ import (
 	"github.com/spamrun/spamrun/internal/host"
 	"github.com/spamrun/spamrun/internal/peercred"
 	"github.com/spamrun/spamrun/internal/submit"
+	"github.com/spamrun/spamrun/queue"
+	"github.com/spamrun/spamrun/spool"
 )
+
+// maxLineLength bounds a line of a command or of DATA.
+const maxLineLength = 1 << 20
 
 // Server takes mail from the sites of one host. It is safe for concurrent
 // use; each connection is served by a goroutine of its own.
 type Server struct {
-	host    *host.Host
-	cfg     config.SMTPD
-	smtp    *smtp.Server
-	now     func() time.Time
-	logf    func(format string, args ...any)
-	trusted map[int]string // UID → login
+	host      *host.Host
+	cfg       config.SMTPD
+	smtp      *smtp.Server
+	now       func() time.Time
+	logf      func(format string, args ...any)
+	trusted   map[int]string // UID → login
+	closeOnce sync.Once
 
 	mu    sync.Mutex
 	conns map[int]int // open connections per UID
+
+	relay   chan string // IDs of accepted messages for the relay workers
+	stop    chan struct{}
+	workers sync.WaitGroup
 }
+
+// relayWorkers relay accepted messages while their clients go on; a
+// message they do not get to waits in the spool for the queue runner.
+const (
+	relayWorkers = 8
+	relayBacklog = 1024
+)
 
 // Options are what differs between the programs that run a Server.
 type Options struct {
@@ -64,6 +82,7 @@ func New(h *host.Host, opts *Options) *Server {
 	s := &Server{
 		host: h, cfg: h.Config.SMTPD, now: opts.Now, logf: opts.Logf,
 		trusted: map[int]string{}, conns: map[int]int{},
+		relay: make(chan string, relayBacklog), stop: make(chan struct{}),
 	}
 	if s.logf == nil {
 		s.logf = func(string, ...any) {}
@@ -75,8 +94,16 @@ func New(h *host.Host, opts *Options) *Server {
 			}
 		}
 	}
+	for range relayWorkers {
+		s.workers.Go(s.relayLoop)
+	}
 	s.smtp = submit.NewServer(h.Config, smtp.BackendFunc(s.newSession))
 	s.smtp.MaxRecipients = s.cfg.MaxRecipients
+	// Unlike sendmail's input, SMTP has lines of at most 1000 octets (RFC
+	// 5321, section 4.5.3.1.6); PHP's own SMTP clients keep to 998. A
+	// megabyte is room for a careless script, and a bound on what one
+	// command can make the listener hold.
+	s.smtp.MaxLineLength = maxLineLength
 	s.smtp.ReadTimeout = s.cfg.CommandTimeout
 	s.smtp.EnableSMTPUTF8 = true
 	return s
@@ -119,9 +146,41 @@ func (s *Server) Serve(l net.Listener) error {
 	return s.smtp.Serve(&siteListener{Listener: l, s: s, greeting: "220 " + s.host.Config.Hostname + " ESMTP spamrun\r\n"})
 }
 
-// Close closes the listeners and every open connection. A message whose
+// Close closes the listeners and every open connection, and waits for the
+// relay workers to finish the message each is relaying. A message whose
 // DATA has not been answered is not accepted; its client sends it again.
-func (s *Server) Close() error { return s.smtp.Close() }
+// An accepted one not yet relayed waits in the spool for the queue runner.
+func (s *Server) Close() error {
+	err := s.smtp.Close()
+	s.closeOnce.Do(func() { close(s.stop) })
+	s.workers.Wait()
+	return err
+}
+
+// queueRelay hands an accepted message to the relay workers, or, when
+// they are behind, to the queue runner.
+func (s *Server) queueRelay(e *spool.Entry) string {
+	select {
+	case s.relay <- e.ID:
+		return "queued for relay"
+	default:
+		queue.Wake(s.host.Spool.Dir())
+		return "queued"
+	}
+}
+
+func (s *Server) relayLoop() {
+	for {
+		select {
+		case <-s.stop:
+			return
+		case id := <-s.relay:
+			if _, err := s.host.Queue.Deliver(context.Background(), id); err != nil && !errors.Is(err, spool.ErrLocked) {
+				s.logf("smtpd: error: id=%s relaying: %v", id, err)
+			}
+		}
+	}
+}
 
 // client is what the kernel told about a connection's client.
 type client struct {
@@ -276,7 +335,7 @@ func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
 	cl := sc.client
 	sub := &submit.Submitter{
 		Host: s.host, Site: cl.site, UID: cl.cred.UID, Now: s.now, Logf: s.logf,
-		Trusted: cl.trusted,
+		Trusted: cl.trusted, Relay: s.queueRelay,
 		Evidence: spamrun.Evidence{
 			UID: cl.cred.UID, Door: cl.door, Destination: cl.destination,
 		},

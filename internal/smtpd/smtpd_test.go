@@ -24,7 +24,7 @@ import (
 // listener is a Server of its own on loopback and a Unix socket, relaying
 // to an SMTP sink, with the state in memory.
 type listener struct {
-	t    *testing.T
+	t    testing.TB
 	h    *host.Host
 	srv  *smtpd.Server
 	tcp  string // host:port
@@ -35,11 +35,16 @@ type listener struct {
 }
 
 // startListener starts a listener whose spamrun.toml is the defaults, the
-// directories, the sink and extra.
-func startListener(t *testing.T, extra string) *listener {
+// directories, the sink and extra, with the state in memory unless extra
+// has a [store] table.
+func startListener(t testing.TB, extra string) *listener {
 	t.Helper()
 	dir := t.TempDir()
 	sink := spamruntest.NewSMTPSink(t)
+	store := "[store]\nkind = \"memory\""
+	if strings.Contains(extra, "[store]") {
+		store = ""
+	}
 	file := fmt.Sprintf(`state_dir = %q
 spool_dir = %q
 hostname = "web1.example.net"
@@ -48,12 +53,11 @@ syslog = false
 [relay]
 smtp = %q
 starttls = "off"
-[store]
-kind = "memory"
+%s
 [smtpd]
 listen = ["127.0.0.1:%d", "[::1]:%d"]
 socket = %q
-`, filepath.Join(dir, "state"), filepath.Join(dir, "spool"), sink.Addr(), freePort(t), freePort(t), filepath.Join(sharedDir(t), "smtp.sock"))
+`, filepath.Join(dir, "state"), filepath.Join(dir, "spool"), sink.Addr(), store, freePort(t), freePort(t), filepath.Join(sharedDir(t), "smtp.sock"))
 	cfg, err := config.Parse("spamrun.toml", []byte(mergeTables(file, extra)))
 	if err != nil {
 		t.Fatal(err)
@@ -116,7 +120,7 @@ func mergeTables(file, extra string) string {
 	return strings.Join(top, "") + file
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -139,13 +143,13 @@ func (l *listener) entries() []*spool.Entry {
 // conn is a raw SMTP client on the listener, for the tests that need to
 // write what no client library writes.
 type conn struct {
-	t *testing.T
+	t testing.TB
 	c net.Conn
 	r *textproto.Reader
 	w *bufio.Writer
 }
 
-func dialRaw(t *testing.T, network, addr string) *conn {
+func dialRaw(t testing.TB, network, addr string) *conn {
 	t.Helper()
 	c, err := net.DialTimeout(network, addr, 5*time.Second)
 	if err != nil {
@@ -224,7 +228,7 @@ func (c *conn) message(data []byte) (int, string) {
 
 // sharedDir returns a directory every user may read, removed when the
 // test ends: t.TempDir's parent is closed to other users.
-func sharedDir(t *testing.T) string {
+func sharedDir(t testing.TB) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "smtpd-test-")
 	if err != nil {

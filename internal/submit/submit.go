@@ -76,6 +76,12 @@ type Submitter struct {
 	// Trusted submissions are relayed uncounted: no score, no decision,
 	// as for the MTA's own users on the listener.
 	Trusted bool
+	// Relay, when set, takes an accepted message that may leave at once
+	// and returns what became of it for the log, instead of relaying it
+	// before Submit returns: the resident listener hands it to workers of
+	// its own and answers its client at once. The message is in the spool,
+	// so one that is never relayed is left to the queue runner.
+	Relay func(e *spool.Entry) string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Logf gets one line per message and the warnings; nil discards them.
@@ -195,6 +201,9 @@ func (s *Submitter) relayNow(ctx context.Context, e *spool.Entry) string {
 	if s.Host.Config.Queue.MaxRate > 0 {
 		queue.Wake(s.Host.Spool.Dir())
 		return "queued"
+	}
+	if s.Relay != nil {
+		return s.Relay(e)
 	}
 	action, err := s.Host.Queue.Deliver(ctx, e.ID)
 	if err != nil && !errors.Is(err, spool.ErrLocked) {
