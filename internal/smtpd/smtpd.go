@@ -17,7 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"os/user"
 	"strconv"
 	"strings"
@@ -265,14 +264,14 @@ func (s *Server) identify(c net.Conn) (*client, string) {
 // tcpOwner returns the owner of a TCP connection's client socket and, for
 // a connection the egress lock redirected, where it was going.
 func tcpOwner(c *net.TCPConn) (peercred.Cred, string, error) {
-	dst, redirected, err := originalDst(c)
-	if err != nil || !redirected {
-		cred, err := peercred.FromConn(c)
+	dst, redirected, err := peercred.OriginalDst(c)
+	if err != nil {
+		return peercred.Cred{}, "", err
+	}
+	cred, err := peercred.FromConn(c)
+	if !redirected {
 		return cred, "", err
 	}
-	client := c.RemoteAddr().(*net.TCPAddr).AddrPort()
-	client = netip.AddrPortFrom(client.Addr().Unmap(), client.Port())
-	cred, err := peercred.LookupTCP(client, dst)
 	return cred, dst.String(), err
 }
 
