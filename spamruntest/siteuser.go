@@ -1,7 +1,6 @@
 package spamruntest
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"os"
@@ -19,14 +18,13 @@ type SiteUser struct {
 }
 
 // NeedSiteUsers stops a test that cannot create site users and run
-// programs as them: it needs root, useradd and setpriv. In CI that fails
-// the test, elsewhere it skips it.
+// programs as them: it needs root and useradd. In CI that fails the test,
+// elsewhere it skips it.
 func NeedSiteUsers(tb testing.TB) {
 	tb.Helper()
 	if os.Geteuid() != 0 {
 		Missing(tb, "root (the test creates website users)")
 	}
-	NeedCommand(tb, "setpriv", "util-linux")
 	NeedCommand(tb, "useradd", "passwd")
 }
 
@@ -65,17 +63,4 @@ func AddNamedSiteUser(tb testing.TB, login string) SiteUser {
 	s.UID, _ = strconv.Atoi(u.Uid)
 	s.GID, _ = strconv.Atoi(u.Gid)
 	return s
-}
-
-// Command returns a command that runs program as u, as PHP-FPM runs a
-// site's scripts: real and effective UID and GID the site's, no
-// supplementary groups, "/" as working directory, and an environment of
-// PATH, LC_ALL=C and env.
-func (u SiteUser) Command(ctx context.Context, env []string, program string, args ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, "setpriv", append([]string{
-		"--reuid=" + strconv.Itoa(u.UID), "--regid=" + strconv.Itoa(u.GID), "--clear-groups", "--", program,
-	}, args...)...)
-	cmd.Dir = "/"
-	cmd.Env = append([]string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"}, env...)
-	return cmd
 }
