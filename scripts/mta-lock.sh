@@ -341,15 +341,14 @@ unlock() {
 }
 
 # runs_as prints "denied" when user cannot execute path, else "runs" and
-# what the program said; it runs the program with an argument that only
-# reads: a queue listing, a version, or an unknown option.
+# what the program said. The program gets arguments on which it stops
+# before it reads or writes any queue: Exim prints its version, Postfix's
+# programs refuse an unknown option.
 runs_as() {
 	local user=$1 path=$2 args out rc
 	case $(basename "$path") in
 	exim*) args=(-bV) ;;
-	postqueue) args=(-p) ;;
-	postdrop) args=(-Z) ;;
-	*) args=(-bp) ;;
+	*) args=(-Z) ;;
 	esac
 	rc=0
 	# setpriv keeps root's capabilities until its own execve, so the
