@@ -35,7 +35,8 @@ set -euo pipefail
 
 usage() {
 	cat <<'EOF'
-Usage: mta-lock.sh lock   [--group NAME] [--root DIR] [--no-statoverride] [--force] [--quiet]
+Usage: mta-lock.sh lock   [--group NAME] [--root DIR] [--exim-group NAME] [--no-statoverride]
+                          [--force] [--quiet]
        mta-lock.sh unlock [--group NAME] [--root DIR]
        mta-lock.sh check  [--group NAME] [--root DIR] [--user LOGIN] [--postfix-config DIR]
 
@@ -52,6 +53,8 @@ check    verifies the lock: modes as lock sets them, the programs run for
 --root DIR        work on the files under DIR instead of / (a chroot, a test);
                   dpkg-statoverride then uses DIR/var/lib/dpkg, or is skipped
                   when DIR has none, and no apt hook is installed.
+--exim-group NAME the group Exim runs as, which keeps its setuid binary
+                  (default Debian-exim, else exim).
 --no-statoverride set modes with chown/chmod only, also with --root /.
 --force           lock although DIR/usr/sbin/sendmail is still the MTA's own:
                   without spamrun's sendmail in its place, site users could
@@ -90,6 +93,7 @@ group=spamrun
 prefix=/
 site_user=nobody
 postfix_config=
+exim_group=
 statoverride=1
 force=0
 while (($#)); do
@@ -118,6 +122,12 @@ while (($#)); do
 		shift
 		;;
 	--postfix-config=*) postfix_config=${1#--postfix-config=} ;;
+	--exim-group)
+		(($# >= 2)) || die "--exim-group needs a name"
+		exim_group=$2
+		shift
+		;;
+	--exim-group=*) exim_group=${1#--exim-group=} ;;
 	--no-statoverride) statoverride=0 ;;
 	--force) force=1 ;;
 	--quiet) quiet=1 ;;
@@ -135,6 +145,7 @@ done
 
 [[ $prefix =~ ^/[A-Za-z0-9._+@/-]*$ ]] || die "--root must be an absolute path of letters, digits and ._+@/- (got '$prefix')"
 [[ $group =~ ^[a-z_][a-z0-9_-]*$ ]] || die "--group must be a lower-case group name (got '$group')"
+[[ -z $exim_group || $exim_group =~ ^[A-Za-z_][A-Za-z0-9_-]*$ ]] || die "--exim-group must be a group name (got '$exim_group')"
 [ "$(id -u)" -eq 0 ] || die "run as root: it changes the owners and modes of the MTA's programs"
 
 root=${prefix%/}
@@ -204,13 +215,18 @@ write_state() {
 # mta_group is the group Exim runs as, for its setuid binary.
 mta_group() {
 	local g
+	if [ -n "$exim_group" ]; then
+		getent group "$exim_group" >/dev/null || die "no group $exim_group (--exim-group)"
+		echo "$exim_group"
+		return
+	fi
 	for g in Debian-exim exim; do
 		if getent group "$g" >/dev/null; then
 			echo "$g"
 			return
 		fi
 	done
-	die "$1 is setuid root (Exim?) but there is no group Debian-exim or exim to give it to"
+	die "$1 is setuid root (Exim?) but there is no group Debian-exim or exim to give it to: name Exim's with --exim-group"
 }
 
 # target prints the owner, group and mode lock gives path, from its mode
@@ -259,7 +275,7 @@ lock() {
 		die "$sendmail is still the MTA's ($(readlink -f "$sendmail")): locking would leave website users no way to send mail; let install.sh put spamrun's sendmail there first, or pass --force"
 	fi
 	read_state
-	local name path owner grp mode was
+	local name path owner grp mode was now want
 	declare -A seen=()
 	for name in "${candidates[@]}"; do
 		[ -e "$root/usr/sbin/$name" ] || continue
@@ -267,7 +283,8 @@ lock() {
 		[ -z "${seen[$path]:-}" ] || continue
 		seen[$path]=1
 		if [ -z "${orig_mode[$path]:-}" ]; then
-			read -r "orig_uid[$path]" "orig_gid[$path]" "orig_mode[$path]" <<<"$(current "$path")"
+			now=$(current "$path")
+			read -r "orig_uid[$path]" "orig_gid[$path]" "orig_mode[$path]" <<<"$now"
 			used_override[$path]=$statoverride
 			orig_override[$path]=-
 			if ((statoverride)); then
@@ -279,7 +296,9 @@ lock() {
 			# lock can still be undone.
 			write_state
 		fi
-		read -r owner grp mode <<<"$(target "$path")"
+		# Assigned first: a failure inside target ends the script here.
+		want=$(target "$path")
+		read -r owner grp mode <<<"$want"
 		was=$(describe "$path")
 		if ((statoverride)); then
 			used_override[$path]=1
@@ -291,7 +310,12 @@ lock() {
 		# chown clears the setuid and setgid bits: the mode comes after.
 		chown "$owner:$grp" "$path"
 		chmod "$mode" "$path"
-		say "locked $path: $was -> $(describe "$path")"
+		now=$(describe "$path")
+		if [ "$was" = "$now" ]; then
+			say "$path is locked: $now"
+		else
+			say "locked $path: $was -> $now"
+		fi
 	done
 	write_state
 	if ((${#order[@]} == 0)); then
@@ -302,10 +326,13 @@ lock() {
 	elif [ -d /etc/apt/apt.conf.d ]; then
 		local self
 		self=$(readlink -f "$0")
+		local args="--group '$group'"
+		[ -z "$exim_group" ] || args+=" --exim-group '$exim_group'"
+		[[ $self =~ ^/[A-Za-z0-9._+@/-]+$ ]] || die "cannot name $self in an apt hook: install mta-lock.sh at a plainer path"
 		printf '%s\n' \
 			"// spamrun: a package upgrade resets the modes of the MTA's programs (Debian's" \
 			"// postfix re-adds its own dpkg-statoverride entries): lock them again." \
-			"DPkg::Post-Invoke { \"if [ -x '$self' ]; then '$self' lock --group '$group' --quiet || true; fi\"; };" \
+			"DPkg::Post-Invoke { \"if [ -x '$self' ]; then '$self' lock $args --quiet || true; fi\"; };" \
 			>"$hook.tmp"
 		chmod 0644 "$hook.tmp"
 		mv -f "$hook.tmp" "$hook"
@@ -379,7 +406,8 @@ check() {
 	}
 	for path in "${order[@]}"; do
 		[ -e "$path" ] || continue
-		read -r owner grp mode <<<"$(target "$path")"
+		want=$(target "$path")
+		read -r owner grp mode <<<"$want"
 		got=$(stat -c '%U %G %a' "$path")
 		want="$owner $grp $(octal "$mode")"
 		if [ "$got" != "$want" ]; then

@@ -367,7 +367,7 @@ func TestLockedPostfixTakesRootsMail(t *testing.T) {
 			t.Errorf("check does not say %q:\n%s", want, out)
 		}
 	}
-	if err := os.Chmod(filepath.Join(sbin, "postdrop"), 0o2551); err != nil {
+	if err := syscall.Chmod(filepath.Join(sbin, "postdrop"), 0o2551); err != nil {
 		t.Fatal(err)
 	}
 	out, err = mtaLock(t, checkArgs...)
@@ -411,4 +411,73 @@ func lines(t *testing.T, path string, text ...string) []string {
 	}
 	slices.Sort(ls)
 	return ls
+}
+
+// TestLockExim: Exim's setuid binary, reached also through the diverted
+// sendmail that links to it, is locked once, to root and Exim's group,
+// keeping its setuid bit; Exim's user runs it, a site user and the
+// installation user do not (spamrun relays to Exim by SMTP); check passes
+// and unlock restores it. The binary is a copy of true(1), which does
+// nothing with the root it runs as.
+func TestLockExim(t *testing.T) {
+	need(t)
+	inst := spamruntest.AddSiteUser(t, "srun")
+	site := spamruntest.AddSiteUser(t, "site")
+	exim := spamruntest.AddSiteUser(t, "exim") // Exim's user and group
+	root := t.TempDir()
+	for _, d := range []string{root, filepath.Dir(root)} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sbin := filepath.Join(root, "usr/sbin")
+	if err := os.MkdirAll(sbin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	binary := filepath.Join(sbin, "exim4")
+	b, err := os.ReadFile("/bin/true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(binary, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Chmod(binary, 0o4755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("exim4", filepath.Join(sbin, "sendmail.distrib")); err != nil {
+		t.Fatal(err)
+	}
+	before := statMode(t, binary)
+	ctx := context.Background()
+	if err := site.Command(ctx, nil, binary).Run(); err != nil {
+		t.Fatalf("before the lock, the site cannot run Exim: %v", err)
+	}
+
+	args := []string{"--group", inst.Login, "--root", root, "--exim-group", exim.Login}
+	out := mustLock(t, append([]string{"lock"}, args...)...)
+	if n := strings.Count(out, "locked "); n != 1 {
+		t.Errorf("lock locked %d files, want Exim's binary once:\n%s", n, out)
+	}
+	if got, want := statMode(t, binary), (fileMode{0, uint32(exim.GID), 0o4750}); got != want {
+		t.Errorf("after lock: %v, want %v", got, want)
+	}
+	if err := exim.Command(ctx, nil, binary).Run(); err != nil {
+		t.Errorf("Exim's user: %v", err)
+	}
+	for _, u := range []spamruntest.SiteUser{site, inst} {
+		if err := u.Command(ctx, nil, filepath.Join(sbin, "sendmail.distrib")).Run(); !errors.Is(err, fs.ErrPermission) {
+			t.Errorf("%s runs Exim: %v", u.Login, err)
+		}
+	}
+	out = mustLock(t, append([]string{"check", "--user", site.Login}, args...)...)
+	for _, want := range []string{"ok: " + site.Login + " cannot run " + binary, "ok: Exim answers root"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("check does not say %q:\n%s", want, out)
+		}
+	}
+	mustLock(t, append([]string{"unlock"}, args...)...)
+	if got := statMode(t, binary); got != before {
+		t.Errorf("after unlock: %v, want %v", got, before)
+	}
 }
