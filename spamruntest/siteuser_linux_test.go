@@ -2,8 +2,6 @@ package spamruntest_test
 
 import (
 	"context"
-	"errors"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
@@ -40,7 +38,7 @@ func TestSiteUserCommandRights(t *testing.T) {
 	if err := os.Chmod(prog, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := site.Command(ctx, nil, prog).Run(); !errors.Is(err, fs.ErrPermission) {
-		t.Fatalf("mode 0700, owner root: %v, want permission denied", err)
+	if out, err := site.Command(ctx, nil, prog).CombinedOutput(); !spamruntest.ExecDenied(err, out) {
+		t.Fatalf("mode 0700, owner root: %v: %s, want permission denied", err, out)
 	}
 }

@@ -136,20 +136,27 @@ func mustLock(t *testing.T, args ...string) string {
 // it reads or writes any queue: an option none of them has.
 const probe = "-Z"
 
-// runs reports whether cmd could execute its program: nil when the program
-// ran, as its own usage message shows, the error when exec was refused.
-func runs(cmd *exec.Cmd) error {
+// runs reports whether cmd could execute the Postfix program at path: nil
+// when the program ran, as its own usage message shows.
+func runs(cmd *exec.Cmd, path string) error {
 	cmd.Stdin = bytes.NewReader(nil)
 	out, err := cmd.CombinedOutput()
-	var exit *exec.ExitError
-	if err != nil && !errors.As(err, &exit) {
-		return err
-	}
 	// Postfix names itself in its messages as it was called.
-	if name := filepath.Base(cmd.Path); !bytes.Contains(out, []byte(name+": fatal: usage")) {
-		return fmt.Errorf("%s ran but did not refuse %s: %v: %s", cmd.Path, probe, err, out)
+	if name := filepath.Base(path); !bytes.Contains(out, []byte(name+": fatal: usage")) {
+		return fmt.Errorf("%s did not run and refuse %s: %v: %s", path, probe, err, out)
 	}
 	return nil
+}
+
+// denied reports whether cmd failed because its user may not execute its
+// program, whether the shell of SiteUser.Command or Go's exec says so.
+func denied(cmd *exec.Cmd) error {
+	cmd.Stdin = bytes.NewReader(nil)
+	out, err := cmd.CombinedOutput()
+	if spamruntest.ExecDenied(err, out) || errors.Is(err, fs.ErrPermission) {
+		return nil
+	}
+	return fmt.Errorf("%v: %v: %s, want permission denied", cmd.Args, err, out)
 }
 
 // asUser is a command running program as uid and gid with the
@@ -177,7 +184,7 @@ func TestLockClosesProgramsToSiteUsers(t *testing.T) {
 
 	before := statAll(t, root)
 	for name := range programs {
-		if err := runs(site.Command(ctx, nil, path(name), probe)); err != nil {
+		if err := runs(site.Command(ctx, nil, path(name), probe), path(name)); err != nil {
 			t.Fatalf("before the lock, the site cannot run %s: %v", name, err)
 		}
 	}
@@ -196,13 +203,13 @@ func TestLockClosesProgramsToSiteUsers(t *testing.T) {
 		t.Fatalf("after lock: %v, want %v", got, want)
 	}
 	for name := range programs {
-		if err := site.Command(ctx, nil, path(name), probe).Run(); !errors.Is(err, fs.ErrPermission) {
-			t.Errorf("the site runs %s after the lock: %v", name, err)
+		if err := denied(site.Command(ctx, nil, path(name), probe)); err != nil {
+			t.Errorf("the site after the lock: %v", err)
 		}
-		if err := runs(exec.Command(path(name), probe)); err != nil {
+		if err := runs(exec.Command(path(name), probe), path(name)); err != nil {
 			t.Errorf("root: %v", err)
 		}
-		if err := runs(inst.Command(ctx, nil, path(name), probe)); err != nil {
+		if err := runs(inst.Command(ctx, nil, path(name), probe), path(name)); err != nil {
 			t.Errorf("the installation user: %v", err)
 		}
 	}
@@ -210,12 +217,12 @@ func TestLockClosesProgramsToSiteUsers(t *testing.T) {
 	// not the setgid programs, which only their owner, the installation
 	// user, may run: the group bits of postdrop are postdrop's.
 	cmd := asUser(member.UID, member.GID, []uint32{uint32(inst.GID)}, path("sendmail.distrib"), probe)
-	if err := runs(cmd); err != nil {
+	if err := runs(cmd, path("sendmail.distrib")); err != nil {
 		t.Errorf("a member of %s: %v", inst.Login, err)
 	}
 	cmd = asUser(member.UID, member.GID, []uint32{uint32(inst.GID)}, path("postdrop"), probe)
-	if err := cmd.Run(); !errors.Is(err, fs.ErrPermission) {
-		t.Errorf("a member of %s runs postdrop: %v", inst.Login, err)
+	if err := denied(cmd); err != nil {
+		t.Errorf("a member of %s: %v", inst.Login, err)
 	}
 
 	// Locking again changes nothing, and keeps the first record.
@@ -228,12 +235,12 @@ func TestLockClosesProgramsToSiteUsers(t *testing.T) {
 	if out, err := exec.Command("sh", "-c", "chown root:postdrop "+path("postdrop")+" && chmod 2555 "+path("postdrop")).CombinedOutput(); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
-	if err := runs(site.Command(ctx, nil, path("postdrop"), probe)); err != nil {
+	if err := runs(site.Command(ctx, nil, path("postdrop"), probe), path("postdrop")); err != nil {
 		t.Fatalf("postdrop as Debian installs it: %v", err)
 	}
 	mustLock(t, append([]string{"lock"}, lockArgs...)...)
-	if err := site.Command(ctx, nil, path("postdrop"), probe).Run(); !errors.Is(err, fs.ErrPermission) {
-		t.Errorf("the site runs postdrop after the second lock: %v", err)
+	if err := denied(site.Command(ctx, nil, path("postdrop"), probe)); err != nil {
+		t.Errorf("the site after the second lock: %v", err)
 	}
 
 	mustLock(t, append([]string{"unlock"}, lockArgs...)...)
@@ -241,7 +248,7 @@ func TestLockClosesProgramsToSiteUsers(t *testing.T) {
 		t.Errorf("after unlock: %v, want what was there before: %v", got, before)
 	}
 	for name := range programs {
-		if err := runs(site.Command(ctx, nil, path(name), probe)); err != nil {
+		if err := runs(site.Command(ctx, nil, path(name), probe), path(name)); err != nil {
 			t.Errorf("after unlock, the site cannot run %s: %v", name, err)
 		}
 	}
@@ -350,9 +357,8 @@ func TestLockedPostfixTakesRootsMail(t *testing.T) {
 	}
 
 	cmd = site.Command(ctx, nil, filepath.Join(sbin, "sendmail.distrib"), "-C", pf.ConfigDir(), "-i", "victim@example.net")
-	cmd.Stdin = strings.NewReader("Subject: spam\n\nspam\n")
-	if err := cmd.Run(); !errors.Is(err, fs.ErrPermission) {
-		t.Errorf("the site's sendmail: %v, want permission denied", err)
+	if err := denied(cmd); err != nil {
+		t.Errorf("the site's sendmail: %v", err)
 	}
 
 	checkArgs := []string{"check", "--group", inst.Login, "--root", root, "--user", site.Login, "--postfix-config", pf.ConfigDir()}
@@ -450,8 +456,8 @@ func TestLockExim(t *testing.T) {
 	}
 	before := statMode(t, binary)
 	ctx := context.Background()
-	if err := site.Command(ctx, nil, binary).Run(); err != nil {
-		t.Fatalf("before the lock, the site cannot run Exim: %v", err)
+	if out, err := site.Command(ctx, nil, binary).CombinedOutput(); err != nil {
+		t.Fatalf("before the lock, the site cannot run Exim: %v: %s", err, out)
 	}
 
 	args := []string{"--group", inst.Login, "--root", root, "--exim-group", exim.Login}
@@ -462,12 +468,12 @@ func TestLockExim(t *testing.T) {
 	if got, want := statMode(t, binary), (fileMode{0, uint32(exim.GID), 0o4750}); got != want {
 		t.Errorf("after lock: %v, want %v", got, want)
 	}
-	if err := exim.Command(ctx, nil, binary).Run(); err != nil {
-		t.Errorf("Exim's user: %v", err)
+	if out, err := exim.Command(ctx, nil, binary).CombinedOutput(); err != nil {
+		t.Errorf("Exim's user: %v: %s", err, out)
 	}
 	for _, u := range []spamruntest.SiteUser{site, inst} {
-		if err := u.Command(ctx, nil, filepath.Join(sbin, "sendmail.distrib")).Run(); !errors.Is(err, fs.ErrPermission) {
-			t.Errorf("%s runs Exim: %v", u.Login, err)
+		if err := denied(u.Command(ctx, nil, filepath.Join(sbin, "sendmail.distrib"))); err != nil {
+			t.Errorf("%s: %v", u.Login, err)
 		}
 	}
 	out = mustLock(t, append([]string{"check", "--user", site.Login}, args...)...)
