@@ -38,17 +38,19 @@ usage() {
 Usage: mta-lock.sh lock   [--group NAME] [--root DIR] [--exim-group NAME] [--no-statoverride]
                           [--force] [--quiet]
        mta-lock.sh unlock [--group NAME] [--root DIR]
-       mta-lock.sh check  [--group NAME] [--root DIR] [--user LOGIN] [--postfix-config DIR]
+       mta-lock.sh check  [--group NAME] [--root DIR] [--exim-group NAME] [--user LOGIN]
+                          [--postfix-config DIR]
 
 lock     restricts the MTA's programs under DIR/usr/sbin (sendmail.distrib,
          sendmail.postfix, postdrop, postqueue, exim4, exim) to root, the MTA
          and the installation user and group NAME (default spamrun).
 unlock   restores the owners, groups and modes lock found.
 check    verifies the lock: modes as lock sets them, the programs run for
-         root and for NAME, and LOGIN (default nobody, standing for a site
-         user) cannot run any of them; Postfix's queue answers root
-         (postqueue -p, of the instance in DIR with --postfix-config).
-         Exit status 1 when something is wrong.
+         root, for NAME (for Exim: for Exim's user), and LOGIN (default
+         nobody, standing for a site user) cannot run any of them; Postfix's
+         queue answers root (postqueue -p, of the instance in DIR with
+         --postfix-config), Exim its version. Exit status 1 when something
+         is wrong.
 
 --root DIR        work on the files under DIR instead of / (a chroot, a test);
                   dpkg-statoverride then uses DIR/var/lib/dpkg, or is skipped
@@ -417,6 +419,12 @@ check() {
 		if [[ $r == runs* ]]; then say "ok: root runs $path"; else fail "root cannot run $path"; fi
 		if ((8#$mode & 8#4000)); then
 			exim=1
+			# Exim runs its binary again as its own user, named as its
+			# group is on Debian.
+			if getent passwd "$grp" >/dev/null; then
+				r=$(runs_as "$grp" "$path")
+				if [[ $r == runs* ]]; then say "ok: $grp runs $path"; else fail "$grp, Exim's user, cannot run $path"; fi
+			fi
 		else
 			r=$(runs_as "$group" "$path")
 			if [[ $r == runs* ]]; then
