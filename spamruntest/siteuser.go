@@ -1,9 +1,11 @@
 package spamruntest
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"os"
 	"os/exec"
 	"os/user"
@@ -71,11 +73,25 @@ func AddNamedSiteUser(tb testing.TB, login string) SiteUser {
 // site's scripts: real and effective UID and GID the site's, no
 // supplementary groups, "/" as working directory, and an environment of
 // PATH, LC_ALL=C and env.
+//
+// setpriv keeps root's capabilities until its own execve, so what it
+// executes passes every permission check; it executes a shell, which
+// executes program in its place with the site's rights alone. A program
+// the site may not execute fails as it does for PHP's shell: exit status
+// 126 and "Permission denied" on stderr.
 func (u SiteUser) Command(ctx context.Context, env []string, program string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, "setpriv", append([]string{
-		"--reuid=" + strconv.Itoa(u.UID), "--regid=" + strconv.Itoa(u.GID), "--clear-groups", "--", program,
+		"--reuid=" + strconv.Itoa(u.UID), "--regid=" + strconv.Itoa(u.GID), "--clear-groups", "--",
+		"/bin/sh", "-c", `exec "$0" "$@"`, program,
 	}, args...)...)
 	cmd.Dir = "/"
 	cmd.Env = append([]string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"}, env...)
 	return cmd
+}
+
+// ExecDenied reports whether a command from Command failed, with the
+// output given, because the site may not execute its program.
+func ExecDenied(err error, output []byte) bool {
+	var exit *exec.ExitError
+	return errors.As(err, &exit) && exit.ExitCode() == 126 && bytes.Contains(output, []byte("Permission denied"))
 }

@@ -2,9 +2,10 @@
 // clock that moves only when told, an enforcer that records what it was
 // asked to do, canned hosting mail (legitimate and spam), an SMTP sink that
 // stands in for the host's MTA (StartSMTPSink serves programs outside tests
-// too, such as the demo), a redis-server of the test's own, Sisimai's
-// reading of a DSN, and a way to demand an external component (spamd,
-// redis-server, a Perl module) that fails in CI rather than skipping.
+// too, such as the demo), a redis-server and a Postfix instance of the
+// test's own, Sisimai's reading of a DSN, and a way to demand an external
+// component (spamd, redis-server, Postfix, a Perl module) that fails in CI
+// rather than skipping.
 package spamruntest
 
 import (
