@@ -11,6 +11,7 @@
 //	spamrun audit [--json]
 //	spamrun score [--scorer builtin|spamassassin|rspamd] [--address ADDR] FILE...
 //	spamrun diff [--json] [--all] [--content] [--incident ID] [--first PATH]... SITE_ROOT SNAPSHOT_ROOT
+//	spamrun doctor [--site SITE | --user LOGIN|UID] [--json] [--remote HOST] [--timeout D]
 //
 // score prints one JSON object per file and line, as scripts want it:
 //
@@ -23,9 +24,16 @@
 // the state directory, one JSON object a line, and sent to syslog when
 // the configuration logs there.
 //
-// The exit status follows sysexits: 0 done, 1 the operation failed, 64
-// bad usage, 74 score cannot write its output, 75 the state store or the
-// spool is unavailable, 78 the configuration is wrong.
+// doctor tries, as each site's user, every door mail could leave by:
+// sendmail and the MTA's programs, SMTP on loopback and to an outside
+// address. It prints each door as through spamrun, closed or OPEN, with
+// the fix of each open one, and exits 1 when a door is open. It runs as
+// root.
+//
+// The exit status follows sysexits: 0 done, 1 the operation failed or a
+// door is open, 64 bad usage, 74 score cannot write its output, 75 the
+// state store or the spool is unavailable, 77 doctor does not run as root,
+// 78 the configuration is wrong.
 package main
 
 import (
@@ -41,13 +49,14 @@ import (
 
 	"github.com/spamrun/spamrun"
 	"github.com/spamrun/spamrun/config"
+	"github.com/spamrun/spamrun/internal/doctor"
 	"github.com/spamrun/spamrun/internal/host"
 )
 
 func main() {
 	os.Exit(run(os.Args[1:], &env{
 		getenv: os.Getenv, now: time.Now,
-		stdout: os.Stdout, stderr: os.Stderr, terminal: isTerminal,
+		stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, terminal: isTerminal,
 	}))
 }
 
@@ -59,6 +68,7 @@ type env struct {
 	// now is the clock of everything a command opens: the detector, the
 	// queue runner, the reports and the audit log.
 	now            func() time.Time
+	stdin          io.Reader // read by doctor-probe only
 	stdout, stderr io.Writer
 	// terminal reports whether w is a terminal, where queue run shows its
 	// progress.
@@ -72,6 +82,7 @@ const (
 	exitUsage   = 64
 	exitIOErr   = 74 // standard output cannot be written
 	exitTempErr = 75 // the state store or the spool cannot be used now
+	exitNoPerm  = 77 // doctor is not root
 	exitConfig  = 78
 )
 
@@ -93,6 +104,7 @@ Commands:
   score [--scorer KIND] FILE...     score messages, one JSON line each
   diff [--json] [--incident ID] SITE_ROOT SNAPSHOT_ROOT
                                     new and changed files since a snapshot, likely mailer first
+  doctor [--site SITE] [--json]     try every door as the site's user: through spamrun, closed or OPEN
   help                              this text
 
 The configuration is /etc/spamrun/spamrun.toml, or the file SPAMRUN_CONFIG names.
@@ -130,6 +142,10 @@ func (e *env) command(args []string) error {
 		return e.diff(args[1:])
 	case "serve":
 		return e.serve(args[1:])
+	case "doctor":
+		return e.doctor(args[1:])
+	case doctor.ProbeArg:
+		return e.doctorProbe(args[1:])
 	}
 	return &usageError{err: fmt.Errorf("unknown command %q", args[0]), usage: usageText}
 }
@@ -182,6 +198,10 @@ func exitStatus(err error) int {
 		return status.status
 	case errors.Is(err, host.ErrSpool):
 		return exitTempErr
+	case errors.Is(err, doctor.ErrNotRoot):
+		return exitNoPerm
+	case errors.Is(err, doctor.ErrOpen):
+		return exitFailed
 	}
 	return exitFailed
 }
