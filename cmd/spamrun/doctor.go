@@ -42,22 +42,27 @@ func (e *env) doctor(args []string) error {
 	if err != nil {
 		return err
 	}
+	// A site whose user is missing is reported, and the others tried.
 	var users []doctor.User
 	if *login != "" {
-		var u doctor.User
-		u, err = doctor.LookupUser(cfg, *login)
+		u, err := doctor.LookupUser(cfg, *login)
+		if err != nil {
+			return err
+		}
 		users = []doctor.User{u}
-	} else {
-		users, err = doctor.Users(cfg, *site)
-	}
-	if err != nil && len(users) == 0 {
+	} else if users, err = doctor.Users(cfg, *site); len(users) == 0 {
 		return err
 	}
 	usersErr := err
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	rep, err := doctor.Run(ctx, users, &doctor.Options{Remote: *remote, Timeout: *timeout})
+	var opts doctor.Options
+	if e.doors != nil {
+		opts = *e.doors
+	}
+	opts.Remote, opts.Timeout = *remote, *timeout
+	rep, err := doctor.Run(ctx, users, &opts)
 	if rep == nil {
 		return err
 	}

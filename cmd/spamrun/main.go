@@ -73,6 +73,9 @@ type env struct {
 	// terminal reports whether w is a terminal, where queue run shows its
 	// progress.
 	terminal func(w io.Writer) bool
+	// doors are the programs and addresses doctor tries; nil in main,
+	// which tries the host's own.
+	doors *doctor.Options
 }
 
 // Exit statuses.

@@ -141,16 +141,25 @@ func NeedRoot() error {
 }
 
 // Err returns nil when every door is closed or leads through spamrun, and
-// an error that wraps ErrOpen and counts the open doors otherwise.
+// an error that counts the open doors and matches ErrOpen otherwise.
 func (r *Report) Err() error {
 	if r.Open == 0 {
 		return nil
 	}
-	if r.Open == 1 {
-		return fmt.Errorf("%w: 1 door is open", ErrOpen)
-	}
-	return fmt.Errorf("%w: %d doors are open", ErrOpen, r.Open)
+	return openError(r.Open)
 }
+
+// openError is the number of open doors.
+type openError int
+
+func (e openError) Error() string {
+	if e == 1 {
+		return "doctor: 1 door is open"
+	}
+	return fmt.Sprintf("doctor: %d doors are open", int(e))
+}
+
+func (e openError) Is(target error) bool { return target == ErrOpen }
 
 // The doors tried when Options leave them out.
 var (
