@@ -286,7 +286,7 @@ func TestDoorsAsSiteUser(t *testing.T) {
 		return
 	}
 	u := needUser(t)
-	ran := t.TempDir() // postdrop would leave a file here if it ran
+	ran := t.TempDir() // a dropper that ran, or a message read, would leave a file here
 	if err := os.Chmod(ran, 0o777); err != nil {
 		t.Fatal(err)
 	}
@@ -295,8 +295,10 @@ func TestDoorsAsSiteUser(t *testing.T) {
 		"sendmail.distrib": sendmailBS("220 h ESMTP Postfix (Debian/GNU)", 0o755),
 		"sendmail.postfix": sendmailBS("220 h ESMTP Postfix (Debian/GNU)", 0o750),
 		"exim4":            {mode: 0o755, script: "#!/bin/sh\necho 'exim: not configured' >&2\nexit 1\n"},
-		"postdrop":         {mode: 0o755, script: "#!/bin/sh\ntouch " + ran + "/postdrop\n"},
-		"postqueue":        {mode: 0o750, script: "#!/bin/sh\ntouch " + ran + "/postqueue\n"},
+		// A sendmail that ignores -bs and reads a message: it must get none.
+		"sendmail.reads": {mode: 0o755, script: "#!/bin/sh\nmsg=$(cat)\nprintf '%s' \"$msg\" > " + ran + "/message\n"},
+		"postdrop":       {mode: 0o755, script: "#!/bin/sh\ntouch " + ran + "/postdrop\n"},
+		"postqueue":      {mode: 0o750, script: "#!/bin/sh\ntouch " + ran + "/postqueue\n"},
 	})
 	addOutsideAddress(t)
 	local25 := serveSMTP(t, "127.0.0.1:25", "220 h ESMTP Postfix (Debian/GNU)", nil)
@@ -307,7 +309,7 @@ func TestDoorsAsSiteUser(t *testing.T) {
 
 	start := time.Now()
 	rep, err := Run(context.Background(), []User{u}, &Options{
-		Binaries: []string{bins["sendmail"], bins["sendmail.distrib"], bins["sendmail.postfix"], bins["exim4"], "/nonexistent/sendmail"},
+		Binaries: []string{bins["sendmail"], bins["sendmail.distrib"], bins["sendmail.postfix"], bins["exim4"], bins["sendmail.reads"], "/nonexistent/sendmail"},
 		Droppers: []string{bins["postdrop"], bins["postqueue"]},
 		Timeout:  testTimeout,
 	})
@@ -320,6 +322,7 @@ func TestDoorsAsSiteUser(t *testing.T) {
 		bins["sendmail.distrib"]: {Sendmail, "OPEN", "Postfix", true},
 		bins["sendmail.postfix"]: {Sendmail, "closed", "may not execute", false},
 		bins["exim4"]:            {Sendmail, "OPEN", "exim: not configured", true},
+		bins["sendmail.reads"]:   {Sendmail, "OPEN", "no greeting within 2s", true},
 		bins["postdrop"]:         {Dropper, "OPEN", "may execute", true},
 		bins["postqueue"]:        {Dropper, "closed", "may not execute", false},
 		"127.0.0.1:25":           {SMTPLocal, "OPEN", "Postfix", true},
@@ -329,11 +332,11 @@ func TestDoorsAsSiteUser(t *testing.T) {
 		DefaultRemote + ":465":   {SMTPOutside, "OPEN", "Postfix", true},
 		DefaultRemote + ":587":   {SMTPOutside, "OPEN", "Postfix", true},
 	})
-	if rep.Open != 6 {
-		t.Errorf("Open = %d, want 6", rep.Open)
+	if rep.Open != 7 {
+		t.Errorf("Open = %d, want 7", rep.Open)
 	}
-	if err := rep.Err(); !errors.Is(err, ErrOpen) || !strings.Contains(err.Error(), "6 doors are open") {
-		t.Errorf("Err() = %v, want ErrOpen counting 6 doors", err)
+	if err := rep.Err(); !errors.Is(err, ErrOpen) || !strings.Contains(err.Error(), "7 doors are open") {
+		t.Errorf("Err() = %v, want ErrOpen counting 7 doors", err)
 	}
 	if d := doorsByName(t, rep.Sites[0])[DefaultRemote+":465"]; !strings.Contains(d.Fix, "465") {
 		t.Errorf("the fix of port 465 is %q, which does not say the lock rejects it", d.Fix)
@@ -345,7 +348,7 @@ func TestDoorsAsSiteUser(t *testing.T) {
 		}
 	}
 	if left, _ := os.ReadDir(ran); len(left) > 0 {
-		t.Errorf("the doctor ran a dropper: %s/%s", ran, left[0].Name())
+		t.Errorf("the doctor ran a dropper or fed a message: %s/%s", ran, left[0].Name())
 	}
 
 	var table bytes.Buffer
@@ -357,7 +360,7 @@ func TestDoorsAsSiteUser(t *testing.T) {
 		fmt.Sprintf("site %s: user %s, UID %d", u.Site, u.Login, u.UID),
 		"fix 127.0.0.1:25: egress = \"redirect\" in spamrun.toml and `spamrun egress apply`",
 		"fix " + bins["postdrop"] + ": chmod o-x " + bins["postdrop"] + " (scripts/install.sh does this)",
-		"6 doors are OPEN",
+		"7 doors are OPEN",
 	} {
 		if !strings.Contains(table.String(), line) {
 			t.Errorf("the table lacks %q", line)
@@ -384,7 +387,7 @@ func TestDoorsAsSiteUser(t *testing.T) {
 	if err := json.Unmarshal(raw, &back); err != nil {
 		t.Fatal(err)
 	}
-	if back.Open != 6 || len(back.Sites) != 1 || back.Sites[0].Site != u.Site || back.Sites[0].UID != u.UID || len(back.Sites[0].Doors) != 12 {
+	if back.Open != 7 || len(back.Sites) != 1 || back.Sites[0].Site != u.Site || back.Sites[0].UID != u.UID || len(back.Sites[0].Doors) != 13 {
 		t.Fatalf("JSON: %s", raw)
 	}
 	for _, d := range back.Sites[0].Doors {

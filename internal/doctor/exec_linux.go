@@ -38,7 +38,14 @@ func probeProgram() (*os.File, error) {
 		mem.Close()
 		return nil, fmt.Errorf("doctor: sealing the probe's program: %w", err)
 	}
-	return mem, nil
+	// A file open for writing cannot be executed (ETXTBSY) on many
+	// kernels: the probes get it read-only.
+	defer mem.Close()
+	ro, err := os.Open(fmt.Sprintf("/proc/self/fd/%d", mem.Fd()))
+	if err != nil {
+		return nil, fmt.Errorf("doctor: reopening the probe's program: %w", err)
+	}
+	return ro, nil
 }
 
 // probeAs runs the probe as u on the plan and returns what it saw, one

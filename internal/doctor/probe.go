@@ -120,6 +120,8 @@ func probeBinary(path string, timeout time.Duration) observation {
 	cmd.Dir = "/"
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"}
 	cmd.WaitDelay = timeout
+	// A group of its own, to be killed with whatever it starts.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return o.cannotTry(err)
@@ -143,28 +145,32 @@ func probeBinary(path string, timeout time.Duration) observation {
 	}
 	stdout.SetReadDeadline(time.Now().Add(timeout))
 	greeting, rerr := readGreeting(bufio.NewReader(stdout))
+	if greeting == "" {
+		// Not a session: a program that ignores -bs may be reading a
+		// message, and must not get one, not even an empty one.
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		werr := cmd.Wait()
+		o.Outcome = silent
+		switch {
+		case errors.Is(rerr, os.ErrDeadlineExceeded):
+			o.Detail = fmt.Sprintf("it runs, and gave no greeting within %v", timeout)
+		case werr != nil:
+			o.Detail = fmt.Sprintf("it runs, and gave no greeting: %v", werr)
+		default:
+			o.Detail = "it runs, and gave no greeting"
+		}
+		if s := printable(stderr.String()); s != "" {
+			o.Detail += ": " + s
+		}
+		return o
+	}
 	// QUIT, then end of input: sendmail -bs ends its session on either.
 	io.WriteString(stdin, "QUIT\r\n")
 	stdin.Close()
 	stdout.SetReadDeadline(time.Now().Add(timeout))
 	io.Copy(io.Discard, io.LimitReader(stdout, 64<<10))
-	werr := cmd.Wait()
-	if greeting != "" {
-		o.Outcome, o.Greeting = greeted, greeting
-		return o
-	}
-	o.Outcome = silent
-	switch {
-	case rerr != nil && !errors.Is(rerr, io.EOF):
-		o.Detail = fmt.Sprintf("it runs, and gave no greeting: %v", rerr)
-	case werr != nil:
-		o.Detail = fmt.Sprintf("it runs, and gave no greeting: %v", werr)
-	default:
-		o.Detail = "it runs, and gave no greeting"
-	}
-	if s := printable(stderr.String()); s != "" {
-		o.Detail += ": " + s
-	}
+	cmd.Wait()
+	o.Outcome, o.Greeting = greeted, greeting
 	return o
 }
 
