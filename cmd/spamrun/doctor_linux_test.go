@@ -5,12 +5,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -190,10 +192,10 @@ func TestDoctorUsage(t *testing.T) {
 	}
 }
 
-// TestDoctorNeedsRoot runs the built spamrun as a site user: it refuses,
-// with exit 77, before it reads anything.
-func TestDoctorNeedsRoot(t *testing.T) {
-	spamruntest.NeedSiteUsers(t)
+// buildSpamrun builds the spamrun command into a directory every user
+// can enter and returns its path.
+func buildSpamrun(t *testing.T) string {
+	t.Helper()
 	goTool := spamruntest.NeedCommand(t, "go", "golang-go")
 	dir, err := os.MkdirTemp("", "spamrun-bin-")
 	if err != nil {
@@ -207,17 +209,129 @@ func TestDoctorNeedsRoot(t *testing.T) {
 	if out, err := exec.Command(goTool, "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
+	return bin
+}
+
+// TestDoctorNeedsRoot runs the built spamrun as a site user: it refuses,
+// with exit 77, before it reads anything.
+func TestDoctorNeedsRoot(t *testing.T) {
+	spamruntest.NeedSiteUsers(t)
+	bin := buildSpamrun(t)
 	u := spamruntest.AddSiteUser(t, "drn")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var stderr bytes.Buffer
 	cmd := u.Command(ctx, nil, bin, "doctor")
 	cmd.Stderr = &stderr
-	err = cmd.Run()
+	err := cmd.Run()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitNoPerm {
 		t.Fatalf("spamrun doctor as %s: %v, want exit %d; stderr %q", u.Login, err, exitNoPerm, stderr.String())
 	}
 	if want := "spamrun: doctor: must run as root, to try the doors as each website's user\n"; stderr.String() != want {
 		t.Errorf("stderr %q, want %q", stderr.String(), want)
+	}
+}
+
+// hideMTA runs a program in a network namespace and a mount namespace of
+// its own, where the MTA's programs at their real paths are replaced by
+// bind mounts, and where the outside address is on loopback with nothing
+// listening: /usr/sbin/sendmail by one that greets as spamrun,
+// postdrop and postqueue by the files given, and every other MTA program
+// by one only root may run. The real files are not touched.
+const hideMTA = `set -e
+ip link set lo up
+ip addr add 203.0.113.1/32 dev lo
+mount --make-rprivate /
+mount --bind "$FAKES/sendmail" /usr/sbin/sendmail
+mount --bind "$FAKES/postdrop" /usr/sbin/postdrop
+mount --bind "$FAKES/postqueue" /usr/sbin/postqueue
+for f in /usr/sbin/sendmail.distrib /usr/sbin/sendmail.postfix /usr/lib/sendmail /usr/sbin/exim4 /usr/sbin/exim; do
+	if [ -e "$f" ] && [ ! -L "$f" ]; then mount --bind "$FAKES/closed" "$f"; fi
+done
+exec "$@"
+`
+
+// TestDoctorBinaryOnTheHostsDoors runs the built spamrun doctor on its
+// default doors, the real paths of sendmail and Postfix's programs, with
+// fakes mounted over them in a namespace: exit 1 and the fix while
+// postqueue is everyone's, exit 0 once it is not.
+func TestDoctorBinaryOnTheHostsDoors(t *testing.T) {
+	spamruntest.NeedSiteUsers(t)
+	spamruntest.NeedCommand(t, "unshare", "util-linux")
+	spamruntest.NeedCommand(t, "mount", "mount")
+	for _, path := range []string{"/usr/sbin/sendmail", "/usr/sbin/postdrop", "/usr/sbin/postqueue"} {
+		if _, err := os.Stat(path); err != nil {
+			spamruntest.Missing(t, path+" (apt-get install postfix)")
+		}
+	}
+	bin := buildSpamrun(t)
+	u := spamruntest.AddSiteUser(t, "drh")
+	fakes, err := os.MkdirTemp("", "doctor-fakes-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(fakes) })
+	for name, p := range map[string]struct {
+		mode   os.FileMode
+		script string
+	}{
+		"sendmail":  {0o755, "#!/bin/sh\nprintf '220 h ESMTP spamrun\\r\\n'\nread -r line\nprintf '221 Bye\\r\\n'\n"},
+		"postdrop":  {0o750, "#!/bin/sh\nexit 0\n"},
+		"postqueue": {0o755, "#!/bin/sh\nexit 0\n"},
+		"closed":    {0o700, "#!/bin/sh\nexit 0\n"},
+	} {
+		path := filepath.Join(fakes, name)
+		if err := os.WriteFile(path, []byte(p.script), p.mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(path, p.mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(fakes, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	config := filepath.Join(fakes, "spamrun.toml")
+	if err := os.WriteFile(config, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	doctor := func() (string, int) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "unshare", "-n", "-m", "--", "sh", "-c", hideMTA, "sh",
+			bin, "doctor", "--user", u.Login, "--timeout", "2s")
+		cmd.Env = append(os.Environ(), "FAKES="+fakes, "SPAMRUN_CONFIG="+config)
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if err != nil && !errors.As(err, &ee) {
+			t.Fatalf("spamrun doctor: %v\n%s", err, out)
+		}
+		return string(out), cmd.ProcessState.ExitCode()
+	}
+
+	out, code := doctor()
+	t.Logf("spamrun doctor, postqueue open:\n%s", out)
+	if code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	for _, want := range []string{
+		`(?m)^  /usr/sbin/sendmail +sendmail +through spamrun +220 h ESMTP spamrun$`,
+		`(?m)^  /usr/sbin/postdrop +dropper +closed +this user may not execute it$`,
+		`(?m)^  /usr/sbin/postqueue +dropper +OPEN +this user may execute it$`,
+		`(?m)^  203\.0\.113\.1:465 +smtp-outside +closed +`,
+		`(?m)^  fix /usr/sbin/postqueue: chmod o-x /usr/sbin/postqueue \(scripts/install\.sh does this\)$`,
+		`(?m)^1 door is OPEN\nspamrun: doctor: 1 door is open\n$`,
+	} {
+		if !regexp.MustCompile(want).MatchString(out) {
+			t.Errorf("the output does not match %s", want)
+		}
+	}
+
+	if err := os.Chmod(filepath.Join(fakes, "postqueue"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := doctor(); code != 0 || !strings.Contains(out, "every door is closed or leads through spamrun") {
+		t.Errorf("postqueue closed: exit %d\n%s", code, out)
 	}
 }
