@@ -61,7 +61,7 @@ func probeAs(ctx context.Context, prog *os.File, u User, p plan) ([]observation,
 	ctx, cancel := context.WithTimeout(ctx, 3*p.Timeout+10*time.Second)
 	defer cancel()
 	// The copy is the probe's file descriptor 3, which it executes through
-	// its own /proc/self/fd: nothing on the file system is run.
+	// its own /proc/self/fd: no file that a website could replace is run.
 	cmd := exec.CommandContext(ctx, "/proc/self/fd/3", ProbeArg)
 	cmd.Args[0] = "spamrun-doctor-probe"
 	cmd.ExtraFiles = []*os.File{prog}
@@ -77,18 +77,18 @@ func probeAs(ctx context.Context, prog *os.File, u User, p plan) ([]observation,
 	var stderr headBuffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("the probe as UID %d: %v: %s", u.UID, err, printable(stderr.String()))
+		return nil, fmt.Errorf("the probe: %v: %s", err, printable(stderr.String()))
 	}
 	var obs []observation
 	if err := json.Unmarshal(stdout.Bytes(), &obs); err != nil {
-		return nil, fmt.Errorf("the probe as UID %d answered %q: %w", u.UID, printable(stdout.String()), err)
+		return nil, fmt.Errorf("the probe answered %q: %w", printable(stdout.String()), err)
 	}
 	if len(obs) != doors {
-		return nil, fmt.Errorf("the probe as UID %d answered for %d doors, not %d", u.UID, len(obs), doors)
+		return nil, fmt.Errorf("the probe answered for %d doors, not %d", len(obs), doors)
 	}
 	for i, o := range obs {
 		if want := doorName(p, i); o.Door != want {
-			return nil, fmt.Errorf("the probe as UID %d answered for %s where %s was due", u.UID, o.Door, want)
+			return nil, fmt.Errorf("the probe answered for %s where %s was due", o.Door, want)
 		}
 	}
 	return obs, nil

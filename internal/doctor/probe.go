@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 	"unicode"
+
+	"golang.org/x/sys/unix"
 )
 
 // ProbeArg is the argument that makes the program Run was called from
@@ -122,16 +124,19 @@ func probeBinary(path string, timeout time.Duration) observation {
 	cmd.WaitDelay = timeout
 	// A group of its own, to be killed with whatever it starts.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return o.cannotTry(err)
-	}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	// The greeting is read from a pipe of our own, which takes a deadline.
 	stdout, w, err := os.Pipe()
 	if err != nil {
 		return o.cannotTry(err)
 	}
 	defer stdout.Close()
 	cmd.Stdout = w
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		w.Close()
+		return o.cannotTry(err)
+	}
 	var stderr headBuffer
 	cmd.Stderr = &stderr
 	err = cmd.Start()
@@ -179,7 +184,7 @@ func probeBinary(path string, timeout time.Duration) observation {
 // input and queue it.
 func probeDropper(path string) observation {
 	o := observation{Door: path}
-	err := syscall.Access(path, 1) // X_OK, for the real UID and GID
+	err := unix.Access(path, unix.X_OK) // for the real UID and GID
 	switch {
 	case err == nil:
 		o.Outcome, o.Detail = allowed, "this user may execute it"
