@@ -2,6 +2,7 @@ package doctor
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -215,7 +216,8 @@ func probeSMTP(t target, timeout time.Duration) observation {
 		host, _, _ := net.SplitHostPort(t.Addr)
 		// Only the greeting is read, and nothing is sent but QUIT: who
 		// answers matters, not whether its certificate is good.
-		tc := tls.Client(conn, &tls.Config{ServerName: host, InsecureSkipVerify: true})
+		rec := &recordingConn{Conn: conn}
+		tc := tls.Client(rec, &tls.Config{ServerName: host, InsecureSkipVerify: true})
 		err := tc.Handshake()
 		var plain tls.RecordHeaderError
 		switch {
@@ -224,8 +226,9 @@ func probeSMTP(t target, timeout time.Duration) observation {
 			r = bufio.NewReader(tc)
 		case errors.As(err, &plain) && plain.Conn != nil:
 			// A server that greets in plain text on a TLS port, as a
-			// redirect to spamrun's listener does.
-			r = bufio.NewReader(io.MultiReader(strings.NewReader(string(plain.RecordHeader[:])), plain.Conn))
+			// redirect to spamrun's listener does. The handshake has
+			// read the greeting's first bytes, or all of it.
+			r = bufio.NewReader(io.MultiReader(bytes.NewReader(rec.read.Bytes()), conn))
 		default:
 			o.Outcome, o.Detail = readOutcome(err), "connected; TLS: "+err.Error()
 			return o
@@ -244,6 +247,20 @@ func probeSMTP(t target, timeout time.Duration) observation {
 		readGreeting(r) // the 221, if it comes
 	}
 	return o
+}
+
+// recordingConn keeps the first 4 KiB read from a connection.
+type recordingConn struct {
+	net.Conn
+	read bytes.Buffer
+}
+
+func (c *recordingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if room := 4096 - c.read.Len(); room > 0 {
+		c.read.Write(p[:min(n, room)])
+	}
+	return n, err
 }
 
 // dialOutcome sorts the error of a connection that was not made.
