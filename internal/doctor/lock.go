@@ -60,7 +60,8 @@ func (lr *lockReader) judge(ctx context.Context, u User, addr string, o observat
 	_, p, _ := net.SplitHostPort(addr)
 	port, _ := strconv.Atoi(p)
 	if r, ok := lr.lock.covers(u.UID, port); ok {
-		return Closed, true, fmt.Sprintf("%s; the egress lock %ss port %d for this user (table %s, chain %s, rule %d)", what, r.action, port, LockTable, r.chain, r.handle)
+		verb := map[string]string{"redirect": "redirects", "dnat": "redirects", "reject": "rejects", "drop": "drops"}[r.action]
+		return Closed, true, fmt.Sprintf("%s; the egress lock %s port %d for this user (table %s, chain %s, rule %d)", what, verb, port, LockTable, r.chain, r.handle)
 	}
 	if lr.lock.absent {
 		return Open, true, fmt.Sprintf("%s, and there is no egress lock (table %s): another address may answer", what, LockTable)
