@@ -12,6 +12,7 @@
 //	spamrun score [--scorer builtin|spamassassin|rspamd] [--address ADDR] FILE...
 //	spamrun diff [--json] [--all] [--content] [--incident ID] [--first PATH]... SITE_ROOT SNAPSHOT_ROOT
 //	spamrun egress apply [--dry-run] | remove | show
+//	spamrun doctor [--site SITE | --user LOGIN|UID] [--json] [--remote HOST] [--timeout D]
 //
 // score prints one JSON object per file and line, as scripts want it:
 //
@@ -28,10 +29,16 @@
 // describes into nftables (apply), removes it (remove) or lists it (show);
 // it needs root, except apply --dry-run, which prints the nftables script.
 //
-// The exit status follows sysexits: 0 done, 1 the operation failed, 64
-// bad usage, 74 score cannot write its output, 75 the state store or the
-// spool is unavailable, 77 egress without root, 78 the configuration is
-// wrong.
+// doctor tries, as each site's user, every door mail could leave by:
+// sendmail and the MTA's programs, SMTP on loopback and to an outside
+// address. It prints each door as through spamrun, closed or OPEN, with
+// the fix of each open one, and exits 1 when a door is open. It runs as
+// root.
+//
+// The exit status follows sysexits: 0 done, 1 the operation failed or a
+// door is open, 64 bad usage, 74 score cannot write its output, 75 the
+// state store or the spool is unavailable, 77 egress or doctor without
+// root, 78 the configuration is wrong.
 package main
 
 import (
@@ -47,13 +54,14 @@ import (
 
 	"github.com/spamrun/spamrun"
 	"github.com/spamrun/spamrun/config"
+	"github.com/spamrun/spamrun/internal/doctor"
 	"github.com/spamrun/spamrun/internal/host"
 )
 
 func main() {
 	os.Exit(run(os.Args[1:], &env{
 		getenv: os.Getenv, now: time.Now,
-		stdout: os.Stdout, stderr: os.Stderr, terminal: isTerminal,
+		stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, terminal: isTerminal,
 	}))
 }
 
@@ -65,10 +73,14 @@ type env struct {
 	// now is the clock of everything a command opens: the detector, the
 	// queue runner, the reports and the audit log.
 	now            func() time.Time
+	stdin          io.Reader // read by doctor-probe only
 	stdout, stderr io.Writer
 	// terminal reports whether w is a terminal, where queue run shows its
 	// progress.
 	terminal func(w io.Writer) bool
+	// doors are the programs and addresses doctor tries; nil in main,
+	// which tries the host's own.
+	doors *doctor.Options
 }
 
 // Exit statuses.
@@ -78,7 +90,7 @@ const (
 	exitUsage   = 64
 	exitIOErr   = 74 // standard output cannot be written
 	exitTempErr = 75 // the state store or the spool cannot be used now
-	exitNoPerm  = 77 // egress needs root
+	exitNoPerm  = 77 // egress and doctor need root
 	exitConfig  = 78
 )
 
@@ -102,6 +114,7 @@ Commands:
                                     new and changed files since a snapshot, likely mailer first
   egress apply [--dry-run]|remove|show
                                     the egress lock: site users' SMTP to the listener (root)
+  doctor [--site SITE] [--json]     try every door as the site's user: through spamrun, closed or OPEN
   help                              this text
 
 The configuration is /etc/spamrun/spamrun.toml, or the file SPAMRUN_CONFIG names.
@@ -141,6 +154,10 @@ func (e *env) command(args []string) error {
 		return e.serve(args[1:])
 	case "egress":
 		return e.egressCmd(args[1:])
+	case "doctor":
+		return e.doctor(args[1:])
+	case doctor.ProbeArg:
+		return e.doctorProbe(args[1:])
 	}
 	return &usageError{err: fmt.Errorf("unknown command %q", args[0]), usage: usageText}
 }
@@ -193,6 +210,10 @@ func exitStatus(err error) int {
 		return status.status
 	case errors.Is(err, host.ErrSpool):
 		return exitTempErr
+	case errors.Is(err, doctor.ErrNotRoot):
+		return exitNoPerm
+	case errors.Is(err, doctor.ErrOpen):
+		return exitFailed
 	}
 	return exitFailed
 }
