@@ -21,11 +21,15 @@ PREFIX/usr/local/sbin/spamrun-sendmail, reading only PREFIX/etc/spamrun/spamrun.
 and the operator command as PREFIX/usr/local/sbin/spamrun (root:NAME 0750).
 Creates the group, PREFIX/var/lib/spamrun and PREFIX/var/spool/spamrun.
 
-With the default prefix / it also runs the queue: with systemd, the unit
+With the default prefix / it also runs spamrun serve, the queue runner and
+the SMTP listener: with systemd, the unit
 /etc/systemd/system/spamrun-queue.service (enabled and started when systemd
-is running); without a running systemd, a cron job. Unless --no-divert is
-given, it diverts the MTA's /usr/sbin/sendmail to /usr/sbin/sendmail.distrib
-and links spamrun's in its place.
+is running); without a running systemd, a cron job that keeps it running.
+Unless --no-divert is given, it diverts the MTA's /usr/sbin/sendmail to
+/usr/sbin/sendmail.distrib, links spamrun's in its place, and closes the
+MTA's own programs (its sendmail, postdrop, postqueue, Exim) to everyone but
+root, the MTA and spamrun with /usr/local/sbin/spamrun-mta-lock. At the end
+it runs spamrun doctor, which tries every door as each site's user.
 
 With the default prefix / it also applies the egress lock (spamrun egress
 apply: the nftables table inet spamrun, which sends the websites' own SMTP
@@ -118,6 +122,7 @@ egress_localstart=/etc/local.d/spamrun-egress.start
 egress_include=/etc/nftables.d/spamrun.nft
 sendmail=/usr/sbin/sendmail
 distrib=/usr/sbin/sendmail.distrib
+mtalock=/usr/local/sbin/spamrun-mta-lock
 
 diverted() { [ "$(dpkg-divert --truename "$sendmail")" = "$distrib" ]; }
 # systemd is installed when it has its unit directory and systemctl, and
@@ -144,6 +149,11 @@ if ((uninstall)); then
 		if [ -L "$sendmail" ] && [ "$(readlink "$sendmail")" = "$bin" ]; then
 			rm -f "$sendmail"
 			say "removed the link $sendmail"
+		fi
+		if [ -x "$mtalock" ]; then
+			"$mtalock" unlock --group "$group" || say "warning: could not give the MTA's programs their modes back"
+			rm -f "$mtalock"
+			say "removed $mtalock"
 		fi
 		if diverted; then
 			dpkg-divert --local --rename --remove "$sendmail"
@@ -311,11 +321,14 @@ fi
 if ((system)) && ! systemd_running; then
 	# The binary itself, not /usr/sbin/sendmail: with --no-divert that is
 	# still the MTA's, whose -q means something else.
+	# spamrun serve runs the queue and the SMTP listener; flock keeps one
+	# running, and cron starts it again within a minute when it ends. It
+	# runs as the installation user, as the unit runs it.
 	printf '%s\n' \
-		"# spamrun: relay held and deferred messages, decide undecided ones." \
-		"* * * * * root $bin -q" >"$work/cron"
+		"# spamrun: the queue runner and the SMTP listener, started again when they end." \
+		"* * * * * $group flock -n $state_dir/serve.lock $opbin serve" >"$work/cron"
 	install -m 0644 "$work/cron" "$cron"
-	say "queue pass every minute from $cron"
+	say "spamrun serve is started, and kept running, from $cron"
 fi
 
 if ((system && divert)); then
@@ -325,8 +338,14 @@ if ((system && divert)); then
 	fi
 	ln -sfn "$bin" "$sendmail"
 	say "$sendmail is now spamrun's"
+	# The MTA's own programs, its sendmail under the diverted name among
+	# them, are closed to everyone but root, the MTA and spamrun.
+	install -o root -g root -m 0700 "$repo/scripts/mta-lock.sh" "$mtalock"
+	"$mtalock" lock --group "$group"
+	"$mtalock" check --group "$group" ||
+		say "warning: $mtalock check failed: is the MTA running? Run it again once it is"
 elif ((system)); then
-	say "left $sendmail alone (--no-divert)"
+	say "left $sendmail alone (--no-divert), and the MTA's programs open to websites"
 fi
 
 # The egress lock: last, once the binary reads the installed configuration,
@@ -377,4 +396,11 @@ if ((egress)); then
 	fi
 elif ((system)); then
 	say "left the egress lock out (--no-egress): websites can send SMTP past spamrun"
+fi
+
+# Last, every door tried as each site's user: through spamrun, closed or
+# open, with the fix of each open one.
+if ((system)); then
+	env -u SPAMRUN_CONFIG "$opbin" doctor ||
+		say "warning: spamrun doctor found doors open to websites; the table above says how to close each"
 fi

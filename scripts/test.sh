@@ -25,11 +25,18 @@ command -v chromium >/dev/null || need_pkgs+=(chromium fonts-dejavu-core)
 # The egress lock's tests load nftables rules in a network namespace.
 PATH=$PATH:/usr/sbin:/sbin command -v nft >/dev/null || need_pkgs+=(nftables)
 PATH=$PATH:/usr/sbin:/sbin command -v ip >/dev/null || need_pkgs+=(iproute2)
+# Postfix plays the relay; the tests start instances of their own, so the
+# package is installed without a configuration and its own never starts.
+postfix=0
+PATH=$PATH:/usr/sbin:/sbin command -v postfix >/dev/null || { need_pkgs+=(postfix); postfix=1; }
 
 if ((${#need_pkgs[@]})); then
 	echo "installing: ${need_pkgs[*]}"
 	if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
 	$sudo apt-get update -qq
+	if ((postfix)); then
+		echo 'postfix postfix/main_mailer_type select No configuration' | $sudo debconf-set-selections
+	fi
 	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
 fi
 

@@ -20,7 +20,7 @@ import (
 func serveSMTP(sys *system, stdin io.Reader, stdout io.Writer) int {
 	m, err := newMailer(sys)
 	if err != nil {
-		fmt.Fprintf(stdout, "421 4.3.0 %s\r\n", oneLine(err.Error()))
+		fmt.Fprintf(stdout, "421 4.3.0 spamrun: %s\r\n", oneLine(err.Error()))
 		return exitCode(err)
 	}
 	defer m.close()

@@ -96,7 +96,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 // session's greeting, since a client reads nothing else first.
 func fail(opts *options, stdout, stderr io.Writer, err error, code int) int {
 	if opts.mode == modeSMTP {
-		fmt.Fprintf(stdout, "421 4.3.0 %s\r\n", oneLine(err.Error()))
+		fmt.Fprintf(stdout, "421 4.3.0 spamrun: %s\r\n", oneLine(err.Error()))
 	} else {
 		fmt.Fprintf(stderr, "sendmail: %v\n", err)
 	}
