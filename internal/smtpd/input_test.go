@@ -123,6 +123,23 @@ func TestBadInput(t *testing.T) {
 		accepted++
 	})
 
+	t.Run("CHUNKING", func(t *testing.T) {
+		c := dialRaw(t, "tcp", l.tcp)
+		c.hello()
+		c.expect("MAIL FROM:<root@web1.example.net>", 250)
+		c.expect("RCPT TO:<friend@example.org>", 250)
+		first, last := "Subject: in chunks\r\n\r\n", "Sent with BDAT.\r\n"
+		c.send(fmt.Sprintf("BDAT %d\r\n%s", len(first), first))
+		if code, msg := c.reply(); code != 250 {
+			t.Fatalf("BDAT: %d %s", code, msg)
+		}
+		c.send(fmt.Sprintf("BDAT %d LAST\r\n%s", len(last), last))
+		if code, msg := c.reply(); code != 250 {
+			t.Fatalf("BDAT LAST: %d %s", code, msg)
+		}
+		accepted++
+	})
+
 	t.Run("slowloris", func(t *testing.T) {
 		c := dialRaw(t, "tcp", l.tcp)
 		c.hello()
