@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -74,7 +75,42 @@ const runnerInterval = "1s"
 // runners at random points does not wait.
 func (e *testEnv) startRunner(ready bool) *runnerProc {
 	e.t.Helper()
-	cmd := exec.Command(spamrunBinary(e.t), "queue", "run", "-v", "--interval", runnerInterval)
+	return e.startDaemon(ready, "queue", "run", "-v", "--interval", runnerInterval)
+}
+
+// startServe starts spamrun serve, the queue runner with the SMTP
+// listener, on e's configuration, with the listener on a free loopback
+// port, and returns once both are ready and the listener's address.
+// Root's mail counts there as its site's: no user is trusted.
+func (e *testEnv) startServe() (*runnerProc, string) {
+	e.t.Helper()
+	addr := spamruntest.FreeAddr(e.t)
+	e.appendConfig(fmt.Sprintf("[smtpd]\nlisten = [%q]\ntrusted_users = []\nmax_connections = 100\n", addr))
+	r := e.startDaemon(true, "serve", "-v", "--interval", runnerInterval)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return r, addr
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("spamrun serve does not listen on %s after 30s: %v\n%s", addr, err, r.log.String())
+		}
+		select {
+		case <-r.done:
+			e.t.Fatalf("spamrun serve exited at once: %v\n%s", r.cmd.ProcessState, r.log.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// startDaemon runs spamrun with args on e's configuration until the test
+// ends; with ready it returns once the queue runner listens on its wake-up
+// socket.
+func (e *testEnv) startDaemon(ready bool, args ...string) *runnerProc {
+	e.t.Helper()
+	cmd := exec.Command(spamrunBinary(e.t), args...)
 	cmd.Env = append(os.Environ(), "SPAMRUN_CONFIG="+e.config)
 	r := &runnerProc{t: e.t, cmd: cmd, log: &syncbuf.Buffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = r.log, r.log

@@ -1,7 +1,12 @@
 package main
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"net/mail"
+	"net/smtp"
+	"net/textproto"
 	"os"
 	"os/exec"
 	"strings"
@@ -22,7 +27,8 @@ func ownedByShop1(addr string) bool {
 }
 
 // TestSpamRun1000 is the spam run of the specification: 1,000 messages
-// from 20 concurrent sendmail processes of one site, while the queue
+// from 20 concurrent senders of one site, half of them sendmail processes
+// and half SMTP connections to spamrun serve's listener, while the queue
 // runner works and another site's order confirmations keep flowing. With
 // hold mode no spam reaches the relay, without at most MaxSpam; either way
 // every accepted message ends in exactly one place and every DSN goes to
@@ -47,7 +53,7 @@ func spamRun1000(t *testing.T, other *siteUser, holdFor string) {
 	hold := holdFor != "0s"
 	e, sharedBin := newSharedEnv(t, fmt.Sprintf("[policy]\nmax_spam = %d\nwindow = \"1h\"\nhold_for = %q\n", maxSpam, holdFor))
 	e.appendConfig(fmt.Sprintf("[sites.shop2]\nuid = %d\ndomains = [\"shop2.example\"]\n", other.UID))
-	runner := e.startRunner(true)
+	runner, listener := e.startServe()
 	began := time.Now()
 
 	var (
@@ -75,7 +81,16 @@ func spamRun1000(t *testing.T, other *siteUser, holdFor string) {
 				if i%3 == 0 {
 					from = fmt.Sprintf("-fvictim%d@foreign.example", i)
 				}
-				x, err := start(e.sendmailCmd(sendmailBin, os.Getuid(), "-t", "-i", from), tagged(seq, spamruntest.GuestbookSpam("shop1.example", i)), 0)
+				msg := tagged(seq, spamruntest.GuestbookSpam("shop1.example", i))
+				var (
+					x   exit
+					err error
+				)
+				if p%2 == 0 {
+					x, err = start(e.sendmailCmd(sendmailBin, os.Getuid(), "-t", "-i", from), msg, 0)
+				} else {
+					x, err = submitSMTP(listener, strings.TrimPrefix(from, "-f"), msg)
+				}
 				record(seq, x, err)
 			}
 		})
@@ -216,6 +231,51 @@ func spamRun1000(t *testing.T, other *siteUser, holdFor string) {
 	t.Logf("hold_for %s: %d submitted in %v (whole run %v): accepted %d, refused %d; relayed %d, bounced %d, kept %d, held %d; DSNs %d; other site's orders relayed %d",
 		holdFor, messages+orders, submitted.Round(time.Millisecond), time.Since(began).Round(time.Millisecond),
 		len(accepted), refused, relayed, len(c.bounced), len(c.kept), held-len(c.kept), len(c.dsnMsgs), orders)
+}
+
+// submitSMTP sends msg to the listener at addr, to the recipients of its
+// To field, as a script's SMTP client does, and reports the outcome as
+// sendmail's exit status would: 0 accepted, 69 refused with 550 5.7.1.
+func submitSMTP(addr, from string, msg []byte) (exit, error) {
+	m, err := mail.ReadMessage(bytes.NewReader(msg))
+	if err != nil {
+		return exit{}, err
+	}
+	to, err := m.Header.AddressList("To")
+	if err != nil {
+		return exit{}, err
+	}
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		return exit{}, err
+	}
+	defer c.Close()
+	refused := func(err error) (exit, error) {
+		var tp *textproto.Error
+		if errors.As(err, &tp) && tp.Code == 550 && strings.HasPrefix(tp.Msg, "5.7.1") {
+			return exit{code: exUnavailable, stderr: tp.Msg}, nil
+		}
+		return exit{}, err
+	}
+	if err := c.Mail(from); err != nil {
+		return refused(err)
+	}
+	for _, a := range to {
+		if err := c.Rcpt(a.Address); err != nil {
+			return exit{}, err
+		}
+	}
+	w, err := c.Data()
+	if err != nil {
+		return exit{}, err
+	}
+	if _, err := w.Write(msg); err != nil {
+		return exit{}, err
+	}
+	if err := w.Close(); err != nil {
+		return refused(err)
+	}
+	return exit{}, c.Quit()
 }
 
 // hamOf is an order confirmation of shop1 with sequence header seq.

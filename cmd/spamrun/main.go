@@ -105,7 +105,7 @@ Commands:
   queue list [--json] [--all|--quarantine] [SITE]
                                     messages waiting, held or kept in quarantine
   queue run [--once] [-v]           the queue runner (--once: one pass)
-  serve [-v]                        the queue runner and the SMTP listener of [smtpd]
+  serve [--interval D] [-v]         the queue runner and the SMTP listener of [smtpd]
   queue release ID...               relay held or quarantined messages after all
   queue purge ID...                 delete messages for good
   audit [--json]                    who enabled, released and purged what, when

@@ -16,7 +16,8 @@ import (
 // serve is spamrun serve: the resident daemon, the queue runner and the
 // SMTP listener of [smtpd] in one process, until SIGTERM or SIGINT.
 func (e *env) serve(args []string) error {
-	f := newFlags("serve", "[-v]")
+	f := newFlags("serve", "[--interval D] [-v]")
+	interval := f.Duration("interval", 0, "the queue runner's time between passes (default: [queue] interval)")
 	verbose := f.Bool("v", false, "log each message on standard error too")
 	operands, err := f.parse(args)
 	if err != nil {
@@ -65,7 +66,10 @@ func (e *env) serve(args []string) error {
 			}
 		})
 	}
-	err = h.Queue.Run(ctx, h.Config.Queue.Interval, wake)
+	if *interval <= 0 {
+		*interval = h.Config.Queue.Interval
+	}
+	err = h.Queue.Run(ctx, *interval, wake)
 	srv.Close()
 	wg.Wait()
 	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
