@@ -10,7 +10,6 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -41,22 +40,13 @@ func TestMain(m *testing.M) {
 }
 
 func runTests(m *testing.M) int {
-	dir, err := os.MkdirTemp("/tmp", "egress-bin-")
+	bin, cleanup, err := spamruntest.BuildForUsers("../peercred/testdata/dial")
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
+		fmt.Fprintf(os.Stderr, "the test client: %v\n", err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
-	// Site users run it from here.
-	if err := os.Chmod(dir, 0o755); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	dialBin = filepath.Join(dir, "dial")
-	if out, err := exec.Command("go", "build", "-o", dialBin, "../peercred/testdata/dial").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building the test client: %v\n%s", err, out)
-		return 1
-	}
+	defer cleanup()
+	dialBin = bin
 	return m.Run()
 }
 
