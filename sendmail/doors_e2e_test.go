@@ -189,38 +189,40 @@ func TestEveryDoor(t *testing.T) {
 	}
 	a, b := h.a, h.b
 
-	// door is one way a site sends a message; send sends it as u and
-	// returns what the site saw and whether the door took the message.
+	// door is one way a site sends a message; send sends the message in
+	// file as u, from sender, and returns what the site saw and whether
+	// the door took the message.
+	type sendFunc func(t *testing.T, u *siteUser, sender, file string) (string, bool)
 	type door struct {
 		name        string // Evidence.Door
 		destination string // Evidence.Destination
-		send        func(u *siteUser, sender, file string) (string, bool)
+		send        sendFunc
 	}
-	phpDoor := func(kind, host, port string) func(*siteUser, string, string) (string, bool) {
-		return func(u *siteUser, sender, file string) (string, bool) {
-			r := h.as(u, nil, "", php,
+	phpDoor := func(kind, host, port string) sendFunc {
+		return func(t *testing.T, u *siteUser, sender, file string) (string, bool) {
+			r := h.in(t).as(u, nil, "", php,
 				"-d", "sendmail_path="+h.bin+" -t -i", "-d", "mail.add_x_header=On",
 				script, kind, host, port, sender, file)
 			return r.stdout + r.stderr, r.code == 0 && strings.Contains(r.stdout, "sent")
 		}
 	}
-	swaksDoor := func(server, port string) func(*siteUser, string, string) (string, bool) {
-		return func(u *siteUser, sender, file string) (string, bool) {
+	swaksDoor := func(server, port string) sendFunc {
+		return func(t *testing.T, u *siteUser, sender, file string) (string, bool) {
 			msg, err := os.ReadFile(file)
 			if err != nil {
 				t.Fatal(err)
 			}
-			r := h.as(u, nil, "", "swaks", "--timeout", "20", "--server", server, "--port", port,
+			r := h.in(t).as(u, nil, "", "swaks", "--timeout", "20", "--server", server, "--port", port,
 				"--helo", "shop2.example", "--from", sender, "--to", headerTo(t, msg), "--data", "@"+file)
 			return r.stdout + r.stderr, r.code == 0
 		}
 	}
-	sendmailDoor := func(u *siteUser, sender, file string) (string, bool) {
+	sendmailDoor := func(t *testing.T, u *siteUser, sender, file string) (string, bool) {
 		msg, err := os.ReadFile(file)
 		if err != nil {
 			t.Fatal(err)
 		}
-		r := h.sendmail(u, nil, string(msg), "-t", "-i", "-f"+sender)
+		r := h.in(t).sendmail(u, nil, string(msg), "-t", "-i", "-f"+sender)
 		return fmt.Sprintf("exit %d: %s%s", r.code, r.stdout, r.stderr), r.code == 0
 	}
 	doors := []door{
@@ -241,15 +243,10 @@ func TestEveryDoor(t *testing.T) {
 		"noreply@shop1.example", "orders@shop2.example", "noreply@shop1.example",
 		"admin@bank.example", "guestbook@shop1.example", "info@shop2.example", "noreply@shop1.example",
 	}
-	own := map[string]bool{}
+	own, wantDSNs := map[string]bool{}, 0
 	for _, s := range senders[:doorsMaxSpam] {
 		if strings.HasSuffix(s, "@shop1.example") {
 			own[s] = true
-		}
-	}
-	wantDSNs := 0
-	for _, s := range senders[:doorsMaxSpam] {
-		if own[s] {
 			wantDSNs++
 		}
 	}
@@ -263,7 +260,7 @@ func TestEveryDoor(t *testing.T) {
 		return file
 	}
 	for i, d := range doors[:doorsMaxSpam] {
-		seen, ok := d.send(a, senders[i], spamFile(i))
+		seen, ok := d.send(t, a, senders[i], spamFile(i))
 		if !ok {
 			t.Fatalf("spam %d through %s %s was not accepted:\n%s\nspamrun serve:\n%s", i+1, d.name, d.destination, seen, serve)
 		}
@@ -296,7 +293,7 @@ func TestEveryDoor(t *testing.T) {
 	// The next spam-marked message trips the site: refused at the end of
 	// DATA, and the held ones are returned.
 	trip := doors[doorsMaxSpam]
-	seen, ok := trip.send(a, senders[doorsMaxSpam], spamFile(doorsMaxSpam))
+	seen, ok := trip.send(t, a, senders[doorsMaxSpam], spamFile(doorsMaxSpam))
 	if ok || !strings.Contains(seen, "550 5.7.1 ") || !strings.Contains(seen, testArticle) {
 		t.Fatalf("spam %d through %s %s: want 550 5.7.1 with the article at the end of DATA:\n%s", doorsMaxSpam+1, trip.name, trip.destination, seen)
 	}
@@ -306,8 +303,8 @@ func TestEveryDoor(t *testing.T) {
 	ham := filepath.Join(dir, "ham.eml")
 	h.writeSiteFile(ham, "To: customer@example.org\nSubject: Your order 1001 at Shop One\nFrom: Shop One <orders@shop1.example>\n\nThank you for your order. We will ship it tomorrow.\n")
 	t.Run("every door refuses the tripped site", func(t *testing.T) {
-		for _, d := range append(doors, door{submit.DoorSMTPRedirected, doorsMX4 + ":587", swaksDoor(doorsMX4, "587")}) {
-			seen, ok := d.send(a, "orders@shop1.example", ham)
+		for _, d := range slices.Concat(doors, []door{{submit.DoorSMTPRedirected, doorsMX4 + ":587", swaksDoor(doorsMX4, "587")}}) {
+			seen, ok := d.send(t, a, "orders@shop1.example", ham)
 			what := d.name + " " + d.destination
 			switch {
 			case ok:
@@ -327,10 +324,10 @@ func TestEveryDoor(t *testing.T) {
 	// The other site's mail flows: sendmail, and SMTP to the remote MX.
 	hamB := filepath.Join(dir, "ham-b.eml")
 	h.writeSiteFile(hamB, "To: customer@example.org\nSubject: Your order 2002 at Shop Two\nFrom: Shop Two <orders@shop2.example>\n\nThank you for your order. We will ship it tomorrow.\n")
-	if seen, ok := sendmailDoor(b, "orders@shop2.example", hamB); !ok {
+	if seen, ok := sendmailDoor(t, b, "orders@shop2.example", hamB); !ok {
 		t.Errorf("site shop2's mail through sendmail after shop1's trip:\n%s", seen)
 	}
-	if seen, ok := swaksDoor(doorsMX4, "25")(b, "orders@shop2.example", hamB); !ok || !strings.Contains(seen, "ESMTP spamrun") {
+	if seen, ok := swaksDoor(doorsMX4, "25")(t, b, "orders@shop2.example", hamB); !ok || !strings.Contains(seen, "ESMTP spamrun") {
 		t.Errorf("site shop2's mail to %s:25 after shop1's trip:\n%s", doorsMX4, seen)
 	}
 
