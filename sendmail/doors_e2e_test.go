@@ -297,6 +297,9 @@ func TestEveryDoor(t *testing.T) {
 	if ok || !strings.Contains(seen, "550 5.7.1 ") || !strings.Contains(seen, testArticle) {
 		t.Fatalf("spam %d through %s %s: want 550 5.7.1 with the article at the end of DATA:\n%s", doorsMaxSpam+1, trip.name, trip.destination, seen)
 	}
+	if want := fmt.Sprintf("tripped: bounced=%d quarantined=%d", wantDSNs, doorsMaxSpam-wantDSNs); !strings.Contains(serve.String(), want) {
+		t.Errorf("spamrun serve did not log the trip, %q:\n%s", want, serve)
+	}
 
 	// After the trip every door refuses the site, whatever it sends:
 	// sendmail with 69, each SMTP door at MAIL FROM.
