@@ -122,6 +122,7 @@ type sinkOptions struct {
 	tls        bool
 	user, pass string
 	noSMTPUTF8 bool
+	listen     string
 }
 
 // sinkPast refuses every RCPT past the n-th accepted in a transaction.
@@ -131,7 +132,9 @@ type sinkPast struct {
 }
 
 // fixed reports whether o sets what only StartSMTPSink may.
-func (o *sinkOptions) fixed() bool { return o.tls || o.user != "" || o.noSMTPUTF8 }
+func (o *sinkOptions) fixed() bool {
+	return o.tls || o.user != "" || o.noSMTPUTF8 || o.listen != ""
+}
 
 // atLeast checks an option's count.
 func (o *sinkOptions) atLeast(what string, n, least int) int {
@@ -267,6 +270,14 @@ func SinkNoSMTPUTF8() SinkOption {
 	return func(o *sinkOptions) { o.noSMTPUTF8 = true }
 }
 
+// SinkListen makes the sink listen on addr, "host:port", instead of
+// 127.0.0.1 and a free port: "198.51.100.25:25" for the remote MX in a
+// network namespace of the test's own, which has that address on its
+// loopback interface.
+func SinkListen(addr string) SinkOption {
+	return func(o *sinkOptions) { o.listen = addr }
+}
+
 // NewSMTPSink starts a sink as StartSMTPSink does, failing the test if it
 // cannot; tb's cleanup closes it.
 func NewSMTPSink(tb testing.TB, opts ...SinkOption) *SMTPSink {
@@ -279,7 +290,8 @@ func NewSMTPSink(tb testing.TB, opts ...SinkOption) *SMTPSink {
 	return s
 }
 
-// StartSMTPSink starts a sink on 127.0.0.1 and a free port. It is for a
+// StartSMTPSink starts a sink on 127.0.0.1 and a free port, or where
+// SinkListen says. It is for a
 // program that needs the host's MTA outside a test, as the demo does; the
 // caller closes it. Tests use NewSMTPSink.
 func StartSMTPSink(opts ...SinkOption) (*SMTPSink, error) {
@@ -296,7 +308,11 @@ func StartSMTPSink(opts ...SinkOption) (*SMTPSink, error) {
 		s.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		s.pool = pool
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr := "127.0.0.1:0"
+	if o.listen != "" {
+		addr = o.listen
+	}
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("spamruntest: StartSMTPSink: %w", err)
 	}
@@ -343,18 +359,18 @@ func buildOptions(caller string, opts []SinkOption) (sinkOptions, error) {
 // recipient (SinkRejectRcptsPast with 0), 452 past n recipients
 // (SinkRecipientLimit), hang-ups, and back to normal. It returns an
 // error, and changes nothing, for a bad option, and for SinkStartTLS,
-// SinkAuth and SinkNoSMTPUTF8, which are fixed when the sink starts.
+// SinkAuth, SinkNoSMTPUTF8 and SinkListen, which are fixed when the sink starts.
 func (s *SMTPSink) Set(opts ...SinkOption) error {
 	o, err := buildOptions("SMTPSink.Set", opts)
 	if err != nil {
 		return err
 	}
 	if o.fixed() {
-		return errors.New("spamruntest: SMTPSink.Set: STARTTLS, AUTH and SMTPUTF8 are fixed when the sink starts")
+		return errors.New("spamruntest: SMTPSink.Set: STARTTLS, AUTH, SMTPUTF8 and the address are fixed when the sink starts")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	o.tls, o.user, o.pass, o.noSMTPUTF8 = s.opts.tls, s.opts.user, s.opts.pass, s.opts.noSMTPUTF8
+	o.tls, o.user, o.pass, o.noSMTPUTF8, o.listen = s.opts.tls, s.opts.user, s.opts.pass, s.opts.noSMTPUTF8, s.opts.listen
 	s.opts = o
 	return nil
 }

@@ -125,6 +125,29 @@ func TestStartSMTPSink(t *testing.T) {
 	}
 }
 
+// TestSMTPSinkListen: a sink listens where SinkListen says, there alone,
+// and keeps that address; Set cannot move it.
+func TestSMTPSinkListen(t *testing.T) {
+	addr := spamruntest.FreeAddr(t)
+	s := spamruntest.NewSMTPSink(t, spamruntest.SinkListen(addr))
+	if s.Addr() != addr {
+		t.Fatalf("sink on %s, want %s", s.Addr(), addr)
+	}
+	c := dial(t, s)
+	if err := send(c, "shop@shop1.example", []string{"a@example.org"}, "Subject: hi\n\nhello\n"); err != nil {
+		t.Fatal(err)
+	}
+	if msgs := s.WaitFor(t, 1, 5*time.Second); msgs[0].From != "shop@shop1.example" {
+		t.Fatalf("messages %+v, want the one sent", msgs)
+	}
+	if err := s.Set(spamruntest.SinkListen(spamruntest.FreeAddr(t))); err == nil {
+		t.Error("Set moved the sink to another address")
+	}
+	if _, err := spamruntest.StartSMTPSink(spamruntest.SinkListen(addr)); err == nil {
+		t.Error("a second sink started on the first one's address")
+	}
+}
+
 func TestSMTPSinkSMTPUTF8(t *testing.T) {
 	s := spamruntest.NewSMTPSink(t)
 	c := dial(t, s)

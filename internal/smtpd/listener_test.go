@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -84,6 +85,9 @@ func TestSpamRunTripsTheSite(t *testing.T) {
 	out, code := send(spammer, 3, spamruntest.GuestbookSpam("shop.example", 3))
 	if code == 0 || !strings.Contains(out, "550 5.7.1") {
 		t.Errorf("the tripping message: exit %d\n%s", code, out)
+	}
+	if refused := regexp.MustCompile(`site=` + spammer.Login + ` id=\S+ from=<\S+> nrcpt=1 size=([0-9]+) score=\S+ action=refused`).FindStringSubmatch(l.log.String()); refused == nil || refused[1] == "0" {
+		t.Errorf("the tripping message is not logged as refused with its size:\n%s", l.log)
 	}
 	out, code = send(spammer, 4, spamruntest.GuestbookSpam("shop.example", 4))
 	if code == 0 || !strings.Contains(out, "550 5.7.1") || !strings.Contains(out, "https://help.example.net/spam-run") {

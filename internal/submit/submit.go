@@ -150,6 +150,9 @@ func (s *Submitter) Submit(ctx context.Context, env Envelope, data []byte) (*spo
 	e := &spool.Entry{
 		ID: id, Site: s.Site.Name, UID: s.UID, Sender: msg.Sender, Recipients: msg.Recipients,
 		Received: now, State: spool.Undecided, Evidence: msg.Evidence, SMTPUTF8: needsSMTPUTF8(msg),
+		// The spool sets it again; a refused message, never spooled, is
+		// logged with its size too.
+		Size: int64(len(p.data)),
 	}
 	var verdict spamrun.Verdict
 	decided := false
