@@ -168,3 +168,17 @@ func TestReadmeWithoutMarkers(t *testing.T) {
 		t.Errorf("exit %d, stderr %q", code, stderr.String())
 	}
 }
+
+func TestHostingKind(t *testing.T) {
+	for _, tc := range []struct{ name, kind, lang string }{
+		{"spam-phish-dhl-fee-de", "phish", "de"},
+		{"ham-newsletter-sale-en-2", "newsletter", "en"},
+		{"spam-kit-random-crypto-mixed", "kit", "mixed"},
+		{"ham-cron", "cron", "?"},
+	} {
+		kind, lang := hostingKind(tc.name)
+		if kind != tc.kind || lang != tc.lang {
+			t.Errorf("hostingKind(%q) = %q, %q; want %q, %q", tc.name, kind, lang, tc.kind, tc.lang)
+		}
+	}
+}

