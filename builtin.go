@@ -48,6 +48,11 @@ import (
 //	ADULT_WORDS               up to 3.0  adult vocabulary
 //	SEO_SPAM_WORDS            up to 2.5  SEO and link-selling vocabulary
 //	SPAM_PHRASES              up to 1.5  stock spam phrases ("you have won", "act now")
+//	EXTORTION_WORDS           up to 3.5  the sextortion story: webcam, video, contacts, pay in bitcoin
+//	DATING_WORDS              up to 2.5  dating and adult contact spam vocabulary
+//	PRIZE_SCAM_WORDS          up to 2.5  prize, lottery, survey and gift-card scam vocabulary
+//	ADVANCE_FEE_WORDS         up to 2.5  inheritance and advance-fee fraud vocabulary
+//	CRYPTO_WALLET             1.5   a bitcoin or ether wallet address in the text
 //	SPAM_WORDS_WITH_LINKS     1.0   spam vocabulary together with outside links
 //	PHISH_PHRASES             up to 3.0  credential phishing phrases, with a link
 //	PHISH_LINK_OFFSITE        1.5   … and the link goes to another domain than the sender's
@@ -74,8 +79,9 @@ import (
 //	WP_COMMENT_NOTICE         0     a WordPress notice to the owner quoting a comment,
 //	                                whose quoted part is not scored (see commentNotice)
 //
-// The vocabulary rules know English, Dutch, German, French, Spanish and
-// Russian, and sum the distinct words and phrases found, each weighted; the
+// The vocabulary rules know English, Dutch, German, French, Spanish,
+// Italian, Portuguese, Polish, Turkish, Russian, Ukrainian, Arabic,
+// Chinese, Japanese and Korean, and sum the distinct words and phrases found, each weighted; the
 // words a shop also uses ("bonus", "loan", "bitcoin") add at most 1.0 to
 // their category together. "Outside" links go to domains other than the
 // From and envelope sender domains and common platforms (social networks,
@@ -172,6 +178,7 @@ func (s *BuiltinScorer) Score(_ context.Context, msg *Message) (Score, error) {
 	}
 	t.addText(text)
 	t.matchPhrases()
+	t.matchWide()
 	if msg.HTML != "" {
 		t.scanHTML(msg.HTML, own)
 	}
@@ -186,6 +193,7 @@ func (s *BuiltinScorer) Score(_ context.Context, msg *Message) (Score, error) {
 	scoreVocabulary(&sc, t, &ls)
 	scoreSender(&sc, msg, from, &ls)
 	scoreText(&sc, t, msg)
+	scoreWallets(&sc, msg)
 	scoreStructure(&sc, t, msg)
 	if s.model != nil {
 		scoreModel(&sc, t, msg, s.model)

@@ -427,6 +427,7 @@ type lexiconIndex struct {
 	words   map[string]wordEntry
 	phrases map[string]int32
 	stems   map[string][]stemEntry
+	wide    []wideTerm // Chinese, Japanese and Korean terms, see matchWide
 }
 
 type lexTerm struct {
@@ -480,6 +481,8 @@ func buildLexicon(src []termGroup) *lexiconIndex {
 			}
 			lx.terms = append(lx.terms, lexTerm{cat: g.cat, weight: g.weight, text: text})
 			switch {
+			case isWideTerm(norm):
+				lx.wide = append(lx.wide, wideTerm{text: norm, id: id})
 			case stem:
 				if len(words) != 1 || len(norm) < stemHeadSize {
 					panic("spamrun: bad lexicon stem " + raw)

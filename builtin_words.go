@@ -1,5 +1,7 @@
 package spamrun
 
+import "slices"
+
 // The vocabulary of outbound form abuse, by category and language.
 //
 // Each entry is a word or a phrase of up to four words, written as a reader
@@ -29,6 +31,10 @@ const (
 	catSpamPhrase
 	catPhish
 	catPassword // not scored alone: says an attached archive is password protected
+	catExtortion
+	catDating
+	catPrize
+	catAdvanceFee
 	numCategories
 )
 
@@ -48,6 +54,10 @@ var vocabRules = [numCategories]struct {
 	catSpamPhrase: {"SPAM_PHRASES", 1.5, "stock spam phrases"},
 	catPhish:      {"PHISH_PHRASES", 3.0, "credential phishing phrases"},
 	catPassword:   {"", 0, ""},
+	catExtortion:  {"EXTORTION_WORDS", 3.5, "extortion words"},
+	catDating:     {"DATING_WORDS", 2.5, "dating spam words"},
+	catPrize:      {"PRIZE_SCAM_WORDS", 2.5, "prize and gift-card scam words"},
+	catAdvanceFee: {"ADVANCE_FEE_WORDS", 2.5, "advance-fee fraud words"},
 }
 
 type termGroup struct {
@@ -56,7 +66,11 @@ type termGroup struct {
 	terms  string // "|"-separated
 }
 
-var lexiconSource = []termGroup{
+// lexiconSource is every term group: these, and those of the other kinds
+// and languages in builtin_lexicon.go.
+var lexiconSource = slices.Concat(lexiconBase, lexiconKinds, lexiconLanguages)
+
+var lexiconBase = []termGroup{
 	// Pharmacy.
 	{catPharma, 1.2, "viagra|cialis|levitra|kamagra|vardenafil|propecia|phentermine|xanax|tramadol|valium|ambien|oxycodone|oxycontin|adderall|modafinil|clonazepam|lorazepam"},
 	{catPharma, 0.8, "sildenafil|tadalafil|erectile dysfunction|online pharmacy|no prescription|without prescription|without a prescription|cheap pills|diet pills|generic viagra|buy viagra|penis enlargement|male enhancement"},
