@@ -75,7 +75,8 @@ import (
 //	PARSE_WARNINGS            0.3, 0.8 when parts were lost  malformed MIME
 //	MISSING_MESSAGE_ID        0.1   (PHP mail() never adds one; the relay does)
 //	MISSING_DATE              0.1
-//	TEXT_MODEL                -1.0 … 4.5  the embedded statistical text model, see TextModel
+//	TEXT_MODEL                -1.0 … 4.5, 5.0 alone  the embedded statistical text model, see TextModel
+//	                                and MarkingModel
 //	WP_COMMENT_NOTICE         0     a WordPress notice to the owner quoting a comment,
 //	                                whose quoted part is not scored (see commentNotice)
 //
@@ -151,6 +152,8 @@ type embeddedModel struct{}
 func (embeddedModel) SpamProbability(features iter.Seq[string]) float64 {
 	return textmodel.Default().SpamProbability(features)
 }
+
+func (embeddedModel) MarkAlone() float64 { return textmodel.Default().MarkAlone }
 
 // gtube is SpamAssassin's Generic Test for Unsolicited Bulk Email.
 const gtube = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"

@@ -164,6 +164,21 @@ func addCJKPairs(f *featureBuf, tok []byte) {
 	}
 }
 
+// MarkingModel is a TextModel that may mark a message spam on its own. At
+// or above the probability MarkAlone returns, TEXT_MODEL adds 5 points,
+// the default spam score, whatever the rules say; below it the points
+// are those of TextModel's table. MarkAlone returns 0 when the model
+// never marks alone.
+//
+// The embedded model is one: its probability is chosen when it is
+// trained, on out-of-fold predictions of the training data, as the
+// lowest at which no hosting ham and at most 0.05 % of the corpus ham
+// would be marked.
+type MarkingModel interface {
+	TextModel
+	MarkAlone() float64
+}
+
 // scoreModel asks the text model about the message and adds its verdict.
 func scoreModel(sc *Score, t *textScan, msg *Message, model TextModel) {
 	t.modelFeatures(msg)
@@ -178,6 +193,12 @@ func scoreModel(sc *Score, t *textScan, msg *Message, model TextModel) {
 			start = end
 		}
 	})
+	if m, ok := model.(MarkingModel); ok {
+		if alone := m.MarkAlone(); alone > 0 && p >= alone {
+			sc.Add("TEXT_MODEL", markAlonePoints, fmt.Sprintf("text model: spam probability %.3f, at or above %g, where it marks spam alone", p, alone))
+			return
+		}
+	}
 	pts, ok := modelPoints(p)
 	if !ok {
 		return
@@ -185,11 +206,14 @@ func scoreModel(sc *Score, t *textScan, msg *Message, model TextModel) {
 	sc.Add("TEXT_MODEL", pts, fmt.Sprintf("text model: spam probability %.3f", p))
 }
 
+// markAlonePoints is what a MarkingModel adds at or above its
+// probability: the default spam score.
+const markAlonePoints = 5.0
+
 // modelPoints turns the model's probability into points, or reports that
-// it adds no rule. The most it adds is 4.5: the model alone never marks a
-// message spam, at least one rule must agree. Its training ham is no
-// shop's mail, and one newsletter scored spam is a whole list of copies
-// that would disable the shop.
+// it adds no rule. The most it adds is 4.5: below a MarkingModel's
+// probability, the model alone never marks a message spam, at least one
+// rule must agree.
 func modelPoints(p float64) (float64, bool) {
 	switch {
 	case math.IsNaN(p) || p < 0 || p > 1:

@@ -33,6 +33,10 @@ type Header struct {
 	// its label: the same corpus gives the same hash.
 	InputHash [32]byte
 	Ham, Spam int // training messages per class
+	// MarkAlone is the probability at or above which the model's verdict
+	// alone marks a message spam, chosen on out-of-fold predictions of the
+	// training data (see TrainOptions.MarkAlone); 0 means never.
+	MarkAlone float64
 }
 
 // Model is a trained classifier. It is safe for concurrent use.
@@ -69,7 +73,7 @@ func Embedded() []byte { return embedded }
 //
 //	magic "SRTM" version byte
 //	generator string, input hash [32], ham, spam
-//	scale, bias as float64 bits (8 bytes little endian each)
+//	scale, bias, markAlone as float64 bits (8 bytes little endian each)
 //	n, then n features sorted by token: shared prefix length with the
 //	previous token, suffix length, suffix, weight·weightScale (zigzag)
 //
@@ -77,7 +81,7 @@ func Embedded() []byte { return embedded }
 // function of the trained weights.
 const (
 	magic         = "SRTM"
-	formatVersion = 1
+	formatVersion = 2
 	weightScale   = 1024
 	maxTokenLen   = 40
 )
@@ -98,6 +102,10 @@ func Load(data []byte) (*Model, error) {
 	m.Ham, m.Spam = int(r.uvarint()), int(r.uvarint())
 	m.scale = math.Float64frombits(binary.LittleEndian.Uint64(r.bytes(8)))
 	m.bias = math.Float64frombits(binary.LittleEndian.Uint64(r.bytes(8)))
+	m.MarkAlone = math.Float64frombits(binary.LittleEndian.Uint64(r.bytes(8)))
+	if r.err == nil && !(m.MarkAlone >= 0 && m.MarkAlone <= 1) {
+		return nil, fmt.Errorf("%w: mark-alone probability %v", ErrFormat, m.MarkAlone)
+	}
 	n := int(r.uvarint())
 	if r.err != nil || n > len(r.b) {
 		return nil, ErrFormat

@@ -29,6 +29,12 @@ type TrainOptions struct {
 	MaxFeatures int // default 20000
 	// Folds is the cross-validation that fits the calibration.
 	Folds int // default 5
+	// MarkAlone, when set, chooses the header's MarkAlone from the
+	// calibrated out-of-fold probability of each document, in order.
+	MarkAlone func(oof []float64) float64
+	// Weight, when set, is how much each document counts in the fit,
+	// in order; nil counts every document once.
+	Weight []float64
 }
 
 // Result is a trained model.
@@ -81,14 +87,18 @@ func Train(docs []Doc, opts TrainOptions) (Result, error) {
 	scale, bias := platt(oofScore, labels)
 
 	fs := fit(docs, sets, opts, func(int) bool { return true })
-	file := fs.encode(Header{Generator: opts.Generator, InputHash: opts.InputHash, Ham: ham, Spam: spam}, scale, bias)
-	m, err := Load(file)
-	if err != nil {
-		return Result{}, err
-	}
+	h := Header{Generator: opts.Generator, InputHash: opts.InputHash, Ham: ham, Spam: spam}
+	cal := &Model{scale: scale, bias: bias}
 	oof := make([]float64, len(docs))
 	for i, s := range oofScore {
-		oof[i] = m.calibrate(s)
+		oof[i] = cal.calibrate(s)
+	}
+	if opts.MarkAlone != nil {
+		h.MarkAlone = opts.MarkAlone(oof)
+	}
+	file := fs.encode(h, scale, bias)
+	if _, err := Load(file); err != nil {
+		return Result{}, err
 	}
 	return Result{File: file, OutOfFold: oof}, nil
 }
@@ -168,7 +178,7 @@ func fit(docs []Doc, sets [][]string, opts TrainOptions, use func(int) bool) *fe
 		fs.index[c.tok] = len(fs.tokens)
 		fs.tokens = append(fs.tokens, c.tok)
 	}
-	w := logistic(docs, sets, fs.index, use)
+	w := logistic(docs, sets, fs.index, opts.Weight, use)
 	for _, x := range w {
 		fs.weights = append(fs.weights, int64(math.Round(x*weightScale)))
 	}
@@ -188,9 +198,9 @@ const (
 // logistic fits weights for presence features by stochastic gradient
 // descent in a fixed, seeded order. The intercept is left to the
 // calibration, which is fitted out of fold.
-func logistic(docs []Doc, sets [][]string, index map[string]int, use func(int) bool) []float64 {
+func logistic(docs []Doc, sets [][]string, index map[string]int, weight []float64, use func(int) bool) []float64 {
 	var rows [][]int32
-	var labels []float64
+	var labels, weights []float64
 	for i, d := range docs {
 		if !use(i) {
 			continue
@@ -207,6 +217,11 @@ func logistic(docs []Doc, sets [][]string, index map[string]int, use func(int) b
 			y = 1
 		}
 		labels = append(labels, y)
+		wt := 1.0
+		if weight != nil {
+			wt = weight[i]
+		}
+		weights = append(weights, wt)
 	}
 	w := make([]float64, len(index))
 	var bias float64
@@ -230,7 +245,7 @@ func logistic(docs []Doc, sets [][]string, index map[string]int, use func(int) b
 			for _, j := range rows[r] {
 				z += w[j]
 			}
-			g := 1/(1+math.Exp(-z)) - labels[r]
+			g := (1/(1+math.Exp(-z)) - labels[r]) * weights[r]
 			bias -= rate * g
 			for _, j := range rows[r] {
 				w[j] -= rate * (g + l2*w[j])
@@ -319,6 +334,7 @@ func (fs *featureSet) encode(h Header, scale, bias float64) []byte {
 	putUvarint(&buf, uint64(h.Spam))
 	buf.Write(binary.LittleEndian.AppendUint64(nil, math.Float64bits(scale)))
 	buf.Write(binary.LittleEndian.AppendUint64(nil, math.Float64bits(bias)))
+	buf.Write(binary.LittleEndian.AppendUint64(nil, math.Float64bits(h.MarkAlone)))
 	putUvarint(&buf, uint64(len(fs.tokens)))
 	prev := ""
 	for i, tok := range fs.tokens {

@@ -40,7 +40,7 @@ import (
 
 // Version names the training code; bump it with any change that changes
 // the model, so a model made by older code is recognisably stale.
-const Version = "textmodel-gen/3"
+const Version = "textmodel-gen/4"
 
 // hostingGenerated is how many of each generated kind (order
 // confirmations, newsletters, account notices, guestbook spam) join the
@@ -70,13 +70,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "gen:", err)
 		return 1
 	}
-	res, err := textmodel.Train(set.docs, textmodel.TrainOptions{Generator: Version, InputHash: set.hash})
+	res, err := textmodel.Train(set.docs, textmodel.TrainOptions{
+		Generator: Version,
+		InputHash: set.hash,
+		Weight:    set.weights(),
+		MarkAlone: set.markAlone,
+	})
 	if err != nil {
 		fmt.Fprintln(stderr, "gen:", err)
 		return 1
 	}
 	if *report {
-		printReport(stdout, set, res.OutOfFold)
+		alone := set.markAlone(res.OutOfFold)
+		fmt.Fprintf(stdout, "The model marks spam alone at probability %g and above.\n\n", alone)
+		printReport(stdout, set, res.OutOfFold, alone)
 		printSweep(stdout, set, res.OutOfFold)
 	}
 	old, _ := os.ReadFile(*out)
@@ -187,32 +194,86 @@ func load(data string) (*trainingSet, error) {
 	return set, nil
 }
 
-// fixed is a text model that answers one probability: scoring a message
-// with fixed(p) gives the total the builtin scorer would give it if the
-// model said p, by the scorer's own table.
-type fixed float64
+// hostingWeight is how much a message of the hosting mail written for
+// training counts against one of the 2002 corpus: there are a few hundred
+// of them beside three thousand, and they are the mail spamrun scores.
+const hostingWeight = 3
 
-func (f fixed) SpamProbability(iter.Seq[string]) float64 { return float64(f) }
+// weights gives each document its weight in the fit.
+func (set *trainingSet) weights() []float64 {
+	w := make([]float64, len(set.docs))
+	for i := range w {
+		w[i] = 1
+		if set.source[i] == "train" || set.source[i] == "samples" {
+			w[i] = hostingWeight
+		}
+	}
+	return w
+}
+
+// markAloneGrid are the probabilities markAlone chooses from.
+var markAloneGrid = []float64{0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995, 0.999, 0.9999}
+
+// Limits of markAlone: at the probability chosen, out of fold, at most
+// this share of the corpus ham and none of the hosting ham may reach it.
+const maxCorpusHamAlone = 0.0005
+
+// markAlone chooses the probability at or above which the model marks a
+// message spam alone: the lowest of markAloneGrid at which, out of fold,
+// at most maxCorpusHamAlone of easy-ham-1 and no hosting ham, written or
+// generated, reach it. A hosting ham message scored spam is a shop
+// disabled; a corpus one is somebody's mailing list of 2002.
+func (set *trainingSet) markAlone(oof []float64) float64 {
+	for _, x := range markAloneGrid {
+		var corpusHam, corpusOver, hostingOver int
+		for i, d := range set.docs {
+			if d.Spam {
+				continue
+			}
+			over := oof[i] >= x
+			if set.source[i] == corpus.TrainHam {
+				corpusHam++
+				if over {
+					corpusOver++
+				}
+			} else if over {
+				hostingOver++
+			}
+		}
+		if hostingOver == 0 && float64(corpusOver) <= maxCorpusHamAlone*float64(corpusHam) {
+			return x
+		}
+	}
+	return 0
+}
+
+// fixed is a text model that answers one probability: scoring a message
+// with fixed{p, alone} gives the total the builtin scorer would give it if the
+// model said p, by the scorer's own table.
+type fixed struct{ p, alone float64 }
+
+func (f fixed) SpamProbability(iter.Seq[string]) float64 { return f.p }
+func (f fixed) MarkAlone() float64                       { return f.alone }
 
 // totals scores each training message as the builtin scorer would with
 // its out-of-fold probability.
-func totals(set *trainingSet, oof []float64) []float64 {
+func totals(set *trainingSet, oof []float64, alone float64) []float64 {
 	t := make([]float64, len(set.msgs))
 	for i, m := range set.msgs {
-		sc, _ := spamrun.NewBuiltinScorerWithOptions(&spamrun.BuiltinOptions{TextModel: fixed(oof[i])}).Score(context.Background(), m)
+		sc, _ := spamrun.NewBuiltinScorerWithOptions(&spamrun.BuiltinOptions{TextModel: fixed{oof[i], alone}}).Score(context.Background(), m)
 		t[i] = sc.Value
 	}
 	return t
 }
 
-func printReport(w io.Writer, set *trainingSet, oof []float64) {
+func printReport(w io.Writer, set *trainingSet, oof []float64, alone float64) {
 	type tally struct {
 		n, spamMarked, modelOnly int
 		probs, totals            []float64
 	}
 	groups := map[string]*tally{}
 	var order []string
-	scores := totals(set, oof)
+	scores := totals(set, oof, alone)
 	for i, d := range set.docs {
 		key := set.source[i]
 		if d.Spam {
