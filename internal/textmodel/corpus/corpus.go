@@ -275,8 +275,8 @@ func ReadGroup(dataDir, group string) ([]Item, error) {
 
 // Parse parses raw with the envelope sendmail -t would use: the sender
 // from Return-Path, else From; the recipients from To and Cc; the site's
-// domain, SiteDomains, the sender's. Addresses
-// it cannot read are left out rather than failing: old mail is untidy.
+// domain, SiteDomains, the sender's. Addresses it cannot read are left
+// out rather than failing: old mail is untidy.
 func Parse(raw []byte) *spamrun.Message {
 	m, err := spamrun.ParseMessage(raw, "", nil)
 	if err != nil {
