@@ -26,6 +26,8 @@ const (
 	maxPDFScan    = 8 << 20   // bytes of a PDF searched for content streams
 	maxPDFStreams = 512       // content streams of one PDF
 	maxPDFInflate = 4 << 20   // bytes one PDF's streams inflate to, together
+	maxPartWork   = 16 << 20  // bytes of PDFs searched and inflated and of archives unpacked, for all parts together
+	maxZipDir     = 10000     // entries in an archive's directory; one with more is not opened
 )
 
 // partFacts is what the parts of a message showed, for the attachment
@@ -37,6 +39,7 @@ type partFacts struct {
 	encrypted  bool         // an encrypted archive entry
 	gtube      bool
 	htmlBudget int
+	work       int // what is left of maxPartWork
 }
 
 // scanParts reads the text of every part Message.Parts yields as the body
@@ -44,7 +47,7 @@ type partFacts struct {
 // names inside zip archives, and forwarded messages with their subject.
 // Call it after the body's text and before matchPhrases.
 func (t *textScan) scanParts(m *Message, own ownDomains) partFacts {
-	f := partFacts{htmlBudget: maxPartHTML}
+	f := partFacts{htmlBudget: maxPartHTML, work: maxPartWork}
 	t.textBudget = maxPartText
 	for p := range m.Parts() {
 		if t.textBudget <= 0 && f.htmlBudget <= 0 {
@@ -64,8 +67,10 @@ func (t *textScan) scanParts(m *Message, own ownDomains) partFacts {
 		case p.MediaType == "text/plain" || ext == "txt" || p.MediaType == "text/csv" || ext == "csv":
 			t.addPartText(&f, string(p.Content[:min(len(p.Content), t.textBudget)]))
 		case p.MediaType == "application/pdf" || ext == "pdf":
-			if t.textBudget > 0 {
-				t.addPartText(&f, pdfText(p.Content, t.textBudget))
+			if t.textBudget > 0 && f.work > 0 {
+				text, work := pdfText(p.Content, t.textBudget)
+				f.work -= work
+				t.addPartText(&f, text)
 			}
 		case archiveExts[ext] || archiveTypes[p.MediaType]:
 			t.scanZip(&f, p.Content, false)
@@ -174,7 +179,7 @@ func indexFold(s, needle string) int {
 // which is opened when nested is false and it is small. A damaged archive
 // is read as far as it can be.
 func (t *textScan) scanZip(f *partFacts, data []byte, nested bool) {
-	if len(data) < 22 || len(data) > maxZipBytes || !bytes.HasPrefix(data, []byte("PK")) {
+	if len(data) < 22 || len(data) > maxZipBytes || !bytes.HasPrefix(data, []byte("PK")) || zipEntries(data) > maxZipDir {
 		return
 	}
 	zr, _ := zip.NewReader(bytes.NewReader(data), int64(len(data)))
@@ -199,14 +204,33 @@ func (t *textScan) scanZip(f *partFacts, data []byte, nested bool) {
 			}
 		}
 		t.addPartText(f, nameWords.Replace(base)+"\n")
-		if !nested && archiveExts[ext] && e.Flags&0x1 == 0 && e.UncompressedSize64 <= maxNestedZip {
+		if !nested && archiveExts[ext] && e.Flags&0x1 == 0 && e.UncompressedSize64 <= maxNestedZip && f.work > 0 {
 			if rc, err := e.Open(); err == nil {
-				inner, _ := io.ReadAll(io.LimitReader(rc, maxNestedZip))
+				inner, _ := io.ReadAll(io.LimitReader(rc, int64(min(maxNestedZip, f.work))))
 				rc.Close()
+				f.work -= len(inner)
 				t.scanZip(f, inner, true)
 			}
 		}
 	}
+}
+
+// zipEntries returns the number of entries an archive's end of central
+// directory record announces, without reading the directory; 1<<16 for
+// a Zip64 archive, whose record says 0xffff, and 0 when no record is
+// found, which zip.NewReader will refuse.
+func zipEntries(data []byte) int {
+	const eocdLen = 22
+	tail := data[max(0, len(data)-(eocdLen+0xffff)):]
+	k := bytes.LastIndex(tail, []byte("PK\x05\x06"))
+	if k < 0 || len(tail)-k < eocdLen {
+		return 0
+	}
+	n := int(tail[k+10]) | int(tail[k+11])<<8
+	if n == 0xffff {
+		return 1 << 16
+	}
+	return n
 }
 
 // nameWords splits a file name into its words, so that no part of it
@@ -220,8 +244,9 @@ var nameWords = strings.NewReplacer(".", " ", "_", " ", "-", " ", "/", " ")
 // Latin-1 text) or UTF-16 with a byte order mark; a string with control
 // characters is a font's glyph numbers, which say nothing without the
 // font, and is left out. Hostile input costs at most maxPDFScan bytes
-// searched and maxPDFInflate inflated, in maxPDFStreams streams.
-func pdfText(data []byte, max int) string {
+// searched and maxPDFInflate inflated, in maxPDFStreams streams: the
+// work it returns is the bytes searched and inflated.
+func pdfText(data []byte, max int) (text string, work int) {
 	data = data[:min(len(data), maxPDFScan)]
 	var out []byte
 	inflated := 0
@@ -264,7 +289,7 @@ func pdfText(data []byte, max int) string {
 		}
 		out = pdfShowText(body, out, max)
 	}
-	return string(out)
+	return string(out), len(data) + inflated
 }
 
 // streamDict returns the dictionary that ends just before a stream
@@ -310,9 +335,20 @@ func inflate(body []byte, limit int) ([]byte, int) {
 // pdfShowText appends to out, up to max bytes, the strings that the text
 // operators of a content stream show.
 func pdfShowText(cs []byte, out []byte, max int) []byte {
-	var pending [][]byte // strings since the last operator
-	var spaced []bool    // pending[i] follows a wide gap in a TJ array
+	// The strings since the last operator, the operands of the next one:
+	// pend holds their bytes, marks where each ends.
+	var pend []byte
+	var marks []pdfMark
 	gap := false
+	operand := func(s []byte, i int) {
+		if len(marks) < maxPDFOperands {
+			marks = append(marks, pdfMark{len(s), gap})
+			pend = s
+		} else {
+			pend = pend[:marks[len(marks)-1].end]
+		}
+		gap = false
+	}
 	for i := 0; i < len(cs) && len(out) < max; {
 		c := cs[i]
 		switch {
@@ -324,16 +360,14 @@ func pdfShowText(cs []byte, out []byte, max int) []byte {
 			}
 		case c == '(':
 			var s []byte
-			s, i = pdfLiteral(cs, i+1)
-			pending, spaced = append(pending, s), append(spaced, gap)
-			gap = false
+			s, i = pdfLiteral(cs, i+1, pend)
+			operand(s, i)
 		case c == '<' && i+1 < len(cs) && cs[i+1] == '<', c == '>' && i+1 < len(cs) && cs[i+1] == '>':
 			i += 2
 		case c == '<':
 			var s []byte
-			s, i = pdfHex(cs, i+1)
-			pending, spaced = append(pending, s), append(spaced, gap)
-			gap = false
+			s, i = pdfHex(cs, i+1, pend)
+			operand(s, i)
 		case c == '/':
 			i++
 			for i < len(cs) && !isPDFSpace(cs[i]) && !isPDFDelim(cs[i]) {
@@ -363,18 +397,20 @@ func pdfShowText(cs []byte, out []byte, max int) []byte {
 			if j == i {
 				j++ // a stray delimiter
 			}
-			op := string(cs[i:j])
+			op := cs[i:j]
 			i = j
-			switch op {
+			switch string(op) {
 			case "Tj", "TJ", "'", "\"":
-				if op != "Tj" && op != "TJ" {
+				if op[0] == '\'' || op[0] == '"' {
 					out = pdfSep(out, '\n')
 				}
-				for k, s := range pending {
-					if spaced[k] {
+				start := 0
+				for _, m := range marks {
+					if m.gap {
 						out = pdfSep(out, ' ')
 					}
-					out = appendPDFString(out, s, max)
+					out = appendPDFString(out, pend[start:m.end], max)
+					start = m.end
 				}
 			case "Td", "TD", "Tm", "T*", "BT", "ET":
 				out = pdfSep(out, ' ')
@@ -386,7 +422,7 @@ func pdfShowText(cs []byte, out []byte, max int) []byte {
 					i = len(cs)
 				}
 			}
-			pending, spaced, gap = pending[:0], spaced[:0], false
+			pend, marks, gap = pend[:0], marks[:0], false
 		}
 	}
 	if len(out) > max {
@@ -397,6 +433,16 @@ func pdfShowText(cs []byte, out []byte, max int) []byte {
 	}
 	return out
 }
+
+// pdfMark ends one string operand in pdfShowText's buffer.
+type pdfMark struct {
+	end int
+	gap bool // a wide gap in a TJ array comes before the string
+}
+
+// maxPDFOperands bounds the strings kept for one operator: a TJ array of
+// a line has tens.
+const maxPDFOperands = 1024
 
 func isPDFSpace(c byte) bool {
 	return c == ' ' || c == '\n' || c == '\r' || c == '\t' || c == '\f' || c == 0
@@ -419,10 +465,9 @@ func pdfSep(out []byte, sep byte) []byte {
 }
 
 // pdfLiteral reads a literal string whose opening parenthesis is before
-// cs[i]; it returns its bytes and the index after
-// the closing parenthesis.
-func pdfLiteral(cs []byte, i int) ([]byte, int) {
-	var s []byte
+// cs[i], appending its bytes to s; it returns s and the index after the
+// closing parenthesis.
+func pdfLiteral(cs []byte, i int, s []byte) ([]byte, int) {
 	depth := 1
 	for ; i < len(cs); i++ {
 		c := cs[i]
@@ -474,10 +519,9 @@ func pdfLiteral(cs []byte, i int) ([]byte, int) {
 	return s, i
 }
 
-// pdfHex reads a hex string whose '<' is before cs[i]; it returns its
-// bytes and the index after the '>'.
-func pdfHex(cs []byte, i int) ([]byte, int) {
-	var s []byte
+// pdfHex reads a hex string whose '<' is before cs[i], appending its
+// bytes to s; it returns s and the index after the '>'.
+func pdfHex(cs []byte, i int, s []byte) ([]byte, int) {
 	var hi byte
 	half := false
 	for ; i < len(cs) && cs[i] != '>'; i++ {

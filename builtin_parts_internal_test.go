@@ -1,8 +1,10 @@
 package spamrun
 
 import (
+	"archive/zip"
 	"bytes"
 	"compress/zlib"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -46,7 +48,7 @@ func TestPDFText(t *testing.T) {
 		{"inline image data skipped", pdfWith("", "BI /W 1 ID ((( Tj EI BT (after) Tj ET"), 100, "after"},
 		{"corrupt deflate keeps nothing", pdfWith("/Filter /FlateDecode", "x\x9c\xff\xff garbage"), 100, ""},
 	} {
-		got := pdfText(tt.pdf, tt.max)
+		got, _ := pdfText(tt.pdf, tt.max)
 		if !strings.Contains(got, tt.want) || tt.want == "" && got != "" {
 			t.Errorf("%s: pdfText = %q, want it to hold %q", tt.name, got, tt.want)
 		}
@@ -64,11 +66,22 @@ func TestPDFTextBomb(t *testing.T) {
 	for range 100_000 {
 		many.WriteString("<</Length 9>>stream\nBT (x) Tj ET\nendstream\n")
 	}
-	for name, pdf := range map[string][]byte{"bomb": bomb, "many streams": many.Bytes()} {
+	for name, pdf := range map[string][]byte{
+		"bomb":           bomb,
+		"many streams":   many.Bytes(),
+		"dictionaries":   bytes.Repeat([]byte("<<>>stream\n"), 1<<20),
+		"open strings":   append([]byte("<<>>stream\n"), bytes.Repeat([]byte("(\\"), 4<<20)...),
+		"strings, no Tj": append([]byte("<<>>stream\n"), bytes.Repeat([]byte("(a)<61>"), 2<<20)...),
+		"operators":      append([]byte("<<>>stream\n"), bytes.Repeat([]byte("(ab) Tj T* "), 1<<20)...),
+		"inline images":  append([]byte("<<>>stream\n"), bytes.Repeat([]byte("BI ID x"), 1<<20)...),
+	} {
 		start := time.Now()
-		got := pdfText(pdf, 1<<20)
+		got, work := pdfText(pdf, 1<<20)
 		d := time.Since(start)
-		t.Logf("%s: %d bytes of text in %v", name, len(got), d)
+		t.Logf("%s: %d bytes of text in %v, %d bytes of work", name, len(got), d, work)
+		if work > maxPDFScan+maxPDFInflate {
+			t.Errorf("%s: %d bytes of work", name, work)
+		}
 		if d > 2*time.Second {
 			t.Errorf("%s: %v", name, d)
 		}
@@ -92,7 +105,7 @@ func FuzzPDFText(f *testing.F) {
 	f.Add([]byte("endstream stream >> stream <<>>stream\n<"))
 	f.Fuzz(func(t *testing.T, pdf []byte) {
 		for _, max := range []int{0, 7, 64 << 10} {
-			got := pdfText(pdf, max)
+			got, _ := pdfText(pdf, max)
 			if len(got) > max {
 				t.Fatalf("%d bytes of text, max %d", len(got), max)
 			}
@@ -101,4 +114,63 @@ func FuzzPDFText(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestZipBounds gives archives that announce too many entries and that
+// hold more archives than are unpacked: the scan reads what its bounds
+// allow and stops.
+func TestZipBounds(t *testing.T) {
+	archive := func(method uint16, names []string, content func(i int) []byte) []byte {
+		var b bytes.Buffer
+		w := zip.NewWriter(&b)
+		for i, n := range names {
+			f, err := w.CreateHeader(&zip.FileHeader{Name: n, Method: method})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.Write(content(i))
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return b.Bytes()
+	}
+	empty := func(int) []byte { return nil }
+
+	many := make([]string, maxZipDir+1)
+	for i := range many {
+		many[i] = fmt.Sprintf("f%d.exe", i)
+	}
+	big := archive(zip.Store, many, empty)
+	if n := zipEntries(big); n != maxZipDir+1 {
+		t.Errorf("zipEntries = %d, want %d", n, maxZipDir+1)
+	}
+	t1 := getScan()
+	defer putScan(t1)
+	f := partFacts{work: maxPartWork}
+	t1.textBudget = maxPartText
+	t1.scanZip(&f, big, false)
+	if len(f.inArchive) > 0 {
+		t.Errorf("an archive of %d entries was read: %v", len(many), f.inArchive)
+	}
+
+	// An archive of archives, each a megabyte of zeros, stored, and an
+	// executable: only maxPartWork of them are unpacked.
+	inner := archive(zip.Store, []string{"pad.bin", "x.exe"}, func(i int) []byte { return make([]byte, (1<<20)*(1-i)) })
+	names := make([]string, 50)
+	for i := range names {
+		names[i] = fmt.Sprintf("part%d.zip", i)
+	}
+	outer := archive(zip.Deflate, names, func(int) []byte { return inner })
+	t2 := getScan()
+	defer putScan(t2)
+	f = partFacts{work: maxPartWork}
+	t2.textBudget = maxPartText
+	t2.scanZip(&f, outer, false)
+	if len(f.inArchive) != 1 || f.inArchive[0] != "x.exe" {
+		t.Errorf("executables in the inner archives: %v, want x.exe", f.inArchive)
+	}
+	if f.work > 0 || f.work < -len(inner) {
+		t.Errorf("work left %d, want the budget spent and no more than one archive beyond it", f.work)
+	}
 }

@@ -99,6 +99,9 @@ const (
 	// maxForwardedBytes is how much of a forwarded message Parts parses:
 	// its header and first parts, which is where its text is.
 	maxForwardedBytes = 1 << 20
+	// maxForwardedTotal is how much of all forwarded messages together
+	// Parts parses.
+	maxForwardedTotal = 4 << 20
 )
 
 // Parts yields the parts of the message that Text and HTML do not hold,
@@ -110,21 +113,30 @@ const (
 //
 // Parts copies nothing from the message: each Part's Content is the
 // parsed part. Only a forwarded message is parsed again, at most its
-// first maxForwardedBytes bytes, when the sequence reaches it. A Message
-// put together by hand has no parts.
+// first maxForwardedBytes bytes and maxForwardedTotal for all of them,
+// when the sequence reaches it. A Message put together by hand has no
+// parts.
 func (m *Message) Parts() iter.Seq[Part] {
 	return func(yield func(Part) bool) {
 		if m.env == nil || m.env.Root == nil {
 			return
 		}
-		n := 0
-		walkParts(m.env, 0, &n, yield)
+		w := partWalk{yield: yield}
+		w.walk(m.env, 0)
 	}
 }
 
-// walkParts yields the parts of env that are not its Text or HTML, at
-// depth, counting them in n; it reports false when the walk is to stop.
-func walkParts(env *enmime.Envelope, depth int, n *int, yield func(Part) bool) bool {
+// partWalk is the state of one iteration of Parts.
+type partWalk struct {
+	yield  func(Part) bool
+	n      int // parts yielded
+	parsed int // bytes of forwarded messages parsed
+}
+
+// walk yields the parts of env that are not its Text or HTML, at depth;
+// it reports false when the walk is to stop.
+func (w *partWalk) walk(env *enmime.Envelope, depth int) bool {
+	n, yield := &w.n, w.yield
 	body := bodyParts(env)
 	return eachLeaf(env.Root, func(p *enmime.Part) bool {
 		if slices.Contains(body, p) {
@@ -143,7 +155,11 @@ func walkParts(env *enmime.Envelope, depth int, n *int, yield func(Part) bool) b
 		if part.MediaType != "message/rfc822" && part.MediaType != "message/global" || depth >= maxForwardDepth {
 			return yield(part)
 		}
-		raw := p.Content[:min(len(p.Content), maxForwardedBytes)]
+		raw := p.Content[:min(len(p.Content), maxForwardedBytes, maxForwardedTotal-w.parsed)]
+		if len(raw) == 0 {
+			return yield(part)
+		}
+		w.parsed += len(raw)
 		fwd, err := parser.ReadEnvelope(bytes.NewReader(raw))
 		if err != nil || fwd.Root == nil {
 			return yield(part)
@@ -167,7 +183,7 @@ func walkParts(env *enmime.Envelope, depth int, n *int, yield func(Part) bool) b
 				return false
 			}
 		}
-		return walkParts(fwd, depth+1, n, yield)
+		return w.walk(fwd, depth+1)
 	})
 }
 
