@@ -71,6 +71,12 @@ import (
 //	WP_COMMENT_NOTICE         0     a WordPress notice to the owner quoting a comment,
 //	                                whose quoted part is not scored (see commentNotice)
 //
+// The rules read the subject, the body and every part Message.Parts
+// yields, within bounds of bytes and work: further text and HTML parts,
+// text, HTML and SVG attachments, the text of PDFs, the file names inside
+// zip archives and the archives in them, and forwarded messages with their
+// subject; spam moved into an attachment scores as it does in the body.
+//
 // The vocabulary rules know English, Dutch, German, French, Spanish and
 // Russian, and sum the distinct words and phrases found, each weighted; the
 // words a shop also uses ("bonus", "loan", "bitcoin") add at most 1.0 to

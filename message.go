@@ -28,7 +28,7 @@ type Message struct {
 	// Subject is the decoded Subject header.
 	Subject string
 	// Text and HTML are the decoded body parts; Text is derived from HTML when
-	// the message has no text part.
+	// the message has no text part. Parts yields the content of the others.
 	Text string
 	HTML string
 	// Attachments lists the parts that are not body text.
