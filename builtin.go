@@ -1,7 +1,6 @@
 package spamrun
 
 import (
-	"archive/zip"
 	"bytes"
 	"context"
 	"fmt"
@@ -10,8 +9,6 @@ import (
 	"path"
 	"strings"
 	"unicode"
-
-	"github.com/jhillyerd/enmime/v2"
 
 	"github.com/spamrun/spamrun/internal/textmodel"
 )
@@ -80,9 +77,16 @@ import (
 //	WP_COMMENT_NOTICE         0     a WordPress notice to the owner quoting a comment,
 //	                                whose quoted part is not scored (see commentNotice)
 //
+// The rules read the subject, the body and every part Message.Parts
+// yields, within bounds of bytes and work: further text and HTML parts,
+// text, HTML and SVG attachments, the text of PDFs, the file names inside
+// zip archives and the archives in them, and forwarded messages with their
+// subject; spam moved into an attachment scores as it does in the body.
+//
 // The vocabulary rules know English, Dutch, German, French, Spanish,
 // Italian, Portuguese, Polish, Turkish, Russian, Ukrainian, Arabic,
-// Chinese, Japanese and Korean, and sum the distinct words and phrases found, each weighted; the
+// Chinese, Japanese and Korean, and sum the distinct words and phrases
+// found, each weighted; the
 // words a shop also uses ("bonus", "loan", "bitcoin") add at most 1.0 to
 // their category together. "Outside" links go to domains other than the
 // From and envelope sender domains and common platforms (social networks,
@@ -175,24 +179,25 @@ func (s *BuiltinScorer) Score(_ context.Context, msg *Message) (Score, error) {
 	t.addText(msg.Subject)
 	t.subjectSpans = len(t.spans)
 	text := msg.Text
-	if kept, ok := commentNotice(msg, own); ok {
+	if kept, ok := commentNotice(msg); ok {
 		text = kept
 		sc.Add("WP_COMMENT_NOTICE", 0, "a WordPress notice to the site's owner about a comment; the quoted comment is not scored")
 	}
 	t.addText(text)
+	parts := t.scanParts(msg, own)
 	t.matchPhrases()
 	t.matchWide()
 	if msg.HTML != "" {
 		t.scanHTML(msg.HTML, own)
 	}
 
-	if strings.Contains(msg.Text, gtube) || strings.Contains(msg.HTML, gtube) || strings.Contains(msg.Subject, gtube) {
+	if strings.Contains(msg.Text, gtube) || strings.Contains(msg.HTML, gtube) || strings.Contains(msg.Subject, gtube) || parts.gtube {
 		sc.Add("GTUBE", 1000, "the GTUBE test string")
 	}
 	ls := classifyLinks(t.links, own)
 	ls.total += t.moreLinks
 	scoreLinks(&sc, t, &ls)
-	scoreAttachments(&sc, t, msg)
+	scoreAttachments(&sc, t, msg, &parts)
 	scoreVocabulary(&sc, t, &ls)
 	scoreSender(&sc, msg, from, &ls)
 	scoreText(&sc, t, msg)
@@ -551,32 +556,31 @@ var archiveExts = setOf("zip", "rar", "7z", "ace", "arj", "cab", "r00", "z")
 
 var archiveTypes = setOf("application/zip", "application/x-zip-compressed", "application/x-rar-compressed", "application/vnd.rar", "application/x-rar", "application/x-7z-compressed")
 
-func scoreAttachments(sc *Score, t *textScan, m *Message) {
-	var exe, double, archive, html, inArchive []string
-	encrypted := false
-	for _, a := range m.Attachments {
-		name := strings.ToLower(strings.TrimRight(strings.TrimSpace(a.Name), ". "))
-		ext := strings.TrimPrefix(path.Ext(name), ".")
-		shown := a.Name
-		if shown == "" {
-			shown = a.ContentType
-		}
-		switch {
-		case executableExts[ext] || executableTypes[a.ContentType]:
-			exe = append(exe, shown)
-			base := strings.TrimRight(strings.TrimSuffix(name, "."+ext), " ")
-			if inner := strings.TrimPrefix(path.Ext(base), "."); documentExts[inner] || strings.Contains(name, "     ") {
-				double = append(double, shown)
+func scoreAttachments(sc *Score, t *textScan, m *Message, parts *partFacts) {
+	var exe, double, archive, html []string
+	for _, list := range [][]Attachment{m.Attachments, parts.forwarded} {
+		for _, a := range list {
+			name := strings.ToLower(strings.TrimRight(strings.TrimSpace(a.Name), ". "))
+			ext := strings.TrimPrefix(path.Ext(name), ".")
+			shown := a.Name
+			if shown == "" {
+				shown = a.ContentType
 			}
-		case archiveExts[ext] || archiveTypes[a.ContentType]:
-			archive = append(archive, shown)
-		case ext == "html" || ext == "htm" || ext == "shtml" || ext == "xhtml" || (a.ContentType == "text/html" && a.Name != ""):
-			html = append(html, shown)
+			switch {
+			case executableExts[ext] || executableTypes[a.ContentType]:
+				exe = append(exe, shown)
+				base := strings.TrimRight(strings.TrimSuffix(name, "."+ext), " ")
+				if inner := strings.TrimPrefix(path.Ext(base), "."); documentExts[inner] || strings.Contains(name, "     ") {
+					double = append(double, shown)
+				}
+			case archiveExts[ext] || archiveTypes[a.ContentType]:
+				archive = append(archive, shown)
+			case ext == "html" || ext == "htm" || ext == "shtml" || ext == "xhtml" || (a.ContentType == "text/html" && a.Name != ""):
+				html = append(html, shown)
+			}
 		}
 	}
-	if len(archive) > 0 {
-		inArchive, encrypted = inspectZips(m)
-	}
+	double = append(double, parts.doubleExt...)
 	t.htmlAttachment = len(html) > 0
 	if len(exe) > 0 {
 		sc.Add("ATTACH_EXECUTABLE", 4.0, "executable attachment: "+examples(exe))
@@ -586,11 +590,11 @@ func scoreAttachments(sc *Score, t *textScan, m *Message) {
 	}
 	if len(archive) > 0 {
 		sc.Add("ATTACH_ARCHIVE", 1.0, "archive attachment: "+examples(archive))
-		if len(inArchive) > 0 {
-			sc.Add("ATTACH_ARCHIVE_EXECUTABLE", 3.5, "archive holds an executable: "+examples(inArchive))
+		if len(parts.inArchive) > 0 {
+			sc.Add("ATTACH_ARCHIVE_EXECUTABLE", 3.5, "archive holds an executable: "+examples(parts.inArchive))
 		}
 		switch {
-		case encrypted:
+		case parts.encrypted:
 			sc.Add("ATTACH_ARCHIVE_PASSWORD", 1.5, "encrypted archive, which virus scanners cannot open")
 		case t.catHits[catPassword] > 0:
 			sc.Add("ATTACH_ARCHIVE_PASSWORD", 1.5, "archive attachment with a password in the text")
@@ -599,41 +603,6 @@ func scoreAttachments(sc *Score, t *textScan, m *Message) {
 	if len(html) > 0 {
 		sc.Add("ATTACH_HTML", 1.0, "HTML file attached: "+examples(html))
 	}
-}
-
-// inspectZips lists the executables inside the message's zip attachments
-// and whether any entry is encrypted. Only the central directory is read,
-// nothing is decompressed.
-func inspectZips(m *Message) (exe []string, encrypted bool) {
-	if m.env == nil {
-		return nil, false
-	}
-	for _, list := range [][]*enmime.Part{m.env.Attachments, m.env.Inlines, m.env.OtherParts} {
-		for _, p := range list {
-			if p == nil || len(p.Content) < 22 || len(p.Content) > 32<<20 || !bytes.HasPrefix(p.Content, []byte("PK")) {
-				continue
-			}
-			// A damaged archive is still listed as far as it can be read;
-			// one that cannot be read at all is only an archive.
-			zr, _ := zip.NewReader(bytes.NewReader(p.Content), int64(len(p.Content)))
-			if zr == nil {
-				continue
-			}
-			for i, f := range zr.File {
-				if i >= 100 {
-					break
-				}
-				if f.Flags&0x1 != 0 {
-					encrypted = true
-				}
-				name := strings.ToLower(strings.TrimRight(f.Name, ". "))
-				if executableExts[strings.TrimPrefix(path.Ext(name), ".")] {
-					exe = appendDistinct(exe, path.Base(f.Name))
-				}
-			}
-		}
-	}
-	return exe, encrypted
 }
 
 func scoreStructure(sc *Score, t *textScan, m *Message) {

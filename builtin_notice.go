@@ -20,18 +20,22 @@ import (
 //   - a text-only message, as wp_notify_moderator and wp_notify_postauthor
 //     send it;
 //   - after the quoted part, links into the site's own /wp-admin/ (approve,
-//     trash, spam, the moderation panel) on the From or sender domain;
+//     trash, spam, the moderation panel) on one of the site's domains,
+//     Message.SiteDomains: the From and sender domains are the sender's
+//     choice, and a spam run can make up a notice with admin links on a
+//     domain it chose. A message without SiteDomains is no notice;
 //   - the quoted part starts at a line "Author:" (or its translation) and
 //     is at most maxQuotedLines long.
 //
 // The links of the quoted part are not scored either; a notice that links
 // anywhere else outside it is not recognised.
-func commentNotice(m *Message, own ownDomains) (string, bool) {
+func commentNotice(m *Message) (string, bool) {
 	// Most messages have one recipient and no HTML; only a notice links
 	// into /wp-admin/, which is cheap to look for before splitting lines.
-	if len(m.Recipients) != 1 || m.HTML != "" || len(m.Attachments) > 0 || !strings.Contains(m.Text, "/wp-admin/") {
+	if len(m.Recipients) != 1 || m.HTML != "" || len(m.Attachments) > 0 || len(m.SiteDomains) == 0 || !strings.Contains(m.Text, "/wp-admin/") {
 		return "", false
 	}
+	own := siteDomains(m.SiteDomains)
 	lines := strings.SplitAfter(m.Text, "\n")
 	start, end := -1, -1
 	for i, line := range lines {
@@ -77,9 +81,27 @@ func isAuthorLabel(line string) bool {
 	return false
 }
 
+// siteDomains are the domains a site owns.
+type siteDomains []string
+
+// has reports whether host is one of the domains or under one of them.
+func (s siteDomains) has(host string) bool {
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	if host == "" {
+		return false
+	}
+	for _, d := range s {
+		d = strings.TrimSuffix(strings.ToLower(d), ".")
+		if d != "" && (host == d || strings.HasSuffix(host, "."+d)) {
+			return true
+		}
+	}
+	return false
+}
+
 // adminLink reports whether line links into the own site's WordPress
 // admin.
-func adminLink(line string, own ownDomains) bool {
+func adminLink(line string, own siteDomains) bool {
 	i := strings.Index(line, "://")
 	if i < 0 || !strings.Contains(line[i:], "/wp-admin/") {
 		return false
@@ -87,15 +109,16 @@ func adminLink(line string, own ownDomains) bool {
 	return ownLinkLine(line, own)
 }
 
-// ownLinkLine reports whether every link in line goes to an own domain.
-func ownLinkLine(line string, own ownDomains) bool {
+// ownLinkLine reports whether every link in line goes to one of the
+// site's domains.
+func ownLinkLine(line string, own siteDomains) bool {
 	for rest := line; ; {
 		i := strings.Index(rest, "://")
 		if i < 0 {
 			return true
 		}
 		rest = rest[i+3:]
-		if host, _ := parseHost(rest); !own.has(registrable(host)) {
+		if host, _ := parseHost(rest); !own.has(host) {
 			return false
 		}
 	}

@@ -645,22 +645,33 @@ func TestCommentNotice(t *testing.T) {
 		"Spam it: https://blog.example/wp-admin/comment.php?action=spam&c=4\n" +
 		"%s"
 	one := []string{"owner@blog.example"}
+	site := []string{"blog.example"}
+	// A spam run chooses its From domain and links the made-up admin
+	// links there: only the site's configured domains are its own.
+	fake := strings.NewReplacer("blog.example/wp-admin", "casino-bonus.top/wp-admin", "wordpress@blog.example", "wordpress@casino-bonus.top",
+		"https://blog.example/2026", "https://casino-bonus.top/2026").Replace(fmt.Sprintf(notice, ""))
 	for _, tt := range []struct {
 		name   string
 		raw    string
+		sender string
 		rcpts  []string
+		site   []string
 		notice bool
 	}{
-		{"the notice", fmt.Sprintf(notice, ""), one, true},
-		{"to two recipients", fmt.Sprintf(notice, ""), []string{"owner@blog.example", "x@example.net"}, false},
-		{"a link elsewhere after the quote", fmt.Sprintf(notice, "Claim now: https://casino-bonus.top/claim\n"), one, false},
-		{"admin links on another domain", strings.ReplaceAll(fmt.Sprintf(notice, ""), "https://blog.example/wp-admin", "https://evil.example/wp-admin"), one, false},
-		{"no author line", strings.Replace(fmt.Sprintf(notice, ""), "Author:", "Name:", 1), one, false},
+		{"the notice", fmt.Sprintf(notice, ""), "site@blog.example", one, site, true},
+		{"the notice, the site's www host", strings.ReplaceAll(fmt.Sprintf(notice, ""), "https://blog.example/", "https://www.blog.example/"), "site@blog.example", one, site, true},
+		{"no site domains known", fmt.Sprintf(notice, ""), "site@blog.example", one, nil, false},
+		{"to two recipients", fmt.Sprintf(notice, ""), "site@blog.example", []string{"owner@blog.example", "x@example.net"}, site, false},
+		{"a link elsewhere after the quote", fmt.Sprintf(notice, "Claim now: https://casino-bonus.top/claim\n"), "site@blog.example", one, site, false},
+		{"admin links on another domain", strings.ReplaceAll(fmt.Sprintf(notice, ""), "https://blog.example/wp-admin", "https://evil.example/wp-admin"), "site@blog.example", one, site, false},
+		{"no author line", strings.Replace(fmt.Sprintf(notice, ""), "Author:", "Name:", 1), "site@blog.example", one, site, false},
+		{"fake notice on the spammer's From domain", fake, "wordpress@casino-bonus.top", one, site, false},
 	} {
-		m, err := spamrun.ParseMessage([]byte(tt.raw), "site@blog.example", tt.rcpts)
+		m, err := spamrun.ParseMessage([]byte(tt.raw), tt.sender, tt.rcpts)
 		if err != nil {
 			t.Fatal(err)
 		}
+		m.SiteDomains = tt.site
 		sc := score(t, spamrun.NewBuiltinScorer(), m)
 		checkInvariants(t, sc)
 		if sc.Has("WP_COMMENT_NOTICE") != tt.notice {

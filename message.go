@@ -3,6 +3,7 @@ package spamrun
 import (
 	"bytes"
 	"fmt"
+	"iter"
 	"net/mail"
 	"slices"
 	"strings"
@@ -27,7 +28,7 @@ type Message struct {
 	// Subject is the decoded Subject header.
 	Subject string
 	// Text and HTML are the decoded body parts; Text is derived from HTML when
-	// the message has no text part.
+	// the message has no text part. Parts yields the content of the others.
 	Text string
 	HTML string
 	// Attachments lists the parts that are not body text.
@@ -50,6 +51,13 @@ type Message struct {
 	// the message counts.
 	SubmissionID string
 
+	// SiteDomains are the domains the sending site owns, from the
+	// configuration (spamrun.Site.Domains), set by the submission path;
+	// nil when the site is not known. They are the only domains the
+	// scorer trusts to be the site's own: the From and envelope domains
+	// are whatever the sender chose.
+	SiteDomains []string
+
 	env *enmime.Envelope
 }
 
@@ -58,6 +66,171 @@ type Attachment struct {
 	Name        string // file name from Content-Disposition or Content-Type
 	ContentType string // media type without parameters, lower case
 	Size        int    // decoded size in bytes
+}
+
+// Part is one part of a message's content beyond Text and HTML, as Parts
+// yields it: a second text or HTML part, an attachment, a part of a
+// forwarded message.
+type Part struct {
+	// MediaType is the media type without parameters, in lower case.
+	MediaType string
+	// Name is the file name from Content-Disposition or Content-Type, ""
+	// if the part has none.
+	Name string
+	// Content is the decoded content, converted to UTF-8 where a text
+	// part declared its charset. It shares memory with the message: it is
+	// read-only, and is the whole part however large; the reader bounds
+	// what it reads.
+	Content []byte
+	// Depth is the number of forwarded messages (message/rfc822 parts)
+	// the part is inside: 0 for the message's own parts.
+	Depth int
+	// Subject is the decoded Subject of a forwarded message, for a
+	// message/rfc822 part that could be read; "" for any other part.
+	Subject string
+}
+
+// Bounds on Parts.
+const (
+	// maxParts is the most parts Parts yields for one message.
+	maxParts = 100
+	// maxForwardDepth is how deep Parts follows forwarded messages.
+	maxForwardDepth = 3
+	// maxForwardedBytes is how much of a forwarded message Parts parses:
+	// its header and first parts, which is where its text is.
+	maxForwardedBytes = 1 << 20
+	// maxForwardedTotal is how much of all forwarded messages together
+	// Parts parses.
+	maxForwardedTotal = 4 << 20
+)
+
+// Parts yields the parts of the message that Text and HTML do not hold,
+// in the order they occur: text and HTML parts after the first,
+// attachments and inline parts of every type, and for a forwarded message
+// (message/rfc822) first the part itself, with the forwarded Subject, and
+// then the forwarded message's text, its HTML and its own parts, one
+// level deeper, down to maxForwardDepth. It yields at most maxParts parts.
+//
+// Parts copies nothing from the message: each Part's Content is the
+// parsed part. Only a forwarded message is parsed again, at most its
+// first maxForwardedBytes bytes and maxForwardedTotal for all of them,
+// when the sequence reaches it. A Message put together by hand has no
+// parts.
+func (m *Message) Parts() iter.Seq[Part] {
+	return func(yield func(Part) bool) {
+		if m.env == nil || m.env.Root == nil {
+			return
+		}
+		w := partWalk{yield: yield}
+		w.walk(m.env, 0)
+	}
+}
+
+// partWalk is the state of one iteration of Parts.
+type partWalk struct {
+	yield  func(Part) bool
+	n      int // parts yielded
+	parsed int // bytes of forwarded messages parsed
+}
+
+// walk yields the parts of env that are not its Text or HTML, at depth;
+// it reports false when the walk is to stop.
+func (w *partWalk) walk(env *enmime.Envelope, depth int) bool {
+	n, yield := &w.n, w.yield
+	body := bodyParts(env)
+	return eachLeaf(env.Root, func(p *enmime.Part) bool {
+		if slices.Contains(body, p) {
+			return true
+		}
+		if *n >= maxParts {
+			return false
+		}
+		*n++
+		part := Part{
+			MediaType: strings.ToLower(p.ContentType),
+			Name:      validUTF8(p.FileName),
+			Content:   p.Content,
+			Depth:     depth,
+		}
+		if part.MediaType != "message/rfc822" && part.MediaType != "message/global" || depth >= maxForwardDepth {
+			return yield(part)
+		}
+		raw := p.Content[:min(len(p.Content), maxForwardedBytes, maxForwardedTotal-w.parsed)]
+		if len(raw) == 0 {
+			return yield(part)
+		}
+		w.parsed += len(raw)
+		fwd, err := parser.ReadEnvelope(bytes.NewReader(raw))
+		if err != nil || fwd.Root == nil {
+			return yield(part)
+		}
+		part.Subject = validUTF8(fwd.GetHeader("Subject"))
+		if !yield(part) {
+			return false
+		}
+		for _, body := range []Part{
+			{MediaType: "text/plain", Content: []byte(validUTF8(fwd.Text)), Depth: depth + 1},
+			{MediaType: "text/html", Content: []byte(validUTF8(fwd.HTML)), Depth: depth + 1},
+		} {
+			if len(body.Content) == 0 {
+				continue
+			}
+			if *n >= maxParts {
+				return false
+			}
+			*n++
+			if !yield(body) {
+				return false
+			}
+		}
+		return w.walk(fwd, depth+1)
+	})
+}
+
+// bodyParts returns the parts of a parsed tree that enmime made Text and
+// HTML of: in a multipart/alternative the first text/plain part, in any
+// other multipart every text/plain part, and the first text/html part;
+// none of them an attachment. A single part is the body, unless enmime
+// took it for an attachment.
+func bodyParts(env *enmime.Envelope) []*enmime.Part {
+	root := env.Root
+	if root.FirstChild == nil {
+		if slices.Contains(env.Attachments, root) || slices.Contains(env.Inlines, root) {
+			return nil
+		}
+		return []*enmime.Part{root}
+	}
+	plain := func(p *enmime.Part) bool { return p.ContentType == "text/plain" && p.Disposition != "attachment" }
+	var body []*enmime.Part
+	if root.ContentType == "multipart/alternative" {
+		if p := root.BreadthMatchFirst(plain); p != nil {
+			body = append(body, p)
+		}
+	} else {
+		body = root.DepthMatchAll(plain)
+	}
+	if p := root.DepthMatchFirst(func(p *enmime.Part) bool {
+		return p.ContentType == "text/html" && p.Disposition != "attachment"
+	}); p != nil {
+		body = append(body, p)
+	}
+	return body
+}
+
+// eachLeaf calls f on every part of the tree under p that has no
+// children, depth first, until f returns false; it reports whether f
+// never did.
+func eachLeaf(p *enmime.Part, f func(*enmime.Part) bool) bool {
+	for ; p != nil; p = p.NextSibling {
+		if p.FirstChild == nil {
+			if !f(p) {
+				return false
+			}
+		} else if !eachLeaf(p.FirstChild, f) {
+			return false
+		}
+	}
+	return true
 }
 
 // Evidence is what a submission says about where it came from. It is written

@@ -603,6 +603,9 @@ func (r *Runner) decide(ctx context.Context, e *spool.Entry, data []byte) (spamr
 		return 0, nil, err
 	}
 	msg.Evidence, msg.SubmissionID = e.Evidence, e.ID
+	if r.Site != nil {
+		msg.SiteDomains = r.Site(e).Domains
+	}
 	v, err := r.Detector.CheckAt(ctx, e.Site, msg, e.Received)
 	if err != nil {
 		return 0, nil, err

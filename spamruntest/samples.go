@@ -67,8 +67,8 @@ func filterSamples(spam bool) []Sample {
 
 // Message parses the sample with spamrun.ParseMessage, with the envelope a
 // sendmail -t would use: the sender from Return-Path, else From; the
-// recipients from To, Cc and Bcc. It stops the test if the envelope is not
-// valid.
+// recipients from To, Cc and Bcc; the site's domain, SiteDomains, is the
+// sender's. It stops the test if the envelope is not valid.
 func (s Sample) Message(tb testing.TB) *spamrun.Message {
 	tb.Helper()
 	m, err := ParseSample(s.Raw)
@@ -96,6 +96,10 @@ func ParseSample(raw []byte) (*spamrun.Message, error) {
 	}
 	if m.Sender, err = spamrun.ParseAddress(sender); err != nil {
 		return nil, err
+	}
+	// A sample is the mail of the site that owns its sender's domain.
+	if d := spamrun.Domain(m.Sender); d != "" {
+		m.SiteDomains = []string{d}
 	}
 	m.Recipients = nil
 	for _, field := range []string{"To", "Cc", "Bcc"} {

@@ -146,6 +146,7 @@ func (s *Submitter) Submit(ctx context.Context, env Envelope, data []byte) (*spo
 	// The store may record the decision and answer too late: the runner
 	// that decides the message again must not count it twice.
 	msg.SubmissionID = id
+	msg.SiteDomains = s.Site.Domains
 
 	e := &spool.Entry{
 		ID: id, Site: s.Site.Name, UID: s.UID, Sender: msg.Sender, Recipients: msg.Recipients,

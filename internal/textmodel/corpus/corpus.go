@@ -274,8 +274,9 @@ func ReadGroup(dataDir, group string) ([]Item, error) {
 }
 
 // Parse parses raw with the envelope sendmail -t would use: the sender
-// from Return-Path, else From; the recipients from To and Cc. Addresses
-// it cannot read are left out rather than failing: old mail is untidy.
+// from Return-Path, else From; the recipients from To and Cc; the site's
+// domain, SiteDomains, the sender's. Addresses it cannot read are left
+// out rather than failing: old mail is untidy.
 func Parse(raw []byte) *spamrun.Message {
 	m, err := spamrun.ParseMessage(raw, "", nil)
 	if err != nil {
@@ -289,6 +290,10 @@ func Parse(raw []byte) *spamrun.Message {
 	}
 	if s, err := spamrun.ParseAddress(sender); err == nil {
 		m.Sender = s
+	}
+	// The message is the mail of the site that owns the sender's domain.
+	if d := spamrun.Domain(m.Sender); d != "" {
+		m.SiteDomains = []string{d}
 	}
 	for _, field := range []string{"To", "Cc"} {
 		for _, a := range m.Addresses(field) {
