@@ -49,6 +49,7 @@ import (
 //	DATING_WORDS              up to 2.5  dating and adult contact spam vocabulary
 //	PRIZE_SCAM_WORDS          up to 2.5  prize, lottery, survey and gift-card scam vocabulary
 //	ADVANCE_FEE_WORDS         up to 2.5  inheritance and advance-fee fraud vocabulary
+//	REPLICA_WORDS             up to 2.5  replica goods vocabulary
 //	CRYPTO_WALLET             1.5   a bitcoin or ether wallet address in the text
 //	SPAM_WORDS_WITH_LINKS     1.0   spam vocabulary together with outside links
 //	PHISH_PHRASES             up to 3.0  credential phishing phrases, with a link
@@ -65,6 +66,7 @@ import (
 //	ATTACH_ARCHIVE_EXECUTABLE 3.5   a zip attachment holding an executable
 //	ATTACH_ARCHIVE_PASSWORD   1.5   an encrypted zip, or an archive with a password in the text
 //	ATTACH_HTML               1.0   an HTML file attached (a local phishing page)
+//	ATTACH_MACRO              3.0   a macro-enabled Office document (.docm, .xlsm …)
 //	HTML_HIDDEN_TEXT          1.5   styled-away content with outside links or much text
 //	SUBJECT_ALL_CAPS          0.6   a shouted subject
 //	MANY_RECIPIENTS           1.0 for 10+, 2.0 for 25+  recipients of one message
@@ -557,7 +559,7 @@ var archiveExts = setOf("zip", "rar", "7z", "ace", "arj", "cab", "r00", "z")
 var archiveTypes = setOf("application/zip", "application/x-zip-compressed", "application/x-rar-compressed", "application/vnd.rar", "application/x-rar", "application/x-7z-compressed")
 
 func scoreAttachments(sc *Score, t *textScan, m *Message, parts *partFacts) {
-	var exe, double, archive, html []string
+	var exe, double, archive, html, macro []string
 	for _, list := range [][]Attachment{m.Attachments, parts.forwarded} {
 		for _, a := range list {
 			name := strings.ToLower(strings.TrimRight(strings.TrimSpace(a.Name), ". "))
@@ -575,6 +577,8 @@ func scoreAttachments(sc *Score, t *textScan, m *Message, parts *partFacts) {
 				}
 			case archiveExts[ext] || archiveTypes[a.ContentType]:
 				archive = append(archive, shown)
+			case macroExts[ext] || strings.Contains(a.ContentType, "macroenabled"):
+				macro = append(macro, shown)
 			case ext == "html" || ext == "htm" || ext == "shtml" || ext == "xhtml" || (a.ContentType == "text/html" && a.Name != ""):
 				html = append(html, shown)
 			}
@@ -603,7 +607,15 @@ func scoreAttachments(sc *Score, t *textScan, m *Message, parts *partFacts) {
 	if len(html) > 0 {
 		sc.Add("ATTACH_HTML", 1.0, "HTML file attached: "+examples(html))
 	}
+	if len(macro) > 0 {
+		sc.Add("ATTACH_MACRO", 3.0, "macro-enabled Office document attached: "+examples(macro))
+	}
 }
+
+// macroExts are Office documents that carry macros: a site's invoices and
+// order lists are PDFs or plain spreadsheets, and macro documents are how
+// malware asks to be let in ("enable content").
+var macroExts = setOf("docm", "dotm", "xlsm", "xltm", "xlam", "xlsb", "pptm", "potm", "ppam", "ppsm", "sldm")
 
 func scoreStructure(sc *Score, t *textScan, m *Message) {
 	if t.hiddenText {

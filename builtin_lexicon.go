@@ -34,7 +34,20 @@ var lexiconKinds = []termGroup{
 	{catAdvanceFee, 0.6, "erfenis|nachlass|héritage|herencia|eredità|herança|spadek|miras|наследств*|спадщин*"},
 	{catAdvanceFee, 0.3, "inheritance|beneficiary|funds transfer|foreign partner|percentage of the fund|legal documents|my late husband|widow|orphanage|humanitarian|charity work|god bless you|bank manager|central bank|treasury|fiduciary"},
 
+	// Replica goods: fake watches, bags and shoes. Brand names alone are
+	// what a real jeweller's newsletter says too.
+	{catReplica, 1.5, "replica|replicas|replica watches|replica bags|replika|repliken|replikas|réplique|répliques|réplica|réplicas|replik|реплика|реплики|копии часов|копия часов|swiss replica|1 1 quality|aaa quality|super clone|fake watches|designer replicas|high quality copies|луксозни реплики"},
+	{catReplica, 0.3, "rolex|omega|breitling|hublot|cartier|patek philippe|audemars piguet|tag heuer|louis vuitton|hermès|gucci|prada|chanel|dior|moncler|yeezy|balenciaga"},
+
+	// Dating: the lonely neighbour and her private photos, in more words.
+	{catDating, 1.0, "private pictures|private bilder|private fotos|photos privées|fotos privadas|foto private|fotos íntimas|zdjęcia prywatne|özel fotoğraflar|приватные фото|приватні фото|bin seit kurzem single|suche keine feste beziehung|anmeldung ist kostenlos|inscription gratuite|inscription est gratuite|registro es gratis|registrazione è gratuita|cadastro é grátis|rejestracja jest darmowa|kayıt ücretsiz|регистрация бесплатная|реєстрація безкоштовна|only registered members|registration is free|live near you|lives near you|aus deiner gegend|près de chez toi|cerca de ti|vicino a te|perto de você|w twojej okolicy|senin bölgende|из твоего города|з твого міста"},
+
+	// Advance-fee and charity bequest stories.
+	{catAdvanceFee, 1.0, "hospital bed|terminal cancer|terminally ill|orphans|bequeath|my late husband left|lit d hôpital|phase terminale|œuvres de bienfaisance|orphelins|léguer|krankenbett|unheilbar krank|waisenkinder|wohltätige zwecke|cama de hospital|enfermedad terminal|huérfanos|obras de caridad|letto d ospedale|malato terminale|orfani|opere di carità|leito de hospital|doença terminal|órfãos|obras de caridade|ziekenhuisbed|terminaal ziek|weeskinderen|łóżko szpitalne|sieroty|hastane yatağı|yetimler|больничной койки|сирот|сиріт|الأيتام|سرير المستشفى"},
+	{catAdvanceFee, 0.3, "veuve|viuda|vedova|viúva|wdowa|weduwe|witwe|dul|вдова|удова|notaire|notary|abogado|avvocato|advogado"},
+
 	// Parcel fees, customs and redelivery: phishing, counted with a link.
+	{catPhish, 0.7, "could not be delivered|could not deliver your|derechos de aduana|programar entrega|droits de douane|frais d envoi|nicht zugestellt werden|konnte nicht zugestellt|kon niet worden bezorgd|niet bezorgd worden|non è stato consegnato|não foi possível entregar|nie mogła zostać doręczona|nie została doręczona|teslim edilemedi|не удалось доставить|не вдалося доставити|لم نتمكن من توصيل|无法投递|無法投遞|配達できませんでした|배송할 수 없"},
 	{catPhish, 1.2, "customs fee|customs duty|redelivery fee|delivery fee of|unpaid shipping|shipping fee unpaid|package is on hold|parcel is on hold|your package could not|schedule redelivery|reschedule delivery|zoll gebühr|zollgebühren|pakket in de wacht|inklaringskosten|frais de douane|frais de livraison impayés|gastos de aduana|tasas de aduana|spese di spedizione|sdoganamento|taxa alfandegária|taxa de entrega|opłata celna|dopłata do przesyłki|gümrük vergisi|gümrük ücreti|таможенн*|оплатите доставку|митний збір|митн*"},
 }
 

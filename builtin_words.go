@@ -35,6 +35,7 @@ const (
 	catDating
 	catPrize
 	catAdvanceFee
+	catReplica
 	numCategories
 )
 
@@ -58,6 +59,7 @@ var vocabRules = [numCategories]struct {
 	catDating:     {"DATING_WORDS", 2.5, "dating spam words"},
 	catPrize:      {"PRIZE_SCAM_WORDS", 2.5, "prize and gift-card scam words"},
 	catAdvanceFee: {"ADVANCE_FEE_WORDS", 2.5, "advance-fee fraud words"},
+	catReplica:    {"REPLICA_WORDS", 2.5, "replica goods words"},
 }
 
 type termGroup struct {
