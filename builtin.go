@@ -76,6 +76,7 @@ import (
 //	MISSING_DATE              0.1
 //	TEXT_MODEL                -1.0 … 4.5, 5.0 alone  the embedded statistical text model, see TextModel
 //	                                and MarkingModel
+//	RULES_AND_MODEL           what brings it to 5  rules and model weighed together, see CombiningModel
 //	WP_COMMENT_NOTICE         0     a WordPress notice to the owner quoting a comment,
 //	                                whose quoted part is not scored (see commentNotice)
 //
@@ -160,6 +161,11 @@ func (embeddedModel) SpamProbability(features iter.Seq[string]) float64 {
 }
 
 func (embeddedModel) MarkAlone() float64 { return textmodel.Default().MarkAlone }
+
+func (embeddedModel) Combine(p float64, rules iter.Seq2[string, float64]) (q, threshold float64) {
+	c := &textmodel.Default().Combiner
+	return c.Probability(p, rules), c.Threshold
+}
 
 // gtube is SpamAssassin's Generic Test for Unsolicited Bulk Email.
 const gtube = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"

@@ -30,8 +30,8 @@ func ExampleBuiltinScorer() {
 		fmt.Printf("%-21s %.1f  %s\n", r.Name, r.Points, r.Reason)
 	}
 	// Output:
-	// score 11.0, spam: true
-	// TEXT_MODEL            4.5  text model: spam probability 0.999
+	// score 11.5, spam: true
+	// TEXT_MODEL            5.0  text model: spam probability 0.999, at or above 0.95, where it marks spam alone
 	// CASINO_WORDS          3.0  gambling words: casino, roulette, blackjack (+3 more)
 	// URI_ODD_TLD           1.5  links on cheap, abused TLDs: lucky-spins.top, roulette-live.xyz
 }

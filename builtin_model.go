@@ -2,6 +2,7 @@ package spamrun
 
 import (
 	"fmt"
+	"iter"
 	"math"
 	"path"
 	"strings"
@@ -179,6 +180,21 @@ type MarkingModel interface {
 	MarkAlone() float64
 }
 
+// CombiningModel is a TextModel that also weighs its probability together
+// with the points of the rules that fired, as a second stage fitted on
+// training data. Combine returns the combination's spam probability q and
+// the threshold at or above which it marks a message spam (0: never);
+// such a message that the rules and the model's own points leave below 5
+// gets RULES_AND_MODEL, the points that bring it to 5.
+//
+// The embedded model is one: a logistic regression over its log-odds and
+// each rule's points, with weights that are never negative, and a
+// threshold chosen like MarkingModel's.
+type CombiningModel interface {
+	TextModel
+	Combine(p float64, rules iter.Seq2[string, float64]) (q, threshold float64)
+}
+
 // scoreModel asks the text model about the message and adds its verdict.
 func scoreModel(sc *Score, t *textScan, msg *Message, model TextModel) {
 	t.modelFeatures(msg)
@@ -199,11 +215,24 @@ func scoreModel(sc *Score, t *textScan, msg *Message, model TextModel) {
 			return
 		}
 	}
-	pts, ok := modelPoints(p)
-	if !ok {
+	if pts, ok := modelPoints(p); ok {
+		sc.Add("TEXT_MODEL", pts, fmt.Sprintf("text model: spam probability %.3f", p))
+	}
+	c, ok := model.(CombiningModel)
+	if !ok || sc.Value >= markAlonePoints || math.IsNaN(p) {
 		return
 	}
-	sc.Add("TEXT_MODEL", pts, fmt.Sprintf("text model: spam probability %.3f", p))
+	q, threshold := c.Combine(p, func(yield func(string, float64) bool) {
+		for _, r := range sc.Rules {
+			if r.Name != "TEXT_MODEL" && !yield(r.Name, r.Points) {
+				return
+			}
+		}
+	})
+	if threshold > 0 && q >= threshold {
+		sc.Add("RULES_AND_MODEL", round1(markAlonePoints-sc.Value+0.05),
+			fmt.Sprintf("the rules and the text model together: spam probability %.3f, at or above %g", q, threshold))
+	}
 }
 
 // markAlonePoints is what a MarkingModel adds at or above its

@@ -42,6 +42,9 @@ type Header struct {
 // Model is a trained classifier. It is safe for concurrent use.
 type Model struct {
 	Header
+	// Combiner weighs the model's verdict with the rules' points; its
+	// Threshold is 0 when the model file has none.
+	Combiner Combiner
 	// scale and bias map the naive Bayes log-odds into a calibrated
 	// logistic probability; raw naive Bayes odds are far too confident.
 	scale, bias float64
@@ -74,6 +77,8 @@ func Embedded() []byte { return embedded }
 //	magic "SRTM" version byte
 //	generator string, input hash [32], ham, spam
 //	scale, bias, markAlone as float64 bits (8 bytes little endian each)
+//	the combiner: bias, model weight, threshold as float64 bits, n, then
+//	n rules sorted by name: name length, name, weight as float64 bits
 //	n, then n features sorted by token: shared prefix length with the
 //	previous token, suffix length, suffix, weight·weightScale (zigzag)
 //
@@ -105,6 +110,17 @@ func Load(data []byte) (*Model, error) {
 	m.MarkAlone = math.Float64frombits(binary.LittleEndian.Uint64(r.bytes(8)))
 	if r.err == nil && !(m.MarkAlone >= 0 && m.MarkAlone <= 1) {
 		return nil, fmt.Errorf("%w: mark-alone probability %v", ErrFormat, m.MarkAlone)
+	}
+	c := &m.Combiner
+	c.Bias, c.Model, c.Threshold = r.float(), r.float(), r.float()
+	nr := int(r.uvarint())
+	if r.err != nil || nr > len(r.b) || !(c.Threshold >= 0 && c.Threshold <= 1) {
+		return nil, ErrFormat
+	}
+	c.Rules = make(map[string]float64, nr)
+	for range nr {
+		name := string(r.bytes(int(r.uvarint())))
+		c.Rules[name] = r.float()
 	}
 	n := int(r.uvarint())
 	if r.err != nil || n > len(r.b) {
@@ -168,6 +184,10 @@ func (m *Model) calibrate(logOdds float64) float64 {
 
 // Features returns the number of tokens the model knows.
 func (m *Model) Features() int { return len(m.weights) }
+
+func (r *reader) float() float64 {
+	return math.Float64frombits(binary.LittleEndian.Uint64(r.bytes(8)))
+}
 
 type reader struct {
 	b   []byte

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"encoding/binary"
 	"errors"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -32,6 +33,9 @@ type TrainOptions struct {
 	// MarkAlone, when set, chooses the header's MarkAlone from the
 	// calibrated out-of-fold probability of each document, in order.
 	MarkAlone func(oof []float64) float64
+	// Combine, when set, fits the Combiner from the calibrated
+	// out-of-fold probability of each document, in order.
+	Combine func(oof []float64) Combiner
 	// Weight, when set, is how much each document counts in the fit,
 	// in order; nil counts every document once.
 	Weight []float64
@@ -96,7 +100,11 @@ func Train(docs []Doc, opts TrainOptions) (Result, error) {
 	if opts.MarkAlone != nil {
 		h.MarkAlone = opts.MarkAlone(oof)
 	}
-	file := fs.encode(h, scale, bias)
+	var comb Combiner
+	if opts.Combine != nil {
+		comb = opts.Combine(oof)
+	}
+	file := fs.encode(h, scale, bias, comb)
 	if _, err := Load(file); err != nil {
 		return Result{}, err
 	}
@@ -323,7 +331,7 @@ func platt(score []float64, spam []bool) (a, b float64) {
 	return a, b
 }
 
-func (fs *featureSet) encode(h Header, scale, bias float64) []byte {
+func (fs *featureSet) encode(h Header, scale, bias float64, comb Combiner) []byte {
 	var buf bytes.Buffer
 	buf.WriteString(magic)
 	buf.WriteByte(formatVersion)
@@ -335,6 +343,16 @@ func (fs *featureSet) encode(h Header, scale, bias float64) []byte {
 	buf.Write(binary.LittleEndian.AppendUint64(nil, math.Float64bits(scale)))
 	buf.Write(binary.LittleEndian.AppendUint64(nil, math.Float64bits(bias)))
 	buf.Write(binary.LittleEndian.AppendUint64(nil, math.Float64bits(h.MarkAlone)))
+	for _, x := range []float64{comb.Bias, comb.Model, comb.Threshold} {
+		buf.Write(binary.LittleEndian.AppendUint64(nil, math.Float64bits(x)))
+	}
+	names := slices.Sorted(maps.Keys(comb.Rules))
+	putUvarint(&buf, uint64(len(names)))
+	for _, n := range names {
+		putUvarint(&buf, uint64(len(n)))
+		buf.WriteString(n)
+		buf.Write(binary.LittleEndian.AppendUint64(nil, math.Float64bits(comb.Rules[n])))
+	}
 	putUvarint(&buf, uint64(len(fs.tokens)))
 	prev := ""
 	for i, tok := range fs.tokens {

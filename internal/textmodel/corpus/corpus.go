@@ -324,10 +324,10 @@ func NewTokeniser() *Tokeniser {
 }
 
 // Tokens returns m's tokens and its builtin score without a text model.
-func (t *Tokeniser) Tokens(m *spamrun.Message) (words []string, rules float64) {
+func (t *Tokeniser) Tokens(m *spamrun.Message) (words []string, rules spamrun.Score) {
 	t.rec.words = nil
 	sc, _ := t.scorer.Score(context.Background(), m)
-	return t.rec.words, sc.Value
+	return t.rec.words, sc
 }
 
 type recorder struct{ words []string }

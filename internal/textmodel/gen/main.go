@@ -74,7 +74,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Generator: Version,
 		InputHash: set.hash,
 		Weight:    set.weights(),
+		MinDocs:   minDocs,
 		MarkAlone: set.markAlone,
+		Combine: func(oof []float64) textmodel.Combiner {
+			c, _ := textmodel.FitCombiner(set.combinerInputs(oof), combinerFolds, set.markAlone)
+			return c
+		},
 	})
 	if err != nil {
 		fmt.Fprintln(stderr, "gen:", err)
@@ -85,6 +90,31 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "The model marks spam alone at probability %g and above.\n\n", alone)
 		printReport(stdout, set, res.OutOfFold, alone)
 		printSweep(stdout, set, res.OutOfFold)
+		comb, coof := textmodel.FitCombiner(set.combinerInputs(res.OutOfFold), combinerFolds, set.markAlone)
+		fmt.Fprintf(stdout, "\ncombiner: threshold %g, bias %.2f, model %.2f, rules %v\n", comb.Threshold, comb.Bias, comb.Model, comb.Rules)
+		scores := totals(set, res.OutOfFold, alone)
+		type tally struct{ n, before, after int }
+		groups := map[string]*tally{}
+		var order []string
+		for i, d := range set.docs {
+			key := fmt.Sprintf("%s %v", set.source[i], d.Spam)
+			if groups[key] == nil {
+				groups[key] = &tally{}
+				order = append(order, key)
+			}
+			g := groups[key]
+			g.n++
+			if scores[i] >= 5 {
+				g.before++
+			}
+			if scores[i] >= 5 || (comb.Threshold > 0 && coof[i] >= comb.Threshold) {
+				g.after++
+			}
+		}
+		for _, k := range order {
+			g := groups[k]
+			fmt.Fprintf(stdout, "%-22s %5d marked %5d → %5d\n", k, g.n, g.before, g.after)
+		}
 	}
 	old, _ := os.ReadFile(*out)
 	same := bytes.Equal(old, res.File)
@@ -113,7 +143,8 @@ type trainingSet struct {
 	docs      []textmodel.Doc
 	msgs      []*spamrun.Message
 	rules     []float64 // builtin score without the model
-	source    []string  // group of each doc
+	hits      [][]spamrun.RuleHit
+	source    []string // group of each doc
 	hash      [32]byte
 	ham, spam int
 }
@@ -158,6 +189,7 @@ func load(data string) (*trainingSet, error) {
 		docs:   make([]textmodel.Doc, len(inputs)),
 		msgs:   make([]*spamrun.Message, len(inputs)),
 		rules:  make([]float64, len(inputs)),
+		hits:   make([][]spamrun.RuleHit, len(inputs)),
 		source: make([]string, len(inputs)),
 	}
 	for i, in := range inputs {
@@ -186,7 +218,8 @@ func load(data string) (*trainingSet, error) {
 				set.msgs[i] = corpus.Parse(inputs[i].raw)
 				words, rules := tk.Tokens(set.msgs[i])
 				set.docs[i] = textmodel.Doc{Words: words, Spam: inputs[i].spam}
-				set.rules[i] = rules
+				set.rules[i] = rules.Value
+				set.hits[i] = rules.Rules
 			}
 		})
 	}
@@ -197,7 +230,10 @@ func load(data string) (*trainingSet, error) {
 // hostingWeight is how much a message of the hosting mail written for
 // training counts against one of the 2002 corpus: there are a few hundred
 // of them beside three thousand, and they are the mail spamrun scores.
-const hostingWeight = 3
+const hostingWeight = 6
+
+// minDocs is the fewest training messages a token must occur in to be a feature.
+const minDocs = 3
 
 // weights gives each document its weight in the fit.
 func (set *trainingSet) weights() []float64 {
@@ -217,6 +253,40 @@ var markAloneGrid = []float64{0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0
 // Limits of markAlone: at the probability chosen, out of fold, at most
 // this share of the corpus ham and none of the hosting ham may reach it.
 const maxCorpusHamAlone = 0.0005
+
+// combinerFolds is the cross-validation that chooses the combiner's
+// threshold.
+const combinerFolds = 5
+
+// combinerInputs gives the combiner each training message: the model's
+// out-of-fold probability and the rules' points. GTUBE is left out (it is
+// spam by itself), and so are MISSING_MESSAGE_ID and MISSING_DATE: every
+// message of the 2002 corpus passed a relay that added both, so they say
+// which corpus a message came from, not whether it is spam.
+func (set *trainingSet) combinerInputs(oof []float64) []textmodel.CombinerInput {
+	w := set.weights()
+	in := make([]textmodel.CombinerInput, len(set.docs))
+	for i, d := range set.docs {
+		rules := map[string]float64{}
+		for _, h := range set.hits[i] {
+			if !combinedRule(h.Name) {
+				continue
+			}
+			rules[h.Name] += h.Points
+		}
+		in[i] = textmodel.CombinerInput{P: oof[i], Rules: rules, Spam: d.Spam, Weight: w[i]}
+	}
+	return in
+}
+
+// combinedRule reports whether the combiner weighs the rule's points.
+func combinedRule(name string) bool {
+	switch name {
+	case "GTUBE", "TEXT_MODEL", "WP_COMMENT_NOTICE", "MISSING_MESSAGE_ID", "MISSING_DATE":
+		return false
+	}
+	return true
+}
 
 // markAlone chooses the probability at or above which the model marks a
 // message spam alone: the lowest of markAloneGrid at which, out of fold,
