@@ -5,6 +5,8 @@ import (
 	"sync"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // Bounds on the work done per message. Spam shows itself in the first
@@ -39,6 +41,7 @@ type textScan struct {
 	spans        []span
 	subjectSpans int // spans[:subjectSpans] are the subject's
 	phraseAt     []phraseStart
+	phrasesDone  int // phraseAt[:phrasesDone] are matched
 	seen         []uint64
 	hits         []int32                // lexicon terms in order of first hit
 	catSum       [numCategories]float64 // strong terms
@@ -55,13 +58,21 @@ type textScan struct {
 	mojibake   int
 	prevRune   rune
 	textBudget int
+	dedupe     bool                // tokens in tokenSet add no statistics
+	tokenSet   map[uint64]struct{} // hashes of the body's tokens, see addHTMLWords
+	normBuf    []byte              // addText's normalised text, see normalise
+	nfkcBuf    []byte
+	normalised bool // the text being read was normalised; mojibake was counted before
 
 	links          []link
 	moreLinks      int // distinct links beyond maxLinks, not examined
 	hiddenText     bool
 	hiddenWhy      string
 	htmlAttachment bool
-	mismatch       []string // "text → href" of anchors showing another domain
+	mismatch       []string   // "text → href" of anchors showing another domain
+	htmlText       []byte     // the visible text of the HTML being read
+	htmlStack      []htmlElem // its open elements
+	anchorText     []byte     // the text of its open anchor
 
 	features featureBuf // the text model's input, see modelFeatures
 }
@@ -91,6 +102,13 @@ func putScan(t *textScan) {
 		links:    t.links[:0],
 		mismatch: t.mismatch[:0],
 		features: featureBuf{b: t.features.b[:0], ends: t.features.ends[:0]},
+
+		tokenSet:   t.tokenSet,
+		normBuf:    t.normBuf[:0],
+		nfkcBuf:    t.nfkcBuf[:0],
+		htmlText:   t.htmlText[:0],
+		htmlStack:  t.htmlStack[:0],
+		anchorText: t.anchorText[:0],
 	}
 	// Drop the references into the last message, so the pool does not keep
 	// it alive.
@@ -120,6 +138,9 @@ func (t *textScan) addText(s string) {
 		s = s[:t.textBudget]
 	}
 	t.textBudget -= len(s)
+	if needsNormalising(s) {
+		s = t.normalise(s)
+	}
 	for i := 0; i < len(s); {
 		if c := s[i]; c < utf8.RuneSelf && chunkDelim[c] {
 			i++
@@ -133,6 +154,7 @@ func (t *textScan) addText(s string) {
 		i = j
 	}
 	t.prevRune = 0
+	t.normalised = false
 }
 
 func (t *textScan) addChunk(c string) {
@@ -262,7 +284,7 @@ func (t *textScan) addWords(s string) {
 			continue
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
-		if (t.prevRune == 'Ð' || t.prevRune == 'Ñ') && isMojibakeTail(r) {
+		if (t.prevRune == 'Ð' || t.prevRune == 'Ñ') && isMojibakeTail(r) && !t.normalised {
 			t.mojibake++
 		}
 		t.prevRune = r
@@ -319,6 +341,9 @@ func (t *textScan) endToken(start int, st *tokStats) {
 	if start < 0 {
 		return
 	}
+	if st.letters > 0 && (st.digits > 0 || st.latin > 0 && (st.cyr > 0 || st.grk > 0)) {
+		t.foldToken(start, st)
+	}
 	end := len(t.norm)
 	sp := span{int32(start), int32(end)}
 	idx := int32(len(t.spans))
@@ -326,6 +351,12 @@ func (t *textScan) endToken(start int, st *tokStats) {
 	t.norm = append(t.norm, ' ')
 	if st.letters == 0 {
 		return
+	}
+	if t.dedupe {
+		if _, dup := t.tokenSet[hashToken(t.norm[start:end])]; dup {
+			t.lookup(start, end, idx)
+			return
+		}
 	}
 	t.words++
 	t.cyrillic += st.cyr
@@ -342,6 +373,11 @@ func (t *textScan) endToken(start int, st *tokStats) {
 			t.gibEx = append(t.gibEx, sp)
 		}
 	}
+	t.lookup(start, end, idx)
+}
+
+// lookup looks the token norm[start:end], spans[idx], up in the lexicon.
+func (t *textScan) lookup(start, end int, idx int32) {
 	tok := t.norm[start:end]
 	if e, ok := lexicon.words[string(tok)]; ok {
 		if e.term >= 0 {
@@ -409,8 +445,9 @@ func (t *textScan) category(c category) float64 {
 
 // matchPhrases looks up the multi-word lexicon entries, once all tokens are
 // known.
+// It may be called again after more text: it matches what is new.
 func (t *textScan) matchPhrases() {
-	for _, p := range t.phraseAt {
+	for _, p := range t.phraseAt[t.phrasesDone:] {
 		i := int(p.token)
 		for n := 2; n <= int(p.maxWords) && i+n <= len(t.spans); n++ {
 			key := t.norm[t.spans[i].start:t.spans[i+n-1].end]
@@ -419,6 +456,7 @@ func (t *textScan) matchPhrases() {
 			}
 		}
 	}
+	t.phrasesDone = len(t.phraseAt)
 }
 
 // lexiconIndex is lexiconSource, tokenised and indexed.
@@ -558,4 +596,151 @@ func setOf(items ...string) map[string]bool {
 		m[s] = true
 	}
 	return m
+}
+
+// needsNormalising reports whether s has anything but ASCII, which alone
+// is always in normal form.
+func needsNormalising(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return true
+		}
+	}
+	return false
+}
+
+// normalise returns s as rules and model read it: in Unicode NFKC, so
+// that full-width, mathematical and circled letters, ligatures and
+// composed accents are the letters they show, and without the characters
+// that show nothing but split a word to a filter (zero-width spaces and
+// joiners, soft hyphens, bidi controls). It counts mojibake on the text as
+// written, before NFKC folds some of its tell-tale characters.
+func (t *textScan) normalise(s string) string {
+	invisible := false
+	var prev rune
+	for _, r := range s {
+		if (prev == 'Ð' || prev == 'Ñ') && isMojibakeTail(r) {
+			t.mojibake++
+		}
+		prev = r
+		invisible = invisible || isInvisible(r)
+	}
+	t.normalised = true
+	b := t.normBuf[:0]
+	if invisible {
+		for _, r := range s {
+			if !isInvisible(r) {
+				b = utf8.AppendRune(b, r)
+			}
+		}
+		t.normBuf = b
+	}
+	switch {
+	case invisible && !norm.NFKC.IsNormal(b):
+		t.nfkcBuf = norm.NFKC.Append(t.nfkcBuf[:0], b...)
+		return string(t.nfkcBuf)
+	case invisible:
+		return string(b)
+	case !norm.NFKC.IsNormalString(s):
+		t.nfkcBuf = norm.NFKC.AppendString(t.nfkcBuf[:0], s)
+		return string(t.nfkcBuf)
+	}
+	return s
+}
+
+// isInvisible reports whether r is a format character that shows nothing:
+// zero-width space, joiners and word joiner, the byte order mark, the soft
+// hyphen, the combining grapheme joiner, invisible operators, and the
+// bidirectional controls.
+func isInvisible(r rune) bool {
+	switch {
+	case r < 0xAD:
+		return false
+	case r == 0xAD, r == 0x34F, r == 0x61C, r == 0x180E, r == 0xFEFF:
+		return true
+	case 0x200B <= r && r <= 0x200F, 0x202A <= r && r <= 0x202E, 0x2060 <= r && r <= 0x2064, 0x2066 <= r && r <= 0x2069:
+		return true
+	}
+	return false
+}
+
+// leetLetters are the letters digits stand for in spam spellings; '1'
+// stands for "i" or "l" and is tried both ways.
+var leetLetters = [10]byte{0: 'o', 1: 'i', 3: 'e', 4: 'a', 5: 's', 7: 't', 8: 'b', 9: 'g'}
+
+// foldToken rewrites the token that norm[start:] holds into the lexicon
+// word it spells with digits for letters ("v1agra", "c4s1no", "l0an",
+// "fr33") or with Cyrillic or Greek look-alike letters ("viаgra" with a
+// Cyrillic "а"), when, and only when, that word is in the lexicon. Order
+// numbers, SKUs, codes and brand names like "4you" spell none, and keep
+// their digits.
+func (t *textScan) foldToken(start int, st *tokStats) {
+	tok := t.norm[start:]
+	if len(tok) > 40 {
+		return
+	}
+	if _, ok := lexicon.words[string(tok)]; ok {
+		return
+	}
+	var buf [48]byte
+	f := buf[:0]
+	if st.cyr > 0 || st.grk > 0 {
+		for _, r := range string(tok) {
+			if l, ok := confusables[r]; ok {
+				r = l
+			}
+			f = utf8.AppendRune(f, r)
+		}
+	} else {
+		f = append(f, tok...)
+	}
+	var ones uint64 // where f has an "i" for a "1"
+	if st.digits > 0 {
+		if len(f) < 4 || st.letters < 2 || st.digits > st.letters+1 {
+			return
+		}
+		for i, c := range f {
+			if c < '0' || c > '9' {
+				continue
+			}
+			if leetLetters[c-'0'] == 0 {
+				return
+			}
+			if c == '1' {
+				ones |= 1 << i
+			}
+			f[i] = leetLetters[c-'0']
+		}
+	}
+	if !lexicon.knows(f) {
+		if ones == 0 {
+			return
+		}
+		for i := range f {
+			if ones&(1<<i) != 0 {
+				f[i] = 'l'
+			}
+		}
+		if !lexicon.knows(f) {
+			return
+		}
+	}
+	t.norm = append(t.norm[:start], f...)
+}
+
+// knows reports whether the token w is a lexicon word, begins a phrase,
+// or has a lexicon stem.
+func (lx *lexiconIndex) knows(w []byte) bool {
+	if _, ok := lx.words[string(w)]; ok {
+		return true
+	}
+	if len(w) < stemHeadSize {
+		return false
+	}
+	for _, se := range lx.stems[string(w[:stemHeadSize])] {
+		if len(w) >= len(se.prefix) && string(w[:len(se.prefix)]) == se.prefix {
+			return true
+		}
+	}
+	return false
 }
