@@ -172,9 +172,13 @@ func (s *BuiltinScorer) Score(_ context.Context, msg *Message) (Score, error) {
 		sc.Add("WP_COMMENT_NOTICE", 0, "a WordPress notice to the site's owner about a comment; the quoted comment is not scored")
 	}
 	t.addText(text)
-	if msg.HTML != "" {
+	switch {
+	case msg.HTML == "":
+	case notice:
 		// A notice's HTML would quote the comment its text leaves out.
-		t.readHTML(msg.HTML, own, !notice)
+		t.readHTML(msg.HTML, own, false)
+	default:
+		t.scanHTML(msg.HTML, own)
 	}
 	t.matchPhrases()
 

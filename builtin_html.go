@@ -63,6 +63,7 @@ type htmlReader struct {
 	hiddenAt   int       // depth of the outermost hidden element, or -1
 	hiddenLen  int       // visible characters inside it
 	hiddenLink bool      // it links to an outside domain
+	tagForeign bool      // the start tag being read links to an outside domain
 
 	inAnchor   bool
 	anchorHref string // the anchor's href after its scheme
@@ -199,6 +200,7 @@ func (h *htmlReader) start(z *html.Tokenizer, selfClosing bool) {
 	if a == atom.A {
 		h.endAnchor()
 	}
+	h.tagForeign = false
 	var (
 		style            int
 		color, bg        = colorUnknown, colorUnknown
@@ -284,7 +286,7 @@ func (h *htmlReader) start(z *html.Tokenizer, selfClosing bool) {
 	}
 	h.t.htmlStack = append(stack, htmlElem{name: hashName(name), color: color, bg: bg})
 	if style != 0 && h.hiddenAt < 0 {
-		h.hiddenAt, h.hiddenLen, h.hiddenLink = len(stack), 0, false
+		h.hiddenAt, h.hiddenLen, h.hiddenLink = len(stack), 0, h.tagForeign
 	}
 }
 
@@ -392,10 +394,11 @@ func (h *htmlReader) link(v []byte, embedded bool) string {
 	}
 	s := string(v)
 	h.t.addLinkKind(s, hostAt, embedded)
-	if h.hiddenAt >= 0 && !h.hiddenLink {
+	if !embedded {
 		host, _ := parseHost(s[hostAt:])
 		if reg := registrable(host); host != "" && !h.own.has(reg) && !commonLinkDomains[reg] {
-			h.hiddenLink = true
+			h.tagForeign = true
+			h.hiddenLink = h.hiddenLink || h.hiddenAt >= 0
 		}
 	}
 	return s[hostAt:]

@@ -465,6 +465,8 @@ type lexiconIndex struct {
 	words   map[string]wordEntry
 	phrases map[string]int32
 	stems   map[string][]stemEntry
+	// inPhrases are the words of phrases, wherever they stand in one.
+	inPhrases map[string]struct{}
 }
 
 type lexTerm struct {
@@ -487,9 +489,10 @@ var lexicon = buildLexicon(lexiconSource)
 
 func buildLexicon(src []termGroup) *lexiconIndex {
 	lx := &lexiconIndex{
-		words:   make(map[string]wordEntry),
-		phrases: make(map[string]int32),
-		stems:   make(map[string][]stemEntry),
+		words:     make(map[string]wordEntry),
+		phrases:   make(map[string]int32),
+		stems:     make(map[string][]stemEntry),
+		inPhrases: make(map[string]struct{}),
 	}
 	var scratch textScan
 	for _, g := range src {
@@ -542,6 +545,9 @@ func buildLexicon(src []termGroup) *lexiconIndex {
 					panic("spamrun: duplicate lexicon entry " + norm)
 				}
 				lx.phrases[norm] = id
+				for _, w := range words {
+					lx.inPhrases[w] = struct{}{}
+				}
 				e, ok := lx.words[words[0]]
 				if !ok {
 					e.term = -1
@@ -728,10 +734,13 @@ func (t *textScan) foldToken(start int, st *tokStats) {
 	t.norm = append(t.norm[:start], f...)
 }
 
-// knows reports whether the token w is a lexicon word, begins a phrase,
-// or has a lexicon stem.
+// knows reports whether the token w is a lexicon word, a word of a
+// phrase, or has a lexicon stem.
 func (lx *lexiconIndex) knows(w []byte) bool {
 	if _, ok := lx.words[string(w)]; ok {
+		return true
+	}
+	if _, ok := lx.inPhrases[string(w)]; ok {
 		return true
 	}
 	if len(w) < stemHeadSize {
