@@ -167,9 +167,13 @@ func (s *BuiltinScorer) Score(_ context.Context, msg *Message) (Score, error) {
 	t.subjectSpans = len(t.spans)
 	text := msg.Text
 	kept, notice := commentNotice(msg, own)
-	if notice {
+	switch {
+	case notice:
 		text = kept
 		sc.Add("WP_COMMENT_NOTICE", 0, "a WordPress notice to the site's owner about a comment; the quoted comment is not scored")
+	case msg.HTML != "" && textFromHTML(msg):
+		// The HTML's visible words are read instead, as a reader sees them.
+		text = ""
 	}
 	t.addText(text)
 	switch {

@@ -113,35 +113,46 @@ func (h *htmlReader) read(doc string, nested int) {
 	}
 }
 
-// Elements whose content is raw text to the tokenizer.
-var (
-	// rawAsHTML are read again as HTML: a mail client shows them.
-	rawAsHTML = map[atom.Atom]bool{atom.Noscript: true, atom.Noembed: true, atom.Noframes: true}
-	// rawSkipped are no visible text.
-	rawSkipped = map[atom.Atom]bool{atom.Script: true, atom.Style: true, atom.Title: true, atom.Iframe: true, atom.Template: true}
-)
-
-// blockElems separate the words before and after them; other elements
-// (b, i, u, span, font, a, em, strong, small, sup, sub, img …) do not.
-var blockElems = map[atom.Atom]bool{
-	atom.Address: true, atom.Article: true, atom.Aside: true, atom.Blockquote: true,
-	atom.Body: true, atom.Br: true, atom.Button: true, atom.Caption: true, atom.Center: true,
-	atom.Dd: true, atom.Details: true, atom.Div: true, atom.Dl: true, atom.Dt: true,
-	atom.Fieldset: true, atom.Figcaption: true, atom.Figure: true, atom.Footer: true,
-	atom.Form: true, atom.H1: true, atom.H2: true, atom.H3: true, atom.H4: true,
-	atom.H5: true, atom.H6: true, atom.Head: true, atom.Header: true, atom.Hr: true,
-	atom.Html: true, atom.Input: true, atom.Legend: true, atom.Li: true, atom.Main: true,
-	atom.Nav: true, atom.Ol: true, atom.Option: true, atom.P: true, atom.Pre: true,
-	atom.Section: true, atom.Select: true, atom.Summary: true, atom.Table: true,
-	atom.Tbody: true, atom.Td: true, atom.Textarea: true, atom.Tfoot: true, atom.Th: true,
-	atom.Thead: true, atom.Tr: true, atom.Ul: true,
+// rawAsHTML reports whether the raw text content of a is read again as
+// HTML: a mail client shows it.
+func rawAsHTML(a atom.Atom) bool {
+	return a == atom.Noscript || a == atom.Noembed || a == atom.Noframes
 }
 
-// voidElems never have content or an end tag.
-var voidElems = map[atom.Atom]bool{
-	atom.Area: true, atom.Base: true, atom.Br: true, atom.Col: true, atom.Embed: true,
-	atom.Hr: true, atom.Img: true, atom.Input: true, atom.Link: true, atom.Meta: true,
-	atom.Param: true, atom.Source: true, atom.Track: true, atom.Wbr: true,
+// rawSkipped reports whether the content of a is no visible text.
+func rawSkipped(a atom.Atom) bool {
+	switch a {
+	case atom.Script, atom.Style, atom.Title, atom.Iframe, atom.Template, atom.Xmp:
+		return true
+	}
+	return false
+}
+
+// isBlock reports whether a separates the words before and after it;
+// other elements (b, i, u, span, font, a, em, strong, small, sup, sub, img
+// …) do not.
+func isBlock(a atom.Atom) bool {
+	switch a {
+	case atom.Address, atom.Article, atom.Aside, atom.Blockquote, atom.Body, atom.Br,
+		atom.Button, atom.Caption, atom.Center, atom.Dd, atom.Details, atom.Div, atom.Dl,
+		atom.Dt, atom.Fieldset, atom.Figcaption, atom.Figure, atom.Footer, atom.Form,
+		atom.H1, atom.H2, atom.H3, atom.H4, atom.H5, atom.H6, atom.Head, atom.Header,
+		atom.Hr, atom.Html, atom.Input, atom.Legend, atom.Li, atom.Main, atom.Nav, atom.Ol,
+		atom.Option, atom.P, atom.Pre, atom.Section, atom.Select, atom.Summary, atom.Table,
+		atom.Tbody, atom.Td, atom.Textarea, atom.Tfoot, atom.Th, atom.Thead, atom.Tr, atom.Ul:
+		return true
+	}
+	return false
+}
+
+// isVoid reports whether a never has content or an end tag.
+func isVoid(a atom.Atom) bool {
+	switch a {
+	case atom.Area, atom.Base, atom.Br, atom.Col, atom.Embed, atom.Hr, atom.Img,
+		atom.Input, atom.Link, atom.Meta, atom.Param, atom.Source, atom.Track, atom.Wbr:
+		return true
+	}
+	return false
 }
 
 func (h *htmlReader) text(b []byte, nested int) {
@@ -149,7 +160,7 @@ func (h *htmlReader) text(b []byte, nested int) {
 		switch {
 		case h.skip == atom.Style:
 			h.cssLinks(b)
-		case rawAsHTML[h.skip] && nested < maxHTMLNested:
+		case rawAsHTML(h.skip) && nested < maxHTMLNested:
 			skip := h.skip
 			h.skip = 0
 			h.read(string(b), nested+1)
@@ -194,7 +205,7 @@ func (h *htmlReader) separate() {
 func (h *htmlReader) start(z *html.Tokenizer, selfClosing bool) {
 	name, hasAttr := z.TagName()
 	a := atom.Lookup(name)
-	if blockElems[a] {
+	if isBlock(a) {
 		h.separate()
 	}
 	if a == atom.A {
@@ -255,12 +266,12 @@ func (h *htmlReader) start(z *html.Tokenizer, selfClosing bool) {
 		}
 	}
 	switch {
-	case rawSkipped[a] || rawAsHTML[a]:
+	case rawSkipped(a) || rawAsHTML(a):
 		if !selfClosing {
 			h.skip = a
 		}
 		return
-	case selfClosing || voidElems[a]:
+	case selfClosing || isVoid(a):
 		return
 	}
 	stack := h.t.htmlStack
@@ -298,7 +309,7 @@ func (h *htmlReader) end(name []byte) {
 		}
 		return
 	}
-	if blockElems[a] {
+	if isBlock(a) {
 		h.separate()
 	}
 	if a == atom.A {
@@ -634,11 +645,10 @@ func (t *textScan) addHTMLWords() {
 	if len(t.htmlText) == 0 {
 		return
 	}
-	if t.tokenSet == nil {
-		t.tokenSet = make(map[uint64]struct{})
-	}
-	for _, s := range t.spans[t.subjectSpans:] {
-		t.tokenSet[hashToken(t.norm[s.start:s.end])] = struct{}{}
+	body := t.spans[t.subjectSpans:]
+	t.tokenSet.reset(len(body))
+	for _, s := range body {
+		t.tokenSet.add(hashToken(t.norm[s.start:s.end]))
 	}
 	budget := t.textBudget
 	t.textBudget = maxScanText
@@ -646,14 +656,15 @@ func (t *textScan) addHTMLWords() {
 	t.addText(string(t.htmlText))
 	t.dedupe = false
 	t.textBudget = budget
-	clear(t.tokenSet)
 }
 
-// hashToken is the 64-bit FNV-1a hash of a token.
-func hashToken(b []byte) uint64 {
-	x := uint64(14695981039346656037)
-	for _, c := range b {
-		x = (x ^ uint64(c)) * 1099511628211
+// textFromHTML reports whether msg.Text was made from msg.HTML by the
+// parser, the message having no text part.
+func textFromHTML(msg *Message) bool {
+	for _, w := range msg.Warnings {
+		if strings.Contains(w, "Plain Text from HTML") {
+			return true
+		}
 	}
-	return x
+	return false
 }

@@ -58,9 +58,9 @@ type textScan struct {
 	mojibake   int
 	prevRune   rune
 	textBudget int
-	dedupe     bool                // tokens in tokenSet add no statistics
-	tokenSet   map[uint64]struct{} // hashes of the body's tokens, see addHTMLWords
-	normBuf    []byte              // addText's normalised text, see normalise
+	dedupe     bool     // tokens in tokenSet add no statistics
+	tokenSet   tokenSet // the body's tokens, see addHTMLWords
+	normBuf    []byte   // addText's normalised text, see normalise
 	nfkcBuf    []byte
 	normalised bool // the text being read was normalised; mojibake was counted before
 
@@ -103,7 +103,7 @@ func putScan(t *textScan) {
 		mismatch: t.mismatch[:0],
 		features: featureBuf{b: t.features.b[:0], ends: t.features.ends[:0]},
 
-		tokenSet:   t.tokenSet,
+		tokenSet:   tokenSet{slots: t.tokenSet.slots[:0]},
 		normBuf:    t.normBuf[:0],
 		nfkcBuf:    t.nfkcBuf[:0],
 		htmlText:   t.htmlText[:0],
@@ -141,6 +141,11 @@ func (t *textScan) addText(s string) {
 	if needsNormalising(s) {
 		s = t.normalise(s)
 	}
+	// In dedupe mode a chunk whose words the body has all said is skipped,
+	// unless it stands next to a new one, where it may begin or end a
+	// phrase.
+	var skipped string
+	context := false
 	for i := 0; i < len(s); {
 		if c := s[i]; c < utf8.RuneSelf && chunkDelim[c] {
 			i++
@@ -150,8 +155,20 @@ func (t *textScan) addText(s string) {
 		for j < len(s) && (s[j] >= utf8.RuneSelf || !chunkDelim[s[j]]) {
 			j++
 		}
-		t.addChunk(s[i:j])
+		c := s[i:j]
 		i = j
+		if t.dedupe {
+			if !context && t.knownChunk(c) {
+				skipped = c
+				continue
+			}
+			if skipped != "" {
+				t.addChunk(skipped)
+				skipped = ""
+			}
+			context = !context || !t.knownChunk(c)
+		}
+		t.addChunk(c)
 	}
 	t.prevRune = 0
 	t.normalised = false
@@ -353,7 +370,7 @@ func (t *textScan) endToken(start int, st *tokStats) {
 		return
 	}
 	if t.dedupe {
-		if _, dup := t.tokenSet[hashToken(t.norm[start:end])]; dup {
+		if t.tokenSet.has(hashToken(t.norm[start:end])) {
 			t.lookup(start, end, idx)
 			return
 		}
@@ -615,6 +632,26 @@ func needsNormalising(s string) bool {
 	return false
 }
 
+// nfkcStable reports whether r is a character that the common text of
+// European languages is made of and that NFKC leaves alone, whatever
+// surrounds it: Latin letters with accents, Cyrillic, typographic quotes
+// and dashes, the euro sign. Text of these alone needs no NFKC pass.
+func nfkcStable(r rune) bool {
+	switch {
+	case 0xC0 <= r && r <= 0x131, 0x134 <= r && r <= 0x13E, 0x141 <= r && r <= 0x148, 0x14A <= r && r <= 0x17E:
+		return true
+	case 0x400 <= r && r <= 0x4FF:
+		return true
+	}
+	// Or whose normal form splits words where it does: a no-break space
+	// is a space, an ellipsis three full stops.
+	switch r {
+	case '–', '—', '‘', '’', '‚', '“', '”', '„', '•', '€', '…', '\u00a0', '©', '®', '°', '«', '»', '£', '§', '·':
+		return true
+	}
+	return false
+}
+
 // normalise returns s as rules and model read it: in Unicode NFKC, so
 // that full-width, mathematical and circled letters, ligatures and
 // composed accents are the letters they show, and without the characters
@@ -622,14 +659,24 @@ func needsNormalising(s string) bool {
 // joiners, soft hyphens, bidi controls). It counts mojibake on the text as
 // written, before NFKC folds some of its tell-tale characters.
 func (t *textScan) normalise(s string) string {
-	invisible := false
+	invisible, stable := false, true
 	var prev rune
-	for _, r := range s {
+	for i := 0; i < len(s); {
+		if s[i] < utf8.RuneSelf {
+			prev = 0
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		i += size
 		if (prev == 'Ð' || prev == 'Ñ') && isMojibakeTail(r) {
 			t.mojibake++
 		}
 		prev = r
-		invisible = invisible || isInvisible(r)
+		if !nfkcStable(r) {
+			stable = false
+			invisible = invisible || isInvisible(r)
+		}
 	}
 	t.normalised = true
 	b := t.normBuf[:0]
@@ -647,7 +694,7 @@ func (t *textScan) normalise(s string) string {
 		return string(t.nfkcBuf)
 	case invisible:
 		return string(b)
-	case !norm.NFKC.IsNormalString(s):
+	case !stable && !norm.NFKC.IsNormalString(s):
 		t.nfkcBuf = norm.NFKC.AppendString(t.nfkcBuf[:0], s)
 		return string(t.nfkcBuf)
 	}
@@ -752,4 +799,125 @@ func (lx *lexiconIndex) knows(w []byte) bool {
 		}
 	}
 	return false
+}
+
+// knownChunk reports whether the chunk c holds only words the body has
+// said already, and no link. Words with letters other than ASCII ones are
+// never known: their rules are Unicode's.
+func (t *textScan) knownChunk(c string) bool {
+	if strings.Contains(c, "://") || len(c) > 4 && strings.EqualFold(c[:4], "www.") ||
+		strings.IndexByte(c, '.') > 0 && strings.IndexByte(c, '@') < 0 && bareDomain(c) != "" {
+		return false
+	}
+	x := uint64(fnvOffset)
+	n := 0
+	for i := 0; i <= len(c); {
+		b := byte(' ')
+		size := 1
+		if i < len(c) {
+			b = c[i]
+		}
+		if b >= utf8.RuneSelf {
+			r, sz := utf8.DecodeRuneInString(c[i:])
+			if unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.Is(unicode.Mn, r) {
+				return false
+			}
+			b, size = ' ', sz
+		}
+		i += size
+		if cls := asciiClass[b]; cls != 0 {
+			x = (x ^ uint64(b|cls&clsUpper<<2)) * fnvPrime
+			n++
+			continue
+		}
+		if n > 0 {
+			if !t.tokenSet.has(x) {
+				return false
+			}
+			x, n = fnvOffset, 0
+		}
+	}
+	return true
+}
+
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+)
+
+// hashToken is the 64-bit FNV-1a hash of a token.
+func hashToken(b []byte) uint64 {
+	x := uint64(fnvOffset)
+	for _, c := range b {
+		x = (x ^ uint64(c)) * fnvPrime
+	}
+	return x
+}
+
+// tokenSet is a set of token hashes: an open-addressing table, cheaper
+// than a map for the few hundred tokens of a message and reused from one
+// message to the next.
+type tokenSet struct {
+	slots []uint64 // 0 is empty; a power of two long
+	n     int
+}
+
+// reset empties the set and sizes it for about n hashes.
+func (s *tokenSet) reset(n int) {
+	size := 64
+	for size < 2*n {
+		size *= 2
+	}
+	if cap(s.slots) < size {
+		s.slots = make([]uint64, size)
+	} else {
+		s.slots = s.slots[:size]
+		clear(s.slots)
+	}
+	s.n = 0
+}
+
+func (s *tokenSet) add(h uint64) {
+	if h == 0 {
+		h = 1
+	}
+	if 2*(s.n+1) > len(s.slots) {
+		old := s.slots
+		s.slots = make([]uint64, 2*len(old))
+		s.n = 0
+		for _, x := range old {
+			if x != 0 {
+				s.add(x)
+			}
+		}
+	}
+	mask := uint64(len(s.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		switch s.slots[i] {
+		case h:
+			return
+		case 0:
+			s.slots[i] = h
+			s.n++
+			return
+		}
+	}
+}
+
+func (s *tokenSet) has(h uint64) bool {
+	if len(s.slots) == 0 {
+		return false
+	}
+	if h == 0 {
+		h = 1
+	}
+	mask := uint64(len(s.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		switch s.slots[i] {
+		case h:
+			return true
+		case 0:
+			return false
+		}
+	}
 }
