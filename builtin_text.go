@@ -805,30 +805,39 @@ func (lx *lexiconIndex) knows(w []byte) bool {
 // said already, and no link. Words with letters other than ASCII ones are
 // never known: their rules are Unicode's.
 func (t *textScan) knownChunk(c string) bool {
-	if strings.Contains(c, "://") || len(c) > 4 && strings.EqualFold(c[:4], "www.") ||
-		strings.IndexByte(c, '.') > 0 && strings.IndexByte(c, '@') < 0 && bareDomain(c) != "" {
-		return false
-	}
 	x := uint64(fnvOffset)
 	n := 0
+	dot, at := false, false
 	for i := 0; i <= len(c); {
 		b := byte(' ')
-		size := 1
 		if i < len(c) {
 			b = c[i]
 		}
-		if b >= utf8.RuneSelf {
-			r, sz := utf8.DecodeRuneInString(c[i:])
-			if unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.Is(unicode.Mn, r) {
-				return false
-			}
-			b, size = ' ', sz
-		}
-		i += size
-		if cls := asciiClass[b]; cls != 0 {
+		i++
+		if cls := asciiClass[b&0x7f]; cls != 0 && b < utf8.RuneSelf {
 			x = (x ^ uint64(b|cls&clsUpper<<2)) * fnvPrime
 			n++
 			continue
+		}
+		switch b {
+		case '.':
+			if i == 4 && n == 3 && len(c) > 4 && x == hashWWW {
+				return false
+			}
+			dot = true
+		case ':':
+			if strings.HasPrefix(c[i:], "//") {
+				return false
+			}
+		case '@':
+			at = true
+		}
+		if b >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(c[i-1:])
+			if unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.Is(unicode.Mn, r) {
+				return false
+			}
+			i += size - 1
 		}
 		if n > 0 {
 			if !t.tokenSet.has(x) {
@@ -837,8 +846,10 @@ func (t *textScan) knownChunk(c string) bool {
 			x, n = fnvOffset, 0
 		}
 	}
-	return true
+	return !dot || at || bareDomain(c) == ""
 }
+
+var hashWWW = hashToken([]byte("www"))
 
 const (
 	fnvOffset = 14695981039346656037
