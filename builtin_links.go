@@ -24,7 +24,9 @@ func (t *textScan) addLink(s string, hostAt int) { t.addLinkKind(s, hostAt, fals
 // style sheet) or followed. A link known as embedded that is also
 // followed is followed.
 func (t *textScan) addLinkKind(s string, hostAt int, embedded bool) {
-	s = strings.TrimRight(s, ".,;:!?'\")]}>*")
+	for len(s) > 0 && linkTail[s[len(s)-1]] {
+		s = s[:len(s)-1]
+	}
 	if hostAt >= len(s) {
 		return
 	}
@@ -48,6 +50,13 @@ func (t *textScan) addLinkKind(s string, hostAt int, embedded bool) {
 	}
 	t.links = append(t.links, link{url: s, host: host, reg: registrable(host), userinfo: userinfo, embedded: embedded})
 }
+
+// linkTail are the characters trimmed from the end of a link: the
+// punctuation of the sentence or markup around it.
+var linkTail = [256]bool{'.': true, ',': true, ';': true, ':': true, '!': true, '?': true, '\'': true, '"': true, ')': true, ']': true, '}': true, '>': true, '*': true}
+
+// domainEdge are the characters trimmed from either end of a bare domain.
+var domainEdge = [256]bool{'.': true, ',': true, ';': true, ':': true, '!': true, '?': true, '*': true}
 
 // parseHost returns the host of an authority-and-path, such as
 // "user@Example.COM:8080/path", in lower case.
@@ -90,7 +99,12 @@ func parseHost(s string) (host string, userinfo bool) {
 // not one. Only known TLDs count, so that file names and version numbers
 // do not.
 func bareDomain(c string) string {
-	c = strings.Trim(c, ".,;:!?*")
+	for len(c) > 0 && domainEdge[c[len(c)-1]] {
+		c = c[:len(c)-1]
+	}
+	for len(c) > 0 && domainEdge[c[0]] {
+		c = c[1:]
+	}
 	if i := strings.IndexByte(c, '/'); i >= 0 {
 		c = c[:i]
 	}
