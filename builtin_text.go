@@ -802,12 +802,12 @@ func (lx *lexiconIndex) knows(w []byte) bool {
 }
 
 // knownChunk reports whether the chunk c holds only words the body has
-// said already, and no link. Words with letters other than ASCII ones are
+// said already, or is a link to a host the body has linked to. Words with letters other than ASCII ones are
 // never known: their rules are Unicode's.
 func (t *textScan) knownChunk(c string) bool {
 	x := uint64(fnvOffset)
 	n := 0
-	dot, at := false, false
+	dot, at, unknown := false, false, false
 	for i := 0; i <= len(c); {
 		b := byte(' ')
 		if i < len(c) {
@@ -822,12 +822,12 @@ func (t *textScan) knownChunk(c string) bool {
 		switch b {
 		case '.':
 			if i == 4 && n == 3 && len(c) > 4 && x == hashWWW {
-				return false
+				return t.knownHost(c)
 			}
 			dot = true
 		case ':':
 			if strings.HasPrefix(c[i:], "//") {
-				return false
+				return t.knownHost(c[i+2:])
 			}
 		case '@':
 			at = true
@@ -840,13 +840,32 @@ func (t *textScan) knownChunk(c string) bool {
 			i += size - 1
 		}
 		if n > 0 {
+			// A word the body lacks may be part of a domain it linked to.
 			if !t.tokenSet.has(x) {
-				return false
+				if !dot {
+					return false
+				}
+				unknown = true
 			}
 			x, n = fnvOffset, 0
 		}
 	}
-	return !dot || at || bareDomain(c) == ""
+	if !dot || at || bareDomain(c) == "" {
+		return !unknown
+	}
+	return t.knownHost(c)
+}
+
+// knownHost reports whether the host that s begins with is a known
+// link's: the text said it as a link, which is no words.
+func (t *textScan) knownHost(s string) bool {
+	host, _ := parseHost(strings.TrimLeft(s, "\"'(<["))
+	for i := range t.links {
+		if t.links[i].host == host {
+			return host != ""
+		}
+	}
+	return false
 }
 
 var hashWWW = hashToken([]byte("www"))
