@@ -641,6 +641,11 @@ func sameColor(a, b int32) bool {
 // message count once, while the words only the HTML shows are scanned as
 // body text: the alternative a mail client shows may be the spam.
 // Distinct-term rules and the text model count a term once anyway.
+//
+// Where the HTML says what the text does, give or take a heading and a
+// table's column names, its new words are looked up in the vocabulary
+// only: they add no statistics and no model features, so that a shop's
+// mail with both alternatives scores as its text does.
 func (t *textScan) addHTMLWords() {
 	if len(t.htmlText) == 0 {
 		return
@@ -650,12 +655,43 @@ func (t *textScan) addHTMLWords() {
 	for _, s := range body {
 		t.tokenSet.add(hashToken(t.norm[s.start:s.end]))
 	}
+	text := string(t.htmlText)
 	budget := t.textBudget
 	t.textBudget = maxScanText
 	t.dedupe = true
-	t.addText(string(t.htmlText))
-	t.dedupe = false
+	t.vocabOnly = len(body) > 0 && !t.differs(text)
+	normLen, spansLen, phrasesLen := len(t.norm), len(t.spans), len(t.phraseAt)
+	t.addText(text)
+	if t.vocabOnly {
+		t.matchPhrases()
+		t.norm, t.spans, t.phraseAt = t.norm[:normLen], t.spans[:spansLen], t.phraseAt[:phrasesLen]
+		t.phrasesDone = phrasesLen
+	}
+	t.dedupe, t.vocabOnly = false, false
 	t.textBudget = budget
+}
+
+// differs reports whether at least a fifth of the chunks of the HTML's
+// text say what the body does not.
+func (t *textScan) differs(text string) bool {
+	known, novel := 0, 0
+	for i := 0; i < len(text); {
+		if c := text[i]; c < utf8.RuneSelf && chunkDelim[c] {
+			i++
+			continue
+		}
+		j := i + 1
+		for j < len(text) && (text[j] >= utf8.RuneSelf || !chunkDelim[text[j]]) {
+			j++
+		}
+		if t.knownChunk(text[i:j]) {
+			known++
+		} else {
+			novel++
+		}
+		i = j
+	}
+	return novel*5 >= known+novel
 }
 
 // textFromHTML reports whether msg.Text was made from msg.HTML by the

@@ -245,3 +245,18 @@ func TestBuiltinFolding(t *testing.T) {
 		}
 	}
 }
+
+// TestBuiltinHTMLAlternativeAddsSpam slips a line of spam into the HTML
+// alternative of a long newsletter whose text part is clean: the HTML's
+// few new words are still looked up.
+func TestBuiltinHTMLAlternativeAddsSpam(t *testing.T) {
+	text, html := newsletter()
+	html = strings.Replace(html, "<h2>Tasting evening</h2>", "<p>Buy viagra and cialis without prescription at our online pharmacy.</p><h2>Tasting evening</h2>", 1)
+	m := build(t, "Subject: Autumn at Tea House\nMIME-Version: 1.0\nContent-Type: multipart/alternative; boundary=\"ALT\"",
+		"--ALT\nContent-Type: text/plain; charset=utf-8\n\n"+text+"\n--ALT\nContent-Type: text/html; charset=utf-8\n\n"+html+"\n--ALT--\n")
+	sc := score(t, spamrun.NewBuiltinScorer(), m)
+	checkInvariants(t, sc)
+	if !fired(sc, "PHARMA_WORDS") {
+		t.Errorf("PHARMA_WORDS did not fire: %s", describe(sc))
+	}
+}

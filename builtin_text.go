@@ -59,6 +59,7 @@ type textScan struct {
 	prevRune   rune
 	textBudget int
 	dedupe     bool     // tokens in tokenSet add no statistics
+	vocabOnly  bool     // with dedupe: no token adds statistics
 	tokenSet   tokenSet // the body's tokens, see addHTMLWords
 	normBuf    []byte   // addText's normalised text, see normalise
 	nfkcBuf    []byte
@@ -370,7 +371,7 @@ func (t *textScan) endToken(start int, st *tokStats) {
 		return
 	}
 	if t.dedupe {
-		if t.tokenSet.has(hashToken(t.norm[start:end])) {
+		if t.vocabOnly || t.tokenSet.has(hashToken(t.norm[start:end])) {
 			t.lookup(start, end, idx)
 			return
 		}
