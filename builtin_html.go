@@ -655,43 +655,24 @@ func (t *textScan) addHTMLWords() {
 	for _, s := range body {
 		t.tokenSet.add(hashToken(t.norm[s.start:s.end]))
 	}
-	text := string(t.htmlText)
 	budget := t.textBudget
 	t.textBudget = maxScanText
-	t.dedupe = true
-	t.vocabOnly = len(body) > 0 && !t.differs(text)
+	t.dedupe, t.chunksOld, t.chunksNew = true, 0, 0
 	normLen, spansLen, phrasesLen := len(t.norm), len(t.spans), len(t.phraseAt)
-	t.addText(text)
-	if t.vocabOnly {
+	words, gib, gibEx, mixed, mixedEx := t.words, t.gibberish, len(t.gibEx), t.mixed, len(t.mixedEx)
+	cyr, lat, moji := t.cyrillic, t.latin, t.mojibake
+	t.addText(string(t.htmlText))
+	if len(body) > 0 && t.chunksNew*5 < t.chunksOld+t.chunksNew {
+		// Less than a fifth is new: keep the vocabulary hits and links,
+		// and forget the rest.
 		t.matchPhrases()
 		t.norm, t.spans, t.phraseAt = t.norm[:normLen], t.spans[:spansLen], t.phraseAt[:phrasesLen]
 		t.phrasesDone = phrasesLen
+		t.words, t.gibberish, t.gibEx, t.mixed, t.mixedEx = words, gib, t.gibEx[:gibEx], mixed, t.mixedEx[:mixedEx]
+		t.cyrillic, t.latin, t.mojibake = cyr, lat, moji
 	}
-	t.dedupe, t.vocabOnly = false, false
+	t.dedupe = false
 	t.textBudget = budget
-}
-
-// differs reports whether at least a fifth of the chunks of the HTML's
-// text say what the body does not.
-func (t *textScan) differs(text string) bool {
-	known, novel := 0, 0
-	for i := 0; i < len(text); {
-		if c := text[i]; c < utf8.RuneSelf && chunkDelim[c] {
-			i++
-			continue
-		}
-		j := i + 1
-		for j < len(text) && (text[j] >= utf8.RuneSelf || !chunkDelim[text[j]]) {
-			j++
-		}
-		if t.knownChunk(text[i:j]) {
-			known++
-		} else {
-			novel++
-		}
-		i = j
-	}
-	return novel*5 >= known+novel
 }
 
 // textFromHTML reports whether msg.Text was made from msg.HTML by the

@@ -59,7 +59,8 @@ type textScan struct {
 	prevRune   rune
 	textBudget int
 	dedupe     bool     // tokens in tokenSet add no statistics
-	vocabOnly  bool     // with dedupe: no token adds statistics
+	chunksOld  int      // with dedupe: chunks the body has said, and
+	chunksNew  int      // chunks it has not
 	tokenSet   tokenSet // the body's tokens, see addHTMLWords
 	normBuf    []byte   // addText's normalised text, see normalise
 	nfkcBuf    []byte
@@ -161,13 +162,20 @@ func (t *textScan) addText(s string) {
 		if t.dedupe {
 			if !context && t.knownChunk(c) {
 				skipped = c
+				t.chunksOld++
 				continue
 			}
 			if skipped != "" {
 				t.addChunk(skipped)
 				skipped = ""
 			}
-			context = !context || !t.knownChunk(c)
+			if context && t.knownChunk(c) {
+				t.chunksOld++
+				context = false
+			} else {
+				t.chunksNew++
+				context = true
+			}
 		}
 		t.addChunk(c)
 	}
@@ -371,7 +379,7 @@ func (t *textScan) endToken(start int, st *tokStats) {
 		return
 	}
 	if t.dedupe {
-		if t.vocabOnly || t.tokenSet.has(hashToken(t.norm[start:end])) {
+		if t.tokenSet.has(hashToken(t.norm[start:end])) {
 			t.lookup(start, end, idx)
 			return
 		}
