@@ -378,32 +378,24 @@ func (t *textScan) endToken(start int, st *tokStats) {
 	if st.letters == 0 {
 		return
 	}
-	if t.dedupe {
-		if t.tokenSet.has(hashToken(t.norm[start:end])) {
-			t.lookup(start, end, idx)
-			return
+	// A word the body has said adds no statistics again, see addHTMLWords.
+	if !t.dedupe || !t.tokenSet.has(hashToken(t.norm[start:end])) {
+		t.words++
+		t.cyrillic += st.cyr
+		t.latin += st.latin
+		if st.latin > 0 && (st.cyr > 0 || st.grk > 0) {
+			t.mixed++
+			if len(t.mixedEx) < maxExamples {
+				t.mixedEx = append(t.mixedEx, sp)
+			}
+		}
+		if isGibberish(st, end-start) {
+			t.gibberish++
+			if len(t.gibEx) < maxExamples {
+				t.gibEx = append(t.gibEx, sp)
+			}
 		}
 	}
-	t.words++
-	t.cyrillic += st.cyr
-	t.latin += st.latin
-	if st.latin > 0 && (st.cyr > 0 || st.grk > 0) {
-		t.mixed++
-		if len(t.mixedEx) < maxExamples {
-			t.mixedEx = append(t.mixedEx, sp)
-		}
-	}
-	if isGibberish(st, end-start) {
-		t.gibberish++
-		if len(t.gibEx) < maxExamples {
-			t.gibEx = append(t.gibEx, sp)
-		}
-	}
-	t.lookup(start, end, idx)
-}
-
-// lookup looks the token norm[start:end], spans[idx], up in the lexicon.
-func (t *textScan) lookup(start, end int, idx int32) {
 	tok := t.norm[start:end]
 	if e, ok := lexicon.words[string(tok)]; ok {
 		if e.term >= 0 {
