@@ -1,6 +1,7 @@
 package spamrun_test
 
 import (
+	"encoding/base64"
 	"fmt"
 	"slices"
 	"strings"
@@ -211,6 +212,10 @@ func TestBuiltinHTMLRules(t *testing.T) {
 		{"opacity zero", "HTML_HIDDEN_TEXT", html(`<div style="opacity:0"><a href="https://casino-partner.example.net/">x</a></div>`), true},
 		{"hidden anchor itself", "HTML_HIDDEN_TEXT", html(`<p>Hi</p><a href="https://casino-partner.example.net/" style="display:none">x</a>`), true},
 		{"hidden element closed, outside link after", "HTML_HIDDEN_TEXT", html(`<div style="display:none">Preview text</div><p><a href="https://partner.example.net/">partner</a></p>`), false},
+		{"full-width brand in a host", "URI_BRAND_LOOKALIKE", html(`<a href="https://ｐａｙｐａｌ-login.example.net/">log in</a>`), true},
+		{"full-width brand in the From name", "FROM_BRAND_SPOOF", func(tb testing.TB) *spamrun.Message {
+			return build(tb, "From: =?utf-8?b?"+base64.StdEncoding.EncodeToString([]byte("ＰａｙＰａｌ Service"))+"?= <info@shop1.example>", "Hello\n")
+		}, true},
 		{"hidden image", "HTML_HIDDEN_TEXT", html(`<img src="https://track.example.net/p.gif" style="display:none"><p>Hello</p>`), false},
 	}
 	s := spamrun.NewBuiltinScorerWithOptions(&spamrun.BuiltinOptions{RulesOnly: true})

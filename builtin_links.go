@@ -4,6 +4,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // link is one distinct link of a message: a URL in the text or an href, or
@@ -266,16 +268,18 @@ func brandOwns(brand, reg string) bool {
 }
 
 // skeleton replaces the Cyrillic and Greek letters that look like Latin
-// ones, so that "pаypal" with a Cyrillic "а" reads as the brand it shows.
+// ones, so that "pаypal" with a Cyrillic "а" reads as the brand it shows,
+// after NFKC has made full-width and mathematical letters plain ones.
 func skeleton(s string) string {
 	for _, r := range s {
 		if r >= 0x370 {
 			return strings.Map(func(r rune) rune {
+				r = unicode.ToLower(r)
 				if l, ok := confusables[r]; ok {
 					return l
 				}
 				return r
-			}, s)
+			}, norm.NFKC.String(s))
 		}
 	}
 	return s
