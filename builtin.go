@@ -187,17 +187,27 @@ func (s *BuiltinScorer) Score(_ context.Context, msg *Message) (Score, error) {
 	t.addText(msg.Subject)
 	t.subjectSpans = len(t.spans)
 	text := msg.Text
-	if kept, ok := commentNotice(msg); ok {
+	kept, notice := commentNotice(msg)
+	switch {
+	case notice:
 		text = kept
 		sc.Add("WP_COMMENT_NOTICE", 0, "a WordPress notice to the site's owner about a comment; the quoted comment is not scored")
+	case msg.HTML != "" && textFromHTML(msg):
+		// The HTML's visible words are read instead, as a reader sees them.
+		text = ""
 	}
 	t.addText(text)
+	switch {
+	case msg.HTML == "":
+	case notice:
+		// A notice's HTML would quote the comment its text leaves out.
+		t.readHTML(msg.HTML, own, false)
+	default:
+		t.scanHTML(msg.HTML, own)
+	}
 	parts := t.scanParts(msg, own)
 	t.matchPhrases()
 	t.matchWide()
-	if msg.HTML != "" {
-		t.scanHTML(msg.HTML, own)
-	}
 
 	if strings.Contains(msg.Text, gtube) || strings.Contains(msg.HTML, gtube) || strings.Contains(msg.Subject, gtube) || parts.gtube {
 		sc.Add("GTUBE", 1000, "the GTUBE test string")
@@ -219,7 +229,7 @@ func (s *BuiltinScorer) Score(_ context.Context, msg *Message) (Score, error) {
 
 // linkStats sums up a message's links.
 type linkStats struct {
-	total      int      // distinct links
+	total      int      // distinct links followed (not embedded images)
 	foreign    int      // distinct links to outside domains
 	foreignReg []string // distinct outside registrable domains
 	shortener  []string
@@ -231,9 +241,12 @@ type linkStats struct {
 }
 
 func classifyLinks(links []link, own ownDomains) linkStats {
-	ls := linkStats{total: len(links)}
+	var ls linkStats
 	for i := range links {
 		l := &links[i]
+		if !l.embedded {
+			ls.total++
+		}
 		if own.has(l.reg) {
 			continue
 		}
@@ -243,8 +256,12 @@ func classifyLinks(links []link, own ownDomains) linkStats {
 		if commonLinkDomains[l.reg] {
 			continue
 		}
-		ls.foreign++
-		ls.foreignReg = appendDistinct(ls.foreignReg, l.reg)
+		// Images and style sheets on other hosts are how newsletters are
+		// built: they count for what their hosts are, not how many.
+		if !l.embedded {
+			ls.foreign++
+			ls.foreignReg = appendDistinct(ls.foreignReg, l.reg)
+		}
 		switch {
 		case shortenerDomains[l.host] || shortenerDomains[l.reg]:
 			ls.shortener = appendDistinct(ls.shortener, l.url)

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // link is one distinct link of a message: a URL in the text or an href, or
@@ -13,12 +15,20 @@ type link struct {
 	host     string // lower case, without user info, port or trailing dot
 	reg      string // registrable domain; the host itself for IP addresses
 	userinfo bool   // "http://paypal.com@evil.example/": the host is after the @
+	embedded bool   // loaded with the message (an image, a style sheet), not followed
 }
 
 // addLink records the link s whose host begins at hostAt, unless it is
 // already known.
-func (t *textScan) addLink(s string, hostAt int) {
-	s = strings.TrimRight(s, ".,;:!?'\")]}>*")
+func (t *textScan) addLink(s string, hostAt int) { t.addLinkKind(s, hostAt, false) }
+
+// addLinkKind is addLink for a link that is embedded (an image source, a
+// style sheet) or followed. A link known as embedded that is also
+// followed is followed.
+func (t *textScan) addLinkKind(s string, hostAt int, embedded bool) {
+	for len(s) > 0 && linkTail[s[len(s)-1]] {
+		s = s[:len(s)-1]
+	}
 	if hostAt >= len(s) {
 		return
 	}
@@ -28,6 +38,7 @@ func (t *textScan) addLink(s string, hostAt int) {
 	s = strings.TrimSuffix(s, "/")
 	for i := range t.links {
 		if len(t.links[i].url) == len(s) && strings.EqualFold(t.links[i].url, s) {
+			t.links[i].embedded = t.links[i].embedded && embedded
 			return
 		}
 	}
@@ -39,8 +50,15 @@ func (t *textScan) addLink(s string, hostAt int) {
 		t.moreLinks++
 		return
 	}
-	t.links = append(t.links, link{url: s, host: host, reg: registrable(host), userinfo: userinfo})
+	t.links = append(t.links, link{url: s, host: host, reg: registrable(host), userinfo: userinfo, embedded: embedded})
 }
+
+// linkTail are the characters trimmed from the end of a link: the
+// punctuation of the sentence or markup around it.
+var linkTail = [256]bool{'.': true, ',': true, ';': true, ':': true, '!': true, '?': true, '\'': true, '"': true, ')': true, ']': true, '}': true, '>': true, '*': true}
+
+// domainEdge are the characters trimmed from either end of a bare domain.
+var domainEdge = [256]bool{'.': true, ',': true, ';': true, ':': true, '!': true, '?': true, '*': true}
 
 // parseHost returns the host of an authority-and-path, such as
 // "user@Example.COM:8080/path", in lower case.
@@ -83,7 +101,12 @@ func parseHost(s string) (host string, userinfo bool) {
 // not one. Only known TLDs count, so that file names and version numbers
 // do not.
 func bareDomain(c string) string {
-	c = strings.Trim(c, ".,;:!?*")
+	for len(c) > 0 && domainEdge[c[len(c)-1]] {
+		c = c[:len(c)-1]
+	}
+	for len(c) > 0 && domainEdge[c[0]] {
+		c = c[1:]
+	}
 	if i := strings.IndexByte(c, '/'); i >= 0 {
 		c = c[:i]
 	}
@@ -245,16 +268,18 @@ func brandOwns(brand, reg string) bool {
 }
 
 // skeleton replaces the Cyrillic and Greek letters that look like Latin
-// ones, so that "pаypal" with a Cyrillic "а" reads as the brand it shows.
+// ones, so that "pаypal" with a Cyrillic "а" reads as the brand it shows,
+// after NFKC has made full-width and mathematical letters plain ones.
 func skeleton(s string) string {
 	for _, r := range s {
 		if r >= 0x370 {
 			return strings.Map(func(r rune) rune {
+				r = unicode.ToLower(r)
 				if l, ok := confusables[r]; ok {
 					return l
 				}
 				return r
-			}, s)
+			}, norm.NFKC.String(s))
 		}
 	}
 	return s
@@ -265,6 +290,7 @@ var confusables = map[rune]rune{
 	'с': 'c', 'т': 't', 'у': 'y', 'х': 'x', 'і': 'i', 'ј': 'j', 'ѕ': 's', 'ԁ': 'd',
 	'ԛ': 'q', 'ԝ': 'w', 'ѵ': 'v', 'ο': 'o', 'α': 'a', 'ν': 'v', 'ρ': 'p', 'τ': 't',
 	'ι': 'i', 'κ': 'k', 'χ': 'x', 'υ': 'u', 'ε': 'e',
+	'ӏ': 'l', 'һ': 'h', 'ԍ': 'g', 'ѡ': 'w', 'η': 'n', 'ϲ': 'c', 'ϳ': 'j', 'ϱ': 'p',
 }
 
 var leetReplacer = strings.NewReplacer("0", "o", "1", "l", "3", "e", "4", "a", "5", "s", "rn", "m", "vv", "w")
@@ -275,123 +301,6 @@ func unLeet(s string) string {
 		return leetReplacer.Replace(s)
 	}
 	return s
-}
-
-// scanHTML finds the links of an HTML body, the anchors whose text shows
-// another domain than they lead to, and text hidden from the reader.
-func (t *textScan) scanHTML(html string, own ownDomains) {
-	if len(html) > maxScanHTML {
-		html = html[:maxScanHTML]
-	}
-	low := strings.ToLower(html)
-	for i := 0; i < len(low); {
-		k := strings.Index(low[i:], "<a")
-		if k < 0 {
-			break
-		}
-		p := i + k + 2
-		i = p
-		if p >= len(low) || !isHTMLSpace(low[p]) {
-			continue
-		}
-		end := strings.IndexByte(low[p:], '>')
-		if end < 0 {
-			break
-		}
-		end += p
-		i = end + 1
-		href := strings.TrimSpace(attrValue(low[p:end], "href"))
-		scheme := strings.Index(href, "://")
-		if scheme < 3 || scheme > 6 {
-			continue
-		}
-		t.addLink(href, scheme+3)
-		t.checkAnchor(visibleFirstWord(low[end+1:]), href[scheme+3:])
-	}
-	t.findHidden(low, own)
-}
-
-func isHTMLSpace(b byte) bool { return b == ' ' || b == '\t' || b == '\n' || b == '\r' || b == '\f' }
-
-// attrValue returns the value of the attribute name in the inside of a
-// lower-cased tag.
-func attrValue(tag, name string) string {
-	const maxAttrLen = 4096
-	for off := 0; off < len(tag); {
-		k := strings.Index(tag[off:], name)
-		if k < 0 {
-			return ""
-		}
-		k += off
-		off = k + len(name)
-		if k > 0 && !isHTMLSpace(tag[k-1]) && tag[k-1] != '"' && tag[k-1] != '\'' && tag[k-1] != '/' {
-			continue
-		}
-		j := off
-		for j < len(tag) && isHTMLSpace(tag[j]) {
-			j++
-		}
-		if j >= len(tag) || tag[j] != '=' {
-			continue
-		}
-		j++
-		for j < len(tag) && isHTMLSpace(tag[j]) {
-			j++
-		}
-		if j >= len(tag) {
-			return ""
-		}
-		// No honest attribute value is longer; a longer search only costs.
-		if len(tag)-j > maxAttrLen {
-			tag = tag[:j+maxAttrLen]
-		}
-		if q := tag[j]; q == '"' || q == '\'' {
-			if e := strings.IndexByte(tag[j+1:], q); e >= 0 {
-				return tag[j+1 : j+1+e]
-			}
-			return tag[j+1:]
-		}
-		if e := strings.IndexAny(tag[j:], " \t\r\n"); e >= 0 {
-			return tag[j : j+e]
-		}
-		return tag[j:]
-	}
-	return ""
-}
-
-// visibleFirstWord returns the first word of text a reader sees at the
-// start of s, skipping tags, white space and &nbsp;.
-func visibleFirstWord(s string) string {
-	// A link's text starts right after it; looking further only costs time
-	// on pages made of nothing but tags.
-	if len(s) > 1024 {
-		s = s[:1024]
-	}
-	i := 0
-	for i < len(s) {
-		switch {
-		case s[i] == '<':
-			if strings.HasPrefix(s[i:], "</a") {
-				return ""
-			}
-			e := strings.IndexByte(s[i:], '>')
-			if e < 0 {
-				return ""
-			}
-			i += e + 1
-		case isHTMLSpace(s[i]):
-			i++
-		case strings.HasPrefix(s[i:], "&nbsp;"):
-			i += len("&nbsp;")
-		default:
-			j := i
-			for j < len(s) && s[j] != '<' && s[j] != '&' && !isHTMLSpace(s[j]) {
-				j++
-			}
-			return s[i:j]
-		}
-	}
-	return ""
 }
 
 // espTrackingDomains are the click trackers of mailing services, whose
@@ -426,139 +335,6 @@ func (t *textScan) checkAnchor(word, hrefRest string) {
 		return
 	}
 	t.mismatch = append(t.mismatch, shownReg+" → "+hrefReg)
-}
-
-var hiddenStyles = []string{
-	"display:none", "display: none", "visibility:hidden", "visibility: hidden",
-	"font-size:0", "font-size: 0",
-}
-
-// hideableTags are the elements whose hidden content is examined; a hidden
-// img or input is a tracking pixel or a form detail, not hidden text.
-var hideableTags = setOf("div", "span", "p", "td", "table", "font", "section", "center", "tr", "li", "ul", "a")
-
-// findHidden looks for styled-away elements that carry outside links or a
-// lot of text. A short hidden preheader, or a hidden mobile menu of the
-// shop's own links, is what honest templates do.
-func (t *textScan) findHidden(low string, own ownDomains) {
-	// Each candidate costs up to elementContent's limit; honest templates
-	// have a handful, and a page of thousands is after something else.
-	const maxCandidates = 32
-	const maxTagLen = 2048
-	const maxHits = 256
-	candidates, hits := 0, 0
-	for _, pat := range hiddenStyles {
-		for off := 0; off < len(low); {
-			k := strings.Index(low[off:], pat)
-			if k < 0 {
-				break
-			}
-			if hits++; hits > maxHits {
-				return
-			}
-			p := off + k
-			off = p + len(pat)
-			if strings.HasPrefix(pat, "font-size") && off < len(low) && (low[off] == '.' || ('0' <= low[off] && low[off] <= '9')) {
-				continue
-			}
-			back := low[max(0, p-maxTagLen):p]
-			lt := strings.LastIndexByte(back, '<')
-			if lt < 0 || strings.LastIndexByte(back, '>') > lt {
-				continue
-			}
-			lt += p - len(back)
-			name := low[lt+1:]
-			if n := strings.IndexFunc(name, func(r rune) bool { return r > 'z' || r < 'a' }); n >= 0 {
-				name = name[:n]
-			}
-			if !hideableTags[name] {
-				continue
-			}
-			if candidates++; candidates > maxCandidates {
-				return
-			}
-			tagEnd := strings.IndexByte(low[p:], '>')
-			if tagEnd < 0 {
-				return
-			}
-			content := elementContent(low[p+tagEnd+1:], name)
-			textLen, foreign := hiddenContent(content, own)
-			switch {
-			case foreign > 0:
-				t.hiddenText, t.hiddenWhy = true, "hidden element links to another domain"
-				return
-			case textLen >= 500:
-				t.hiddenText, t.hiddenWhy = true, "hidden element holds a lot of text"
-				return
-			}
-		}
-	}
-}
-
-// elementContent returns the inside of the element named name whose start
-// tag ended just before s.
-func elementContent(s, name string) string {
-	const limit = 20 << 10
-	if len(s) > limit {
-		s = s[:limit]
-	}
-	depth := 1
-	for i := 0; i < len(s); i++ {
-		if s[i] != '<' {
-			continue
-		}
-		rest := s[i+1:]
-		closing := strings.HasPrefix(rest, "/")
-		if closing {
-			rest = rest[1:]
-		}
-		if !strings.HasPrefix(rest, name) || (len(rest) > len(name) && asciiClass[rest[len(name)]&0x7f]&clsLetter != 0) {
-			continue
-		}
-		if closing {
-			depth--
-			if depth == 0 {
-				return s[:i]
-			}
-		} else {
-			depth++
-		}
-	}
-	return s
-}
-
-// hiddenContent measures hidden content: its visible characters, and
-// whether it links to domains that are neither the sender's nor common
-// (foreign is 0 or 1).
-func hiddenContent(s string, own ownDomains) (textLen, foreign int) {
-	inTag := false
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '<':
-			inTag = true
-		case c == '>':
-			inTag = false
-		case !inTag && !isHTMLSpace(c):
-			textLen++
-		}
-	}
-	for off, n := 0, 0; off < len(s) && foreign == 0 && n < 64; n++ {
-		k := strings.Index(s[off:], "href")
-		if k < 0 {
-			break
-		}
-		off += k + 4
-		v := attrValue(s[off-4:], "href")
-		scheme := strings.Index(v, "://")
-		if scheme < 0 {
-			continue
-		}
-		host, _ := parseHost(v[scheme+3:])
-		if reg := registrable(host); host != "" && !own.has(reg) && !commonLinkDomains[reg] {
-			foreign++
-		}
-	}
-	return textLen, foreign
 }
 
 // ownDomains are the registrable domains of the message's From address and

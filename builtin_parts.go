@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"compress/flate"
 	"compress/zlib"
-	"html"
 	"io"
 	"path"
 	"strings"
@@ -115,62 +114,11 @@ func (t *textScan) addHTMLPart(f *partFacts, content []byte, own ownDomains) {
 	}
 	h := validUTF8(string(content[:min(len(content), f.htmlBudget)]))
 	f.htmlBudget -= len(h)
+	if strings.Contains(h, gtube) {
+		f.gtube = true
+	}
+	// scanHTML reads the visible words as well as the links.
 	t.scanHTML(h, own)
-	t.addPartText(f, htmlText(h, t.textBudget))
-}
-
-// htmlText returns the text of an HTML document that a browser shows,
-// roughly: without tags, comments, scripts and styles, with entities
-// decoded, at most about max bytes.
-func htmlText(h string, max int) string {
-	var b strings.Builder
-	for i := 0; i < len(h) && b.Len() < max; {
-		lt := strings.IndexByte(h[i:], '<')
-		if lt < 0 {
-			b.WriteString(h[i:])
-			break
-		}
-		b.WriteString(h[i : i+lt])
-		i += lt
-		rest := h[i:]
-		end := ">"
-		switch {
-		case strings.HasPrefix(rest, "<!--"):
-			end = "-->"
-		case hasPrefixFold(rest, "<script"):
-			end = "</script>"
-		case hasPrefixFold(rest, "<style"):
-			end = "</style>"
-		}
-		k := indexFold(rest, end)
-		if k < 0 {
-			break
-		}
-		i += k + len(end)
-		b.WriteByte(' ')
-	}
-	s := b.String()
-	if len(s) > max {
-		s = s[:max]
-	}
-	if strings.IndexByte(s, '&') >= 0 {
-		s = html.UnescapeString(s)
-	}
-	return s
-}
-
-func hasPrefixFold(s, prefix string) bool {
-	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
-}
-
-// indexFold is strings.Index for an ASCII needle, ignoring case.
-func indexFold(s, needle string) int {
-	for i := 0; i+len(needle) <= len(s); i++ {
-		if strings.EqualFold(s[i:i+len(needle)], needle) {
-			return i
-		}
-	}
-	return -1
 }
 
 // scanZip reads the names in a zip archive: executables among them, and

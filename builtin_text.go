@@ -5,6 +5,8 @@ import (
 	"sync"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // Bounds on the work done per message. Spam shows itself in the first
@@ -39,6 +41,7 @@ type textScan struct {
 	spans        []span
 	subjectSpans int // spans[:subjectSpans] are the subject's
 	phraseAt     []phraseStart
+	phrasesDone  int // phraseAt[:phrasesDone] are matched
 	seen         []uint64
 	hits         []int32                // lexicon terms in order of first hit
 	catSum       [numCategories]float64 // strong terms
@@ -55,13 +58,23 @@ type textScan struct {
 	mojibake   int
 	prevRune   rune
 	textBudget int
+	dedupe     bool     // tokens in tokenSet add no statistics
+	chunksOld  int      // with dedupe: chunks the body has said, and
+	chunksNew  int      // chunks it has not
+	tokenSet   tokenSet // the body's tokens, see addHTMLWords
+	normBuf    []byte   // addText's normalised text, see normalise
+	nfkcBuf    []byte
+	normalised bool // the text being read was normalised; mojibake was counted before
 
 	links          []link
 	moreLinks      int // distinct links beyond maxLinks, not examined
 	hiddenText     bool
 	hiddenWhy      string
 	htmlAttachment bool
-	mismatch       []string // "text → href" of anchors showing another domain
+	mismatch       []string   // "text → href" of anchors showing another domain
+	htmlText       []byte     // the visible text of the HTML being read
+	htmlStack      []htmlElem // its open elements
+	anchorText     []byte     // the text of its open anchor
 
 	features featureBuf // the text model's input, see modelFeatures
 }
@@ -91,6 +104,13 @@ func putScan(t *textScan) {
 		links:    t.links[:0],
 		mismatch: t.mismatch[:0],
 		features: featureBuf{b: t.features.b[:0], ends: t.features.ends[:0]},
+
+		tokenSet:   tokenSet{slots: t.tokenSet.slots[:0]},
+		normBuf:    t.normBuf[:0],
+		nfkcBuf:    t.nfkcBuf[:0],
+		htmlText:   t.htmlText[:0],
+		htmlStack:  t.htmlStack[:0],
+		anchorText: t.anchorText[:0],
 	}
 	// Drop the references into the last message, so the pool does not keep
 	// it alive.
@@ -120,6 +140,14 @@ func (t *textScan) addText(s string) {
 		s = s[:t.textBudget]
 	}
 	t.textBudget -= len(s)
+	if needsNormalising(s) {
+		s = t.normalise(s)
+	}
+	// In dedupe mode a chunk whose words the body has all said is skipped,
+	// unless it stands next to a new one, where it may begin or end a
+	// phrase.
+	var skipped string
+	context := false
 	for i := 0; i < len(s); {
 		if c := s[i]; c < utf8.RuneSelf && chunkDelim[c] {
 			i++
@@ -129,10 +157,30 @@ func (t *textScan) addText(s string) {
 		for j < len(s) && (s[j] >= utf8.RuneSelf || !chunkDelim[s[j]]) {
 			j++
 		}
-		t.addChunk(s[i:j])
+		c := s[i:j]
 		i = j
+		if t.dedupe {
+			if !context && t.knownChunk(c) {
+				skipped = c
+				t.chunksOld++
+				continue
+			}
+			if skipped != "" {
+				t.addChunk(skipped)
+				skipped = ""
+			}
+			if context && t.knownChunk(c) {
+				t.chunksOld++
+				context = false
+			} else {
+				t.chunksNew++
+				context = true
+			}
+		}
+		t.addChunk(c)
 	}
 	t.prevRune = 0
+	t.normalised = false
 }
 
 func (t *textScan) addChunk(c string) {
@@ -262,7 +310,7 @@ func (t *textScan) addWords(s string) {
 			continue
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
-		if (t.prevRune == 'Ð' || t.prevRune == 'Ñ') && isMojibakeTail(r) {
+		if (t.prevRune == 'Ð' || t.prevRune == 'Ñ') && isMojibakeTail(r) && !t.normalised {
 			t.mojibake++
 		}
 		t.prevRune = r
@@ -319,6 +367,9 @@ func (t *textScan) endToken(start int, st *tokStats) {
 	if start < 0 {
 		return
 	}
+	if st.letters > 0 && (st.digits > 0 || st.latin > 0 && (st.cyr > 0 || st.grk > 0)) {
+		t.foldToken(start, st)
+	}
 	end := len(t.norm)
 	sp := span{int32(start), int32(end)}
 	idx := int32(len(t.spans))
@@ -327,19 +378,22 @@ func (t *textScan) endToken(start int, st *tokStats) {
 	if st.letters == 0 {
 		return
 	}
-	t.words++
-	t.cyrillic += st.cyr
-	t.latin += st.latin
-	if st.latin > 0 && (st.cyr > 0 || st.grk > 0) {
-		t.mixed++
-		if len(t.mixedEx) < maxExamples {
-			t.mixedEx = append(t.mixedEx, sp)
+	// A word the body has said adds no statistics again, see addHTMLWords.
+	if !t.dedupe || !t.tokenSet.has(hashToken(t.norm[start:end])) {
+		t.words++
+		t.cyrillic += st.cyr
+		t.latin += st.latin
+		if st.latin > 0 && (st.cyr > 0 || st.grk > 0) {
+			t.mixed++
+			if len(t.mixedEx) < maxExamples {
+				t.mixedEx = append(t.mixedEx, sp)
+			}
 		}
-	}
-	if isGibberish(st, end-start) {
-		t.gibberish++
-		if len(t.gibEx) < maxExamples {
-			t.gibEx = append(t.gibEx, sp)
+		if isGibberish(st, end-start) {
+			t.gibberish++
+			if len(t.gibEx) < maxExamples {
+				t.gibEx = append(t.gibEx, sp)
+			}
 		}
 	}
 	tok := t.norm[start:end]
@@ -409,8 +463,9 @@ func (t *textScan) category(c category) float64 {
 
 // matchPhrases looks up the multi-word lexicon entries, once all tokens are
 // known.
+// It may be called again after more text: it matches what is new.
 func (t *textScan) matchPhrases() {
-	for _, p := range t.phraseAt {
+	for _, p := range t.phraseAt[t.phrasesDone:] {
 		i := int(p.token)
 		for n := 2; n <= int(p.maxWords) && i+n <= len(t.spans); n++ {
 			key := t.norm[t.spans[i].start:t.spans[i+n-1].end]
@@ -419,6 +474,7 @@ func (t *textScan) matchPhrases() {
 			}
 		}
 	}
+	t.phrasesDone = len(t.phraseAt)
 }
 
 // lexiconIndex is lexiconSource, tokenised and indexed.
@@ -428,6 +484,8 @@ type lexiconIndex struct {
 	phrases map[string]int32
 	stems   map[string][]stemEntry
 	wide    []wideTerm // Chinese, Japanese and Korean terms, see matchWide
+	// inPhrases are the words of phrases, wherever they stand in one.
+	inPhrases map[string]struct{}
 }
 
 type lexTerm struct {
@@ -450,9 +508,10 @@ var lexicon = buildLexicon(lexiconSource)
 
 func buildLexicon(src []termGroup) *lexiconIndex {
 	lx := &lexiconIndex{
-		words:   make(map[string]wordEntry),
-		phrases: make(map[string]int32),
-		stems:   make(map[string][]stemEntry),
+		words:     make(map[string]wordEntry),
+		phrases:   make(map[string]int32),
+		stems:     make(map[string][]stemEntry),
+		inPhrases: make(map[string]struct{}),
 	}
 	var scratch textScan
 	for _, g := range src {
@@ -507,6 +566,9 @@ func buildLexicon(src []termGroup) *lexiconIndex {
 					panic("spamrun: duplicate lexicon entry " + norm)
 				}
 				lx.phrases[norm] = id
+				for _, w := range words {
+					lx.inPhrases[w] = struct{}{}
+				}
 				e, ok := lx.words[words[0]]
 				if !ok {
 					e.term = -1
@@ -561,4 +623,335 @@ func setOf(items ...string) map[string]bool {
 		m[s] = true
 	}
 	return m
+}
+
+// needsNormalising reports whether s has anything but ASCII, which alone
+// is always in normal form.
+func needsNormalising(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return true
+		}
+	}
+	return false
+}
+
+// nfkcStable reports whether r is a character that the common text of
+// European languages is made of and that NFKC leaves alone, whatever
+// surrounds it: Latin letters with accents, Cyrillic, typographic quotes
+// and dashes, the euro sign. Text of these alone needs no NFKC pass.
+func nfkcStable(r rune) bool {
+	switch {
+	case 0xC0 <= r && r <= 0x131, 0x134 <= r && r <= 0x13E, 0x141 <= r && r <= 0x148, 0x14A <= r && r <= 0x17E:
+		return true
+	case 0x400 <= r && r <= 0x4FF:
+		return true
+	}
+	// Or whose normal form splits words where it does: a no-break space
+	// is a space, an ellipsis three full stops.
+	switch r {
+	case '–', '—', '‘', '’', '‚', '“', '”', '„', '•', '€', '…', '\u00a0', '©', '®', '°', '«', '»', '£', '§', '·':
+		return true
+	}
+	return false
+}
+
+// normalise returns s as rules and model read it: in Unicode NFKC, so
+// that full-width, mathematical and circled letters, ligatures and
+// composed accents are the letters they show, and without the characters
+// that show nothing but split a word to a filter (zero-width spaces and
+// joiners, soft hyphens, bidi controls). It counts mojibake on the text as
+// written, before NFKC folds some of its tell-tale characters.
+func (t *textScan) normalise(s string) string {
+	invisible, stable := false, true
+	var prev rune
+	for i := 0; i < len(s); {
+		if s[i] < utf8.RuneSelf {
+			prev = 0
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		i += size
+		if (prev == 'Ð' || prev == 'Ñ') && isMojibakeTail(r) {
+			t.mojibake++
+		}
+		prev = r
+		if !nfkcStable(r) {
+			stable = false
+			invisible = invisible || isInvisible(r)
+		}
+	}
+	t.normalised = true
+	b := t.normBuf[:0]
+	if invisible {
+		for _, r := range s {
+			if !isInvisible(r) {
+				b = utf8.AppendRune(b, r)
+			}
+		}
+		t.normBuf = b
+	}
+	switch {
+	case invisible && !norm.NFKC.IsNormal(b):
+		t.nfkcBuf = norm.NFKC.Append(t.nfkcBuf[:0], b...)
+		return string(t.nfkcBuf)
+	case invisible:
+		return string(b)
+	case !stable && !norm.NFKC.IsNormalString(s):
+		t.nfkcBuf = norm.NFKC.AppendString(t.nfkcBuf[:0], s)
+		return string(t.nfkcBuf)
+	}
+	return s
+}
+
+// isInvisible reports whether r is a format character that shows nothing:
+// zero-width space, joiners and word joiner, the byte order mark, the soft
+// hyphen, the combining grapheme joiner, invisible operators, and the
+// bidirectional controls.
+func isInvisible(r rune) bool {
+	switch {
+	case r < 0xAD:
+		return false
+	case r == 0xAD, r == 0x34F, r == 0x61C, r == 0x180E, r == 0xFEFF:
+		return true
+	case 0x200B <= r && r <= 0x200F, 0x202A <= r && r <= 0x202E, 0x2060 <= r && r <= 0x2064, 0x2066 <= r && r <= 0x2069:
+		return true
+	}
+	return false
+}
+
+// leetLetters are the letters digits stand for in spam spellings; '1'
+// stands for "i" or "l" and is tried both ways.
+var leetLetters = [10]byte{0: 'o', 1: 'i', 3: 'e', 4: 'a', 5: 's', 7: 't', 8: 'b', 9: 'g'}
+
+// foldToken rewrites the token that norm[start:] holds into the lexicon
+// word it spells with digits for letters ("v1agra", "c4s1no", "l0an",
+// "fr33") or with Cyrillic or Greek look-alike letters ("viаgra" with a
+// Cyrillic "а"), when, and only when, that word is in the lexicon. Order
+// numbers, SKUs, codes and brand names like "4you" spell none, and keep
+// their digits.
+func (t *textScan) foldToken(start int, st *tokStats) {
+	tok := t.norm[start:]
+	if len(tok) > 40 {
+		return
+	}
+	if _, ok := lexicon.words[string(tok)]; ok {
+		return
+	}
+	var buf [48]byte
+	f := buf[:0]
+	if st.cyr > 0 || st.grk > 0 {
+		for _, r := range string(tok) {
+			if l, ok := confusables[r]; ok {
+				r = l
+			}
+			f = utf8.AppendRune(f, r)
+		}
+	} else {
+		f = append(f, tok...)
+	}
+	var ones uint64 // where f has an "i" for a "1"
+	if st.digits > 0 {
+		if len(f) < 4 || st.letters < 2 || st.digits > st.letters+1 {
+			return
+		}
+		for i, c := range f {
+			if c < '0' || c > '9' {
+				continue
+			}
+			if leetLetters[c-'0'] == 0 {
+				return
+			}
+			if c == '1' {
+				ones |= 1 << i
+			}
+			f[i] = leetLetters[c-'0']
+		}
+	}
+	if !lexicon.knows(f) {
+		if ones == 0 {
+			return
+		}
+		for i := range f {
+			if ones&(1<<i) != 0 {
+				f[i] = 'l'
+			}
+		}
+		if !lexicon.knows(f) {
+			return
+		}
+	}
+	t.norm = append(t.norm[:start], f...)
+}
+
+// knows reports whether the token w is a lexicon word, a word of a
+// phrase, or has a lexicon stem.
+func (lx *lexiconIndex) knows(w []byte) bool {
+	if _, ok := lx.words[string(w)]; ok {
+		return true
+	}
+	if _, ok := lx.inPhrases[string(w)]; ok {
+		return true
+	}
+	if len(w) < stemHeadSize {
+		return false
+	}
+	for _, se := range lx.stems[string(w[:stemHeadSize])] {
+		if len(w) >= len(se.prefix) && string(w[:len(se.prefix)]) == se.prefix {
+			return true
+		}
+	}
+	return false
+}
+
+// knownChunk reports whether the chunk c holds only words the body has
+// said already, or is a link to a host the body has linked to. Words with letters other than ASCII ones are
+// never known: their rules are Unicode's.
+func (t *textScan) knownChunk(c string) bool {
+	x := uint64(fnvOffset)
+	n := 0
+	dot, at, unknown := false, false, false
+	for i := 0; i <= len(c); {
+		b := byte(' ')
+		if i < len(c) {
+			b = c[i]
+		}
+		i++
+		if cls := asciiClass[b&0x7f]; cls != 0 && b < utf8.RuneSelf {
+			x = (x ^ uint64(b|cls&clsUpper<<2)) * fnvPrime
+			n++
+			continue
+		}
+		switch b {
+		case '.':
+			if i == 4 && n == 3 && len(c) > 4 && x == hashWWW {
+				return t.knownHost(c)
+			}
+			dot = true
+		case ':':
+			if strings.HasPrefix(c[i:], "//") {
+				return t.knownHost(c[i+2:])
+			}
+		case '@':
+			at = true
+		}
+		if b >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(c[i-1:])
+			if unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.Is(unicode.Mn, r) {
+				return false
+			}
+			i += size - 1
+		}
+		if n > 0 {
+			// A word the body lacks may be part of a domain it linked to.
+			if !t.tokenSet.has(x) {
+				if !dot {
+					return false
+				}
+				unknown = true
+			}
+			x, n = fnvOffset, 0
+		}
+	}
+	if !dot || at || bareDomain(c) == "" {
+		return !unknown
+	}
+	return t.knownHost(c)
+}
+
+// knownHost reports whether the host that s begins with is a known
+// link's: the text said it as a link, which is no words.
+func (t *textScan) knownHost(s string) bool {
+	host, _ := parseHost(strings.TrimLeft(s, "\"'(<["))
+	for i := range t.links {
+		if t.links[i].host == host {
+			return host != ""
+		}
+	}
+	return false
+}
+
+var hashWWW = hashToken([]byte("www"))
+
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+)
+
+// hashToken is the 64-bit FNV-1a hash of a token.
+func hashToken(b []byte) uint64 {
+	x := uint64(fnvOffset)
+	for _, c := range b {
+		x = (x ^ uint64(c)) * fnvPrime
+	}
+	return x
+}
+
+// tokenSet is a set of token hashes: an open-addressing table, cheaper
+// than a map for the few hundred tokens of a message and reused from one
+// message to the next.
+type tokenSet struct {
+	slots []uint64 // 0 is empty; a power of two long
+	n     int
+}
+
+// reset empties the set and sizes it for about n hashes.
+func (s *tokenSet) reset(n int) {
+	size := 64
+	for size < 2*n {
+		size *= 2
+	}
+	if cap(s.slots) < size {
+		s.slots = make([]uint64, size)
+	} else {
+		s.slots = s.slots[:size]
+		clear(s.slots)
+	}
+	s.n = 0
+}
+
+func (s *tokenSet) add(h uint64) {
+	if h == 0 {
+		h = 1
+	}
+	if 2*(s.n+1) > len(s.slots) {
+		old := s.slots
+		s.slots = make([]uint64, 2*len(old))
+		s.n = 0
+		for _, x := range old {
+			if x != 0 {
+				s.add(x)
+			}
+		}
+	}
+	mask := uint64(len(s.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		switch s.slots[i] {
+		case h:
+			return
+		case 0:
+			s.slots[i] = h
+			s.n++
+			return
+		}
+	}
+}
+
+func (s *tokenSet) has(h uint64) bool {
+	if len(s.slots) == 0 {
+		return false
+	}
+	if h == 0 {
+		h = 1
+	}
+	mask := uint64(len(s.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		switch s.slots[i] {
+		case h:
+			return true
+		case 0:
+			return false
+		}
+	}
 }
