@@ -18,7 +18,8 @@ import (
 //	              text, which has no spaces to split words at
 //	s:word        a word of the subject, again: subjects are short and
 //	              written to be read in a list
-//	h:host        the host of a link, d:domain its registrable domain,
+//	h:host        the host of a link followed, not of an image or a style
+//	              sheet; d:domain its registrable domain,
 //	t:tld         its top-level domain
 //	script:name   cyrillic, cjk, greek, arabic, hebrew, thai: a writing
 //	              system other than Latin in the text
@@ -79,6 +80,12 @@ func (t *textScan) modelFeatures(msg *Message) {
 
 	for i := range t.links {
 		l := &t.links[i]
+		if l.embedded {
+			// Images and style sheets are markup: the training ham is
+			// plain text, and a model that learnt their hosts would learn
+			// that HTML is spam.
+			continue
+		}
 		add(f, "h:", l.host)
 		if l.reg != l.host {
 			add(f, "d:", l.reg)
