@@ -31,7 +31,7 @@ func ExampleBuiltinScorer() {
 	}
 	// Output:
 	// score 11.5, spam: true
-	// TEXT_MODEL            5.0  text model: spam probability 0.999, at or above 0.95, where it marks spam alone
+	// TEXT_MODEL            5.0  text model: spam probability 0.999, at or above 0.97, where it marks spam alone
 	// CASINO_WORDS          3.0  gambling words: casino, roulette, blackjack (+3 more)
 	// URI_ODD_TLD           1.5  links on cheap, abused TLDs: lucky-spins.top, roulette-live.xyz
 }

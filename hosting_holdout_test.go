@@ -23,15 +23,20 @@ import (
 // TestHostingHoldout holds the shipped scorer to testdata/hosting: mail as
 // PHP websites send it, written for measurement only and never used to
 // train the model or weigh a rule. Every ham message must stay under the
-// default spam score: a false positive here is a disabled shop.
+// default spam score, and at most maxHam: a false positive here is a
+// disabled shop, and one near the threshold is the next one.
 //
 // Spam recall is logged and held to a floor that catches regressions.
-// The aim is 0.90; the scorer reaches 0.60, missing mostly spam in
-// languages its vocabulary and its English training corpus do not cover
-// (Polish, Turkish, Arabic, Chinese, Japanese) and bitcoin extortion.
+// The aim is 0.95; the scorer reaches 0.89 on 95 messages in 16
+// languages, missing mostly short contact-form messages with few or no
+// links (dating, loans, inheritance stories, a parcel fee) in languages
+// with few training messages.
 func TestHostingHoldout(t *testing.T) {
 	threshold := spamrun.DefaultPolicy().SpamScore
-	const minRecall = 0.55
+	const (
+		minRecall = 0.85
+		maxHam    = 3.5
+	)
 	scorer := spamrun.NewBuiltinScorer()
 	ctx := context.Background()
 
@@ -94,6 +99,9 @@ func TestHostingHoldout(t *testing.T) {
 		} else {
 			missed = append(missed, fmt.Sprintf("%s %.2f: %s", name, s.Value, holdoutRules(s)))
 		}
+	}
+	if hamMax > maxHam {
+		t.Errorf("ham %s scored %.2f, above %.1f", hamMaxFile, hamMax, maxHam)
 	}
 	recall := float64(caught) / float64(len(spam))
 	t.Logf("summary: ham %d, false positives %d, max score %.2f (%s); spam %d, caught %d, recall %.3f",
