@@ -322,7 +322,9 @@ func goalsTable(rows []row, list []hostingMsg) string {
 	}
 	if took > 0 {
 		rate := float64(n) / took.Seconds()
-		line("speed, one core, every group above", fmt.Sprintf("%.0f msgs/s", rate), "≥ 20,000 msgs/s", rate >= 20000)
+		// The goal is for the mixed corpus of BenchmarkBuiltinScore; these
+		// groups hold hard-ham-1's large HTML newsletters.
+		line("speed, one core, the groups above", fmt.Sprintf("%.0f msgs/s", rate), "(≥ 20,000 msgs/s on BenchmarkBuiltinScore's mixed corpus)", rate >= 20000)
 	}
 	return b.String()
 }
