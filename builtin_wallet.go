@@ -1,6 +1,9 @@
 package spamrun
 
-import "strings"
+import (
+	"strings"
+	"unicode/utf8"
+)
 
 // Cryptocurrency wallet addresses: extortion and investment scams say
 // where to pay. A shop that takes bitcoin links to its payment provider
@@ -43,7 +46,7 @@ func appendWallets(list []string, s string) []string {
 }
 
 func isAddrByte(b byte) bool {
-	return b >= '0' && b <= '9' || b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z'
+	return b < utf8.RuneSelf && asciiClass[b]&(clsLetter|clsDigit) != 0
 }
 
 // isWallet reports whether w is a bitcoin address (legacy base58 or

@@ -178,20 +178,21 @@ func hostingTables(ctx context.Context, s spamrun.Scorer, list []hostingMsg) (st
 // through a real detector with the default policy and hold mode off: 100
 // messages of each spam kind, in turn, and 1,000 of each ham kind. It
 // returns a table of how many messages each run sent before the site
-// tripped.
+// tripped. The messages are scored already; a copy scores as its sample.
 func runLevel(ctx context.Context, s spamrun.Scorer, list []hostingMsg) (string, error) {
 	type kind struct {
 		name string
 		spam bool
-		msgs []*spamrun.Message
+		msgs []*hostingMsg
 	}
 	byKind := map[string]*kind{}
-	for _, h := range list {
+	for i := range list {
+		h := &list[i]
 		key := fmt.Sprintf("%t %s", h.spam, h.kind)
 		if byKind[key] == nil {
 			byKind[key] = &kind{name: h.kind, spam: h.spam}
 		}
-		byKind[key].msgs = append(byKind[key].msgs, h.msg)
+		byKind[key].msgs = append(byKind[key].msgs, h)
 	}
 	kinds := make([]*kind, 0, len(byKind))
 	for _, k := range byKind {
@@ -218,15 +219,6 @@ func runLevel(ctx context.Context, s spamrun.Scorer, list []hostingMsg) (string,
 		if !k.spam {
 			n = 1000
 		}
-		// The scores do not change between copies: score each sample once.
-		scores := make([]spamrun.Score, len(k.msgs))
-		for i, m := range k.msgs {
-			sc, err := s.Score(ctx, m)
-			if err != nil {
-				return "", err
-			}
-			scores[i] = sc
-		}
 		det, err := spamrun.NewDetector(&spamrun.DetectorOptions{Scorer: s, Policy: policy})
 		if err != nil {
 			return "", err
@@ -234,8 +226,8 @@ func runLevel(ctx context.Context, s spamrun.Scorer, list []hostingMsg) (string,
 		t := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 		sent, tripped := 0, false
 		for i := range n {
-			j := i % len(k.msgs)
-			v, err := det.Decide(ctx, "site.example", k.msgs[j], scores[j], t)
+			h := k.msgs[i%len(k.msgs)]
+			v, err := det.Decide(ctx, "site.example", h.msg, h.scored, t)
 			if err != nil {
 				return "", err
 			}
