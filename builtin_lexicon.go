@@ -1,10 +1,6 @@
 package spamrun
 
-import (
-	"strings"
-	"unicode"
-	"unsafe"
-)
+import "bytes"
 
 // More of the vocabulary: the kinds of spam that abused forms and uploaded
 // mailers send beyond pills, casinos and loans (extortion, dating, prize
@@ -247,39 +243,28 @@ var lexiconLanguages = []termGroup{
 // wideTerm is a lexicon term in a script written without spaces between
 // words, looked up inside the text rather than as a token.
 type wideTerm struct {
-	text string // tokenised, as in textScan.norm
+	text []byte // tokenised, as in textScan.norm
 	id   int32
 }
 
-// isWideTerm reports whether a tokenised lexicon term is Chinese,
-// Japanese or Korean.
+// isWideTerm reports whether a tokenised lexicon term is in a script
+// written without spaces between words.
 func isWideTerm(norm string) bool {
-	for _, r := range norm {
-		if isWideRune(r) {
-			return true
-		}
-	}
-	return false
-}
-
-// isWideRune reports whether r is a Chinese, Japanese or Korean letter.
-func isWideRune(r rune) bool {
-	return r >= 0x1100 && (unicode.Is(unicode.Han, r) || unicode.Is(unicode.Hiragana, r) ||
-		unicode.Is(unicode.Katakana, r) || unicode.Is(unicode.Hangul, r))
+	var scripts [numScripts]bool
+	return hasWideScript([]byte(norm), &scripts)
 }
 
 // matchWide looks the lexicon's Chinese, Japanese and Korean terms up
 // inside the tokens, once all are known. It costs nothing for a message
 // without such text: their letters are three bytes long in UTF-8 and
-// begin with a byte from 0xE1 to 0xED, which Latin, Cyrillic and Arabic
+// begin with a byte from 0xE0 to 0xED, which Latin, Cyrillic and Arabic
 // letters never do.
 func (t *textScan) matchWide() {
 	if len(lexicon.wide) == 0 || !hasWideBytes(t.norm) {
 		return
 	}
-	norm := unsafeString(t.norm)
 	for _, w := range lexicon.wide {
-		if strings.Contains(norm, w.text) {
+		if bytes.Contains(t.norm, w.text) {
 			t.hit(w.id)
 		}
 	}
@@ -287,13 +272,9 @@ func (t *textScan) matchWide() {
 
 func hasWideBytes(b []byte) bool {
 	for _, c := range b {
-		if c >= 0xE1 && c <= 0xED {
+		if c >= 0xE0 && c <= 0xED {
 			return true
 		}
 	}
 	return false
 }
-
-// unsafeString views b as a string without copying; b must not change
-// while the string is in use.
-func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }

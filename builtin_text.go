@@ -541,7 +541,7 @@ func buildLexicon(src []termGroup) *lexiconIndex {
 			lx.terms = append(lx.terms, lexTerm{cat: g.cat, weight: g.weight, text: text})
 			switch {
 			case isWideTerm(norm):
-				lx.wide = append(lx.wide, wideTerm{text: norm, id: id})
+				lx.wide = append(lx.wide, wideTerm{text: []byte(norm), id: id})
 			case stem:
 				if len(words) != 1 || len(norm) < stemHeadSize {
 					panic("spamrun: bad lexicon stem " + raw)
