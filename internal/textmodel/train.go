@@ -34,8 +34,9 @@ type TrainOptions struct {
 	// calibrated out-of-fold probability of each document, in order.
 	MarkAlone func(oof []float64) float64
 	// Combine, when set, fits the Combiner from the calibrated
-	// out-of-fold probability of each document, in order.
-	Combine func(oof []float64) Combiner
+	// out-of-fold probability of each document, in order, and returns it
+	// with its own out-of-fold probability of each document.
+	Combine func(oof []float64) (Combiner, []float64)
 	// Weight, when set, is how much each document counts in the fit,
 	// in order; nil counts every document once.
 	Weight []float64
@@ -48,6 +49,11 @@ type Result struct {
 	// probability from a model that did not see it: what the training data
 	// says the model will do on new mail.
 	OutOfFold []float64
+	// Combiner is the second stage written into File, and
+	// CombinerOutOfFold its out-of-fold probability of each message; both
+	// are zero without TrainOptions.Combine.
+	Combiner          Combiner
+	CombinerOutOfFold []float64
 }
 
 // Train learns a model from docs. The same docs and options always give
@@ -101,14 +107,15 @@ func Train(docs []Doc, opts TrainOptions) (Result, error) {
 		h.MarkAlone = opts.MarkAlone(oof)
 	}
 	var comb Combiner
+	var combOOF []float64
 	if opts.Combine != nil {
-		comb = opts.Combine(oof)
+		comb, combOOF = opts.Combine(oof)
 	}
 	file := fs.encode(h, scale, bias, comb)
 	if _, err := Load(file); err != nil {
 		return Result{}, err
 	}
-	return Result{File: file, OutOfFold: oof}, nil
+	return Result{File: file, OutOfFold: oof, Combiner: comb, CombinerOutOfFold: combOOF}, nil
 }
 
 func distinct(words []string) []string {

@@ -76,9 +76,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Weight:    set.weights(),
 		MinDocs:   minDocs,
 		MarkAlone: set.markAlone,
-		Combine: func(oof []float64) textmodel.Combiner {
-			c, _ := textmodel.FitCombiner(set.combinerInputs(oof), combinerFolds, set.markAlone)
-			return c
+		Combine: func(oof []float64) (textmodel.Combiner, []float64) {
+			return textmodel.FitCombiner(set.combinerInputs(oof), combinerFolds, set.markAlone)
 		},
 	})
 	if err != nil {
@@ -90,7 +89,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "The model marks spam alone at probability %g and above.\n\n", alone)
 		printReport(stdout, set, res.OutOfFold, alone)
 		printSweep(stdout, set, res.OutOfFold)
-		comb, coof := textmodel.FitCombiner(set.combinerInputs(res.OutOfFold), combinerFolds, set.markAlone)
+		comb, coof := res.Combiner, res.CombinerOutOfFold
 		fmt.Fprintf(stdout, "\ncombiner: threshold %g, bias %.2f, model %.2f, rules %v\n", comb.Threshold, comb.Bias, comb.Model, comb.Rules)
 		scores := totals(set, res.OutOfFold, alone)
 		type tally struct{ n, before, after int }
