@@ -585,8 +585,7 @@ func scoreAttachments(sc *Score, t *textScan, m *Message, parts *partFacts) {
 	var exe, double, archive, html, macro []string
 	for _, list := range [][]Attachment{m.Attachments, parts.forwarded} {
 		for _, a := range list {
-			name := strings.ToLower(strings.TrimRight(strings.TrimSpace(a.Name), ". "))
-			ext := strings.TrimPrefix(path.Ext(name), ".")
+			name, ext := fileExt(a.Name)
 			shown := a.Name
 			if shown == "" {
 				shown = a.ContentType
@@ -594,8 +593,7 @@ func scoreAttachments(sc *Score, t *textScan, m *Message, parts *partFacts) {
 			switch {
 			case executableExts[ext] || executableTypes[a.ContentType]:
 				exe = append(exe, shown)
-				base := strings.TrimRight(strings.TrimSuffix(name, "."+ext), " ")
-				if inner := strings.TrimPrefix(path.Ext(base), "."); documentExts[inner] || strings.Contains(name, "     ") {
+				if disguised(name, ext) {
 					double = append(double, shown)
 				}
 			case archiveExts[ext] || archiveTypes[a.ContentType]:
@@ -633,6 +631,21 @@ func scoreAttachments(sc *Score, t *textScan, m *Message, parts *partFacts) {
 	if len(macro) > 0 {
 		sc.Add("ATTACH_MACRO", 3.0, "macro-enabled Office document attached: "+examples(macro))
 	}
+}
+
+// fileExt returns a file name in lower case, without the blanks around it
+// and the dots after it, and its extension without the dot.
+func fileExt(name string) (lower, ext string) {
+	lower = strings.ToLower(strings.TrimRight(strings.TrimSpace(name), ". "))
+	return lower, strings.TrimPrefix(path.Ext(lower), ".")
+}
+
+// disguised reports whether an executable's name, as fileExt gives it,
+// poses as a document: invoice.pdf.exe, or a run of blanks that pushes
+// the real extension out of sight.
+func disguised(name, ext string) bool {
+	stem := strings.TrimRight(strings.TrimSuffix(name, "."+ext), " ")
+	return documentExts[strings.TrimPrefix(path.Ext(stem), ".")] || strings.Contains(name, "     ")
 }
 
 // macroExts are Office documents that carry macros: a site's invoices and

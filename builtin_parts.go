@@ -58,8 +58,7 @@ func (t *textScan) scanParts(m *Message, own ownDomains) partFacts {
 		if p.Subject != "" {
 			t.addPartText(&f, p.Subject)
 		}
-		name := strings.ToLower(strings.TrimRight(strings.TrimSpace(p.Name), ". "))
-		ext := strings.TrimPrefix(path.Ext(name), ".")
+		_, ext := fileExt(p.Name)
 		switch {
 		case htmlPart(p.MediaType, ext):
 			t.addHTMLPart(&f, p.Content, own)
@@ -141,13 +140,11 @@ func (t *textScan) scanZip(f *partFacts, data []byte, nested bool) {
 		if e.Flags&0x1 != 0 {
 			f.encrypted = true
 		}
-		name := strings.ToLower(strings.TrimRight(e.Name, ". "))
-		ext := strings.TrimPrefix(path.Ext(name), ".")
+		name, ext := fileExt(e.Name)
 		base := path.Base(strings.ReplaceAll(e.Name, "\\", "/"))
 		if executableExts[ext] {
 			f.inArchive = appendDistinct(f.inArchive, base)
-			stem := strings.TrimRight(strings.TrimSuffix(name, "."+ext), " ")
-			if documentExts[strings.TrimPrefix(path.Ext(stem), ".")] || strings.Contains(name, "     ") {
+			if disguised(name, ext) {
 				f.doubleExt = appendDistinct(f.doubleExt, base)
 			}
 		}
