@@ -97,14 +97,21 @@ func (d *PolicyDetector) Check(ctx context.Context, site string, msg *Message) (
 // CheckAt is Check at time t. A disabled site's message is refused without
 // being scored.
 func (d *PolicyDetector) CheckAt(ctx context.Context, site string, msg *Message, t time.Time) (Verdict, error) {
+	start := time.Now()
 	if v, refused, err := d.refused(ctx, site); refused || err != nil {
+		v.StoreTime = time.Since(start)
 		return v, err
 	}
+	scoring := time.Now()
 	score, err := d.score(ctx, msg)
 	if err != nil {
 		return Verdict{}, fmt.Errorf("spamrun: scoring for site %q: %w", site, err)
 	}
-	return d.decide(ctx, site, msg, score, t)
+	deciding := time.Now()
+	v, err := d.decide(ctx, site, msg, score, t)
+	v.ScoreTime = deciding.Sub(scoring)
+	v.StoreTime = scoring.Sub(start) + time.Since(deciding)
+	return v, err
 }
 
 // score asks the scorer, turning a panic into an error: a bug in a scorer,
@@ -153,7 +160,7 @@ func (d *PolicyDetector) refused(ctx context.Context, site string) (Verdict, boo
 
 func (d *PolicyDetector) decide(ctx context.Context, site string, msg *Message, score Score, t time.Time) (Verdict, error) {
 	p := d.Policy(site)
-	v := Verdict{Site: site, Action: Deliver, Score: score, Spam: score.Value >= p.SpamScore}
+	v := Verdict{Site: site, Action: Deliver, Score: score, Spam: score.Value >= p.SpamScore, Scored: true}
 	if !v.Spam || p.Exempt {
 		return v, nil
 	}

@@ -108,6 +108,12 @@ type Verdict struct {
 	// EnforcerErr is what the pluggable enforcers said when they failed at the
 	// trip. The site is disabled in the store regardless; this is for the log.
 	EnforcerErr error
+	// Scored is false for a message refused unscored, its site being
+	// disabled already.
+	Scored bool
+	// ScoreTime and StoreTime are how long the decision waited for the
+	// scorer and for the state store, for the operator's metrics.
+	ScoreTime, StoreTime time.Duration
 }
 
 // Policy is the rule a site is held to.

@@ -74,6 +74,13 @@
 //	max_recipients   1000; RCPT commands in one message
 //	command_timeout  "5m"; waiting for a command, or for a line of DATA
 //
+//	[metrics]        Prometheus metrics, served by spamrun serve
+//	listen           "" (none); host:port of /metrics, e.g. "127.0.0.1:9467";
+//	                 while set, every process appends what happens to mail
+//	                 to the spool's event journal, which the daemon reads
+//	max_sites        50; sites with a label of their own in
+//	                 spamrun_spam_marked_total, the first to send spam
+//
 //	[policy]         what every site is held to, unless [sites.NAME] says otherwise
 //	spam_score       5.0; score at or above which a message is spam-marked
 //	max_spam         10; trip when more than this many spam-marked messages...
@@ -202,9 +209,10 @@ type Config struct {
 	// or EgressOff.
 	Egress string
 
-	Relay Relay
-	Queue Queue
-	SMTPD SMTPD
+	Relay   Relay
+	Queue   Queue
+	SMTPD   SMTPD
+	Metrics Metrics
 	// DefaultPolicy is the [policy] table. It cannot be exempt from the
 	// file: exempting every site is not a policy but turning spamrun off.
 	DefaultPolicy spamrun.Policy
@@ -258,6 +266,15 @@ type SMTPD struct {
 	MaxConnections int
 	MaxRecipients  int
 	CommandTimeout time.Duration
+}
+
+// Metrics is the [metrics] table: the Prometheus metrics of spamrun serve.
+type Metrics struct {
+	// Listen is the host:port /metrics is served on; "" serves none and
+	// journals no events.
+	Listen string
+	// MaxSites bounds the site labels of the spam-marked counter.
+	MaxSites int
 }
 
 // The values of SMTPD.Trusted.
@@ -373,6 +390,7 @@ func defaultFor(uid int, getenv func(string) string) *Config {
 			MaxRecipients:  1000,
 			CommandTimeout: 5 * time.Minute,
 		},
+		Metrics:       Metrics{MaxSites: 50},
 		DefaultPolicy: spamrun.DefaultPolicy(),
 		Scorer:        Scorer{Kind: ScorerBuiltin, Timeout: 10 * time.Second},
 		Store:         Store{Kind: StoreSQLite},

@@ -63,6 +63,7 @@ func TestExampleFile(t *testing.T) {
 	want.ArticleURL = "https://support.example.com/spam-run"
 	want.Relay.Username, want.Relay.Password = "web1", "change-me"
 	want.Store.URL = "redis://127.0.0.1:6379/0"
+	want.Metrics.Listen = "127.0.0.1:9467"
 	want.Enforce.Command = "/usr/local/bin/panel-disable-site {site}"
 	want.Enforce.EnableCommand = "/usr/local/bin/panel-enable-site {site}"
 	want.Enforce.Webhook = "https://panel.example.net/hooks/spamrun"
@@ -110,6 +111,7 @@ func TestExampleFile(t *testing.T) {
 			Listen: []string{"127.0.0.1:10025", "[::1]:10025"}, TrustedUsers: []string{"root"}, Trusted: TrustedRelay,
 			MaxConnections: 10, MaxRecipients: 1000, CommandTimeout: 5 * time.Minute,
 		},
+		Metrics:       Metrics{Listen: "127.0.0.1:9467", MaxSites: 50},
 		DefaultPolicy: spamrun.Policy{SpamScore: 5, MaxSpam: 10, Window: time.Hour, HoldFor: 15 * time.Minute},
 		Scorer:        Scorer{Kind: ScorerBuiltin, Timeout: 10 * time.Second},
 		Store:         Store{Kind: StoreSQLite, URL: "redis://127.0.0.1:6379/0"},
@@ -286,6 +288,9 @@ func TestBadFiles(t *testing.T) {
 		{"domains of numbers", "[sites.x]\ndomains = [\"x.example\", 2]\n", "bad.toml:2: sites.x.domains: element 2 must be a string"},
 
 		{"negative max_spam", "\n[policy]\nmax_spam = -1\n", "bad.toml:3: policy.max_spam: -1 is negative"},
+		{"metrics without port", "[metrics]\nlisten = \"127.0.0.1\"\n", "bad.toml:2: metrics.listen: \"127.0.0.1\" is not host:port"},
+		{"metrics port out of range", "[metrics]\nlisten = \":99999\"\n", "bad.toml:2: metrics.listen: \":99999\": port \"99999\" is not a number from 1 to 65535"},
+		{"negative metrics sites", "[metrics]\nmax_sites = -1\n", "bad.toml:2: metrics.max_sites: -1 is negative"},
 		{"max_spam above the log", "[policy]\nmax_spam = 100000\n", "bad.toml:2: policy.max_spam: 100000 is above the limit"},
 		{"zero window", "[policy]\nwindow = \"0s\"\n", "bad.toml:2: policy.window: 0s must be positive"},
 		{"negative hold", "[policy]\nhold_for = \"-1m\"\n", "bad.toml:2: policy.hold_for: -1m0s is negative"},

@@ -502,6 +502,12 @@ func (d *decoder) root(c *Config, t *table) {
 		d.unknown(sd)
 	}
 
+	if m := d.sub(t, "metrics"); m != nil {
+		d.str(m, "listen", &c.Metrics.Listen)
+		d.int(m, "max_sites", &c.Metrics.MaxSites)
+		d.unknown(m)
+	}
+
 	if p := d.sub(t, "policy"); p != nil {
 		d.float(p, "spam_score", &c.DefaultPolicy.SpamScore)
 		d.int(p, "max_spam", &c.DefaultPolicy.MaxSpam)

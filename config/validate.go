@@ -66,6 +66,7 @@ func (c *Config) problems() []problem {
 	c.relayProblems(&ch)
 	c.queueProblems(&ch)
 	c.smtpdProblems(&ch)
+	c.metricsProblems(&ch)
 	c.egressProblems(&ch)
 	ch.policy([]string{"policy"}, c.DefaultPolicy, &c.DefaultPolicy.SpamScore, &c.DefaultPolicy.MaxSpam, &c.DefaultPolicy.Window, &c.DefaultPolicy.HoldFor)
 	c.scorerProblems(&ch)
@@ -133,6 +134,20 @@ func (c *Config) queueProblems(ch *checker) {
 		ch.fail(key("max_bounces"), "%d must be 0 (no DSNs) or more", q.MaxBounces)
 	}
 	ch.positive(key("quarantine_for"), q.QuarantineFor)
+}
+
+func (c *Config) metricsProblems(ch *checker) {
+	m := c.Metrics
+	if m.Listen != "" {
+		if _, port, err := net.SplitHostPort(m.Listen); err != nil {
+			ch.fail([]string{"metrics", "listen"}, "%q is not host:port: %v", m.Listen, err)
+		} else if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			ch.fail([]string{"metrics", "listen"}, "%q: port %q is not a number from 1 to 65535", m.Listen, port)
+		}
+	}
+	if m.MaxSites < 0 {
+		ch.fail([]string{"metrics", "max_sites"}, "%d is negative", m.MaxSites)
+	}
 }
 
 func (c *Config) smtpdProblems(ch *checker) {

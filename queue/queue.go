@@ -91,6 +91,9 @@ type Runner struct {
 	Now func() time.Time
 	// Logf gets one line per message handled; nil discards them.
 	Logf func(format string, args ...any)
+	// Observe, when set, gets an Event for each thing that happens to a
+	// message, for metrics and structured logs.
+	Observe func(Event)
 	// Progress, when set, is called as a pass works through the queue.
 	Progress func(done, total int)
 
@@ -439,8 +442,10 @@ func (r *Runner) deliver(ctx context.Context, e *spool.Entry, data []byte, now t
 	if err == nil {
 		stats.Relayed++
 		r.logf("site=%s id=%s from=<%s> nrcpt=%d action=relayed", e.Site, e.ID, e.Sender, len(e.Recipients))
+		r.observe(entryEvent(e, ActionRelayed, now))
 		return stats, r.Spool.Remove(e.ID)
 	}
+	r.observeRelayError(e, err, now)
 	var rerr *relay.Error
 	if !errors.As(err, &rerr) || rerr.Temporary() && len(rerr.Rcpts) == 0 {
 		return r.defer_(e, err, now)
@@ -475,6 +480,9 @@ func (r *Runner) deliver(ctx context.Context, e *spool.Entry, data []byte, now t
 	if delivered > 0 {
 		stats.Relayed++
 		r.logf("site=%s id=%s from=<%s> nrcpt=%d action=relayed refused=%d deferred=%d", e.Site, e.ID, e.Sender, delivered, len(refused), len(again))
+		ev := entryEvent(e, ActionRelayed, now)
+		ev.Recipients = delivered
+		r.observe(ev)
 	}
 	if len(refused) > 0 {
 		s, err := r.returnPart(ctx, e, data, refused, now)
@@ -499,6 +507,7 @@ func (r *Runner) defer_(e *spool.Entry, err error, now time.Time) (Stats, error)
 	e.LastError = err.Error()
 	e.NextAttempt = now.Add(RetryDelay(e.Attempts))
 	r.logf("site=%s id=%s attempt=%d action=deferred next=%s error=%q", e.Site, e.ID, e.Attempts, e.NextAttempt.Format(time.RFC3339), e.LastError)
+	r.observe(entryEvent(e, ActionDeferred, now))
 	return Stats{Deferred: 1, Next: r.due(e)}, r.Spool.Update(e)
 }
 
@@ -581,9 +590,13 @@ func (r *Runner) relayDSN(ctx context.Context, e *spool.Entry, data []byte, now 
 		}
 	}
 	err := r.Relay.Deliver(context.WithoutCancel(ctx), relay.Envelope{To: e.Recipients, SMTPUTF8: e.SMTPUTF8}, bytes.NewReader(data))
+	if err != nil {
+		r.observeRelayError(e, err, now)
+	}
 	switch {
 	case err == nil:
 		r.logf("site=%s id=%s to=<%s> original=%s action=relayed dsn", e.Site, e.ID, strings.Join(e.Recipients, ","), e.Original)
+		r.observe(entryEvent(e, ActionRelayed, now))
 		return Stats{Relayed: 1}, nil, r.Spool.Remove(e.ID)
 	case relay.IsPermanent(err):
 		s, err2 := r.keep(e, "", "DSN refused by the relay: "+err.Error(), now)
@@ -623,6 +636,10 @@ func (r *Runner) decide(ctx context.Context, e *spool.Entry, data []byte) (spamr
 		e.State = spool.Held
 	}
 	r.logf("site=%s id=%s decided score=%.1f action=%s", e.Site, e.ID, v.Score.Value, v.Action)
+	r.observe(DecisionEvent(e, v, r.now()))
+	if v.Tripped {
+		r.observe(TripEvent(e, v.Incident, r.now()))
+	}
 	return v.Action, v.Incident, r.Spool.Update(e)
 }
 
@@ -768,6 +785,7 @@ func (r *Runner) sendDSN(ctx context.Context, e *spool.Entry, data []byte, b spa
 func (r *Runner) bounced(e *spool.Entry, incident, why, dsnID string, now time.Time) (Stats, error) {
 	e.State, e.Incident, e.Reason, e.DSN, e.Until = spool.Bounced, incident, why, dsnID, now.Add(r.quarantineFor())
 	r.logf("site=%s id=%s from=<%s> action=bounced dsn=%s reason=%q", e.Site, e.ID, e.Sender, dsnID, why)
+	r.observe(entryEvent(e, ActionBounced, now))
 	return Stats{Bounced: 1}, r.Spool.Update(e)
 }
 
@@ -775,6 +793,7 @@ func (r *Runner) bounced(e *spool.Entry, incident, why, dsnID string, now time.T
 func (r *Runner) keep(e *spool.Entry, incident, why string, now time.Time) (Stats, error) {
 	e.State, e.Incident, e.Reason, e.Until = spool.Quarantined, incident, why, now.Add(r.quarantineFor())
 	r.logf("site=%s id=%s from=<%s> action=quarantined reason=%q", e.Site, e.ID, e.Sender, why)
+	r.observe(entryEvent(e, ActionKept, now))
 	return Stats{Quarantined: 1}, r.Spool.Update(e)
 }
 
@@ -849,6 +868,7 @@ func (r *Runner) keepDamagedLocked(id string) (Stats, error) {
 		return Stats{}, err
 	}
 	r.logf("id=%s size=%d action=quarantined damaged reason=%q", e.ID, e.Size, e.Reason)
+	r.observe(Event{Time: r.now(), Action: ActionDamaged, ID: e.ID})
 	return Stats{Damaged: 1}, nil
 }
 

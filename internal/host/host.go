@@ -19,6 +19,7 @@ import (
 
 	"github.com/spamrun/spamrun"
 	"github.com/spamrun/spamrun/config"
+	"github.com/spamrun/spamrun/internal/journal"
 	"github.com/spamrun/spamrun/queue"
 	"github.com/spamrun/spamrun/relay"
 	"github.com/spamrun/spamrun/spool"
@@ -40,6 +41,9 @@ type Host struct {
 	// Scripts is the store when it keeps a script history.
 	Scripts spamrun.ScriptHistory
 	Queue   *queue.Runner
+	// Observe gets the events of every submission and of the queue
+	// runner; nil when nothing watches them.
+	Observe func(queue.Event)
 
 	closer io.Closer
 	sites  sync.Map // uid → spamrun.Site
@@ -51,6 +55,10 @@ type Options struct {
 	Now func() time.Time
 	// Logf gets the log lines of the detector's decisions and the queue.
 	Logf func(format string, args ...any)
+	// Observe gets the events of submissions and of the queue runner;
+	// with [metrics] listen set and Observe nil, they are appended to the
+	// spool's event journal, which spamrun serve reads.
+	Observe func(queue.Event)
 }
 
 // Open opens what cfg describes. Only a spool or relay that cannot be used
@@ -78,6 +86,11 @@ func Open(cfg *config.Config, opts *Options) (*Host, error) {
 		MaxBounces: q.MaxBounces,
 		Now:        opts.Now, Logf: opts.Logf,
 	}
+	h.Observe = opts.Observe
+	if h.Observe == nil && cfg.Metrics.Listen != "" {
+		h.Observe = journal.Journal(cfg.SpoolDir, opts.Logf)
+	}
+	h.Queue.Observe = h.Observe
 	if q.MaxBounces == 0 {
 		h.Queue.MaxBounces = -1
 	}

@@ -169,7 +169,11 @@ func (s *Submitter) Submit(ctx context.Context, env Envelope, data []byte) (*spo
 			switch verdict.Action {
 			case spamrun.Refuse:
 				s.logline(e, "refused", verdict)
+				ev := queue.DecisionEvent(e, verdict, now)
+				ev.Action = queue.ActionRefused
+				s.observe(ev)
 				if verdict.Tripped {
+					s.observe(queue.TripEvent(e, verdict.Incident, now))
 					s.bounceSite(ctx, verdict.Incident)
 				}
 				return nil, s.refused(verdict.Incident)
@@ -189,6 +193,7 @@ func (s *Submitter) Submit(ctx context.Context, env Envelope, data []byte) (*spo
 	if decided {
 		queue.RecordScript(ctx, s.Host.Scripts, e, s.logf)
 	}
+	s.observe(queue.DecisionEvent(e, verdict, now))
 	action := string(e.State)
 	if e.State == spool.Queued {
 		action = s.relayNow(ctx, e)
@@ -226,6 +231,12 @@ func (s *Submitter) bounceSite(ctx context.Context, inc *spamrun.Incident) {
 	}
 	s.logf("site=%s incident=%s tripped: bounced=%d quarantined=%d", s.Site.Name, inc.ID, stats.Bounced, stats.Quarantined)
 	queue.Wake(s.Host.Spool.Dir())
+}
+
+func (s *Submitter) observe(ev queue.Event) {
+	if s.Host.Observe != nil {
+		s.Host.Observe(ev)
+	}
 }
 
 func (s *Submitter) logline(e *spool.Entry, action string, v spamrun.Verdict) {
