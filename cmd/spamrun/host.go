@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"log/syslog"
 	"strings"
 	"time"
@@ -17,6 +18,16 @@ import (
 // to syslog under tag when the configuration says so and to logw when it
 // is not nil.
 func (e *env) openHost(tag string, logw io.Writer) (*host.Host, func(), error) {
+	var also func(string)
+	if logw != nil {
+		also = func(line string) { fmt.Fprintln(logw, e.now().Format(time.DateTime), line) }
+	}
+	return e.openHostLog(tag, also, nil)
+}
+
+// openHostLog is openHost with each log line handed to also, when it is
+// not nil, and the detector's records to logger.
+func (e *env) openHostLog(tag string, also func(line string), logger *slog.Logger) (*host.Host, func(), error) {
 	cfg, err := e.loadConfig()
 	if err != nil {
 		return nil, nil, err
@@ -30,11 +41,11 @@ func (e *env) openHost(tag string, logw io.Writer) (*host.Host, func(), error) {
 		if sl != nil {
 			sl.Info(line)
 		}
-		if logw != nil {
-			fmt.Fprintln(logw, e.now().Format(time.DateTime), line)
+		if also != nil {
+			also(line)
 		}
 	}
-	h, err := host.Open(cfg, &host.Options{Now: e.now, Logf: logf})
+	h, err := host.Open(cfg, &host.Options{Now: e.now, Logf: logf, Logger: logger})
 	if err != nil {
 		if sl != nil {
 			sl.Close()

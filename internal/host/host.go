@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strconv"
 	"sync"
 	"time"
@@ -55,6 +56,9 @@ type Options struct {
 	Now func() time.Time
 	// Logf gets the log lines of the detector's decisions and the queue.
 	Logf func(format string, args ...any)
+	// Logger gets the detector's records of trips, re-enables and
+	// enforcer failures; nil discards them.
+	Logger *slog.Logger
 	// Observe gets the events of submissions and of the queue runner;
 	// with [metrics] listen set and Observe nil, they are appended to the
 	// spool's event journal, which spamrun serve reads.
@@ -119,7 +123,7 @@ func (h *Host) openDetector(opts *Options) error {
 	}
 	def, sites := cfg.Policies()
 	h.Detector, err = spamrun.NewDetector(&spamrun.DetectorOptions{
-		Scorer: scorer, Store: store, Enforcer: enforcer, Policy: def, Sites: sites, Now: opts.Now,
+		Scorer: scorer, Store: store, Enforcer: enforcer, Policy: def, Sites: sites, Now: opts.Now, Logger: opts.Logger,
 	})
 	return err
 }

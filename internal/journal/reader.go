@@ -29,6 +29,9 @@ const settle = 10 * time.Second
 type Reader struct {
 	dir string
 	pos position
+	// RotateAt is the size past which the live journal is rotated; 0
+	// means the package's RotateAt.
+	RotateAt int64
 	// Now is the clock of rotations; nil means time.Now.
 	Now func() time.Time
 	// Logf gets the lines that could not be read; nil discards them.
@@ -134,7 +137,11 @@ func (r *Reader) readLive(fn func(queue.Event)) error {
 		return err
 	}
 	r.pos.Offset = off
-	if off < RotateAt {
+	rotateAt := r.RotateAt
+	if rotateAt <= 0 {
+		rotateAt = RotateAt
+	}
+	if off < rotateAt {
 		return nil
 	}
 	name := journalName + "." + strconv.FormatInt(r.now().UnixNano(), 10)
