@@ -190,8 +190,11 @@ func logEvent(logger *slog.Logger, ev queue.Event) {
 	}
 	add("site", ev.Site)
 	add("id", ev.ID)
-	add("kind", ev.Kind)
-	add("door", metrics.Door(ev.Door))
+	if ev.Kind != "" {
+		add("kind", ev.Kind)
+	} else if ev.Action != queue.ActionDamaged {
+		add("door", metrics.Door(ev.Door))
+	}
 	if ev.Recipients > 0 {
 		attrs = append(attrs, slog.Int("nrcpt", ev.Recipients))
 	}

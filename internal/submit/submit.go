@@ -101,8 +101,9 @@ func (s *Submitter) logf(format string, args ...any) {
 	}
 }
 
-// Refusal returns the RefusedError of a disabled site, or nil. Without a
-// state store nothing is known, and the submission decides.
+// Refusal returns the RefusedError of a disabled site, or nil, and
+// reports a refusal as an event: a message refused before it was sent.
+// Without a state store nothing is known, and the submission decides.
 func (s *Submitter) Refusal(ctx context.Context) error {
 	det := s.Host.Detector
 	if det == nil {
@@ -112,6 +113,7 @@ func (s *Submitter) Refusal(ctx context.Context) error {
 	if err != nil || inc == nil {
 		return nil
 	}
+	s.observe(queue.Event{Time: s.now(), Action: queue.ActionRefused, Site: s.Site.Name, Door: s.Evidence.Door, Incident: inc.ID})
 	return s.refused(inc)
 }
 
