@@ -25,6 +25,8 @@ command -v chromium >/dev/null || need_pkgs+=(chromium fonts-dejavu-core)
 # The egress lock's tests load nftables rules in a network namespace.
 PATH=$PATH:/usr/sbin:/sbin command -v nft >/dev/null || need_pkgs+=(nftables)
 PATH=$PATH:/usr/sbin:/sbin command -v ip >/dev/null || need_pkgs+=(iproute2)
+# promtool checks the alert rules and the dashboard's queries in contrib/.
+command -v promtool >/dev/null || need_pkgs+=(prometheus)
 # Postfix plays the relay; the tests start instances of their own, so the
 # package is installed without a configuration and its own never starts.
 postfix=0

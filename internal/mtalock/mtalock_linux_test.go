@@ -141,8 +141,11 @@ const probe = "-Z"
 func runs(cmd *exec.Cmd, path string) error {
 	cmd.Stdin = bytes.NewReader(nil)
 	out, err := cmd.CombinedOutput()
-	// Postfix names itself in its messages as it was called.
-	if name := filepath.Base(path); !bytes.Contains(out, []byte(name+": fatal: usage")) {
+	// Postfix names itself in its messages as it was called. Installed
+	// without a configuration, as the tests install it, it stops at
+	// main.cf instead, having run all the same.
+	name := filepath.Base(path)
+	if !bytes.Contains(out, []byte(name+": fatal: usage")) && !bytes.Contains(out, []byte(name+": fatal: open /etc/postfix/main.cf")) {
 		return fmt.Errorf("%s did not run and refuse %s: %v: %s", path, probe, err, out)
 	}
 	return nil
