@@ -46,7 +46,12 @@ func layers() map[string][]string {
 	l[module+"/internal/host"] = []string{module + "/internal/submit", module + "/internal/smtpd"}
 	l[module+"/internal/submit"] = []string{module + "/internal/smtpd"}
 	l[module+"/internal/peercred"] = []string{module}
-	for _, lib := range []string{"enforce", "queue", "relay", "spool", "sqlitestore", "redisstore", "spamassassin", "rspamd", "report", "sitediff", "internal/egress"} {
+	// Every process writes the event journal; only the daemon serves
+	// metrics, so the journal links no Prometheus client and sendmail,
+	// which runs for each message a site sends, starts without one.
+	l[module+"/internal/journal"] = []string{"github.com/prometheus", "net/http"}
+	l[module+"/sendmail"] = []string{"github.com/prometheus", module + "/internal/metrics"}
+	for _, lib := range []string{"enforce", "queue", "relay", "spool", "sqlitestore", "redisstore", "spamassassin", "rspamd", "report", "sitediff", "internal/egress", "internal/journal", "internal/metrics"} {
 		l[module+"/"+lib] = []string{module + "/config", module + "/internal/host"}
 	}
 	return l
