@@ -1,0 +1,153 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/charmbracelet/bubbles/progress"
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/lipgloss/table"
+)
+
+// topTerminal runs spamrun top as a full-screen view that refreshes every
+// interval until the operator presses q, or after iterations refreshes
+// when that is not 0.
+func (e *env) topTerminal(collect func() *topView, iterations int, interval time.Duration) error {
+	m := &topModel{collect: collect, interval: interval, iterations: iterations, bar: newTopBar()}
+	final, err := tea.NewProgram(m, tea.WithAltScreen(), tea.WithOutput(e.stdout)).Run()
+	if err != nil {
+		return fmt.Errorf("the terminal view: %w", err)
+	}
+	if v := final.(*topModel).view; iterations > 0 && v != nil && v.err != nil {
+		return unavailable(v.err)
+	}
+	return nil
+}
+
+// topBarWidth is the width of the spam bar on a terminal.
+const topBarWidth = 20
+
+// Colours of the view, which terminals without colour leave out.
+const (
+	colourCalm     = "#5f875f" // a bar under half full
+	colourWarn     = "#d7af00" // half full or more
+	colourTripped  = "#d75f5f" // full, and disabled sites
+	colourBarEmpty = "#606060"
+)
+
+func newTopBar() progress.Model {
+	return progress.New(progress.WithWidth(topBarWidth), progress.WithoutPercentage(), progress.WithSolidFill(colourCalm))
+}
+
+// topModel is the full-screen view, a bubbletea model. Each refresh
+// gathers a view in a command of its own, and the next is due interval
+// after it arrived, so a slow store slows the refreshes down instead of
+// stacking them up.
+type topModel struct {
+	collect    func() *topView
+	interval   time.Duration
+	iterations int // refreshes before it quits; 0 for no end
+	refreshes  int
+	view       *topView // nil until the first arrives
+	bar        progress.Model
+}
+
+// topViewMsg carries a gathered view; topRefreshMsg says the next is due.
+type (
+	topViewMsg    struct{ view *topView }
+	topRefreshMsg struct{}
+)
+
+// Init gathers the first view.
+func (m *topModel) Init() tea.Cmd { return m.gather }
+
+func (m *topModel) gather() tea.Msg { return topViewMsg{m.collect()} }
+
+// Update quits on q, Esc or Ctrl-C and otherwise refreshes.
+func (m *topModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case tea.KeyMsg:
+		switch msg.String() {
+		case "q", "Q", "esc", "ctrl+c":
+			return m, tea.Quit
+		}
+	case topViewMsg:
+		m.view = msg.view
+		m.refreshes++
+		if m.iterations > 0 && m.refreshes >= m.iterations {
+			return m, tea.Quit
+		}
+		return m, tea.Tick(m.interval, func(time.Time) tea.Msg { return topRefreshMsg{} })
+	case topRefreshMsg:
+		return m, m.gather
+	}
+	return m, nil
+}
+
+var (
+	topBold    = lipgloss.NewStyle().Bold(true)
+	topDim     = lipgloss.NewStyle().Faint(true)
+	topError   = lipgloss.NewStyle().Foreground(lipgloss.Color(colourTripped)).Bold(true)
+	topCell    = lipgloss.NewStyle().PaddingRight(2)
+	topTripped = topCell.Foreground(lipgloss.Color(colourTripped))
+)
+
+// View draws the header, the legend, the error if any, and the table.
+func (m *topModel) View() string {
+	v := m.view
+	if v == nil {
+		return "spamrun top: gathering the sites...\n"
+	}
+	var b strings.Builder
+	b.WriteString(topBold.Render(v.header()) + "\n")
+	b.WriteString(topDim.Render(v.legend()) + "\n")
+	for _, l := range v.errorLines() {
+		b.WriteString(topError.Render("error: "+l) + "\n")
+	}
+	switch {
+	case len(v.Rows) > 0:
+		b.WriteString(m.table(v).Render() + "\n")
+	case v.Error == "":
+		b.WriteString("no sites: none configured, and none has sent mail or tripped\n")
+	}
+	b.WriteString(topDim.Render(fmt.Sprintf("refreshes every %s; q quits", fmtDuration(m.interval))) + "\n")
+	return b.String()
+}
+
+// table lays the rows out, disabled sites in red. Lines wider than the
+// terminal are cut at its edge.
+func (m *topModel) table(v *topView) *table.Table {
+	t := table.New().Border(lipgloss.HiddenBorder()).
+		BorderTop(false).BorderBottom(false).BorderLeft(false).BorderRight(false).
+		BorderColumn(false).BorderHeader(false).
+		Headers(topColumns...).
+		StyleFunc(func(row, _ int) lipgloss.Style {
+			switch {
+			case row == table.HeaderRow:
+				return topCell.Bold(true)
+			case v.Rows[row].Disabled:
+				return topTripped
+			}
+			return topCell
+		})
+	for _, r := range v.Rows {
+		t.Row(r.cells(m.drawBar(r))...)
+	}
+	return t
+}
+
+// drawBar draws the row's spam against max_spam, coloured by how full.
+func (m *topModel) drawBar(r *topRow) string {
+	bar := m.bar
+	fill := r.barFill()
+	switch {
+	case fill >= 1 || r.Disabled:
+		bar.FullColor = colourTripped
+	case fill >= 0.5:
+		bar.FullColor = colourWarn
+	}
+	bar.EmptyColor = colourBarEmpty
+	return bar.ViewAs(fill)
+}
