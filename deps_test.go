@@ -46,6 +46,9 @@ func layers() map[string][]string {
 	l[module+"/internal/host"] = []string{module + "/internal/submit", module + "/internal/smtpd"}
 	l[module+"/internal/submit"] = []string{module + "/internal/smtpd"}
 	l[module+"/internal/peercred"] = []string{module}
+	// sendmail runs for every message a website sends: it links no
+	// terminal view, which is spamrun top's alone.
+	l[module+"/sendmail"] = []string{"github.com/charmbracelet"}
 	for _, lib := range []string{"enforce", "queue", "relay", "spool", "sqlitestore", "redisstore", "spamassassin", "rspamd", "report", "sitediff", "internal/egress"} {
 		l[module+"/"+lib] = []string{module + "/config", module + "/internal/host"}
 	}

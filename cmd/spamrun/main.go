@@ -24,10 +24,11 @@
 //
 // top shows every site, or one, refreshed every second: disabled sites
 // first, then those nearest to max_spam, then the busiest. On a terminal it
-// is a full-screen view that q quits; otherwise, or with -b, it prints one
-// table per refresh, a blank line between them, until it is interrupted or
-// has done the -n refreshes, as top -b does: "top -n 1" prints once.
-// top --json prints once and exits.
+// is a full-screen view that q quits. Otherwise, or with -b, it prints one
+// plain table per refresh, a blank line between them, until it is
+// interrupted, as top -b does; -n N prints N tables and exits, so
+// "spamrun top -n 1" prints once, even on a terminal. top --json prints
+// once and exits.
 //
 // enable, release and purge are appended to the audit log, audit.log in
 // the state directory, one JSON object a line, and sent to syslog when

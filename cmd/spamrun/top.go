@@ -291,13 +291,14 @@ func printTop(w io.Writer, v *topView) error {
 }
 
 // top is spamrun top: the sites, refreshed every interval, on a terminal
-// as a full-screen view and elsewhere as one table per refresh.
+// as a full-screen view and elsewhere, with -b or with -n, as one plain
+// table per refresh.
 func (e *env) top(args []string) error {
 	f := newFlags("top", "[--json] [--site SITE] [-b] [-n N] [--interval D]")
 	asJSON := f.Bool("json", false, "print the view once as a JSON object and exit")
 	site := f.String("site", "", "show SITE only")
 	batch := f.Bool("b", false, "print plain text, one table per refresh, even on a terminal")
-	iterations := f.Int("n", 0, "stop after N refreshes; 0 runs until interrupted (q on a terminal)")
+	iterations := f.Int("n", 0, "print N tables as plain text and exit; 0 prints until interrupted")
 	interval := f.Duration("interval", time.Second, "the time between refreshes")
 	operands, err := f.parse(args)
 	switch {
@@ -332,10 +333,10 @@ func (e *env) top(args []string) error {
 			return unavailable(v.err)
 		}
 		return nil
-	case *batch || !e.terminal(e.stdout):
+	case *batch || *iterations > 0 || !e.terminal(e.stdout):
 		return e.topBatch(collect, *iterations, *interval)
 	}
-	return e.topTerminal(collect, *iterations, *interval)
+	return e.topTerminal(collect, *interval)
 }
 
 // topBatch prints one table per refresh, a blank line between them, as

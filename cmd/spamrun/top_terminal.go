@@ -12,16 +12,11 @@ import (
 )
 
 // topTerminal runs spamrun top as a full-screen view that refreshes every
-// interval until the operator presses q, or after iterations refreshes
-// when that is not 0.
-func (e *env) topTerminal(collect func() *topView, iterations int, interval time.Duration) error {
-	m := &topModel{collect: collect, interval: interval, iterations: iterations, bar: newTopBar()}
-	final, err := tea.NewProgram(m, tea.WithAltScreen(), tea.WithOutput(e.stdout)).Run()
-	if err != nil {
+// interval until the operator presses q.
+func (e *env) topTerminal(collect func() *topView, interval time.Duration) error {
+	m := &topModel{collect: collect, interval: interval, bar: newTopBar()}
+	if _, err := tea.NewProgram(m, tea.WithAltScreen(), tea.WithOutput(e.stdout)).Run(); err != nil {
 		return fmt.Errorf("the terminal view: %w", err)
-	}
-	if v := final.(*topModel).view; iterations > 0 && v != nil && v.err != nil {
-		return unavailable(v.err)
 	}
 	return nil
 }
@@ -46,12 +41,10 @@ func newTopBar() progress.Model {
 // after it arrived, so a slow store slows the refreshes down instead of
 // stacking them up.
 type topModel struct {
-	collect    func() *topView
-	interval   time.Duration
-	iterations int // refreshes before it quits; 0 for no end
-	refreshes  int
-	view       *topView // nil until the first arrives
-	bar        progress.Model
+	collect  func() *topView
+	interval time.Duration
+	view     *topView // nil until the first arrives
+	bar      progress.Model
 }
 
 // topViewMsg carries a gathered view; topRefreshMsg says the next is due.
@@ -75,10 +68,6 @@ func (m *topModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 	case topViewMsg:
 		m.view = msg.view
-		m.refreshes++
-		if m.iterations > 0 && m.refreshes >= m.iterations {
-			return m, tea.Quit
-		}
 		return m, tea.Tick(m.interval, func(time.Time) tea.Msg { return topRefreshMsg{} })
 	case topRefreshMsg:
 		return m, m.gather
