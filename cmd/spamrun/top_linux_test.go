@@ -76,16 +76,18 @@ func TestTopTmux(t *testing.T) {
 	in := newInstall(t)
 	h := in.open()
 	uid := os.Getuid()
-	spam := func(site string, uid, i int) {
+	spam := func(site string, uid, i int, at time.Time) {
 		in.submit(h, site, uid, spamruntest.GuestbookSpam(site+".example", i), "noreply@"+site+".example",
-			[]string{fmt.Sprintf("victim%d@example.com", i)}, time.Now())
+			[]string{fmt.Sprintf("victim%d@example.com", i)}, at)
 	}
-	// shop2 trips on its fourth spam message; shop1 sends two.
+	// A minute ago, which is in the last full minute: shop2 tripped on its
+	// fourth spam message, and shop1 sent two.
+	ago := time.Now().Add(-time.Minute)
 	for i := range testMaxSpam + 1 {
-		spam("shop2", 4200000, i)
+		spam("shop2", 4200000, i, ago)
 	}
 	for i := range 2 {
-		spam("shop1", uid, i)
+		spam("shop1", uid, i, ago)
 	}
 
 	status := filepath.Join(t.TempDir(), "status")
@@ -110,7 +112,7 @@ func TestTopTmux(t *testing.T) {
 		t.Errorf("the disabled site is not first:\n%s", screen)
 	}
 
-	spam("shop1", uid, 2)
+	spam("shop1", uid, 2, time.Now())
 	screen = tm.waitScreen("shop1 at 3/3 with 3 held", shop1("3/3", "3", topBarWidth))
 	t.Logf("spamrun top after one more spam message:\n%s", screen)
 
