@@ -44,6 +44,7 @@ type topModel struct {
 	collect  func() *topView
 	interval time.Duration
 	view     *topView // nil until the first arrives
+	height   int      // of the terminal; 0 until known
 	bar      progress.Model
 }
 
@@ -66,6 +67,8 @@ func (m *topModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		case "q", "Q", "esc", "ctrl+c":
 			return m, tea.Quit
 		}
+	case tea.WindowSizeMsg:
+		m.height = msg.Height
 	case topViewMsg:
 		m.view = msg.view
 		return m, tea.Tick(m.interval, func(time.Time) tea.Msg { return topRefreshMsg{} })
@@ -87,41 +90,55 @@ var (
 func (m *topModel) View() string {
 	v := m.view
 	if v == nil {
-		return "spamrun top: gathering the sites...\n"
+		return "spamrun top: gathering the sites..."
 	}
 	var b strings.Builder
 	b.WriteString(topBold.Render(v.header()) + "\n")
 	b.WriteString(topDim.Render(v.legend()) + "\n")
-	for _, l := range v.errorLines() {
+	errs := v.errorLines()
+	for _, l := range errs {
 		b.WriteString(topError.Render("error: "+l) + "\n")
 	}
+	footer := fmt.Sprintf("refreshes every %s; q quits", fmtDuration(m.interval))
+	rows := v.Rows
+	// A view taller than the terminal would lose its top, the header;
+	// the rows most in need of the operator come first and stay.
+	if room := m.height - 4 - len(errs); m.height > 0 && len(rows) > room {
+		rows = rows[:max(0, room)]
+		footer = fmt.Sprintf("%d more sites below (spamrun top -n 1 lists them all); ", len(v.Rows)-len(rows)) + footer
+	}
 	switch {
-	case len(v.Rows) > 0:
-		b.WriteString(m.table(v).Render() + "\n")
-	case v.Error == "":
+	case len(rows) > 0:
+		b.WriteString(m.table(rows).Render() + "\n")
+	case len(v.Rows) == 0 && v.Error == "":
 		b.WriteString("no sites: none configured, and none has sent mail or tripped\n")
 	}
-	b.WriteString(topDim.Render(fmt.Sprintf("refreshes every %s; q quits", fmtDuration(m.interval))) + "\n")
+	// No newline after the last line, which would take one more.
+	b.WriteString(topDim.Render(footer))
 	return b.String()
 }
 
 // table lays the rows out, disabled sites in red. Lines wider than the
 // terminal are cut at its edge.
-func (m *topModel) table(v *topView) *table.Table {
+func (m *topModel) table(rows []*topRow) *table.Table {
 	t := table.New().Border(lipgloss.HiddenBorder()).
 		BorderTop(false).BorderBottom(false).BorderLeft(false).BorderRight(false).
 		BorderColumn(false).BorderHeader(false).
 		Headers(topColumns...).
-		StyleFunc(func(row, _ int) lipgloss.Style {
+		StyleFunc(func(row, col int) lipgloss.Style {
+			style := topCell
 			switch {
 			case row == table.HeaderRow:
-				return topCell.Bold(true)
-			case v.Rows[row].Disabled:
-				return topTripped
+				style = style.Bold(true)
+			case rows[row].Disabled:
+				style = topTripped
 			}
-			return topCell
+			if col == len(topColumns)-1 {
+				style = style.UnsetPaddingRight()
+			}
+			return style
 		})
-	for _, r := range v.Rows {
+	for _, r := range rows {
 		t.Row(r.cells(m.drawBar(r))...)
 	}
 	return t

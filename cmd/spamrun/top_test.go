@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	tea "github.com/charmbracelet/bubbletea"
+
 	"github.com/spamrun/spamrun/spamruntest"
 )
 
@@ -185,4 +187,47 @@ func (c *cli) mustRunCode(code int, args ...string) string {
 		c.t.Fatalf("spamrun %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), got, code, out, errOut)
 	}
 	return out
+}
+
+// TestTopTerminalView draws the full-screen view of more sites than the
+// terminal has lines for: the header and the error stay, and the rows that
+// come first.
+func TestTopTerminalView(t *testing.T) {
+	t.Parallel()
+	v := &topView{Time: testNow, Minute: testNow.Add(-time.Minute), Error: "spamrun: spam log of site \"shop9\": connection refused"}
+	for i := range 12 {
+		v.Rows = append(v.Rows, &topRow{Site: fmt.Sprintf("shop%02d", i), Spam: 12 - i, MaxSpam: 20, Window: "1h", MailPerMin: intp(i)})
+	}
+	v.Rows[0].Disabled = true
+	v.total()
+	m := &topModel{interval: time.Second, view: v, bar: newTopBar()}
+	m.Update(tea.WindowSizeMsg{Width: 120, Height: 10})
+	screen := m.View()
+	t.Logf("the view:\n%s", screen)
+	lines := strings.Split(screen, "\n")
+	if len(lines) != 10 {
+		t.Errorf("%d lines on a terminal of 10", len(lines))
+	}
+	if !strings.HasPrefix(lines[0], "spamrun top - ") || !strings.Contains(lines[0], "sites 12, disabled 1") ||
+		!strings.HasPrefix(lines[2], "error: spamrun: spam log") || !strings.HasPrefix(lines[3], "SITE ") {
+		t.Errorf("the view's top:\n%s", screen)
+	}
+	for i, l := range lines[4:9] {
+		f := strings.Fields(l)
+		if want := fmt.Sprintf("shop%02d", i); len(f) != 9 || f[0] != want || f[2] != fmt.Sprintf("%d/20", 12-i) {
+			t.Errorf("row %d: %q, want %s", i, l, want)
+		}
+	}
+	if !strings.HasPrefix(lines[9], "7 more sites below") {
+		t.Errorf("footer: %q", lines[9])
+	}
+	// The bar of 12/20 is 12 of 20 full.
+	if f := strings.Fields(lines[4]); strings.Count(f[4], "█") != 12 || strings.Count(f[4], "░") != 8 {
+		t.Errorf("bar of 12/20: %q", f[4])
+	}
+	if _, cmd := m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("q")}); cmd == nil {
+		t.Error("q does not quit")
+	} else if _, ok := cmd().(tea.QuitMsg); !ok {
+		t.Error("q does not quit")
+	}
 }
