@@ -47,10 +47,11 @@ func layers() map[string][]string {
 	l[module+"/internal/submit"] = []string{module + "/internal/smtpd"}
 	l[module+"/internal/peercred"] = []string{module}
 	// Every process writes the event journal; only the daemon serves
-	// metrics, so the journal links no Prometheus client and sendmail,
-	// which runs for each message a site sends, starts without one.
+	// metrics, so the journal links no Prometheus client. sendmail runs for
+	// every message a website sends: it links neither the metrics nor
+	// spamrun top's terminal view.
 	l[module+"/internal/journal"] = []string{"github.com/prometheus", "net/http"}
-	l[module+"/sendmail"] = []string{"github.com/prometheus", module + "/internal/metrics"}
+	l[module+"/sendmail"] = []string{"github.com/prometheus", module + "/internal/metrics", "github.com/charmbracelet"}
 	for _, lib := range []string{"enforce", "queue", "relay", "spool", "sqlitestore", "redisstore", "spamassassin", "rspamd", "report", "sitediff", "internal/egress", "internal/journal", "internal/metrics"} {
 		l[module+"/"+lib] = []string{module + "/config", module + "/internal/host"}
 	}

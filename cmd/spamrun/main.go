@@ -1,6 +1,7 @@
 // Command spamrun is the operator's tool.
 //
 //	spamrun status [--json] [SITE]
+//	spamrun top [--json] [--site SITE] [-b] [-n N] [--interval D]
 //	spamrun enable SITE
 //	spamrun incidents [--json] [SITE]
 //	spamrun incidents show [--json | --html FILE] ID
@@ -20,6 +21,14 @@
 //
 // The scorer and its address default to the [scorer] table of the
 // configuration, and "spam" to its spam_score.
+//
+// top shows every site, or one, refreshed every second: disabled sites
+// first, then those nearest to max_spam, then the busiest. On a terminal it
+// is a full-screen view that q quits. Otherwise, or with -b, it prints one
+// plain table per refresh, a blank line between them, until it is
+// interrupted, as top -b does; -n N prints N tables and exits, so
+// "spamrun top -n 1" prints once, even on a terminal. top --json prints
+// once and exits.
 //
 // enable, release and purge are appended to the audit log, audit.log in
 // the state directory, one JSON object a line, and sent to syslog when
@@ -98,6 +107,8 @@ const usageText = `usage: spamrun COMMAND [ARGS]
 
 Commands:
   status [--json] [SITE]            sites: state, spam in the window, queue, scripts
+  top [--site SITE] [--json] [-b] [-n N]
+                                    live view: spam against max_spam, held, mail/min, last script
   enable SITE                       re-enable a disabled site, with an empty window
   incidents [--json] [SITE]         the trips, newest first, with their likely cause
   incidents show [--json|--html FILE] ID
@@ -140,6 +151,8 @@ func (e *env) command(args []string) error {
 		return e.score(args[1:])
 	case "status":
 		return e.status(args[1:])
+	case "top":
+		return e.top(args[1:])
 	case "enable":
 		return e.enable(args[1:])
 	case "incidents":

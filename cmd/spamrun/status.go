@@ -85,8 +85,24 @@ func (e *env) status(args []string) error {
 // collectStatus gathers the status of site, or with site "" of every site
 // configured, with mail in the spool or with an incident, and counts the
 // damaged files in the spool. Rows it could gather are returned with the
-// error of those it could not.
+// error of those it could not. Only the row of one site carries its
+// incident and scripts, most submissions first.
 func collectStatus(ctx context.Context, h *host.Host, site string, t time.Time) ([]*siteStatus, int, error) {
+	rows, damaged, err := collectSites(ctx, h, site, t)
+	for _, r := range rows {
+		if site == "" {
+			r.Incident, r.Scripts = nil, nil
+			continue
+		}
+		// Most submissions first: a run's script tops the list.
+		slices.SortStableFunc(r.Scripts, func(a, b spamrun.ScriptSeen) int { return cmp.Compare(b.Count, a.Count) })
+	}
+	return rows, damaged, err
+}
+
+// collectSites is collectStatus with every row's incident and scripts, the
+// scripts in the store's order: most recently seen first.
+func collectSites(ctx context.Context, h *host.Host, site string, t time.Time) ([]*siteStatus, int, error) {
 	var errs []error
 	rows := make(map[string]*siteStatus)
 	row := func(name string) *siteStatus {
@@ -156,10 +172,7 @@ func collectStatus(ctx context.Context, h *host.Host, site string, t time.Time) 
 		}
 		r.Spam, r.Policy = st.Spam, st.Policy
 		if inc := st.Incident; inc != nil {
-			r.Disabled, r.DisabledSince, r.IncidentID = true, inc.Time, inc.ID
-			if site != "" {
-				r.Incident = inc
-			}
+			r.Disabled, r.DisabledSince, r.IncidentID, r.Incident = true, inc.Time, inc.ID, inc
 		}
 		if h.Scripts != nil {
 			scripts, err := h.Scripts.Scripts(ctx, name)
@@ -173,12 +186,7 @@ func collectStatus(ctx context.Context, h *host.Host, site string, t time.Time) 
 					r.LastSeen = s.Last
 				}
 			}
-			r.Submitted = &sum
-			if site != "" {
-				// Most submissions first: a run's script tops the list.
-				slices.SortStableFunc(scripts, func(a, b spamrun.ScriptSeen) int { return cmp.Compare(b.Count, a.Count) })
-				r.Scripts = scripts
-			}
+			r.Submitted, r.Scripts = &sum, scripts
 		}
 		out = append(out, r)
 	}
