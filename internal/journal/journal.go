@@ -24,6 +24,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/spamrun/spamrun/queue"
@@ -94,7 +95,8 @@ func Append(spoolDir string, ev queue.Event) error {
 	dir := filepath.Join(spoolDir, Dir)
 	f, err := os.OpenFile(filepath.Join(dir, journalName), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o660)
 	if errors.Is(err, fs.ErrNotExist) {
-		if err = os.MkdirAll(dir, 0o770); err == nil {
+		if err = os.Mkdir(dir, 0o770); err == nil || errors.Is(err, fs.ErrExist) {
+			shareLike(spoolDir, dir, 0o770)
 			f, err = os.OpenFile(filepath.Join(dir, journalName), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o660)
 		}
 	}
@@ -102,13 +104,36 @@ func Append(spoolDir string, ev queue.Event) error {
 		return fmt.Errorf("journal: %w", err)
 	}
 	defer f.Close()
-	if fi, err := f.Stat(); err == nil && fi.Size()+int64(len(line)) > MaxJournal {
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	if fi.Size() == 0 {
+		shareLike(spoolDir, f.Name(), 0o660)
+	}
+	if fi.Size()+int64(len(line)) > MaxJournal {
 		return ErrJournalFull
 	}
 	if _, err := f.Write(line); err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
 	return nil
+}
+
+// shareLike gives path, just created, the owner and group of the spool
+// and mode: whoever creates the journal (sendmail as the installation's
+// user, the operator's command as root, under any umask), every later
+// writer must be able to append to it. What the caller may not change is
+// left as it is.
+func shareLike(spoolDir, path string, mode os.FileMode) {
+	st, err := os.Stat(spoolDir)
+	if err != nil {
+		return
+	}
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok && os.Geteuid() == 0 {
+		os.Lchown(path, int(sys.Uid), int(sys.Gid))
+	}
+	os.Chmod(path, mode)
 }
 
 // Journal returns an Observe func that appends to the journal of the

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -184,5 +185,31 @@ func TestDamagedPositionStartsAgain(t *testing.T) {
 	}
 	if got := readAll(t, r); got["a"] != 1 {
 		t.Errorf("read %v, want a once", got)
+	}
+}
+
+// TestSharedUnderUmask: a journal created under a strict umask, by root
+// or by the installation's user, stays writable for the spool's group.
+func TestSharedUnderUmask(t *testing.T) {
+	spool := t.TempDir()
+	if err := os.Chmod(spool, 0o770); err != nil {
+		t.Fatal(err)
+	}
+	old := syscall.Umask(0o077)
+	defer syscall.Umask(old)
+	if err := Append(spool, queue.Event{Action: queue.ActionQueued, ID: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]os.FileMode{
+		filepath.Join(spool, Dir):              0o770,
+		filepath.Join(spool, Dir, journalName): 0o660,
+	} {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != want {
+			t.Errorf("%s has mode %v, want %v", path, fi.Mode().Perm(), want)
+		}
 	}
 }

@@ -50,7 +50,9 @@ type position struct {
 // reader left it.
 func NewReader(spoolDir string) (*Reader, error) {
 	r := &Reader{dir: filepath.Join(spoolDir, Dir)}
-	if err := os.MkdirAll(r.dir, 0o770); err != nil {
+	if err := os.Mkdir(r.dir, 0o770); err == nil {
+		shareLike(spoolDir, r.dir, 0o770)
+	} else if !errors.Is(err, fs.ErrExist) {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
 	data, err := os.ReadFile(r.posPath())
