@@ -69,11 +69,16 @@ func Open(cfg *config.Config, opts *Options) (*Host, error) {
 		return nil, err
 	}
 	h.StoreErr = h.openDetector(opts)
+	notifier, err := NewNotifier(cfg)
+	if err != nil {
+		return nil, err
+	}
+	notifier.Now = opts.Now
 	q := cfg.Queue
 	h.Queue = &queue.Runner{
 		Spool: h.Spool, Relay: h.Relay, Detector: h.Detector, Scripts: h.Scripts,
 		Site:     h.Site,
-		Hostname: cfg.Hostname, ArticleURL: cfg.ArticleURL,
+		Hostname: cfg.Hostname, ArticleURL: cfg.ArticleURL, Notifier: notifier,
 		Lifetime: cfg.QueueLifetime, QuarantineFor: q.QuarantineFor,
 		MaxBounces: q.MaxBounces,
 		Now:        opts.Now, Logf: opts.Logf,
