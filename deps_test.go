@@ -46,9 +46,12 @@ func layers() map[string][]string {
 	l[module+"/internal/host"] = []string{module + "/internal/submit", module + "/internal/smtpd"}
 	l[module+"/internal/submit"] = []string{module + "/internal/smtpd"}
 	l[module+"/internal/peercred"] = []string{module}
-	for _, lib := range []string{"enforce", "queue", "relay", "spool", "sqlitestore", "redisstore", "spamassassin", "rspamd", "report", "sitediff", "internal/egress"} {
+	for _, lib := range []string{"enforce", "queue", "relay", "spool", "sqlitestore", "redisstore", "spamassassin", "rspamd", "report", "notify", "sitediff", "internal/egress"} {
 		l[module+"/"+lib] = []string{module + "/config", module + "/internal/host"}
 	}
+	// Notices are built from the incident alone: no spool, relay or
+	// store.
+	l[module+"/notify"] = append(slices.Clone(drivers), module+"/spool", module+"/config", module+"/internal/host", "net/http", "os/exec")
 	return l
 }
 
