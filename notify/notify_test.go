@@ -103,9 +103,9 @@ func TestTrippedEnglish(t *testing.T) {
 		t.Errorf("Message-ID %q", got)
 	}
 	for _, want := range []string{
-		"Your website shop.example sent 12 spam-marked messages", "within 1h", "the limit is 10",
+		"Your website shop.example sent spam-marked mail to 12 recipients", "within 1h; the limit is 10",
 		top.Title, top.Advice[0], "3 message(s) were returned", "2 message(s) are kept",
-		"https://help.host.example/spam-run", "ask us, your hosting provider, to re-enable",
+		"https://help.host.example/spam-run", "then ask us, your hosting", "Incident " + inc.ID,
 	} {
 		if !strings.Contains(env.Text, want) {
 			t.Errorf("site notice lacks %q:\n%s", want, env.Text)
@@ -148,7 +148,7 @@ func TestTrippedDutch(t *testing.T) {
 	if got := site.GetHeader("Subject"); got != "De e-mail van uw website shop.example is stopgezet" {
 		t.Errorf("subject %q", got)
 	}
-	for _, want := range []string{"Waarschijnlijke oorzaak:", top.Title, top.Advice[0], "1 bericht(en) zijn teruggestuurd", "vraag ons, uw hostingprovider"} {
+	for _, want := range []string{"Waarschijnlijke oorzaak:", top.Title, top.Advice[0], "1 bericht(en) zijn teruggestuurd", "vraag ons, uw", "Dat valt uit de gegevens niet met zekerheid te zeggen."} {
 		if !strings.Contains(site.Text, want) {
 			t.Errorf("Dutch notice lacks %q:\n%s", want, site.Text)
 		}

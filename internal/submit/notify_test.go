@@ -227,7 +227,7 @@ func TestNoticesFromTwoNodes(t *testing.T) {
 		t.Errorf("owner's subject: %q", env.GetHeader("Subject"))
 	}
 	for _, want := range []string{
-		fmt.Sprintf("Your website shop sent %d spam-marked messages within 1h", inc.Count), article, top.Advice[0],
+		fmt.Sprintf("Your website shop sent %d spam-marked messages", inc.Count), "within 1h; the limit is 3", article, top.Advice[0],
 		fmt.Sprintf("%d message(s) were returned to the sender", bounced),
 		fmt.Sprintf("%d message(s) are kept", kept), "Incident " + inc.ID,
 	} {
