@@ -171,7 +171,11 @@ func (n *Notifier) Tripped(ctx context.Context, inc *spamrun.Incident, fate Fate
 		errs = append(errs, err)
 	}
 	if len(contacts) > 0 {
-		nt, err := n.build(inc.ID, "", RoleSite, TemplateTrippedSite, n.language(inc.Site), contacts, data, now, nil)
+		sd := *data
+		if len(rep.Findings) > 0 {
+			sd.Advice = OwnerAdvice(rep.Findings[0])
+		}
+		nt, err := n.build(inc.ID, "", RoleSite, TemplateTrippedSite, n.language(inc.Site), contacts, &sd, now, nil)
 		notices, errs = appendNotice(notices, errs, nt, err)
 	}
 	if len(n.Operator) > 0 {
@@ -257,6 +261,18 @@ func (n *Notifier) data(inc *spamrun.Incident, rep *report.Report, fate Fate) *D
 	return d
 }
 
+// OwnerAdvice is a finding's advice for the site's owner: without the
+// lines that name spamrun's commands, which only the operator can run.
+func OwnerAdvice(f report.Finding) []string {
+	var out []string
+	for _, a := range f.Advice {
+		if !strings.Contains(a, "spamrun ") {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
 // commands are what the operator runs next, with the real names of
 // spamrun's commands.
 func commands(inc *spamrun.Incident) []string {
@@ -295,16 +311,22 @@ func (n *Notifier) build(incident, event, role, name, lang string, to []string, 
 		rcpts = append(rcpts, a)
 		bare = append(bare, a.Address)
 	}
+	// go-message writes the field added last first, so the header is
+	// built from the bottom up.
 	var h gomail.Header
-	h.SetAddressList("From", []*mail.Address{from})
-	h.SetAddressList("To", rcpts)
-	h.SetSubject(subject)
-	h.SetDate(now)
-	h.SetMessageID(id + "@" + n.hostname())
+	if att == nil {
+		h.SetContentType("text/plain", map[string]string{"charset": "utf-8"})
+		h.Set("Content-Transfer-Encoding", "quoted-printable")
+	}
+	h.Set("X-Spamrun-Incident", incident)
 	// RFC 3834 §5: made by a program, not in reply to anything; no
 	// vacation responder answers it.
 	h.Set("Auto-Submitted", "auto-generated")
-	h.Set("X-Spamrun-Incident", incident)
+	h.SetMessageID(id + "@" + n.hostname())
+	h.SetDate(now)
+	h.SetSubject(subject)
+	h.SetAddressList("To", rcpts)
+	h.SetAddressList("From", []*mail.Address{from})
 	var buf bytes.Buffer
 	if err := writeMessage(&buf, h, body, att); err != nil {
 		return Notice{}, fmt.Errorf("notify: writing notice %s: %w", id, err)
@@ -319,9 +341,7 @@ func writeMessage(buf *bytes.Buffer, h gomail.Header, body string, att *attachme
 	}
 	body = strings.ReplaceAll(body, "\n", "\r\n")
 	if att == nil {
-		ih := gomail.InlineHeader{Header: h.Header}
-		text(&ih)
-		w, err := gomail.CreateSingleInlineWriter(buf, gomail.Header{Header: ih.Header})
+		w, err := gomail.CreateSingleInlineWriter(buf, h)
 		if err != nil {
 			return err
 		}
@@ -330,6 +350,7 @@ func writeMessage(buf *bytes.Buffer, h gomail.Header, body string, att *attachme
 		}
 		return w.Close()
 	}
+	h.Set("MIME-Version", "1.0")
 	mw, err := gomail.CreateWriter(buf, h)
 	if err != nil {
 		return err

@@ -53,7 +53,8 @@ type Data struct {
 	ArticleURL    string
 	// Cause, Title and Advice are the report's top finding: its
 	// report.Cause ("abused-form", "uploaded-script", "legitimate-bulk",
-	// "unknown"), its line and what to do.
+	// "unknown"), its line and what to do; the site owner's notice has
+	// the advice without spamrun's commands (see OwnerAdvice).
 	Cause  string
 	Title  string
 	Advice []string

@@ -17,6 +17,7 @@ import (
 	"github.com/spamrun/spamrun/config"
 	"github.com/spamrun/spamrun/internal/host"
 	"github.com/spamrun/spamrun/internal/submit"
+	"github.com/spamrun/spamrun/notify"
 	"github.com/spamrun/spamrun/report"
 	"github.com/spamrun/spamrun/spamruntest"
 	"github.com/spamrun/spamrun/spool"
@@ -227,7 +228,7 @@ func TestNoticesFromTwoNodes(t *testing.T) {
 		t.Errorf("owner's subject: %q", env.GetHeader("Subject"))
 	}
 	for _, want := range []string{
-		fmt.Sprintf("Your website shop sent %d spam-marked messages", inc.Count), "within 1h; the limit is 3", article, top.Advice[0],
+		fmt.Sprintf("Your website shop sent %d spam-marked messages", inc.Count), "within 1h; the limit is 3", article, notify.OwnerAdvice(top)[0],
 		fmt.Sprintf("%d message(s) were returned to the sender", bounced),
 		fmt.Sprintf("%d message(s) are kept", kept), "Incident " + inc.ID,
 	} {
