@@ -2,9 +2,9 @@
 // describes it, the same way for sendmail and for the operator's command:
 // the spool, the relay, the state store with the scorer, the enforcer and
 // the detector over it, the notifier of [notify], and the queue runner
-// over all of them. It is the
-// one place where the program is assembled: package config only reads and
-// checks the file, so that it links no driver, filter adapter or enforcer.
+// over all of them. It is the one place where the program is assembled:
+// package config only reads and checks the file, so that it links no
+// driver, filter adapter or enforcer.
 package host
 
 import (
