@@ -159,6 +159,9 @@ func spoolSafe(s string) string {
 // failure to find the contacts costs their notice only: the operators'
 // is returned with the error.
 func (n *Notifier) Tripped(ctx context.Context, inc *spamrun.Incident, fate Fate) ([]Notice, error) {
+	if len(n.Operator) == 0 && n.Contacts == nil {
+		return nil, nil // no one to tell: no report to build
+	}
 	now := n.now()
 	rep := report.Build(inc, &report.Options{Now: func() time.Time { return now }, ArticleURL: n.ArticleURL})
 	data := n.data(inc, rep, fate)
