@@ -113,10 +113,15 @@ func NewNotifier(cfg *config.Config) (*notify.Notifier, error) {
 		DefaultLanguage: cfg.Notify.Language,
 		Hostname:        cfg.Hostname,
 		ArticleURL:      cfg.ArticleURL,
-		Contacts: func(_ context.Context, site string) ([]string, error) {
-			return cfg.SiteConfigs[site].Contact, nil
-		},
-		Language: func(site string) string { return cfg.SiteConfigs[site].Language },
+		Language:        func(site string) string { return cfg.SiteConfigs[site].Language },
+	}
+	for _, sc := range cfg.SiteConfigs {
+		if len(sc.Contact) > 0 {
+			n.Contacts = func(_ context.Context, site string) ([]string, error) {
+				return cfg.SiteConfigs[site].Contact, nil
+			}
+			break
+		}
 	}
 	if dir := cfg.Notify.Templates; dir != "" {
 		t, err := notify.LoadTemplates(dir)
