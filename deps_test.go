@@ -52,9 +52,12 @@ func layers() map[string][]string {
 	// spamrun top's terminal view.
 	l[module+"/internal/journal"] = []string{"github.com/prometheus", "net/http"}
 	l[module+"/sendmail"] = []string{"github.com/prometheus", module + "/internal/metrics", "github.com/charmbracelet"}
-	for _, lib := range []string{"enforce", "queue", "relay", "spool", "sqlitestore", "redisstore", "spamassassin", "rspamd", "report", "sitediff", "internal/egress", "internal/journal", "internal/metrics"} {
+	for _, lib := range []string{"enforce", "queue", "relay", "spool", "sqlitestore", "redisstore", "spamassassin", "rspamd", "report", "notify", "sitediff", "internal/egress", "internal/journal", "internal/metrics"} {
 		l[module+"/"+lib] = []string{module + "/config", module + "/internal/host"}
 	}
+	// Notices are built from the incident alone: no spool, relay or
+	// store.
+	l[module+"/notify"] = append(slices.Clone(drivers), module+"/spool", module+"/config", module+"/internal/host", "net/http", "os/exec")
 	return l
 }
 

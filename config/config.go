@@ -109,6 +109,19 @@
 //	webhook_timeout  "10s"; for each attempt
 //	webhook_retries  3; further attempts after a failed one, 0 to 10
 //
+//	[notify]         who is told when a site trips and when it is re-enabled
+//	operator         []; the operators' addresses, who get every incident's
+//	                 notice with the report attached
+//	from             "spamrun <postmaster@HOSTNAME>"; the From of notices,
+//	                 which go from the null sender
+//	language         "en"; "en" or "nl", or a language the templates
+//	                 directory adds: the operators' notices and the sites'
+//	                 without a language of their own
+//	templates        "" (the embedded ones); an absolute directory of
+//	                 templates named like the embedded ones
+//	                 (tripped-site.en.tmpl, tripped-operator.nl.tmpl,
+//	                 enabled.en.tmpl, ...), each replacing its namesake
+//
 //	[sites.NAME]     one table per site that needs more than its defaults
 //	user             NAME; the login name whose real UID submits the site's mail
 //	uid              instead of user: the numeric UID
@@ -121,6 +134,9 @@
 //	spam_score, max_spam, window, hold_for, count
 //	                 override [policy] for this site only
 //	exempt           false; score and log, but never hold or disable
+//	contact          []; the addresses of the site's owners, who get a
+//	                 notice when it trips and when it is re-enabled
+//	language         [notify] language; the language of the owners' notices
 //
 // The state and spool directories default to /var/lib/spamrun and
 // /var/spool/spamrun for root, for a setuid or setgid process, and for
@@ -219,6 +235,7 @@ type Config struct {
 	Scorer        Scorer
 	Store         Store
 	Enforce       Enforce
+	Notify        Notify
 	// SiteConfigs are the [sites.NAME] tables by NAME.
 	SiteConfigs map[string]SiteConfig
 
@@ -311,6 +328,20 @@ type Enforce struct {
 	WebhookRetries int
 }
 
+// Notify is the [notify] table: the notices of trips and re-enablings.
+type Notify struct {
+	// Operator are the operators' addresses.
+	Operator []string
+	// From is the From field of notices; "" means spamrun and the
+	// postmaster at the host name.
+	From string
+	// Language is the operators' language and the sites' default.
+	Language string
+	// Templates is a directory of templates that replace the embedded
+	// ones; "" for none.
+	Templates string
+}
+
 // SiteConfig is one [sites.NAME] table. The policy fields are nil when the
 // site keeps the default, so that a site can override with zero (max_spam
 // = 0 trips on the first spam-marked message).
@@ -329,6 +360,12 @@ type SiteConfig struct {
 	HoldFor   *time.Duration
 	Count     *spamrun.Count
 	Exempt    bool
+	// Contact are the addresses of the site's owners, who are notified
+	// when it trips and when it is re-enabled.
+	Contact []string
+	// Language is the language of the owners' notices; "" means
+	// Notify.Language.
+	Language string
 }
 
 // login is the user name whose UID is the site's, when UID is not given.
@@ -399,6 +436,7 @@ func defaultFor(uid int, getenv func(string) string) *Config {
 			WebhookTimeout: 10 * time.Second,
 			WebhookRetries: 3,
 		},
+		Notify: Notify{Language: "en"},
 	}
 	// A host name that would fail validation must not stop every message;
 	// the operator can still set one.

@@ -68,8 +68,10 @@ func TestExampleFile(t *testing.T) {
 	want.Enforce.EnableCommand = "/usr/local/bin/panel-enable-site {site}"
 	want.Enforce.Webhook = "https://panel.example.net/hooks/spamrun"
 	want.Enforce.WebhookSecret = "a-long-random-string"
+	want.Notify.Operator = []string{"ops@example.net"}
 	want.SiteConfigs = map[string]SiteConfig{
-		"shop1":      {User: "shop1", Domains: []string{"shop1.example", "www.shop1.example"}, MaxSpam: ptr(25), SMTPAllow: []string{"smtp.sendgrid.net:587"}},
+		"shop1": {User: "shop1", Domains: []string{"shop1.example", "www.shop1.example"}, MaxSpam: ptr(25), SMTPAllow: []string{"smtp.sendgrid.net:587"},
+			Contact: []string{"owner@shop1.example"}, Language: "nl"},
 		"newsletter": {UID: ptr(1042), Domains: []string{"news.example.org"}, Exempt: true},
 		"club":       {Domains: []string{"club.example.org"}, MaxSpam: ptr(3), Count: ptr(spamrun.CountMessages)},
 		"blog.example.com": {
@@ -124,8 +126,10 @@ func TestExampleFile(t *testing.T) {
 			WebhookTimeout: 10 * time.Second,
 			WebhookRetries: 3,
 		},
+		Notify: Notify{Operator: []string{"ops@example.net"}, Language: "en"},
 		SiteConfigs: map[string]SiteConfig{
-			"shop1":      {User: "shop1", Domains: []string{"shop1.example", "www.shop1.example"}, MaxSpam: ptr(25), SMTPAllow: []string{"smtp.sendgrid.net:587"}},
+			"shop1": {User: "shop1", Domains: []string{"shop1.example", "www.shop1.example"}, MaxSpam: ptr(25), SMTPAllow: []string{"smtp.sendgrid.net:587"},
+				Contact: []string{"owner@shop1.example"}, Language: "nl"},
 			"newsletter": {UID: ptr(1042), Domains: []string{"news.example.org"}, Exempt: true},
 			"club":       {Domains: []string{"club.example.org"}, MaxSpam: ptr(3), Count: ptr(spamrun.CountMessages)},
 			"blog.example.com": {
@@ -379,6 +383,17 @@ func TestBadFiles(t *testing.T) {
 		{"smtp_allow port too big", "[sites.x]\nsmtp_allow = [\"[2001:db8::1]:65536\"]\n", "port \"65536\" is not a number from 1 to 65535"},
 		{"smtp_allow empty host", "[sites.x]\nsmtp_allow = [\":587\"]\n", "bad.toml:2: sites.x.smtp_allow: \":587\": \"\" is neither an IP address nor a host name"},
 		{"smtp_allow not an array", "[sites.x]\nsmtp_allow = \"smtp.example.com:587\"\n", "bad.toml:2: sites.x.smtp_allow: must be an array of strings"},
+
+		{"operator not an address", "[notify]\noperator = [\"ops@example.net\", \"ops at example.net\"]\n", "bad.toml:2: notify.operator: \"ops at example.net\" is not a mail address"},
+		{"operator without domain", "[notify]\noperator = [\"ops\"]\n", "bad.toml:2: notify.operator: \"ops\" is not a mail address"},
+		{"bad from", "[notify]\nfrom = \"spamrun <postmaster@>\"\n", "bad.toml:2: notify.from: "},
+		{"unknown language", "[notify]\nlanguage = \"de\"\n", "bad.toml:2: notify.language: \"de\" has no templates; the languages are en, nl"},
+		{"relative templates", "[notify]\ntemplates = \"notify\"\n", "bad.toml:2: notify.templates: \"notify\" is not an absolute path"},
+		{"missing templates", "[notify]\ntemplates = \"/nonexistent/spamrun/notify\"\n", "bad.toml:2: notify.templates: templates: stat /nonexistent/spamrun/notify: no such file or directory"},
+		{"unknown key in notify", "[notify]\noperators = []\n", "bad.toml:2: notify.operators: unknown key"},
+		{"site contact", "[sites.x]\ncontact = [\"owner@\"]\n", "bad.toml:2: sites.x.contact: \"owner@\" is not a mail address"},
+		{"site language", "[sites.x]\nlanguage = \"fr\"\n", "bad.toml:2: sites.x.language: \"fr\" has no templates"},
+		{"empty site language", "[sites.x]\nlanguage = \"\"\n", "bad.toml:2: sites.x.language: must not be empty"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := parse("bad.toml", []byte(tc.file), defaultFor(0, nil))
@@ -757,5 +772,32 @@ func TestRedirectPorts(t *testing.T) {
 		if p4, p6 := c.RedirectPorts(); p4 != tc.port4 || p6 != tc.port6 {
 			t.Errorf("%q: ports %d and %d, want %d and %d", tc.file, p4, p6, tc.port4, tc.port6)
 		}
+	}
+}
+
+// A templates directory is loaded when the file is: a bad template is an
+// error of notify.templates, and a language it adds may be chosen.
+func TestNotifyTemplates(t *testing.T) {
+	fixedHostname(t, "web9.example.net", nil)
+	dir := t.TempDir()
+	write := func(name, text string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("tripped-site.de.tmpl", "Subject: Website {{.Site}} gestoppt\n\nHallo.\n")
+	file := fmt.Sprintf("[notify]\ntemplates = %q\n[sites.x]\nlanguage = \"de\"\n", dir)
+	c, err := parse("ok.toml", []byte(file), defaultFor(0, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SiteConfigs["x"].Language != "de" || c.Notify.Templates != dir {
+		t.Errorf("config %+v", c.Notify)
+	}
+	write("enabled.en.tmpl", "Subject: {{.Nope}}\n\nx\n")
+	_, err = parse("bad.toml", []byte(file), defaultFor(0, nil))
+	if err == nil || !strings.Contains(err.Error(), "bad.toml:2: notify.templates: ") || !strings.Contains(err.Error(), "enabled.en.tmpl") {
+		t.Errorf("error %v, want one of notify.templates naming enabled.en.tmpl", err)
 	}
 }

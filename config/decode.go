@@ -541,6 +541,14 @@ func (d *decoder) root(c *Config, t *table) {
 		d.unknown(e)
 	}
 
+	if n := d.sub(t, "notify"); n != nil {
+		d.strings(n, "operator", &c.Notify.Operator)
+		d.str(n, "from", &c.Notify.From)
+		d.str(n, "language", &c.Notify.Language)
+		d.str(n, "templates", &c.Notify.Templates)
+		d.unknown(n)
+	}
+
 	if sites := d.sub(t, "sites"); sites != nil {
 		c.SiteConfigs = make(map[string]SiteConfig, len(sites.m))
 		for _, name := range slices.Sorted(maps.Keys(sites.m)) {
@@ -583,6 +591,10 @@ func (d *decoder) site(t *table) SiteConfig {
 		s.Count = &count
 	}
 	d.boolean(t, "exempt", &s.Exempt)
+	d.strings(t, "contact", &s.Contact)
+	if d.str(t, "language", &s.Language) && s.Language == "" {
+		d.fail(t.path("language"), `must not be empty; leave it out to mean notify.language`)
+	}
 	d.unknown(t)
 	return s
 }

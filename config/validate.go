@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"net/mail"
 	"net/netip"
 	"net/url"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"github.com/spamrun/spamrun"
 	"github.com/spamrun/spamrun/internal/enforceconf"
 	"github.com/spamrun/spamrun/internal/safeexec"
+	"github.com/spamrun/spamrun/notify"
 )
 
 // Validate reports every value that makes no sense, as Load does. Settings
@@ -72,7 +74,8 @@ func (c *Config) problems() []problem {
 	c.scorerProblems(&ch)
 	c.storeProblems(&ch)
 	c.enforceProblems(&ch)
-	c.siteProblems(&ch)
+	langs := c.notifyProblems(&ch)
+	c.siteProblems(&ch, langs)
 	return ch.probs
 }
 
@@ -304,7 +307,56 @@ func (c *Config) enforceProblems(ch *checker) {
 	}
 }
 
-func (c *Config) siteProblems(ch *checker) {
+// notifyProblems checks [notify] and returns the languages notices can be
+// written in: the embedded ones and those of the templates directory.
+func (c *Config) notifyProblems(ch *checker) func(string) bool {
+	n := c.Notify
+	key := func(k string) []string { return []string{"notify", k} }
+	for _, a := range n.Operator {
+		if err := checkMailAddress(a); err != nil {
+			ch.fail(key("operator"), "%v", err)
+		}
+	}
+	if n.From != "" {
+		if err := checkMailAddress(n.From); err != nil {
+			ch.fail(key("from"), "%v", err)
+		}
+	}
+	templates := notify.Embedded()
+	if n.Templates != "" {
+		if !filepath.IsAbs(n.Templates) {
+			ch.fail(key("templates"), "%q is not an absolute path", n.Templates)
+		} else if t, err := notify.LoadTemplates(n.Templates); err != nil {
+			ch.fail(key("templates"), "%s", strings.TrimPrefix(err.Error(), "notify: "))
+		} else {
+			templates = t
+		}
+	}
+	known := func(lang string) bool { return templates.Has(lang) }
+	if !known(n.Language) {
+		ch.fail(key("language"), "%q has no templates; the languages are %s, and those a notify.templates directory adds",
+			n.Language, strings.Join(notify.Languages(), ", "))
+	}
+	return known
+}
+
+// checkMailAddress accepts an address for a header and an envelope:
+// "ops@example.net" or "Ops <ops@example.net>", with a domain.
+func checkMailAddress(s string) error {
+	a, err := mail.ParseAddress(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a mail address: %v", s, strings.TrimPrefix(err.Error(), "mail: "))
+	}
+	if _, domain, _ := strings.Cut(a.Address, "@"); domain == "" {
+		return fmt.Errorf("%q is not a mail address: it has no domain", s)
+	}
+	if _, err := spamrun.ParseAddress(a.Address); err != nil {
+		return fmt.Errorf("%q is not a mail address an MTA takes: %v", s, trimErr(err))
+	}
+	return nil
+}
+
+func (c *Config) siteProblems(ch *checker, knownLanguage func(string) bool) {
 	uids := make(map[int]string)
 	users := make(map[string]string)
 	for _, name := range slices.Sorted(maps.Keys(c.SiteConfigs)) {
@@ -346,6 +398,15 @@ func (c *Config) siteProblems(ch *checker) {
 			if err := checkHostPort(d, "smtp.sendgrid.net:587"); err != nil {
 				ch.fail(key("smtp_allow"), "%v", err)
 			}
+		}
+		for _, a := range s.Contact {
+			if err := checkMailAddress(a); err != nil {
+				ch.fail(key("contact"), "%v", err)
+			}
+		}
+		if s.Language != "" && !knownLanguage(s.Language) {
+			ch.fail(key("language"), "%q has no templates; the languages are %s, and those a notify.templates directory adds",
+				s.Language, strings.Join(notify.Languages(), ", "))
 		}
 		ch.policy(key(), c.Policy(name), s.SpamScore, s.MaxSpam, s.Window, s.HoldFor)
 	}

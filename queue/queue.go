@@ -36,6 +36,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/spamrun/spamrun"
+	"github.com/spamrun/spamrun/notify"
 	"github.com/spamrun/spamrun/relay"
 	"github.com/spamrun/spamrun/spool"
 )
@@ -68,6 +69,9 @@ type Runner struct {
 	// name; ArticleURL is linked from them.
 	Hostname   string
 	ArticleURL string
+	// Notifier, when set, builds the notices of a trip, which Tripped
+	// writes, and of a re-enabling, which Enabled writes; nil sends none.
+	Notifier *notify.Notifier
 	// Lifetime is how long a message may wait in the queue before it is
 	// returned as expired; 0 means DefaultLifetime.
 	Lifetime time.Duration
@@ -228,6 +232,7 @@ func (r *Runner) Pass(ctx context.Context) (Stats, error) {
 	}
 	disabled := make(map[string]*spamrun.Incident) // sites found disabled in this pass
 	known := make(map[string]bool)                 // sites asked for: whether the store answered
+	won := make(map[string]bool)                   // sites a decision of this pass disabled
 	for i, e := range entries {
 		if r.Progress != nil {
 			r.Progress(i, len(entries))
@@ -251,10 +256,11 @@ func (r *Runner) Pass(ctx context.Context) (Stats, error) {
 		if _, ok := disabled[e.Site]; ok && e.Kind == "" && !e.Released {
 			continue // bounced below, under the site's lock
 		}
-		s, tripped, err := r.work(ctx, e.ID, known[e.Site])
+		s, refused, err := r.work(ctx, e.ID, known[e.Site])
 		errs = failed(&s, e.ID, err, errs)
-		if tripped != nil {
-			disabled[e.Site] = tripped
+		if refused != nil {
+			disabled[e.Site] = refused.Incident
+			won[e.Site] = won[e.Site] || refused.Tripped
 		}
 		stats.add(s)
 	}
@@ -262,13 +268,17 @@ func (r *Runner) Pass(ctx context.Context) (Stats, error) {
 		r.Progress(len(entries), len(entries))
 	}
 	for site, inc := range disabled {
-		s, err := r.BounceSite(ctx, site, inc)
+		bounce := r.BounceSite
+		if won[site] {
+			bounce = r.Tripped
+		}
+		s, err := bounce(ctx, site, inc)
 		stats.add(s)
 		if err != nil {
 			errs = append(errs, err)
 		}
 	}
-	// The DSNs just written go now, not at the next pass.
+	// The DSNs and notices just written go now, not at the next pass.
 	for _, id := range stats.dsns {
 		s, _, err := r.work(ctx, id, false)
 		errs = failed(&s, id, err, errs)
@@ -286,8 +296,9 @@ func (r *Runner) Pass(ctx context.Context) (Stats, error) {
 
 // work handles one message of a site that is not disabled, under its lock.
 // known says the site's state was read in this pass; a message decided
-// here may trip its site, which is then returned.
-func (r *Runner) work(ctx context.Context, id string, known bool) (stats Stats, tripped *spamrun.Incident, err error) {
+// here may find its site disabled, or trip it: the verdict is then
+// returned, for the site's queue to be returned.
+func (r *Runner) work(ctx context.Context, id string, known bool) (stats Stats, refused *spamrun.Verdict, err error) {
 	unlock, err := r.Spool.Lock(id)
 	if err != nil {
 		return stats, nil, err
@@ -302,8 +313,9 @@ func (r *Runner) work(ctx context.Context, id string, known bool) (stats Stats, 
 		return stats, nil, err
 	}
 	now := r.now()
-	if e.Kind == spool.KindDSN {
-		return r.relayDSN(ctx, e, data, now)
+	if automatic(e) {
+		s, err := r.relayDSN(ctx, e, data, now)
+		return s, nil, err
 	}
 	if now.Sub(e.Received) >= r.lifetime() && !e.Released {
 		s, err := r.expire(ctx, e, data, now)
@@ -313,13 +325,13 @@ func (r *Runner) work(ctx context.Context, id string, known bool) (stats Stats, 
 		if r.Detector == nil || !known {
 			return stats, nil, nil // waits for the state store
 		}
-		action, inc, err := r.decide(ctx, e, data)
+		v, err := r.decide(ctx, e, data)
 		if err != nil {
 			return stats, nil, err
 		}
 		stats.Decided++
-		if action == spamrun.Refuse {
-			return stats, inc, nil
+		if v.Action == spamrun.Refuse {
+			return stats, &v, nil
 		}
 	}
 	if !e.Released && (r.Detector == nil || !known) {
@@ -381,8 +393,8 @@ func (r *Runner) deliverLocked(ctx context.Context, id string) (Stats, string, e
 		return Stats{}, "queued", err
 	}
 	now := r.now()
-	if e.Kind == spool.KindDSN {
-		s, _, err := r.relayDSN(ctx, e, data, now)
+	if automatic(e) {
+		s, err := r.relayDSN(ctx, e, data, now)
 		if s.Relayed > 0 {
 			return s, "relayed", err
 		}
@@ -570,15 +582,24 @@ func (r *Runner) returnPart(ctx context.Context, e *spool.Entry, data []byte, re
 	return Stats{Bounced: 1, dsns: []string{dsnID}}, nil
 }
 
-// relayDSN relays a DSN. One that cannot be delivered is kept, never
-// returned: a DSN is never answered with a DSN.
-func (r *Runner) relayDSN(ctx context.Context, e *spool.Entry, data []byte, now time.Time) (Stats, *spamrun.Incident, error) {
+// automatic reports whether e is mail spamrun wrote itself, a DSN or a
+// notice, which goes from the null sender and is never returned.
+func automatic(e *spool.Entry) bool {
+	return e.Kind == spool.KindDSN || e.Kind == spool.KindNotice
+}
+
+// relayDSN relays a DSN or a notice. One that cannot be delivered is
+// kept, never returned: a DSN is never answered with a DSN.
+func (r *Runner) relayDSN(ctx context.Context, e *spool.Entry, data []byte, now time.Time) (Stats, error) {
+	what := strings.ToUpper(e.Kind)
+	if e.Kind == spool.KindNotice {
+		what = "notice"
+	}
 	if now.Sub(e.Received) >= r.lifetime() && !e.Released {
-		s, err := r.keep(e, "", "DSN outlived the queue: "+e.LastError, now)
-		return s, nil, err
+		return r.keep(e, "", what+" outlived the queue: "+e.LastError, now)
 	}
 	if !e.Due(now) {
-		return Stats{Next: r.due(e)}, nil, nil
+		return Stats{Next: r.due(e)}, nil
 	}
 	if e.ID == e.Original+"-dsn" {
 		// A process that wrote this DSN and crashed before it moved the
@@ -586,7 +607,7 @@ func (r *Runner) relayDSN(ctx context.Context, e *spool.Entry, data []byte, now 
 		// the DSN now would let the next bounce of the original write
 		// another. The DSN waits until the original is settled.
 		if orig, _, err := r.Spool.Read(e.Original); err == nil && !orig.State.Final() && !orig.Released {
-			return Stats{}, nil, nil
+			return Stats{}, nil
 		}
 	}
 	err := r.Relay.Deliver(context.WithoutCancel(ctx), relay.Envelope{To: e.Recipients, SMTPUTF8: e.SMTPUTF8}, bytes.NewReader(data))
@@ -595,25 +616,28 @@ func (r *Runner) relayDSN(ctx context.Context, e *spool.Entry, data []byte, now 
 	}
 	switch {
 	case err == nil:
-		r.logf("site=%s id=%s to=<%s> original=%s action=relayed dsn", e.Site, e.ID, strings.Join(e.Recipients, ","), e.Original)
+		if e.Kind == spool.KindNotice {
+			r.logf("site=%s id=%s to=<%s> incident=%s action=relayed notice", e.Site, e.ID, strings.Join(e.Recipients, ","), e.Incident)
+		} else {
+			r.logf("site=%s id=%s to=<%s> original=%s action=relayed dsn", e.Site, e.ID, strings.Join(e.Recipients, ","), e.Original)
+		}
 		r.observe(entryEvent(e, ActionRelayed, now))
-		return Stats{Relayed: 1}, nil, r.Spool.Remove(e.ID)
+		return Stats{Relayed: 1}, r.Spool.Remove(e.ID)
 	case relay.IsPermanent(err):
-		s, err2 := r.keep(e, "", "DSN refused by the relay: "+err.Error(), now)
-		return s, nil, err2
+		return r.keep(e, "", what+" refused by the relay: "+err.Error(), now)
 	}
-	s, err := r.defer_(e, err, now)
-	return s, nil, err
+	return r.defer_(e, err, now)
 }
 
 // decide makes the decision a submission could not make because the store
 // was down, as of the time the message was received, and records it. The
 // store knows the message by its ID, so a decision it counted already, at
-// submission or in a pass whose spool update failed, counts once.
-func (r *Runner) decide(ctx context.Context, e *spool.Entry, data []byte) (spamrun.Action, *spamrun.Incident, error) {
+// submission or in a pass whose spool update failed, counts once. The
+// verdict's Tripped says this decision disabled the site.
+func (r *Runner) decide(ctx context.Context, e *spool.Entry, data []byte) (spamrun.Verdict, error) {
 	msg, err := spamrun.ParseMessage(data, e.Sender, e.Recipients)
 	if err != nil {
-		return 0, nil, err
+		return spamrun.Verdict{}, err
 	}
 	msg.Evidence, msg.SubmissionID = e.Evidence, e.ID
 	if r.Site != nil {
@@ -621,7 +645,7 @@ func (r *Runner) decide(ctx context.Context, e *spool.Entry, data []byte) (spamr
 	}
 	v, err := r.Detector.CheckAt(ctx, e.Site, msg, e.Received)
 	if err != nil {
-		return 0, nil, err
+		return spamrun.Verdict{}, err
 	}
 	e.Score, e.Spam = v.Score, v.Spam
 	RecordScript(ctx, r.Scripts, e, r.logf)
@@ -640,7 +664,7 @@ func (r *Runner) decide(ctx context.Context, e *spool.Entry, data []byte) (spamr
 	if v.Tripped {
 		r.observe(TripEvent(e, v.Incident, r.now()))
 	}
-	return v.Action, v.Incident, r.Spool.Update(e)
+	return v, r.Spool.Update(e)
 }
 
 // RecordScript adds a decided message's script to its site's history, so

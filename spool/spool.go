@@ -90,6 +90,11 @@ const (
 	// KindDSN marks a delivery status notification spamrun wrote itself.
 	// It goes out with the null sender and is never bounced or held.
 	KindDSN = "dsn"
+	// KindNotice marks a notice spamrun wrote to a site's owner or the
+	// operator about an incident (see package notify). Like a DSN it goes
+	// out with the null sender and is never bounced, held or counted
+	// against its site.
+	KindNotice = "notice"
 	// KindDamaged marks a file the spool could not read, kept whole in
 	// quarantine by KeepDamaged: its content is the file as it was found,
 	// and its envelope is unknown, so it can be read and purged but never
@@ -98,7 +103,7 @@ const (
 )
 
 // kinds are the kinds of message a header can name.
-var kinds = []string{"", KindDSN, KindDamaged}
+var kinds = []string{"", KindDSN, KindNotice, KindDamaged}
 
 // Entry is a spooled message's metadata.
 type Entry struct {
@@ -126,8 +131,8 @@ type Entry struct {
 	// Size is the size of the message in bytes; set by the spool.
 	Size int64 `json:"size"`
 
-	// Kind is "" for a submitted message, KindDSN for a DSN, KindDamaged
-	// for a file the spool could not read.
+	// Kind is "" for a submitted message, KindDSN for a DSN, KindNotice
+	// for a notice, KindDamaged for a file the spool could not read.
 	Kind string `json:"kind,omitempty"`
 	// Original is the ID of the message a DSN reports on.
 	Original string `json:"original,omitempty"`

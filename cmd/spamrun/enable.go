@@ -10,7 +10,8 @@ import (
 
 // enable is spamrun enable SITE: the site may send again, with an empty
 // window. It is audited whether or not the site was disabled: it resets
-// the window either way.
+// the window either way. A site that was disabled has its owner and the
+// operator told, by notices [notify] describes.
 func (e *env) enable(args []string) error {
 	f := newFlags("enable", "SITE")
 	operands, err := f.parse(args)
@@ -52,6 +53,13 @@ func (e *env) enable(args []string) error {
 		fmt.Fprintf(e.stdout, "site %s enabled (it was disabled since %s by incident %s)\n", site, fmtTime(inc.Time), inc.ID)
 	} else {
 		fmt.Fprintf(e.stdout, "site %s was not disabled; its window is reset\n", site)
+	}
+	if inc != nil {
+		// The site's owner and the operator hear that its mail is back
+		// on; the relay being down only delays the notices.
+		if err := h.Queue.Enabled(ctx, inc); err != nil {
+			errs = append(errs, fmt.Errorf("warning: notices of the re-enabling: %w", err))
+		}
 	}
 	if enableErr != nil {
 		errs = append(errs, fmt.Errorf("warning: %w", enableErr))

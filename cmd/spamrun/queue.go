@@ -217,7 +217,7 @@ func printQueue(w io.Writer, entries []*spool.Entry, t time.Time) {
 		if e.Kind == spool.KindDamaged {
 			from = "-" // unknown, not the null sender
 		}
-		door := "-" // a DSN or a damaged file came through no door
+		door := "-" // a DSN, a notice or a damaged file came through no door
 		if e.Kind == "" {
 			door = cell(report.Door(e.Evidence))
 		}
@@ -233,8 +233,8 @@ func entryState(e *spool.Entry) string {
 	switch {
 	case e.Kind == spool.KindDamaged:
 		return "damaged"
-	case e.Kind == spool.KindDSN && !e.State.Final():
-		return "dsn"
+	case (e.Kind == spool.KindDSN || e.Kind == spool.KindNotice) && !e.State.Final():
+		return e.Kind
 	case e.Released && !e.State.Final():
 		return "released"
 	}
@@ -267,6 +267,8 @@ func entryInfo(e *spool.Entry, t time.Time) string {
 		return cell(info)
 	case e.Kind == spool.KindDSN && e.Attempts == 0:
 		return "DSN for " + e.Original
+	case e.Kind == spool.KindNotice && e.Attempts == 0:
+		return "notice of incident " + e.Incident
 	case e.Attempts > 0:
 		return cell(fmt.Sprintf("%d attempts, next %s: %s", e.Attempts, fmtTime(e.NextAttempt), e.LastError))
 	case e.State == spool.Held && t.Before(e.HoldUntil):

@@ -10,9 +10,10 @@
 // (`spamrun queue run`), and runs one sendmail process per message, several
 // at a time. It shows the held spam, the trip at the eleventh spam-marked
 // message within the hour, sendmail refusing the website from then on, the
-// DSNs returned to the shop's own address and relayed by the runner, and
-// the accounting: every accepted message relayed, bounced or kept, and
-// none of the spam relayed.
+// DSNs returned to the shop's own address and relayed by the runner, the
+// notices that tell the shop's owner and the host's operator what
+// happened, and the accounting: every accepted message relayed, bounced or
+// kept, and none of the spam relayed.
 //
 //	go run ./examples/demo
 //
@@ -44,6 +45,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jhillyerd/enmime/v2"
+
 	"github.com/spamrun/spamrun"
 	"github.com/spamrun/spamrun/config"
 	"github.com/spamrun/spamrun/internal/host"
@@ -70,6 +73,8 @@ const (
 	orderSender  = "orders@shop1.example"
 	spamSender   = "noreply@shop1.example"
 	forgedSender = "victim@mail.example"
+	shopOwner    = "owner@shopkeeper.example" // [sites.shop1] contact
+	operator     = "ops@example.net"          // [notify] operator
 	maxSpam      = 10
 	parallel     = 3 // sendmail processes at a time, as a busy PHP-FPM pool runs them
 
@@ -172,6 +177,7 @@ func (d *demo) setUp() error {
 		return err
 	}
 	d.printf("  %s: website %q is %s, owns %s; bounces go only there\n", filepath.Base(d.config), siteName, owner, siteDomain)
+	d.printf("  notices of a trip go to the shop's owner <%s> and the operator <%s>\n", shopOwner, operator)
 	d.printf("  policy: spam score 5; more than %d spam-marked messages within 1h trips the site; spam-marked mail is held 15m\n", maxSpam)
 
 	if d.spool, err = spool.Open(filepath.Join(d.dir, "spool")); err != nil {
@@ -250,10 +256,14 @@ max_spam   = %d
 window     = "1h"
 hold_for   = "15m"
 
+[notify]
+operator = [%q]
+
 [sites.%s]
 %s
 domains = [%q]
-`, filepath.Join(d.dir, "state"), filepath.Join(d.dir, "spool"), article, hostname, d.sink.Addr(), maxSpam, siteName, owner, siteDomain)
+contact = [%q]
+`, filepath.Join(d.dir, "state"), filepath.Join(d.dir, "spool"), article, hostname, d.sink.Addr(), maxSpam, operator, siteName, owner, siteDomain, shopOwner)
 	d.config = filepath.Join(d.dir, "spamrun.toml")
 	return who, os.WriteFile(d.config, []byte(cfg), 0o640)
 }
@@ -392,7 +402,7 @@ func (d *demo) play() error {
 		return err
 	}
 
-	d.printf("\n5. The queue runner, woken by the refused sendmail, relays the DSNs\n")
+	d.printf("\n5. The queue runner, woken by the refused sendmail, relays the DSNs and the notices\n")
 	if err := d.waitForDSNs(15 * time.Second); err != nil {
 		return err
 	}
@@ -401,6 +411,9 @@ func (d *demo) play() error {
 		len(dsns), time.Since(tripped).Seconds(), strings.Count(d.runnerLog.String(), "action=relayed dsn"))
 	if len(dsns) > 0 {
 		d.showDSN(dsns[0])
+	}
+	if err := d.showNotices(); err != nil {
+		return err
 	}
 
 	acct, err := d.account()
@@ -465,7 +478,7 @@ func (d *demo) incidentReport() error {
 		return err
 	}
 	verdict, _, _ := strings.Cut(string(text), "\nThe run:")
-	d.printf("\n6. Why? spamrun incidents show %s\n%s\n", incs[0].ID, indent(strings.TrimSpace(verdict), "   "))
+	d.printf("\n7. Why? spamrun incidents show %s\n%s\n", incs[0].ID, indent(strings.TrimSpace(verdict), "   "))
 	if _, err := d.spamrunCmd("incidents", "show", "--html", d.html, incs[0].ID); err != nil {
 		return err
 	}
@@ -600,7 +613,8 @@ func (d *demo) queued() ([]*spool.Entry, error) {
 	return msgs, err
 }
 
-// waitForDSNs waits until the runner has relayed every DSN in the queue.
+// waitForDSNs waits until the runner has relayed every DSN and notice in
+// the queue.
 func (d *demo) waitForDSNs(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
@@ -610,7 +624,7 @@ func (d *demo) waitForDSNs(timeout time.Duration) error {
 		}
 		left := 0
 		for _, e := range q {
-			if e.Kind == spool.KindDSN {
+			if e.Kind == spool.KindDSN || e.Kind == spool.KindNotice {
 				left++
 			}
 		}
@@ -618,27 +632,78 @@ func (d *demo) waitForDSNs(timeout time.Duration) error {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%d DSNs still in the queue %v after the trip: the queue runner did not relay them", left, timeout)
+			return fmt.Errorf("%d DSNs and notices still in the queue %v after the trip: the queue runner did not relay them", left, timeout)
 		}
 		select {
 		case err := <-d.runnerDone:
 			d.runner = nil
-			return fmt.Errorf("the queue runner exited (%v) with %d DSNs in the queue", err, left)
+			return fmt.Errorf("the queue runner exited (%v) with %d DSNs and notices in the queue", err, left)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }
 
 // dsns returns the DSNs the relay received: the messages with the null
-// sender.
+// sender that are no notices.
 func (d *demo) dsns() []spamruntest.SinkMessage {
 	var out []spamruntest.SinkMessage
 	for _, m := range d.sink.Messages() {
-		if m.From == "" {
+		if m.From == "" && !isNotice(m) {
 			out = append(out, m)
 		}
 	}
 	return out
+}
+
+// isNotice tells a notice of the incident from a DSN: both come from the
+// null sender, but only a notice names its incident in the header.
+func isNotice(m spamruntest.SinkMessage) bool {
+	header, _, _ := bytes.Cut(m.Data, []byte("\r\n\r\n"))
+	return m.From == "" && bytes.Contains(header, []byte("\r\nX-Spamrun-Incident: "))
+}
+
+// showNotices prints the notices the relay received, as their readers
+// find them: who, what, and how it begins.
+func (d *demo) showNotices() error {
+	var notices []spamruntest.SinkMessage
+	for _, m := range d.sink.Messages() {
+		if isNotice(m) {
+			notices = append(notices, m)
+		}
+	}
+	if len(notices) != 2 {
+		return fmt.Errorf("the relay got %d notices of the trip, the story needs one for the shop's owner and one for the operator", len(notices))
+	}
+	// The owner's first.
+	slices.SortStableFunc(notices, func(a, b spamruntest.SinkMessage) int {
+		return strings.Compare(strings.Join(b.To, ","), strings.Join(a.To, ","))
+	})
+	d.printf("\n6. The shop's owner and the operator are told, each once, from <> like the DSNs\n")
+	for i, m := range notices {
+		if i > 0 {
+			d.printf("\n")
+		}
+		env, err := enmime.ReadEnvelope(bytes.NewReader(m.Data))
+		if err != nil {
+			return fmt.Errorf("a notice does not parse: %w", err)
+		}
+		for _, h := range []string{"From", "To", "Subject"} {
+			d.printf("     %s: %s\n", h, env.GetHeader(h))
+		}
+		lines := strings.Split(strings.TrimSpace(strings.ReplaceAll(env.Text, "\r\n", "\n")), "\n")
+		d.printf("     |\n")
+		for i, l := range lines {
+			if i == 10 {
+				d.printf("     | ...\n")
+				break
+			}
+			d.printf("%s\n", strings.TrimRight("     | "+l, " "))
+		}
+		for _, a := range env.Attachments {
+			d.printf("     attached: %s (%s, %d bytes)\n", a.FileName, a.ContentType, len(a.Content))
+		}
+	}
+	return nil
 }
 
 // showDSN prints what the shop's owner reads first in a DSN, and what it
@@ -711,6 +776,9 @@ func (d *demo) account() (*accounting, error) {
 	a := &accounting{dsnTo: map[string]int{}}
 	relayed := map[string]int{}
 	for _, m := range d.sink.Messages() {
+		if isNotice(m) {
+			continue
+		}
 		if m.From == "" {
 			a.dsns++
 			for _, to := range m.To {

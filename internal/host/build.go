@@ -1,6 +1,7 @@
 package host
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"github.com/spamrun/spamrun"
 	"github.com/spamrun/spamrun/config"
 	"github.com/spamrun/spamrun/enforce"
+	"github.com/spamrun/spamrun/notify"
 	"github.com/spamrun/spamrun/redisstore"
 	"github.com/spamrun/spamrun/relay"
 	"github.com/spamrun/spamrun/rspamd"
@@ -99,6 +101,36 @@ func NewEnforcer(cfg *config.Config) (spamrun.Enforcer, error) {
 		return enforcers[0], nil
 	}
 	return enforce.Multi(enforcers...), nil
+}
+
+// NewNotifier returns the notifier [notify] and the sites' contact and
+// language describe, with the templates of [notify] templates in place of
+// the embedded ones.
+func NewNotifier(cfg *config.Config) (*notify.Notifier, error) {
+	n := &notify.Notifier{
+		Operator:        cfg.Notify.Operator,
+		From:            cfg.Notify.From,
+		DefaultLanguage: cfg.Notify.Language,
+		Hostname:        cfg.Hostname,
+		ArticleURL:      cfg.ArticleURL,
+		Language:        func(site string) string { return cfg.SiteConfigs[site].Language },
+	}
+	for _, sc := range cfg.SiteConfigs {
+		if len(sc.Contact) > 0 {
+			n.Contacts = func(_ context.Context, site string) ([]string, error) {
+				return cfg.SiteConfigs[site].Contact, nil
+			}
+			break
+		}
+	}
+	if dir := cfg.Notify.Templates; dir != "" {
+		t, err := notify.LoadTemplates(dir)
+		if err != nil {
+			return nil, fmt.Errorf("notify.templates: %w", err)
+		}
+		n.Templates = t
+	}
+	return n, nil
 }
 
 // openStore opens the state store [store] names, and returns with it what

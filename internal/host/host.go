@@ -1,9 +1,10 @@
 // Package host opens a spamrun installation as its configuration
 // describes it, the same way for sendmail and for the operator's command:
 // the spool, the relay, the state store with the scorer, the enforcer and
-// the detector over it, and the queue runner over all of them. It is the
-// one place where the program is assembled: package config only reads and
-// checks the file, so that it links no driver, filter adapter or enforcer.
+// the detector over it, the notifier of [notify], and the queue runner
+// over all of them. It is the one place where the program is assembled:
+// package config only reads and checks the file, so that it links no
+// driver, filter adapter or enforcer.
 package host
 
 import (
@@ -81,11 +82,16 @@ func Open(cfg *config.Config, opts *Options) (*Host, error) {
 		return nil, err
 	}
 	h.StoreErr = h.openDetector(opts)
+	notifier, err := NewNotifier(cfg)
+	if err != nil {
+		return nil, err
+	}
+	notifier.Now = opts.Now
 	q := cfg.Queue
 	h.Queue = &queue.Runner{
 		Spool: h.Spool, Relay: h.Relay, Detector: h.Detector, Scripts: h.Scripts,
 		Site:     h.Site,
-		Hostname: cfg.Hostname, ArticleURL: cfg.ArticleURL,
+		Hostname: cfg.Hostname, ArticleURL: cfg.ArticleURL, Notifier: notifier,
 		Lifetime: cfg.QueueLifetime, QuarantineFor: q.QuarantineFor,
 		MaxBounces: q.MaxBounces,
 		Now:        opts.Now, Logf: opts.Logf,

@@ -99,7 +99,7 @@ func New(r *journal.Reader, opts Options) *Metrics {
 	}, []string{"class"})
 	m.generated = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "spamrun_generated_messages_total",
-		Help: "Messages spamrun wrote itself (kind dsn: delivery status notifications) by action: relayed, deferred, kept.",
+		Help: "Messages spamrun wrote itself by kind (dsn: delivery status notifications; notice: notices of a trip or a re-enabling to the site's owner and the operator) and action: relayed, deferred, kept.",
 	}, []string{"kind", "action"})
 	m.registry.MustRegister(m.messages, m.spamMarked, m.score, m.scorerSeconds, m.storeSeconds,
 		m.trips, m.relayFailures, m.generated, &stateCollector{m: m},

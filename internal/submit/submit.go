@@ -224,10 +224,10 @@ func (s *Submitter) relayNow(ctx context.Context, e *spool.Entry) string {
 }
 
 // bounceSite returns the queue of the site this submission just tripped
-// at once, rather than at the runner's next pass, and wakes the runner to
-// send the DSNs.
+// at once, rather than at the runner's next pass, writes the notices of
+// the trip, and wakes the runner to send the DSNs and the notices.
 func (s *Submitter) bounceSite(ctx context.Context, inc *spamrun.Incident) {
-	stats, err := s.Host.Queue.BounceSite(ctx, s.Site.Name, inc)
+	stats, err := s.Host.Queue.Tripped(ctx, s.Site.Name, inc)
 	if err != nil {
 		s.logf("warning: site=%s bouncing the queue: %v", s.Site.Name, err)
 	}
