@@ -6,9 +6,9 @@
 // strangers from the same website. The demo builds spamrun's sendmail and
 // spamrun binaries, writes a configuration in a temporary directory that
 // names the current user's website "shop1", starts an SMTP server on
-// loopback to stand in for the host's MTA, starts the queue runner
-// (`spamrun queue run`), and runs one sendmail process per message, several
-// at a time. It shows the held spam, the trip at the eleventh spam-marked
+// loopback to stand in for the host's MTA, starts the daemon that runs the
+// queue and serves metrics (`spamrun serve`), and runs one sendmail process
+// per message, several at a time. It shows the held spam, the trip at the eleventh spam-marked
 // message within the hour, sendmail refusing the website from then on, the
 // DSNs returned to the shop's own address and relayed by the runner, the
 // notices that tell the shop's owner and the host's operator what
@@ -32,6 +32,7 @@ import (
 	"maps"
 	"mime"
 	"mime/multipart"
+	"net"
 	"net/mail"
 	"os"
 	"os/exec"
@@ -105,6 +106,8 @@ type demo struct {
 	runner     *exec.Cmd
 	runnerLog  *syncbuf.Buffer
 	runnerDone chan error
+	metrics    string // the address of spamrun serve's /metrics
+	listener   string // and of its SMTP listener, for sites that send by SMTP
 
 	results []result
 }
@@ -172,6 +175,12 @@ func (d *demo) setUp() error {
 	}
 	d.printf("  the relay: an SMTP server on %s standing in for the host's MTA\n", d.sink.Addr())
 
+	if d.metrics, err = freeAddr(); err != nil {
+		return err
+	}
+	if d.listener, err = freeAddr(); err != nil {
+		return err
+	}
 	owner, err := d.writeConfig()
 	if err != nil {
 		return err
@@ -195,7 +204,7 @@ func (d *demo) setUp() error {
 	if err := d.startRunner(); err != nil {
 		return err
 	}
-	d.printf("  the queue runner: spamrun queue run, pid %d\n", d.runner.Process.Pid)
+	d.printf("  the daemon: spamrun serve, pid %d: the queue runner, and Prometheus metrics on http://%s/metrics\n", d.runner.Process.Pid, d.metrics)
 	d.printf("  every message is one process, `sendmail -t -i -f<sender>`, as PHP's mail() runs it\n")
 	return nil
 }
@@ -244,11 +253,18 @@ spool_dir   = %q
 article_url = %q
 hostname    = %q
 syslog      = false
+egress      = "off"
 
 [relay]
 smtp     = %q
 starttls = "off"
 timeout  = "10s"
+
+[smtpd]
+listen = [%q]
+
+[metrics]
+listen = %q
 
 [policy]
 spam_score = 5.0
@@ -263,22 +279,23 @@ operator = [%q]
 %s
 domains = [%q]
 contact = [%q]
-`, filepath.Join(d.dir, "state"), filepath.Join(d.dir, "spool"), article, hostname, d.sink.Addr(), maxSpam, operator, siteName, owner, siteDomain, shopOwner)
+`, filepath.Join(d.dir, "state"), filepath.Join(d.dir, "spool"), article, hostname, d.sink.Addr(), d.listener, d.metrics, maxSpam, operator, siteName, owner, siteDomain, shopOwner)
 	d.config = filepath.Join(d.dir, "spamrun.toml")
 	return who, os.WriteFile(d.config, []byte(cfg), 0o640)
 }
 
 func (d *demo) env() []string { return append(os.Environ(), "SPAMRUN_CONFIG="+d.config) }
 
-// startRunner starts spamrun queue run and waits until it listens for
-// sendmail's wake-ups, so that none is lost.
+// startRunner starts spamrun serve, whose queue runner relays and whose
+// metrics the operator reads, and waits until it listens for sendmail's
+// wake-ups, so that none is lost.
 func (d *demo) startRunner() error {
 	d.runnerLog = &syncbuf.Buffer{}
-	cmd := exec.Command(d.spamrun, "queue", "run", "-v")
+	cmd := exec.Command(d.spamrun, "serve", "-v")
 	cmd.Env = d.env()
 	cmd.Stdout, cmd.Stderr = d.runnerLog, d.runnerLog
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("starting spamrun queue run: %w", err)
+		return fmt.Errorf("starting spamrun serve: %w", err)
 	}
 	d.runner, d.runnerDone = cmd, make(chan error, 1)
 	go func() { d.runnerDone <- cmd.Wait() }()
@@ -291,11 +308,11 @@ func (d *demo) startRunner() error {
 		select {
 		case err := <-d.runnerDone:
 			d.runner = nil
-			return fmt.Errorf("spamrun queue run exited at once (%v):\n%s", err, d.runnerLog.String())
+			return fmt.Errorf("spamrun serve exited at once (%v):\n%s", err, d.runnerLog.String())
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("spamrun queue run did not listen on %s within 10s:\n%s", wake, d.runnerLog.String())
+			return fmt.Errorf("spamrun serve did not listen on %s within 10s:\n%s", wake, d.runnerLog.String())
 		}
 	}
 }
@@ -312,13 +329,13 @@ func (d *demo) stopRunner() error {
 	select {
 	case err := <-d.runnerDone:
 		if err != nil {
-			return fmt.Errorf("spamrun queue run ended with %v after SIGTERM", err)
+			return fmt.Errorf("spamrun serve ended with %v after SIGTERM", err)
 		}
 		return nil
 	case <-time.After(10 * time.Second):
 		cmd.Process.Kill()
 		<-d.runnerDone
-		return errors.New("spamrun queue run did not stop within 10s of SIGTERM; killed")
+		return errors.New("spamrun serve did not stop within 10s of SIGTERM; killed")
 	}
 }
 
@@ -415,6 +432,9 @@ func (d *demo) play() error {
 	if err := d.showNotices(); err != nil {
 		return err
 	}
+	if err := d.watch(); err != nil {
+		return err
+	}
 
 	acct, err := d.account()
 	if err != nil {
@@ -478,7 +498,7 @@ func (d *demo) incidentReport() error {
 		return err
 	}
 	verdict, _, _ := strings.Cut(string(text), "\nThe run:")
-	d.printf("\n7. Why? spamrun incidents show %s\n%s\n", incs[0].ID, indent(strings.TrimSpace(verdict), "   "))
+	d.printf("\n8. Why? spamrun incidents show %s\n%s\n", incs[0].ID, indent(strings.TrimSpace(verdict), "   "))
 	if _, err := d.spamrunCmd("incidents", "show", "--html", d.html, incs[0].ID); err != nil {
 		return err
 	}
@@ -927,4 +947,56 @@ func indent(s, prefix string) string {
 		b.WriteString(prefix + sc.Text() + "\n")
 	}
 	return b.String()
+}
+
+// freeAddr is a loopback address no one listens on now.
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// watch shows what the operator sees without a shell on the web node:
+// spamrun top, and what Prometheus scrapes from spamrun serve.
+func (d *demo) watch() error {
+	top, err := d.spamrunCmd("top", "-n", "1")
+	if err != nil {
+		return err
+	}
+	d.printf("\n7. The operator watches: spamrun top -n 1\n%s\n", indent(strings.TrimRight(string(top), "\n"), "   "))
+	m, err := spamruntest.ScrapeMetrics("http://" + d.metrics + "/metrics")
+	if err != nil {
+		return err
+	}
+	d.printf("   and Prometheus, scraping http://%s/metrics:\n", d.metrics)
+	for _, row := range []struct {
+		name   string
+		labels []string
+	}{
+		{"spamrun_messages_total", []string{"door=sendmail", "action=relayed"}},
+		{"spamrun_messages_total", []string{"door=sendmail", "action=held"}},
+		{"spamrun_messages_total", []string{"door=sendmail", "action=refused"}},
+		{"spamrun_messages_total", []string{"door=sendmail", "action=bounced"}},
+		{"spamrun_messages_total", []string{"door=sendmail", "action=kept"}},
+		{"spamrun_spam_marked_total", []string{"site=" + siteName}},
+		{"spamrun_trips_total", nil},
+		{"spamrun_disabled_sites", nil},
+		{"spamrun_generated_messages_total", []string{"kind=dsn", "action=relayed"}},
+		{"spamrun_generated_messages_total", []string{"kind=notice", "action=relayed"}},
+	} {
+		var pairs []string
+		for _, l := range row.labels {
+			k, v, _ := strings.Cut(l, "=")
+			pairs = append(pairs, k+"="+strconv.Quote(v))
+		}
+		labels := ""
+		if len(pairs) > 0 {
+			labels = "{" + strings.Join(pairs, ",") + "}"
+		}
+		d.printf("     %-75s %g\n", row.name+labels, m.Value(row.name, row.labels...))
+	}
+	return nil
 }
