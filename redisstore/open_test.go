@@ -14,6 +14,12 @@ var prefixes atomic.Int64
 // which makes it a fresh, empty store.
 func open(tb testing.TB, srv *spamruntest.RedisServer, opts *Options) *Store {
 	tb.Helper()
+	return openURL(tb, srv.URL(), opts)
+}
+
+// openURL is open on the Redis at url: a server, Sentinel or a Cluster.
+func openURL(tb testing.TB, url string, opts *Options) *Store {
+	tb.Helper()
 	var o Options
 	if opts != nil {
 		o = *opts
@@ -21,7 +27,7 @@ func open(tb testing.TB, srv *spamruntest.RedisServer, opts *Options) *Store {
 	if o.Prefix == "" {
 		o.Prefix = fmt.Sprintf("test%d:", prefixes.Add(1))
 	}
-	s, err := Open(srv.URL(), &o)
+	s, err := Open(url, &o)
 	if err != nil {
 		tb.Fatal(err)
 	}

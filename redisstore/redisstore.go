@@ -301,8 +301,14 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // siteKey is the key name of one of site's keys. Every key of a site
 // carries the site as its hash tag, so that Redis Cluster keeps them in
-// one slot, where one script may touch them all.
-func (s *Store) siteKey(site, name string) string { return s.prefix + "{" + site + "}:" + name }
+// one slot, where one script may touch them all. Redis ignores an empty
+// tag, so the site "" has the tag "\x00" instead.
+func (s *Store) siteKey(site, name string) string {
+	if site == "" {
+		site = "\x00"
+	}
+	return s.prefix + "{" + site + "}:" + name
+}
 
 func (s *Store) logKey(site string) string        { return s.siteKey(site, "log") }
 func (s *Store) logWeightKey(site string) string  { return s.siteKey(site, "log-weight") }

@@ -21,6 +21,10 @@ type RedisServer struct {
 	path string
 	port int
 	dir  string // of the append-only file; "" keeps nothing
+	// conf is the configuration file of a sentinel, "" for a server;
+	// args are further arguments of either.
+	conf string
+	args []string
 
 	cmd  *exec.Cmd
 	out  *bytes.Buffer // the server's log; read only once done is closed
@@ -91,12 +95,19 @@ func (r *RedisServer) Start() {
 
 // launch runs redis-server on r.port and waits until it answers PING.
 func (r *RedisServer) launch() error {
-	persist := []string{"--appendonly", "no"}
-	if r.dir != "" {
-		persist = []string{"--appendonly", "yes", "--appendfsync", "always", "--dir", r.dir}
+	var args []string
+	if r.conf != "" {
+		args = []string{r.conf, "--sentinel"}
 	}
-	cmd := exec.Command(r.path, append([]string{"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
-		"--save", "", "--daemonize", "no", "--protected-mode", "no"}, persist...)...)
+	args = append(args, "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--daemonize", "no", "--protected-mode", "no")
+	switch {
+	case r.conf != "":
+	case r.dir != "":
+		args = append(args, "--save", "", "--appendonly", "yes", "--appendfsync", "always", "--dir", r.dir)
+	default:
+		args = append(args, "--save", "", "--appendonly", "no")
+	}
+	cmd := exec.Command(r.path, append(args, r.args...)...)
 	out := new(bytes.Buffer)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -124,6 +135,9 @@ func (r *RedisServer) launch() error {
 	r.Kill()
 	return fmt.Errorf("redis-server on port %d did not answer PING", r.port)
 }
+
+// Port returns the server's port.
+func (r *RedisServer) Port() int { return r.port }
 
 // Kill stops the server at once, as a crash would.
 func (r *RedisServer) Kill() {

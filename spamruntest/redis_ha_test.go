@@ -1,0 +1,33 @@
+package spamruntest
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestStartRedisSentinel(t *testing.T) {
+	s := StartRedisSentinel(t)
+	if !strings.HasPrefix(s.URL(), "redis+sentinel://") || strings.Count(s.URL(), ",") != 2 {
+		t.Errorf("URL %q does not name three sentinels", s.URL())
+	}
+	old := s.Master()
+	if old != s.Servers[0] {
+		t.Fatalf("the sentinels name port %d as the master, want %d", old.port, s.Servers[0].port)
+	}
+	old.Kill()
+	if m := s.WaitFailover(old); m != s.Servers[1] {
+		t.Errorf("after the master died, the master is port %d, want the replica %d", m.port, s.Servers[1].port)
+	}
+}
+
+func TestStartRedisCluster(t *testing.T) {
+	c := StartRedisCluster(t)
+	cli := NeedCommand(t, "redis-cli", "redis-tools")
+	nodes := redisCLI(cli, c.Nodes[0].port, "CLUSTER", "NODES")
+	if n := strings.Count(nodes, "master"); n != 3 {
+		t.Errorf("CLUSTER NODES lists %d masters, want 3:\n%s", n, nodes)
+	}
+	if !strings.HasPrefix(c.URL(), "redis+cluster://") {
+		t.Errorf("URL %q", c.URL())
+	}
+}
