@@ -56,57 +56,66 @@ func ParseURL(rawURL string) (Topology, bool, error) {
 }
 
 func parse(rawURL string) (Topology, bool, error) {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return 0, false, err
-	}
-	switch u.Scheme {
+	scheme, _, _ := strings.Cut(rawURL, "://")
+	switch scheme {
 	case SchemeSentinel, SchemeSentinelTLS:
-		o, err := redis.ParseFailoverURL(seedURL(u))
+		o, err := redis.ParseFailoverURL(seedURL(rawURL))
 		if err != nil {
 			return 0, false, err
 		}
 		if o.MasterName == "" {
 			return 0, false, errors.New("a redis+sentinel:// URL needs ?master_name=")
 		}
-		return Sentinel, u.Scheme == SchemeSentinelTLS, nil
+		return Sentinel, scheme == SchemeSentinelTLS, nil
 	case SchemeCluster, SchemeClusterTLS:
-		if u.Path != "" && u.Path != "/" && u.Path != "/0" {
-			return 0, false, fmt.Errorf("a Redis Cluster has only database 0, not %q", strings.TrimPrefix(u.Path, "/"))
+		if u, err := url.Parse(seedURL(rawURL)); err == nil && u.Path != "" {
+			return 0, false, errors.New("a Redis Cluster has only database 0")
 		}
-		v := *u
-		v.Path = ""
-		if _, err := redis.ParseClusterURL(seedURL(&v)); err != nil {
+		if _, err := redis.ParseClusterURL(seedURL(rawURL)); err != nil {
 			return 0, false, err
 		}
-		return Cluster, u.Scheme == SchemeClusterTLS, nil
+		return Cluster, scheme == SchemeClusterTLS, nil
 	}
 	if _, err := redis.ParseURL(rawURL); err != nil {
 		return 0, false, err
 	}
-	return Single, u.Scheme == "rediss", nil
+	return Single, scheme == "rediss", nil
 }
 
 // seedURL rewrites a redis+sentinel:// or redis+cluster:// URL, whose host
 // part lists the seed nodes separated by commas, as the redis:// URL with
 // addr parameters that go-redis's ParseFailoverURL and ParseClusterURL
-// read.
-func seedURL(u *url.URL) string {
-	v := *u
-	v.Scheme = "redis"
-	if strings.HasPrefix(u.Scheme, "rediss") {
-		v.Scheme = "rediss"
+// read. A cluster has only database 0, which go-redis takes no path for.
+func seedURL(rawURL string) string {
+	scheme, rest, _ := strings.Cut(rawURL, "://")
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
 	}
-	hosts := strings.Split(u.Host, ",")
-	v.Host = hosts[0]
-	q := v.Query()
-	for _, h := range hosts[1:] {
+	user, hosts, tail := "", rest[:end], rest[end:]
+	if i := strings.LastIndex(hosts, "@"); i >= 0 {
+		user, hosts = hosts[:i+1], hosts[i+1:]
+	}
+	path, query, _ := strings.Cut(tail, "?")
+	if strings.HasSuffix(scheme, "+cluster") && (path == "/0" || path == "/") {
+		path = ""
+	}
+	seeds := strings.Split(hosts, ",")
+	q, err := url.ParseQuery(query)
+	if err != nil {
+		return rawURL // for go-redis to reject
+	}
+	for _, h := range seeds[1:] {
 		if h != "" {
 			q.Add("addr", h)
 		}
 	}
-	v.RawQuery = q.Encode()
-	return v.String()
+	base, _, _ := strings.Cut(scheme, "+")
+	out := base + "://" + user + seeds[0] + path
+	if len(q) > 0 {
+		out += "?" + q.Encode()
+	}
+	return out
 }
 
 // newClient returns the client of rawURL with the settings of o: each
@@ -117,11 +126,10 @@ func newClient(rawURL string, o Options) (redis.UniversalClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	u, _ := url.Parse(rawURL)
 	disabled := &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 	switch topo {
 	case Sentinel:
-		fo, _ := redis.ParseFailoverURL(seedURL(u))
+		fo, _ := redis.ParseFailoverURL(seedURL(rawURL))
 		fo.DialTimeout = pick(o.DialTimeout, fo.DialTimeout, DefaultDialTimeout)
 		fo.ReadTimeout = pick(o.ReadTimeout, fo.ReadTimeout, DefaultReadTimeout)
 		fo.WriteTimeout = pick(o.ReadTimeout, fo.WriteTimeout, DefaultReadTimeout)
@@ -134,9 +142,7 @@ func newClient(rawURL string, o Options) (redis.UniversalClient, error) {
 		}
 		return redis.NewFailoverClient(fo), nil
 	case Cluster:
-		v := *u
-		v.Path = ""
-		co, _ := redis.ParseClusterURL(seedURL(&v))
+		co, _ := redis.ParseClusterURL(seedURL(rawURL))
 		co.DialTimeout = pick(o.DialTimeout, co.DialTimeout, DefaultDialTimeout)
 		co.ReadTimeout = pick(o.ReadTimeout, co.ReadTimeout, DefaultReadTimeout)
 		co.WriteTimeout = pick(o.ReadTimeout, co.WriteTimeout, DefaultReadTimeout)
