@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -60,6 +61,49 @@ func TestClusterSpreadsSites(t *testing.T) {
 	for i, inc := range incs {
 		if want := "inc-site" + string(rune('A'+sites-1-i)); inc.ID != want {
 			t.Errorf("incident %d is %s, want %s (newest first)", i, inc.ID, want)
+		}
+	}
+}
+
+// TestTLS runs the contract over TLS, against a server that requires a
+// client certificate, and checks that without one, or with the wrong CA,
+// nothing passes.
+func TestTLS(t *testing.T) {
+	srv := spamruntest.StartRedis(t, spamruntest.RedisTLS())
+	f := srv.TLSFiles()
+	tc, err := LoadTLS(f.CA, f.Cert, f.Key, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spamruntest.TestStore(t, func(t *testing.T) spamrun.Store { return openURL(t, srv.URL(), &Options{TLS: tc}) })
+
+	ctx := context.Background()
+	noCert, err := LoadTLS(f.CA, "", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := openURL(t, srv.URL(), &Options{TLS: noCert}).Ping(ctx); err == nil {
+		t.Error("Ping without a client certificate succeeded")
+	}
+	if err := openURL(t, srv.URL(), nil).Ping(ctx); err == nil {
+		t.Error("Ping trusting the system's CAs succeeded")
+	}
+}
+
+func TestLoadTLSErrors(t *testing.T) {
+	srv := spamruntest.StartRedis(t, spamruntest.RedisTLS())
+	f := srv.TLSFiles()
+	for _, tc := range []struct {
+		name, ca, cert, key, want string
+	}{
+		{"missing CA", "/nonexistent/ca.pem", "", "", "reading the CA file"},
+		{"CA not PEM", f.Key + ".none", "", "", "reading the CA file"},
+		{"key is no CA", f.Key, "", "", "holds no PEM certificate"},
+		{"cert without key", f.CA, f.Cert, "", "needs both"},
+		{"key of another cert", f.CA, f.Cert, f.ServerKey, "loading the client certificate"},
+	} {
+		if _, err := LoadTLS(tc.ca, tc.cert, tc.key, ""); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: LoadTLS = %v, want an error containing %q", tc.name, err, tc.want)
 		}
 	}
 }

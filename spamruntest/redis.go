@@ -3,6 +3,7 @@ package spamruntest
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"os/exec"
@@ -25,6 +26,7 @@ type RedisServer struct {
 	// args are further arguments of either.
 	conf string
 	args []string
+	tls  *RedisTLSFiles // nil: plain TCP
 
 	cmd  *exec.Cmd
 	out  *bytes.Buffer // the server's log; read only once done is closed
@@ -78,8 +80,13 @@ func freePort() (int, error) {
 // Addr returns host:port.
 func (r *RedisServer) Addr() string { return fmt.Sprintf("127.0.0.1:%d", r.port) }
 
-// URL returns the redis:// URL of database 0.
-func (r *RedisServer) URL() string { return "redis://" + r.Addr() + "/0" }
+// URL returns the redis:// URL of database 0, rediss:// with RedisTLS.
+func (r *RedisServer) URL() string {
+	if r.tls != nil {
+		return "rediss://" + r.Addr() + "/0"
+	}
+	return "redis://" + r.Addr() + "/0"
+}
 
 // Start starts the server again on its port after Kill: Redis coming back,
 // empty unless it is durable. It does nothing while the server runs.
@@ -99,7 +106,12 @@ func (r *RedisServer) launch() error {
 	if r.conf != "" {
 		args = []string{r.conf, "--sentinel"}
 	}
-	args = append(args, "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--daemonize", "no", "--protected-mode", "no")
+	if r.tls != nil {
+		args = append(args, "--port", "0", "--tls-port", strconv.Itoa(r.port))
+	} else {
+		args = append(args, "--port", strconv.Itoa(r.port))
+	}
+	args = append(args, "--bind", "127.0.0.1", "--daemonize", "no", "--protected-mode", "no")
 	switch {
 	case r.conf != "":
 	case r.dir != "":
@@ -153,6 +165,14 @@ func (r *RedisServer) ping() bool {
 	c, err := net.DialTimeout("tcp", r.Addr(), 200*time.Millisecond)
 	if err != nil {
 		return false
+	}
+	if r.tls != nil {
+		cfg, err := r.tls.tlsConfig()
+		if err != nil {
+			c.Close()
+			return false
+		}
+		c = tls.Client(c, cfg)
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(time.Second))

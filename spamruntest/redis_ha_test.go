@@ -31,3 +31,17 @@ func TestStartRedisCluster(t *testing.T) {
 		t.Errorf("URL %q", c.URL())
 	}
 }
+
+func TestStartRedisTLS(t *testing.T) {
+	r := StartRedis(t, RedisTLS())
+	if !r.ping() {
+		t.Fatal("no PONG over TLS with the client certificate")
+	}
+	if !strings.HasPrefix(r.URL(), "rediss://") {
+		t.Errorf("URL %q is not rediss://", r.URL())
+	}
+	// Plain TCP gets nothing.
+	if redisCLI(NeedCommand(t, "redis-cli", "redis-tools"), r.port, "PING") == "PONG\n" {
+		t.Error("the TLS server answered a plain PING")
+	}
+}
