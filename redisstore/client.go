@@ -153,6 +153,11 @@ func newClient(rawURL string, o Options) (redis.UniversalClient, error) {
 		co.ContextTimeoutEnabled = true
 		co.DisableIdentity = true
 		co.MaintNotificationsConfig = disabled
+		// The routing policies read the server's whole command table
+		// (COMMAND, some 90 KB) on each new client, and every sendmail
+		// run is one. Every command of the store names its key, so the
+		// slot alone routes it.
+		co.DisableRoutingPolicies = true
 		if o.TLS != nil {
 			co.TLSConfig = o.TLS
 		}

@@ -63,6 +63,19 @@ func TestClusterSpreadsSites(t *testing.T) {
 			t.Errorf("incident %d is %s, want %s (newest first)", i, inc.ID, want)
 		}
 	}
+	// No client read the command table, which would cost each sendmail
+	// run some 90 KB.
+	for _, n := range c.Nodes {
+		stats := redis.NewClient(&redis.Options{Addr: n.Addr()})
+		info, err := stats.Info(ctx, "commandstats").Result()
+		stats.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(info, "cmdstat_command:") {
+			t.Errorf("node %s was sent COMMAND", n.Addr())
+		}
+	}
 }
 
 // TestTLS runs the contract over TLS, against a server that requires a
