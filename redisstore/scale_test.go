@@ -236,8 +236,23 @@ func BenchmarkSiteMemory(b *testing.B) {
 // cluster's slot map.
 func BenchmarkWireBytesCluster(b *testing.B) {
 	c := spamruntest.StartRedisCluster(b)
-	prefix := openURL(b, c.URL(), nil).prefix
-	servers := clients(b, c.Nodes)
+	sendmailRuns(b, c.URL(), clients(b, c.Nodes))
+}
+
+// BenchmarkWireBytesSentinel is the sendmail run of BenchmarkWireBytes
+// through Sentinel, over the master, its replica and the sentinels: each
+// new client first asks a sentinel for the master.
+func BenchmarkWireBytesSentinel(b *testing.B) {
+	s := spamruntest.StartRedisSentinel(b)
+	sendmailRuns(b, s.URL(), clients(b, append(s.Servers, s.Sentinels...)))
+}
+
+// sendmailRuns opens a new store on url for each iteration, as each
+// sendmail run does, asks it whether the site is disabled, records a
+// decision and a script, and reports the bytes the servers received and
+// sent per run.
+func sendmailRuns(b *testing.B, url string, servers []*redis.Client) {
+	prefix := openURL(b, url, nil).prefix
 	ctx := context.Background()
 	net := func() (in, out float64) {
 		for _, s := range servers {
@@ -250,7 +265,7 @@ func BenchmarkWireBytesCluster(b *testing.B) {
 	i := 0
 	in0, out0 := net()
 	for b.Loop() {
-		s, err := Open(c.URL(), &Options{Prefix: prefix})
+		s, err := Open(url, &Options{Prefix: prefix})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -12,18 +12,33 @@ import (
 	"github.com/spamrun/spamrun/spool"
 )
 
-// TestSendmailSentinelFailover: a spam run of 20 sendmail processes, one
-// started every 250 ms, on a site whose state is in a Redis master watched
-// by three sentinels. After the sixth process, the master is killed
-// (SIGKILL): the processes that run before the sentinels promote the
-// replica find no master and accept their message undecided; those after
-// reach the new master. Once the replica is promoted, queue passes decide
-// the undecided messages. Then: the site tripped exactly once, nothing of
-// the site was relayed (hold mode), every accepted message is in exactly
-// one final state of the spool, and the spam log holds max_spam+1
-// distinct submissions, so no decision was counted twice.
+// TestSendmailSentinelFailover: a spam run of 20 sendmail processes on a
+// site whose state is in a Redis master watched by three sentinels. During
+// the run the master is killed (SIGKILL): the processes that run before
+// the sentinels promote the replica find no master and accept their
+// message undecided; those after reach the new master. In the first case
+// the run outlasts the failover, and its later processes trip the site;
+// in the second it ends before, and the queue passes after the failover
+// decide the undecided messages and trip it. Then: the site tripped
+// exactly once, nothing of the site was relayed (hold mode), every
+// accepted message is in exactly one final state of the spool, and the
+// spam log holds max_spam+1 distinct submissions, so no decision was
+// counted twice.
 func TestSendmailSentinelFailover(t *testing.T) {
-	const processes, maxSpam, killAfter = 20, 10, 6
+	for _, tc := range []struct {
+		name      string
+		pace      time.Duration // between the starts of two processes
+		killAfter int           // processes started before the kill
+	}{
+		{"RunOutlastsFailover", 250 * time.Millisecond, 6},
+		{"RunEndsDuringFailover", 80 * time.Millisecond, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) { sentinelFailover(t, tc.pace, tc.killAfter) })
+	}
+}
+
+func sentinelFailover(t *testing.T, pace time.Duration, killAfter int) {
+	const processes, maxSpam = 20, 10
 	redisstore.SetLogger(nil)
 	s := spamruntest.StartRedisSentinel(t)
 	e := newEnv(t, redisURLConfig(s.URL(), maxSpam, "15m"))
@@ -34,7 +49,7 @@ func TestSendmailSentinelFailover(t *testing.T) {
 		codes = map[int]int{}
 		wg    sync.WaitGroup
 	)
-	tick := time.NewTicker(250 * time.Millisecond)
+	tick := time.NewTicker(pace)
 	defer tick.Stop()
 	for i := range processes {
 		<-tick.C
@@ -50,8 +65,14 @@ func TestSendmailSentinelFailover(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	undecidedAtEnd := 0
+	for _, m := range e.queue() {
+		if m.State == spool.Undecided {
+			undecidedAtEnd++
+		}
+	}
 	s.WaitFailover(master)
-	t.Logf("exit statuses during the run: %v", codes)
+	t.Logf("exit statuses during the run: %v; undecided when it ended: %d", codes, undecidedAtEnd)
 	if len(codes) > 2 || codes[0]+codes[69] != processes {
 		t.Fatalf("exit statuses %v; want only 0 (accepted) and 69 (refused)", codes)
 	}
@@ -71,7 +92,6 @@ func TestSendmailSentinelFailover(t *testing.T) {
 		}
 		return n
 	}
-	t.Logf("undecided after the run: %d", undecided())
 	for pass := 0; undecided() > 0; pass++ {
 		if pass == 10 {
 			t.Fatalf("%d messages still undecided after 10 queue passes", undecided())

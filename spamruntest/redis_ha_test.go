@@ -3,6 +3,7 @@ package spamruntest
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestStartRedisSentinel(t *testing.T) {
@@ -14,8 +15,11 @@ func TestStartRedisSentinel(t *testing.T) {
 	if old != s.Servers[0] {
 		t.Fatalf("the sentinels name port %d as the master, want %d", old.port, s.Servers[0].port)
 	}
+	killed := time.Now()
 	old.Kill()
-	if m := s.WaitFailover(old); m != s.Servers[1] {
+	m := s.WaitFailover(old)
+	t.Logf("the sentinels promoted the replica %v after the master was killed", time.Since(killed).Round(10*time.Millisecond))
+	if m != s.Servers[1] {
 		t.Errorf("after the master died, the master is port %d, want the replica %d", m.port, s.Servers[1].port)
 	}
 }
