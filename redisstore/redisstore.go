@@ -111,6 +111,19 @@
 // The store runs on one Redis server, 6.2 or later, on a master with
 // replicas watched by Redis Sentinel, or on a Redis Cluster: see Open.
 //
+// When a master fails, Sentinel or the cluster promotes a replica. Until it
+// has, every call on the master's sites fails, within the dial timeout,
+// and sendmail accepts their mail undecided, for the queue to decide later.
+// A decision is never counted twice across a failover: a decision made
+// again, by the queue after a lost reply, carries its submission, which
+// the promoted replica recognises when it holds the first decision, and
+// counts once when it does not. Replication is asynchronous, though: what
+// the master acknowledged in its last milliseconds may not have reached
+// the replica, so a site may be counted short by those decisions, or a
+// trip of those milliseconds lost, in which case the site trips again on
+// its next spam. min-replicas-to-write and min-replicas-max-lag on the
+// master narrow that window.
+//
 // Releases before the hash tags named the keys prefix + "log:SITE",
 // "disabled:SITE", "incident" and so on. Their keys are not read: a node of
 // this release does not see the sites disabled, the incidents or the
