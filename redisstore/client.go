@@ -45,8 +45,7 @@ func (t Topology) String() string {
 }
 
 // ParseURL checks a store URL as Open reads it, without connecting, and
-// returns its topology and whether it uses TLS. It is what configuration
-// validation calls.
+// returns its topology and whether it uses TLS.
 func ParseURL(rawURL string) (Topology, bool, error) {
 	topo, tlsOn, err := parse(rawURL)
 	if err != nil {
@@ -122,9 +121,12 @@ func seedURL(rawURL string) string {
 // command tried once, each dial once, the timeouts of o or the URL, and
 // none of the handshake extras that cost a round trip per connection.
 func newClient(rawURL string, o Options) (redis.UniversalClient, error) {
-	topo, _, err := parse(rawURL)
+	topo, tlsOn, err := parse(rawURL)
 	if err != nil {
 		return nil, err
+	}
+	if o.TLS != nil && !tlsOn {
+		return nil, errors.New("TLS settings for a URL without TLS: use rediss://, rediss+sentinel:// or rediss+cluster://")
 	}
 	disabled := &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 	switch topo {

@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -37,19 +38,19 @@ func TestClusterSpreadsSites(t *testing.T) {
 			t.Fatalf("SetDisabled(%s): %v, %v", site, changed, err)
 		}
 	}
-	masters := 0
+	var masters atomic.Int32 // ForEachMaster calls on every master at once
 	err := s.rdb.(*redis.ClusterClient).ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
 		n, err := m.DBSize(ctx).Result()
 		if n > 0 {
-			masters++
+			masters.Add(1)
 		}
 		return err
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if masters != 3 {
-		t.Errorf("%d sites are kept on %d of 3 masters, want all three", sites, masters)
+	if n := masters.Load(); n != 3 {
+		t.Errorf("%d sites are kept on %d of 3 masters, want all three", sites, n)
 	}
 	incs, err := s.Incidents(ctx, "")
 	if err != nil {

@@ -1,8 +1,10 @@
 package redisstore
 
 import (
+	"crypto/tls"
 	"fmt"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -57,6 +59,9 @@ func TestParseURL(t *testing.T) {
 		if err != nil || topo != tc.topo || tlsOn != tc.tls {
 			t.Errorf("ParseURL(%q) = %v, %v, %v; want %v, %v", tc.url, topo, tlsOn, err, tc.topo, tc.tls)
 		}
+	}
+	if _, err := Open("redis://127.0.0.1:6379/0", &Options{TLS: &tls.Config{}}); err == nil || !strings.Contains(err.Error(), "without TLS") {
+		t.Errorf("Open of a redis:// URL with TLS settings = %v, want an error", err)
 	}
 	for _, bad := range []string{
 		"redis+sentinel://10.0.0.5:26379/0",

@@ -178,7 +178,7 @@ type Options struct {
 	// today, so it must outlive the spam window by far.
 	ScriptTTL time.Duration
 	// TLS, when not nil, replaces the TLS settings of the URL: see
-	// LoadTLS. It applies to a rediss:// URL, or to the "s" forms of the
+	// LoadTLS. The URL must use TLS: rediss://, or the "s" forms of the
 	// Sentinel and Cluster schemes.
 	TLS *tls.Config
 }
