@@ -141,22 +141,40 @@ func (s *RedisSentinel) wait(what string, ok func() bool) {
 	waitFor(s.tb, what, ok)
 }
 
-// RedisCluster is a Redis Cluster of three masters on loopback ports,
-// started for one test and killed when it ends.
+// RedisCluster is a Redis Cluster of three masters, and with
+// RedisClusterReplicas a replica of each, on loopback ports, started for
+// one test and killed when it ends.
 type RedisCluster struct {
+	tb    testing.TB
+	cli   string
 	Nodes []*RedisServer
 }
 
-// StartRedisCluster starts three redis-servers with cluster mode on,
-// joins them with redis-cli --cluster create, which spreads the slots
-// over the three, and waits until every node reports the cluster ok. A
-// machine without redis-server and redis-cli fails the test in CI and
-// skips it elsewhere.
-func StartRedisCluster(tb testing.TB) *RedisCluster {
+// RedisClusterOption changes how StartRedisCluster builds the cluster.
+type RedisClusterOption func(*clusterSpec)
+
+type clusterSpec struct{ replicas int }
+
+// RedisClusterReplicas gives each master a replica, which the cluster
+// promotes two seconds after its master stops answering.
+func RedisClusterReplicas() RedisClusterOption {
+	return func(s *clusterSpec) { s.replicas = 1 }
+}
+
+// StartRedisCluster starts three redis-servers with cluster mode on (six
+// with RedisClusterReplicas), joins them with redis-cli --cluster create,
+// which spreads the slots over the three masters, and waits until every
+// node reports the cluster ok and every replica is in sync. A machine
+// without redis-server and redis-cli fails the test in CI and skips it
+// elsewhere.
+func StartRedisCluster(tb testing.TB, opts ...RedisClusterOption) *RedisCluster {
 	tb.Helper()
-	cli := NeedCommand(tb, "redis-cli", "redis-tools")
-	c := &RedisCluster{}
-	for range 3 {
+	var spec clusterSpec
+	for _, o := range opts {
+		o(&spec)
+	}
+	c := &RedisCluster{tb: tb, cli: NeedCommand(tb, "redis-cli", "redis-tools")}
+	for range 3 * (1 + spec.replicas) {
 		bus, err := freePort()
 		if err != nil {
 			tb.Fatal(err)
@@ -169,19 +187,113 @@ func StartRedisCluster(tb testing.TB) *RedisCluster {
 	for _, n := range c.Nodes {
 		args = append(args, n.Addr())
 	}
-	out, err := exec.Command(cli, append(args, "--cluster-yes")...).CombinedOutput()
+	args = append(args, "--cluster-replicas", strconv.Itoa(spec.replicas), "--cluster-yes")
+	out, err := exec.Command(c.cli, args...).CombinedOutput()
 	if err != nil {
 		tb.Fatalf("spamruntest: redis-cli --cluster create: %v: %s", err, out)
 	}
-	waitFor(tb, "the cluster to be ok on every node", func() bool {
+	waitFor(tb, "the cluster to be ok on every node, its replicas in sync", func() bool {
 		for _, n := range c.Nodes {
-			if !strings.Contains(redisCLI(cli, n.port, "CLUSTER", "INFO"), "cluster_state:ok") {
+			if !strings.Contains(redisCLI(c.cli, n.port, "CLUSTER", "INFO"), "cluster_state:ok") {
+				return false
+			}
+			info := redisCLI(c.cli, n.port, "INFO", "replication")
+			if strings.Contains(info, "role:slave") && !strings.Contains(info, "master_link_status:up") {
+				return false
+			}
+		}
+		return len(c.masters("")) == 3
+	})
+	return c
+}
+
+// MasterOf returns the node that is master of key's slot now.
+func (c *RedisCluster) MasterOf(key string) *RedisServer {
+	c.tb.Helper()
+	slot, err := strconv.Atoi(strings.TrimSpace(redisCLI(c.cli, c.Nodes[0].port, "CLUSTER", "KEYSLOT", key)))
+	if err != nil {
+		c.tb.Fatalf("spamruntest: CLUSTER KEYSLOT %q: %v", key, err)
+	}
+	for port, ranges := range c.masters("") {
+		for _, r := range ranges {
+			if r[0] <= slot && slot <= r[1] {
+				return c.node(port)
+			}
+		}
+	}
+	c.tb.Fatalf("spamruntest: no master serves slot %d", slot)
+	return nil
+}
+
+// WaitFailover waits until a replica has taken over every slot of the
+// killed master old, as every live node sees it, and the cluster is ok
+// again.
+func (c *RedisCluster) WaitFailover(old *RedisServer) {
+	c.tb.Helper()
+	waitFor(c.tb, "a replica to take over the slots of the killed master", func() bool {
+		for _, n := range c.Nodes {
+			if n == old {
+				continue
+			}
+			if !strings.Contains(redisCLI(c.cli, n.port, "CLUSTER", "INFO"), "cluster_state:ok") {
+				return false
+			}
+			m := c.masters(n.Addr())
+			if _, ok := m[old.port]; ok || len(m) != 3 {
 				return false
 			}
 		}
 		return true
 	})
-	return c
+}
+
+// masters returns the slot ranges of each master by its port, as the node
+// at addr sees them ("" for the first live node), leaving out the masters
+// it marks failed.
+func (c *RedisCluster) masters(addr string) map[int][][2]int {
+	port := 0
+	for _, n := range c.Nodes {
+		if (addr == "" && n.cmd != nil) || n.Addr() == addr {
+			port = n.port
+			break
+		}
+	}
+	out := map[int][][2]int{}
+	for line := range strings.Lines(redisCLI(c.cli, port, "CLUSTER", "NODES")) {
+		f := strings.Fields(line)
+		if len(f) < 9 || !strings.Contains(f[2], "master") || strings.Contains(f[2], "fail") {
+			continue
+		}
+		hostPort, _, _ := strings.Cut(f[1], "@")
+		_, p, _ := strings.Cut(hostPort, ":")
+		mport, err := strconv.Atoi(p)
+		if err != nil {
+			continue
+		}
+		for _, r := range f[8:] {
+			lo, hi, found := strings.Cut(r, "-")
+			if !found {
+				hi = lo
+			}
+			a, err1 := strconv.Atoi(lo)
+			b, err2 := strconv.Atoi(hi)
+			if err1 == nil && err2 == nil {
+				out[mport] = append(out[mport], [2]int{a, b})
+			}
+		}
+	}
+	return out
+}
+
+// node returns the node on port.
+func (c *RedisCluster) node(port int) *RedisServer {
+	for _, n := range c.Nodes {
+		if n.port == port {
+			return n
+		}
+	}
+	c.tb.Fatalf("spamruntest: no node on port %d", port)
+	return nil
 }
 
 // URL returns the redis+cluster:// URL naming every node.

@@ -49,3 +49,18 @@ func TestStartRedisTLS(t *testing.T) {
 		t.Error("the TLS server answered a plain PING")
 	}
 }
+
+func TestStartRedisClusterFailover(t *testing.T) {
+	c := StartRedisCluster(t, RedisClusterReplicas())
+	if len(c.Nodes) != 6 {
+		t.Fatalf("%d nodes, want 6", len(c.Nodes))
+	}
+	old := c.MasterOf("{shop1}:log")
+	killed := time.Now()
+	old.Kill()
+	c.WaitFailover(old)
+	t.Logf("a replica took over the slots %v after their master was killed", time.Since(killed).Round(10*time.Millisecond))
+	if m := c.MasterOf("{shop1}:log"); m == old {
+		t.Errorf("the killed node on port %d still serves the slot", old.port)
+	}
+}
