@@ -1,7 +1,8 @@
 // Package redisstore is the [spamrun.Store] for hosts with several web
 // nodes: the spam logs, the disabled flags and the incident history live in
-// one Redis server, so a site is counted across every node it runs on and a
-// trip on one node refuses the site on all of them.
+// Redis (one server, a master under Sentinel, or a Cluster), so a site is
+// counted across every node it runs on and a trip on one node refuses the
+// site on all of them.
 //
 // Each decision is one Lua script, which Redis runs atomically: two nodes
 // never read the same count. The script implements spamrun.Window exactly,
