@@ -130,8 +130,10 @@
 // this release does not see the sites disabled, the incidents or the
 // script histories recorded by an earlier one. Upgrade every node at once,
 // and run Migrate once on the one server the earlier release used, before
-// the nodes start (spamrun's upgrade notes say how); Migrate renames the
-// earlier keys to this layout.
+// the nodes start (spamrun store migrate); Migrate renames the earlier keys
+// to this layout, entries unchanged. What is said above of nodes of earlier
+// releases running beside later ones held until the hash tags; it still
+// says how the entries those releases wrote are read.
 package redisstore
 
 import (
