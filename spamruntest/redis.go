@@ -22,6 +22,8 @@ type RedisServer struct {
 	path string
 	port int
 	dir  string // of the append-only file; "" keeps nothing
+	// scratch is the working directory of a server that keeps nothing.
+	scratch string
 	// conf is the configuration file of a sentinel, "" for a server;
 	// args are further arguments of either.
 	conf string
@@ -48,7 +50,7 @@ func RedisDurable() RedisOption {
 // skips it elsewhere.
 func StartRedis(tb testing.TB, opts ...RedisOption) *RedisServer {
 	tb.Helper()
-	r := &RedisServer{tb: tb, path: NeedCommand(tb, "redis-server", "redis-server")}
+	r := &RedisServer{tb: tb, path: NeedCommand(tb, "redis-server", "redis-server"), scratch: tb.TempDir()}
 	for _, opt := range opts {
 		opt(r)
 	}
@@ -117,7 +119,9 @@ func (r *RedisServer) launch() error {
 	case r.dir != "":
 		args = append(args, "--save", "", "--appendonly", "yes", "--appendfsync", "always", "--dir", r.dir)
 	default:
-		args = append(args, "--save", "", "--appendonly", "no")
+		// A master still writes a snapshot to sync a replica: into a
+		// directory of the test, not the package's.
+		args = append(args, "--save", "", "--appendonly", "no", "--dir", r.scratch)
 	}
 	cmd := exec.Command(r.path, append(args, r.args...)...)
 	out := new(bytes.Buffer)
