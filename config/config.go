@@ -98,7 +98,18 @@
 //
 //	[store]
 //	kind             "sqlite" | "redis" | "memory"
-//	url              "" ; required for redis: redis://, rediss:// or unix://
+//	url              "" ; required for redis: one server (redis://, rediss://
+//	                 or unix://), a master found by Redis Sentinel
+//	                 ("redis+sentinel://host:26379,host:26379/0?master_name=NAME",
+//	                 the master's password as password=), or a Redis Cluster
+//	                 by some of its nodes ("redis+cluster://host:6379,host:6379");
+//	                 rediss+sentinel:// and rediss+cluster:// use TLS
+//	tls_ca           "" ; with TLS: the PEM file of the CA of the servers'
+//	                 certificates, "" for the system's
+//	tls_cert         "" ; with TLS: the PEM file of the client certificate;
+//	                 needs tls_key
+//	tls_key          "" ; with TLS: the PEM file of its private key, readable
+//	                 by the spamrun group
 //
 //	[enforce]        optional, on top of sendmail refusing a disabled site
 //	command          "" ; run when a site trips: "/usr/local/bin/panel-disable-site {site}"
@@ -311,6 +322,9 @@ type Scorer struct {
 type Store struct {
 	Kind string // StoreSQLite, StoreRedis or StoreMemory
 	URL  string
+	// The TLS files of a rediss URL: the servers' CA, the client
+	// certificate and its key, absolute paths or "".
+	TLSCA, TLSCert, TLSKey string
 }
 
 // Enforce is the [enforce] table: what acts on a site when it trips, on

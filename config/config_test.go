@@ -51,6 +51,40 @@ func equal(t *testing.T, got, want *Config) {
 	}
 }
 
+func TestStoreURLs(t *testing.T) {
+	dir := t.TempDir()
+	pem := func(name string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("-----BEGIN CERTIFICATE-----\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	ca, cert, key := pem("ca.pem"), pem("client.pem"), pem("client.key")
+	for _, tc := range []struct {
+		name, toml string
+		want       Store
+	}{
+		{"sentinel", `url = "redis+sentinel://:pw@10.0.0.5:26379,10.0.0.6:26379,[::1]:26379/1?master_name=spamrun&password=secret"`,
+			Store{Kind: StoreRedis, URL: "redis+sentinel://:pw@10.0.0.5:26379,10.0.0.6:26379,[::1]:26379/1?master_name=spamrun&password=secret"}},
+		{"cluster", `url = "redis+cluster://10.0.0.5:6379,10.0.0.6:6379"`,
+			Store{Kind: StoreRedis, URL: "redis+cluster://10.0.0.5:6379,10.0.0.6:6379"}},
+		{"cluster tls", "url = \"rediss+cluster://10.0.0.5:6379\"\ntls_ca = \"" + ca + "\"\ntls_cert = \"" + cert + "\"\ntls_key = \"" + key + "\"",
+			Store{Kind: StoreRedis, URL: "rediss+cluster://10.0.0.5:6379", TLSCA: ca, TLSCert: cert, TLSKey: key}},
+		{"server tls", "url = \"rediss://10.0.0.5:6380/0\"\ntls_ca = \"" + ca + "\"",
+			Store{Kind: StoreRedis, URL: "rediss://10.0.0.5:6380/0", TLSCA: ca}},
+	} {
+		c, err := Parse("t.toml", []byte("[store]\nkind = \"redis\"\n"+tc.toml+"\n"))
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		if c.Store != tc.want {
+			t.Errorf("%s: store %+v, want %+v", tc.name, c.Store, tc.want)
+		}
+	}
+}
+
 func TestExampleFile(t *testing.T) {
 	fixedHostname(t, "web1.example.net", nil)
 	got, err := Load("spamrun.toml.example")
@@ -331,6 +365,16 @@ func TestBadFiles(t *testing.T) {
 		{"redis scheme", "[store]\nkind = \"redis\"\nurl = \"http://127.0.0.1:6379\"\n", "bad.toml:3: store.url: the scheme must be"},
 		{"redis db", "[store]\nkind = \"redis\"\nurl = \"redis://127.0.0.1:6379/x\"\n", "bad.toml:3: store.url: the path of the URL must be a database number"},
 		{"redis password not shown", "[store]\nkind = \"redis\"\nurl = \"redis://:s3cret@/0\"\n", "bad.toml:3: store.url: no host"},
+		{"sentinel without master", "[store]\nkind = \"redis\"\nurl = \"redis+sentinel://127.0.0.1:26379,127.0.0.1:26380/0\"\n", "bad.toml:3: store.url: a redis+sentinel:// URL needs the master's name"},
+		{"sentinel seed", "[store]\nkind = \"redis\"\nurl = \"redis+sentinel://127.0.0.1:26379,10.0.0.1/0?master_name=m\"\n", "bad.toml:3: store.url: \"10.0.0.1\" is not a sentinel's host:port"},
+		{"cluster seed", "[store]\nkind = \"redis\"\nurl = \"redis+cluster://127.0.0.1:6379,127.0.0.1:0\"\n", "bad.toml:3: store.url: \"127.0.0.1:0\" is not a cluster node's host:port"},
+		{"cluster db", "[store]\nkind = \"redis\"\nurl = \"redis+cluster://127.0.0.1:6379/2\"\n", "bad.toml:3: store.url: a Redis Cluster has only database 0"},
+		{"tls without rediss", "[store]\nkind = \"redis\"\nurl = \"redis://127.0.0.1:6379/0\"\ntls_ca = \"/etc/passwd\"\n", "bad.toml:4: store.tls_ca: needs a TLS URL"},
+		{"tls cert without key", "[store]\nkind = \"redis\"\nurl = \"rediss+cluster://127.0.0.1:6379\"\ntls_cert = \"/etc/passwd\"\n", "bad.toml:4: store.tls_cert: needs store.tls_key"},
+		{"tls key without cert", "[store]\nkind = \"redis\"\nurl = \"rediss://127.0.0.1:6379/0\"\ntls_key = \"/etc/passwd\"\n", "bad.toml:4: store.tls_key: needs store.tls_cert"},
+		{"tls relative", "[store]\nkind = \"redis\"\nurl = \"rediss://127.0.0.1:6379/0\"\ntls_ca = \"ca.pem\"\n", "bad.toml:4: store.tls_ca: \"ca.pem\" is not an absolute path"},
+		{"tls missing", "[store]\nkind = \"redis\"\nurl = \"rediss://127.0.0.1:6379/0\"\ntls_ca = \"/nonexistent/ca.pem\"\n", "bad.toml:4: store.tls_ca: \"/nonexistent/ca.pem\": no such file or directory"},
+		{"tls directory", "[store]\nkind = \"redis\"\nurl = \"rediss://127.0.0.1:6379/0\"\ntls_ca = \"/etc\"\n", "bad.toml:4: store.tls_ca: \"/etc\" is not a regular file"},
 
 		{"relative article_url", "article_url = \"support.example.com/spam\"\n", "bad.toml:1: article_url: \"support.example.com/spam\" is not an absolute http"},
 		{"ftp article_url", "article_url = \"ftp://support.example.com/spam\"\n", "bad.toml:1: article_url: "},

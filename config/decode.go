@@ -527,6 +527,9 @@ func (d *decoder) root(c *Config, t *table) {
 	if s := d.sub(t, "store"); s != nil {
 		d.str(s, "kind", &c.Store.Kind)
 		d.str(s, "url", &c.Store.URL)
+		d.str(s, "tls_ca", &c.Store.TLSCA)
+		d.str(s, "tls_cert", &c.Store.TLSCert)
+		d.str(s, "tls_key", &c.Store.TLSKey)
 		d.unknown(s)
 	}
 

@@ -8,6 +8,7 @@ import (
 	"net/mail"
 	"net/netip"
 	"net/url"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -267,6 +268,8 @@ func (c *Config) storeProblems(ch *checker) {
 			ch.fail([]string{"store", "kind"}, "%q needs store.url", s.Kind)
 		} else if err := checkRedisURL(s.URL); err != nil {
 			ch.fail([]string{"store", "url"}, "%v", err)
+		} else {
+			s.tlsProblems(ch)
 		}
 	default:
 		ch.fail([]string{"store", "kind"}, "%q is not %q, %q or %q", s.Kind, StoreSQLite, StoreRedis, StoreMemory)
@@ -506,9 +509,52 @@ func checkHTTPURL(s string) error {
 	return nil
 }
 
-// checkRedisURL accepts what go-redis's ParseURL does. Its errors do not
+// tlsProblems checks the TLS files of a valid redis URL: only a TLS
+// scheme uses them, each must be an absolute path to a file, and a client
+// certificate needs its key and the other way round.
+func (s Store) tlsProblems(ch *checker) {
+	tlsOn := strings.HasPrefix(s.URL, "rediss:") || strings.HasPrefix(s.URL, "rediss+")
+	files := []struct{ key, path string }{{"tls_ca", s.TLSCA}, {"tls_cert", s.TLSCert}, {"tls_key", s.TLSKey}}
+	for _, f := range files {
+		if f.path == "" {
+			continue
+		}
+		if !tlsOn {
+			ch.fail([]string{"store", f.key}, "needs a TLS URL: rediss://, rediss+sentinel:// or rediss+cluster://")
+			continue
+		}
+		if err := checkFile(f.path); err != nil {
+			ch.fail([]string{"store", f.key}, "%v", err)
+		}
+	}
+	switch {
+	case s.TLSCert != "" && s.TLSKey == "":
+		ch.fail([]string{"store", "tls_cert"}, "needs store.tls_key, the certificate's private key")
+	case s.TLSKey != "" && s.TLSCert == "":
+		ch.fail([]string{"store", "tls_key"}, "needs store.tls_cert, the certificate it is the key of")
+	}
+}
+
+// checkFile reports a path that is not absolute or not a regular file.
+// It does not read the file, which only the spamrun group may.
+func checkFile(path string) error {
+	if !filepath.IsAbs(path) {
+		return fmt.Errorf("%q is not an absolute path", path)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("%q: %v", path, errors.Unwrap(err))
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%q is not a regular file", path)
+	}
+	return nil
+}
+
+// checkRedisURL accepts what redisstore.Open does. Its errors do not
 // repeat the URL, which may hold a password.
 func checkRedisURL(s string) error {
+	s, seeds := cutSeeds(s)
 	u, err := url.Parse(s)
 	if err != nil {
 		var uerr *url.Error
@@ -531,8 +577,64 @@ func checkRedisURL(s string) error {
 		if !filepath.IsAbs(u.Path) {
 			return errors.New("a unix:// URL needs the absolute path of the socket")
 		}
+	case "redis+sentinel", "rediss+sentinel":
+		if err := checkSeeds(seeds, "sentinel"); err != nil {
+			return err
+		}
+		if db := strings.TrimPrefix(u.Path, "/"); db != "" {
+			if n, err := strconv.Atoi(db); err != nil || n < 0 {
+				return fmt.Errorf("the path of the URL must be a database number, such as /0")
+			}
+		}
+		if u.Query().Get("master_name") == "" {
+			return errors.New("a redis+sentinel:// URL needs the master's name: ?master_name=NAME")
+		}
+	case "redis+cluster", "rediss+cluster":
+		if err := checkSeeds(seeds, "cluster node"); err != nil {
+			return err
+		}
+		if db := strings.TrimPrefix(u.Path, "/"); db != "" && db != "0" {
+			return errors.New("a Redis Cluster has only database 0")
+		}
 	default:
-		return errors.New("the scheme must be redis://, rediss:// or unix://")
+		return errors.New("the scheme must be redis://, rediss://, unix://, redis+sentinel://, rediss+sentinel://, redis+cluster:// or rediss+cluster://")
+	}
+	return nil
+}
+
+// cutSeeds takes the comma-separated hosts out of a URL of a scheme with
+// a "+", which url.Parse cannot read, and returns the URL with the host
+// "seeds" in their place, and the hosts.
+func cutSeeds(s string) (string, string) {
+	scheme, rest, ok := strings.Cut(s, "://")
+	if !ok || !strings.Contains(scheme, "+") {
+		return s, ""
+	}
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	user, hosts := "", rest[:end]
+	if i := strings.LastIndex(hosts, "@"); i >= 0 {
+		user, hosts = hosts[:i+1], hosts[i+1:]
+	}
+	return scheme + "://" + user + "seeds" + rest[end:], hosts
+}
+
+// checkSeeds checks the comma-separated host:port list of a Sentinel or
+// Cluster URL.
+func checkSeeds(hosts, what string) error {
+	if hosts == "" {
+		return fmt.Errorf("no %s in the URL", what)
+	}
+	for _, h := range strings.Split(hosts, ",") {
+		host, port, err := net.SplitHostPort(h)
+		if err != nil || host == "" {
+			return fmt.Errorf("%q is not a %s's host:port", h, what)
+		}
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("%q is not a %s's host:port", h, what)
+		}
 	}
 	return nil
 }

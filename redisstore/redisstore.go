@@ -1,7 +1,8 @@
 // Package redisstore is the [spamrun.Store] for hosts with several web
 // nodes: the spam logs, the disabled flags and the incident history live in
-// one Redis server, so a site is counted across every node it runs on and a
-// trip on one node refuses the site on all of them.
+// Redis (one server, a master under Sentinel, or a Cluster), so a site is
+// counted across every node it runs on and a trip on one node refuses the
+// site on all of them.
 //
 // Each decision is one Lua script, which Redis runs atomically: two nodes
 // never read the same count. The script implements spamrun.Window exactly,
@@ -37,46 +38,65 @@
 // nothing, unless an entry of the very nanosecond has taken its place;
 // the hash then grows beyond the log until it expires.
 //
-// Keys, under a prefix ("spamrun:" by default):
+// Keys, under a prefix ("spamrun:" by default). Every key of a site
+// starts with the prefix and the site in braces, {SITE}, its hash tag: in
+// Redis Cluster all of them lie in one slot, so that each decision is one
+// atomic script on one shard, and every script touches only the keys of
+// one site, each given to it in KEYS (the minute hashes an activity
+// script drops, found in the site's minute index, share the tag).
 //
-//	log:SITE       sorted set, the site's newest spam events that weigh
+//	{SITE}:log     sorted set, the site's newest spam events that weigh
 //	               max+1 together, as above; it expires window+IdleTTL
 //	               after the site's last spam
-//	log-weight:SITE
-//	               string, the sum of the weights in log:SITE, so that a
+//	{SITE}:log-weight
+//	               string, the sum of the weights in the log, so that a
 //	               decision need not read the log to know it; it expires
 //	               with the log, and is summed afresh when it is missing
-//	log-subs:SITE  hash, the submissions of the entries in log:SITE, so
+//	{SITE}:log-subs
+//	               hash, the submissions of the entries in the log, so
 //	               that a decision made again is recognised (see
 //	               RecordSpam): "s" + submission → the entry's time key
 //	               and seq, and "e" + time key and seq → the submission,
 //	               by which an entry dropped from the log takes its
 //	               fields along; every decision with a submission sets
 //	               it to expire with the log
-//	disabled:SITE  string, the JSON of the incident that disabled SITE;
+//	{SITE}:disabled
+//	               string, the JSON of the incident that disabled SITE;
 //	               no expiry: a site stays disabled until it is enabled
-//	incident       hash, incident ID → incident JSON
-//	incident:at    hash, incident ID → time key + site, to find the index
-//	               entries of an ID that is recorded again
-//	incidents      sorted set, time key + incident ID of every incident
-//	incidents:SITE sorted set, the same for one site
-//	scripts:SITE   hash, spamrun.ScriptKey → the script's record: its
+//	{SITE}:incident
+//	               hash, incident ID → incident JSON, the site's history
+//	{SITE}:incident-at
+//	               hash, incident ID → its time key, to find the index
+//	               entry of an ID that is recorded again
+//	{SITE}:incidents
+//	               sorted set, time key + incident ID of each of the
+//	               site's incidents
+//	{incident-sites:N}
+//	               set, the sites with incidents whose FNV-1a hash is N
+//	               modulo 16; Incidents("") gathers the histories of the
+//	               sites of the sixteen sets
+//	{incident-site:N}
+//	               hash, incident ID → the site it was last recorded for,
+//	               for the IDs whose hash is N modulo 16: an ID recorded
+//	               for another site leaves the earlier site's history
+//	{SITE}:scripts hash, spamrun.ScriptKey → the script's record: its
 //	               first and last time keys, its count in 20 decimal
 //	               digits, then the JSON of its script and directory
-//	scripts-seen:SITE
+//	{SITE}:scripts-seen
 //	               sorted set, last time key + ScriptKey of every script
-//	               in scripts:SITE, least recently seen first: the order
-//	               of Scripts and of eviction beyond spamrun.MaxScripts
-//	scripts-spam:SITE
+//	               in the site's scripts, least recently seen first: the
+//	               order of Scripts and of eviction beyond
+//	               spamrun.MaxScripts
+//	{SITE}:scripts-spam
 //	               hash, ScriptKey → how many of the script's submissions
 //	               were spam-marked, absent for none. It is not part of the
 //	               record, so that records written before it still read;
 //	               it counts from the release that added it
-//	activity:SITE:MINUTE
+//	{SITE}:activity:MINUTE
 //	               hash, the site's submissions in the minute whose start
 //	               has the time key MINUTE: "l" + ScriptKey → legitimate,
 //	               "s" + ScriptKey → spam-marked
-//	activity-minutes:SITE
+//	{SITE}:activity-minutes
 //	               sorted set, the time key of every minute of SITE that
 //	               has a hash, by which the minutes of a range are found
 //	               and those spamrun.ActivityRetention before the newest
@@ -89,24 +109,50 @@
 // activity, like the site's minute index, spamrun.ActivityRetention after
 // it was last written.
 //
-// Some scripts touch keys they are not given as KEYS (the index of an
-// incident's earlier site) and the incident index spans every site, so the
-// store needs one Redis server, 6.2 or later, not Redis Cluster.
+// The store runs on one Redis server, 6.2 or later, on a master with
+// replicas watched by Redis Sentinel, or on a Redis Cluster: see Open.
+//
+// When a master fails, Sentinel or the cluster promotes a replica. Until it
+// has, every call on the master's sites fails, within the dial timeout,
+// and sendmail accepts their mail undecided, for the queue to decide later.
+// A decision is never counted twice across a failover: a decision made
+// again, by the queue after a lost reply, carries its submission, which
+// the promoted replica recognises when it holds the first decision, and
+// counts once when it does not. Replication is asynchronous, though: what
+// the master acknowledged in its last milliseconds may not have reached
+// the replica, so a site may be counted short by those decisions, or a
+// trip of those milliseconds lost, in which case the site trips again on
+// its next spam. min-replicas-to-write and min-replicas-max-lag on the
+// master narrow that window.
+//
+// Releases before the hash tags named the keys prefix + "log:SITE",
+// "disabled:SITE", "incident" and so on. Their keys are not read: a node of
+// this release does not see the sites disabled, the incidents or the
+// script histories recorded by an earlier one. Upgrade every node at once,
+// and run Migrate once on the one server the earlier release used, before
+// the nodes start (spamrun store migrate); Migrate renames the earlier keys
+// to this layout, entries unchanged. What is said above of nodes of earlier
+// releases running beside later ones held until the hash tags; it still
+// says how the entries those releases wrote are read.
 package redisstore
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/logging"
-	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"github.com/spamrun/spamrun"
 )
@@ -134,6 +180,10 @@ type Options struct {
 	// tells a script that has sent mail for months from one that appeared
 	// today, so it must outlive the spam window by far.
 	ScriptTTL time.Duration
+	// TLS, when not nil, replaces the TLS settings of the URL: see
+	// LoadTLS. The URL must use TLS: rediss://, or the "s" forms of the
+	// Sentinel and Cluster schemes.
+	TLS *tls.Config
 }
 
 // DefaultPrefix is the Prefix of the zero Options.
@@ -161,7 +211,7 @@ const DefaultScriptTTL = 400 * 24 * time.Hour
 // number of Stores, in any number of processes and nodes, may share one
 // Redis and prefix.
 type Store struct {
-	rdb       *redis.Client
+	rdb       redis.UniversalClient
 	prefix    string
 	idleTTL   time.Duration
 	scriptTTL time.Duration
@@ -173,14 +223,30 @@ var (
 	_ spamrun.ScriptHistory = (*Store)(nil)
 )
 
-// Open returns a Store on the Redis server at url: redis://, rediss:// (TLS)
-// or unix://, as redis.ParseURL reads them, e.g.
-// "redis://:password@10.0.0.5:6379/0" or "unix:///run/redis/redis.sock?db=2".
-// Open does not connect; the first call does, so that a sendmail run pays
-// for no round trip it does not need. Use Ping to check the server.
+// Open returns a Store on the Redis at url:
 //
-// A command is never retried: a reply lost after a decision was made would
-// otherwise record the submission twice.
+//   - one server: redis://, rediss:// (TLS) or unix://, as redis.ParseURL
+//     reads them, e.g. "redis://:password@10.0.0.5:6379/0" or
+//     "unix:///run/redis/redis.sock?db=2";
+//   - a master and its replicas watched by Redis Sentinel:
+//     redis+sentinel:// (rediss+sentinel:// for TLS) with the sentinels
+//     as the host part, separated by commas, and the master's name, e.g.
+//     "redis+sentinel://10.0.0.5:26379,10.0.0.6:26379,10.0.0.7:26379/0?master_name=spamrun&password=secret",
+//     where the user information of the URL is the sentinels' own and
+//     password= the master's;
+//   - a Redis Cluster: redis+cluster:// (rediss+cluster:// for TLS) with
+//     some of its nodes, e.g. "redis+cluster://:secret@10.0.0.5:6379,10.0.0.6:6379".
+//
+// The query parameters are those of go-redis's ParseURL, ParseFailoverURL
+// and ParseClusterURL. Open does not connect; the first call does, so that
+// a sendmail run pays for no round trip it does not need. Use Ping to
+// check the server.
+//
+// A command is not retried on one server or through Sentinel: a reply
+// lost after a decision was made would otherwise record the submission
+// twice. The cluster client follows a slot that moved to another node,
+// and may send a command again after its connection broke; the
+// submission of each event keeps that from counting it twice.
 func Open(url string, opts *Options) (*Store, error) {
 	var o Options
 	if opts != nil {
@@ -195,23 +261,11 @@ func Open(url string, opts *Options) (*Store, error) {
 	if o.ScriptTTL <= 0 {
 		o.ScriptTTL = DefaultScriptTTL
 	}
-	ro, err := redis.ParseURL(url)
+	rdb, err := newClient(url, o)
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: %w", err)
 	}
-	ro.DialTimeout = pick(o.DialTimeout, ro.DialTimeout, DefaultDialTimeout)
-	ro.ReadTimeout = pick(o.ReadTimeout, ro.ReadTimeout, DefaultReadTimeout)
-	ro.WriteTimeout = pick(o.ReadTimeout, ro.WriteTimeout, DefaultReadTimeout)
-	ro.MaxRetries = -1
-	// One dial per call: go-redis would otherwise dial five times with
-	// pauses between, many times the dial timeout when Redis is down.
-	ro.DialerRetries = 1
-	ro.ContextTimeoutEnabled = true
-	// Each of these would cost a round trip on every new connection, and
-	// every sendmail run makes a new one.
-	ro.DisableIdentity = true
-	ro.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
-	return &Store{rdb: redis.NewClient(ro), prefix: o.Prefix, idleTTL: o.IdleTTL, scriptTTL: o.ScriptTTL}, nil
+	return &Store{rdb: rdb, prefix: o.Prefix, idleTTL: o.IdleTTL, scriptTTL: o.ScriptTTL}, nil
 }
 
 // SetLogger sends the log lines of go-redis itself, such as a failed dial,
@@ -261,14 +315,43 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-func (s *Store) logKey(site string) string       { return s.prefix + "log:" + site }
-func (s *Store) logWeightKey(site string) string { return s.prefix + "log-weight:" + site }
-func (s *Store) logSubsKey(site string) string   { return s.prefix + "log-subs:" + site }
-func (s *Store) disabledKey(site string) string  { return s.prefix + "disabled:" + site }
-func (s *Store) incidentsKey(site string) string { return s.prefix + "incidents:" + site }
-func (s *Store) allIncidentsKey() string         { return s.prefix + "incidents" }
-func (s *Store) incidentKey() string             { return s.prefix + "incident" }
-func (s *Store) incidentAtKey() string           { return s.prefix + "incident:at" }
+// siteKey is the key name of one of site's keys. Every key of a site
+// carries the site as its hash tag, so that Redis Cluster keeps them in
+// one slot, where one script may touch them all. Redis ignores an empty
+// tag, so the site "" has the tag "\x00" instead.
+func (s *Store) siteKey(site, name string) string {
+	if site == "" {
+		site = "\x00"
+	}
+	return s.prefix + "{" + site + "}:" + name
+}
+
+func (s *Store) logKey(site string) string        { return s.siteKey(site, "log") }
+func (s *Store) logWeightKey(site string) string  { return s.siteKey(site, "log-weight") }
+func (s *Store) logSubsKey(site string) string    { return s.siteKey(site, "log-subs") }
+func (s *Store) disabledKey(site string) string   { return s.siteKey(site, "disabled") }
+func (s *Store) incidentKey(site string) string   { return s.siteKey(site, "incident") }
+func (s *Store) incidentAtKey(site string) string { return s.siteKey(site, "incident-at") }
+func (s *Store) incidentsKey(site string) string  { return s.siteKey(site, "incidents") }
+
+// buckets is how many keys the two store-wide indexes are spread over, so
+// that in Redis Cluster they are not all on one shard.
+const buckets = 16
+
+// bucket is the bucket of a site or an incident ID.
+func bucket(name string) string {
+	h := fnv.New32a()
+	h.Write([]byte(name))
+	return strconv.Itoa(int(h.Sum32() % buckets))
+}
+
+// incidentSitesKey is the bucket of the set of sites with incidents that
+// site belongs in; incidentSiteKey the bucket of the hash of incident IDs
+// to their sites that id belongs in. Each has its own hash tag.
+func (s *Store) incidentSitesKey(b string) string { return s.prefix + "{incident-sites:" + b + "}" }
+func (s *Store) incidentSiteKey(id string) string {
+	return s.prefix + "{incident-site:" + bucket(id) + "}"
+}
 
 // timeKeyLen is the length of a time key; entryPrefixLen adds the seq,
 // weightLen is the length of the weight after it.
@@ -486,13 +569,12 @@ func entryEvent(e string) (string, bool) {
 }
 
 // disableScript sets the disabled flag unless it is set, and then records
-// the incident in the history, replacing an incident of the same ID.
+// the incident in the site's history, replacing an incident of the same ID.
 // It returns the incident in force when the flag was set already, nil
 // otherwise.
 //
-// KEYS: the flag, the incident hash, the incident:at hash, the index of
-// all incidents, the site's index. ARGV: the incident's JSON, its index
-// entry, its ID, its incident:at value, the prefix of the sites' indexes.
+// KEYS: the flag, the site's incident hash, its incident-at hash, its
+// index. ARGV: the incident's JSON, its time key, its ID.
 var disableScript = redis.NewScript(`
 local cur = redis.call('GET', KEYS[1])
 if cur then
@@ -501,20 +583,48 @@ end
 redis.call('SET', KEYS[1], ARGV[1])
 local old = redis.call('HGET', KEYS[3], ARGV[3])
 if old then
-	local entry = string.sub(old, 1, 16) .. ARGV[3]
-	redis.call('ZREM', KEYS[4], entry)
-	redis.call('ZREM', ARGV[5] .. string.sub(old, 17), entry)
+	redis.call('ZREM', KEYS[4], old .. ARGV[3])
 end
 redis.call('HSET', KEYS[2], ARGV[3], ARGV[1])
-redis.call('HSET', KEYS[3], ARGV[3], ARGV[4])
-redis.call('ZADD', KEYS[4], 0, ARGV[2])
-redis.call('ZADD', KEYS[5], 0, ARGV[2])
+redis.call('HSET', KEYS[3], ARGV[3], ARGV[2])
+redis.call('ZADD', KEYS[4], 0, ARGV[2] .. ARGV[3])
 return false
+`)
+
+// claimScript names site as the one an incident ID belongs to, and returns
+// the site it belonged to before, if any.
+//
+// KEYS: the incident-site bucket of the ID. ARGV: the ID, the site.
+var claimScript = redis.NewScript(`
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return old
+`)
+
+// forgetScript drops an incident from the history of a site it no longer
+// belongs to.
+//
+// KEYS: the site's incident hash, its incident-at hash, its index. ARGV:
+// the ID.
+var forgetScript = redis.NewScript(`
+local at = redis.call('HGET', KEYS[2], ARGV[1])
+if at then
+	redis.call('ZREM', KEYS[3], at .. ARGV[1])
+end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+return 0
 `)
 
 // SetDisabled implements spamrun.Store. The incident that disables the site
 // is also added to the history Incidents reads; an incident with the ID of
 // one already there replaces it.
+//
+// The flag and the site's history change in one script on the site's
+// shard. The store-wide indexes are kept around it: the site joins the
+// set of sites with incidents first, so that Incidents("") finds every
+// history, and an ID recorded earlier for another site is then taken out
+// of that site's history.
 func (s *Store) SetDisabled(ctx context.Context, site string, inc *spamrun.Incident) (*spamrun.Incident, bool, error) {
 	if inc == nil {
 		return nil, false, fmt.Errorf("redisstore: disabling site %q: no incident", site)
@@ -523,10 +633,17 @@ func (s *Store) SetDisabled(ctx context.Context, site string, inc *spamrun.Incid
 	if err != nil {
 		return nil, false, fmt.Errorf("redisstore: disabling site %q: %w", site, err)
 	}
-	at := timeKey(inc.Time)
-	keys := []string{s.disabledKey(site), s.incidentKey(), s.incidentAtKey(), s.allIncidentsKey(), s.incidentsKey(site)}
-	cur, err := disableScript.Run(ctx, s.rdb, keys, data, at+inc.ID, inc.ID, at+site, s.incidentsKey("")).Text()
+	if err := s.rdb.SAdd(ctx, s.incidentSitesKey(bucket(site)), site).Err(); err != nil {
+		return nil, false, fmt.Errorf("redisstore: disabling site %q: %w", site, err)
+	}
+	keys := []string{s.disabledKey(site), s.incidentKey(site), s.incidentAtKey(site), s.incidentsKey(site)}
+	cur, err := disableScript.Run(ctx, s.rdb, keys, data, timeKey(inc.Time), inc.ID).Text()
 	if errors.Is(err, redis.Nil) {
+		// The site is disabled and its history holds the incident: that
+		// is the trip, and the caller must act on it. A failed claim only
+		// leaves an ID recorded earlier for another site in that site's
+		// history too, so it is not the trip's error.
+		_ = s.claim(ctx, site, inc.ID)
 		return inc, true, nil
 	}
 	if err != nil {
@@ -537,6 +654,19 @@ func (s *Store) SetDisabled(ctx context.Context, site string, inc *spamrun.Incid
 		return nil, false, fmt.Errorf("redisstore: disabling site %q: reading the incident in force: %w", site, err)
 	}
 	return in, false, nil
+}
+
+// claim records that incident id is site's, and drops it from the history
+// of the site it was recorded for before.
+func (s *Store) claim(ctx context.Context, site, id string) error {
+	old, err := claimScript.Run(ctx, s.rdb, []string{s.incidentSiteKey(id)}, id, site).Text()
+	if errors.Is(err, redis.Nil) || err == nil && old == site {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return forgetScript.Run(ctx, s.rdb, []string{s.incidentKey(old), s.incidentAtKey(old), s.incidentsKey(old)}, id).Err()
 }
 
 // Disabled implements spamrun.Store.
@@ -566,8 +696,9 @@ func (s *Store) Enable(ctx context.Context, site string) error {
 	return nil
 }
 
-// incidentsScript reads an index newest first and the incidents it names,
-// in one step, so that a concurrent replacement cannot leave a hole.
+// incidentsScript reads a site's index newest first and the incidents it
+// names, in one step, so that a concurrent replacement cannot leave a
+// hole.
 //
 // KEYS: the index, the incident hash.
 var incidentsScript = redis.NewScript(`
@@ -582,56 +713,122 @@ return out
 // Incidents returns the incidents that disabled site, newest first (of
 // incidents at the same nanosecond, the greater ID first), or those of every
 // site when site is "". Re-enabling a site keeps its incidents.
+//
+// Every site keeps its own history, on its own shard in Redis Cluster; the
+// history of every site is the sites' histories gathered, in one pipeline,
+// over the set of sites with incidents, and merged.
 func (s *Store) Incidents(ctx context.Context, site string) ([]*spamrun.Incident, error) {
-	index := s.allIncidentsKey()
 	if site != "" {
-		index = s.incidentsKey(site)
+		incs, err := s.siteIncidents(ctx, site)
+		if err != nil {
+			return nil, fmt.Errorf("redisstore: reading incidents: %w", err)
+		}
+		return incs, nil
 	}
-	data, err := incidentsScript.Run(ctx, s.rdb, []string{index, s.incidentKey()}).StringSlice()
+	sites, err := s.incidentSites(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: reading incidents: %w", err)
 	}
+	cmds := make([]*redis.Cmd, len(sites))
+	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, site := range sites {
+			cmds[i] = incidentsScript.Eval(ctx, p, []string{s.incidentsKey(site), s.incidentKey(site)})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: reading incidents: %w", err)
+	}
+	var all []*spamrun.Incident
+	for i, c := range cmds {
+		data, err := c.StringSlice()
+		if err != nil {
+			return nil, fmt.Errorf("redisstore: reading incidents of site %q: %w", sites[i], err)
+		}
+		incs, err := parseIncidents(sites[i], data)
+		if err != nil {
+			return nil, fmt.Errorf("redisstore: reading incidents: %w", err)
+		}
+		all = append(all, incs...)
+	}
+	slices.SortStableFunc(all, func(a, b *spamrun.Incident) int {
+		return strings.Compare(timeKey(b.Time)+b.ID, timeKey(a.Time)+a.ID)
+	})
+	return all, nil
+}
+
+// siteIncidents reads the history of one site.
+func (s *Store) siteIncidents(ctx context.Context, site string) ([]*spamrun.Incident, error) {
+	data, err := incidentsScript.Run(ctx, s.rdb, []string{s.incidentsKey(site), s.incidentKey(site)}).StringSlice()
+	if err != nil {
+		return nil, err
+	}
+	return parseIncidents(site, data)
+}
+
+// incidentSites returns the sites with incidents, from every bucket.
+func (s *Store) incidentSites(ctx context.Context) ([]string, error) {
+	cmds := make([]*redis.StringSliceCmd, buckets)
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i := range cmds {
+			cmds[i] = p.SMembers(ctx, s.incidentSitesKey(strconv.Itoa(i)))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	var sites []string
+	for _, c := range cmds {
+		sites = append(sites, c.Val()...)
+	}
+	slices.Sort(sites)
+	return sites, nil
+}
+
+// parseIncidents reads incidentsScript's reply for site.
+func parseIncidents(site string, data []string) ([]*spamrun.Incident, error) {
 	incs := make([]*spamrun.Incident, 0, len(data))
 	for i, d := range data {
 		if d == "" {
-			return nil, fmt.Errorf("redisstore: reading incidents: entry %d of %q has no incident", i, index)
+			return nil, fmt.Errorf("entry %d of the index of site %q has no incident", i, site)
 		}
 		inc := new(spamrun.Incident)
 		if err := json.Unmarshal([]byte(d), inc); err != nil {
-			return nil, fmt.Errorf("redisstore: reading incidents: %w", err)
+			return nil, err
 		}
 		incs = append(incs, inc)
 	}
 	return incs, nil
 }
 
-// enforceScript replaces an incident in the history, and in the disabled
-// flag when that holds it, unless either changed since SetEnforced read
-// them. It returns 1 when it wrote, 0 on a change, and -1 when the
-// incident is not, or no longer, one of the site's.
+// enforceScript replaces an incident in the site's history, and in the
+// disabled flag when that holds it, unless either changed since
+// SetEnforced read them. It returns 1 when it wrote, 0 on a change, and -1
+// when the incident is not, or no longer, one of the site's.
 //
-// KEYS: the incident hash, the incident:at hash, the flag. ARGV: the ID,
-// the site, the incident as read and as it is to be, 1 when the flag was
-// set and then the flag as read and as it is to be ("" to leave it).
+// KEYS: the site's incident hash, the flag. ARGV: the ID, the incident as
+// read and as it is to be, 1 when the flag was set and then the flag as
+// read and as it is to be ("" to leave it).
 var enforceScript = redis.NewScript(`
-local at = redis.call('HGET', KEYS[2], ARGV[1])
-if not at or string.sub(at, 17) ~= ARGV[2] then
+local hist = redis.call('HGET', KEYS[1], ARGV[1])
+if not hist then
 	return -1
 end
-if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[3] then
+if hist ~= ARGV[2] then
 	return 0
 end
-local cur = redis.call('GET', KEYS[3])
-if ARGV[5] == '1' then
-	if cur ~= ARGV[6] then
+local cur = redis.call('GET', KEYS[2])
+if ARGV[4] == '1' then
+	if cur ~= ARGV[5] then
 		return 0
 	end
 elseif cur then
 	return 0
 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[4])
-if ARGV[7] ~= '' then
-	redis.call('SET', KEYS[3], ARGV[7])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+if ARGV[6] ~= '' then
+	redis.call('SET', KEYS[2], ARGV[6])
 end
 return 1
 `)
@@ -664,7 +861,7 @@ func (s *Store) setEnforced(ctx context.Context, site, id string, e spamrun.Enfo
 	// Pipelined reports only the first error, which may be a redis.Nil
 	// hiding a real one behind it.
 	s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		hist = p.HGet(ctx, s.incidentKey(), id)
+		hist = p.HGet(ctx, s.incidentKey(site), id)
 		flag = p.Get(ctx, s.disabledKey(site))
 		return nil
 	})
@@ -692,8 +889,8 @@ func (s *Store) setEnforced(ctx context.Context, site, id string, e spamrun.Enfo
 			return false, err
 		}
 	}
-	keys := []string{s.incidentKey(), s.incidentAtKey(), s.disabledKey(site)}
-	n, err := enforceScript.Run(ctx, s.rdb, keys, id, site, oldHist, newHist, flagSet, oldFlag, newFlag).Int()
+	keys := []string{s.incidentKey(site), s.disabledKey(site)}
+	n, err := enforceScript.Run(ctx, s.rdb, keys, id, oldHist, newHist, flagSet, oldFlag, newFlag).Int()
 	if err != nil {
 		return false, err
 	}

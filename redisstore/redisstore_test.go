@@ -389,7 +389,8 @@ func TestTTL(t *testing.T) {
 	if _, _, err := s.SetDisabled(ctx, "shop1", inc); err != nil {
 		t.Fatal(err)
 	}
-	for _, key := range []string{s.disabledKey("shop1"), s.incidentKey(), s.incidentAtKey(), s.allIncidentsKey(), s.incidentsKey("shop1")} {
+	for _, key := range []string{s.disabledKey("shop1"), s.incidentKey("shop1"), s.incidentAtKey("shop1"), s.incidentsKey("shop1"),
+		s.incidentSitesKey(bucket("shop1")), s.incidentSiteKey("one")} {
 		if d := ttl(key); d != -1 {
 			t.Errorf("TTL of %s = %v, want none", key, d)
 		}
@@ -482,7 +483,7 @@ func TestIdleSiteMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 	slices.Sort(keys)
-	if !slices.Equal(keys, []string{s.logSubsKey("shop1"), s.logWeightKey("shop1"), s.logKey("shop1")}) {
+	if !slices.Equal(keys, []string{s.logKey("shop1"), s.logSubsKey("shop1"), s.logWeightKey("shop1")}) {
 		t.Errorf("keys of a site after one spam: %q, want its log, its weight and its submissions", keys)
 	}
 	bytes, err := s.rdb.MemoryUsage(ctx, s.logKey("shop1")).Result()
@@ -599,7 +600,7 @@ func TestOpenOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	o := s.rdb.Options()
+	o := s.rdb.(*redis.Client).Options()
 	if o.DialTimeout != 3*time.Second || o.ReadTimeout != 2*time.Second || o.WriteTimeout != 2*time.Second {
 		t.Errorf("timeouts: dial %v, read %v, write %v; want 3s from the URL, 2s, 2s", o.DialTimeout, o.ReadTimeout, o.WriteTimeout)
 	}
@@ -614,7 +615,7 @@ func TestOpenOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if o := s.rdb.Options(); o.Network != "unix" || o.DB != 2 || o.DialTimeout != DefaultDialTimeout {
+	if o := s.rdb.(*redis.Client).Options(); o.Network != "unix" || o.DB != 2 || o.DialTimeout != DefaultDialTimeout {
 		t.Errorf("unix URL: network %q, db %d, dial timeout %v", o.Network, o.DB, o.DialTimeout)
 	}
 }

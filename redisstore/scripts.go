@@ -13,15 +13,14 @@ import (
 	"github.com/spamrun/spamrun"
 )
 
-func (s *Store) scriptsKey(site string) string     { return s.prefix + "scripts:" + site }
-func (s *Store) scriptsSeenKey(site string) string { return s.prefix + "scripts-seen:" + site }
-func (s *Store) scriptsSpamKey(site string) string { return s.prefix + "scripts-spam:" + site }
-func (s *Store) minutesKey(site string) string     { return s.prefix + "activity-minutes:" + site }
+func (s *Store) scriptsKey(site string) string     { return s.siteKey(site, "scripts") }
+func (s *Store) scriptsSeenKey(site string) string { return s.siteKey(site, "scripts-seen") }
+func (s *Store) scriptsSpamKey(site string) string { return s.siteKey(site, "scripts-spam") }
+func (s *Store) minutesKey(site string) string     { return s.siteKey(site, "activity-minutes") }
 
 // minuteKeyPrefix starts the name of each of the site's minute hashes,
-// which ends in the minute's time key. The time key has a fixed length, so
-// no two sites share a name, however they are spelled.
-func (s *Store) minuteKeyPrefix(site string) string { return s.prefix + "activity:" + site + ":" }
+// which ends in the minute's time key; they share the site's hash tag.
+func (s *Store) minuteKeyPrefix(site string) string { return s.siteKey(site, "activity:") }
 
 // A record in scripts:SITE: first time key, last time key, count, then
 // the JSON of scriptName. The record predates the spam count, which lives
@@ -49,7 +48,9 @@ type scriptName struct {
 // recently seen beyond the bound, and extend the history's life.
 //
 // KEYS: scripts:SITE, scripts-seen:SITE, scripts-spam:SITE,
-// activity-minutes:SITE. ARGV: the ScriptKey, the time key, the scriptName
+// activity-minutes:SITE, the submission's minute hash. The minutes it
+// drops are found in the index, so they cannot be declared; they share
+// the site's hash tag, and so its slot. ARGV: the ScriptKey, the time key, the scriptName
 // JSON, the bound, the history's TTL in milliseconds, 1 when spam-marked
 // else 0, the minute's time key, the time key of the first minute kept,
 // the prefix of the minute hashes, their TTL in milliseconds.
@@ -59,7 +60,7 @@ type scriptName struct {
 var recordScriptScript = redis.NewScript(`
 local h, z, sp, mz, k, t = KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2]
 local spam = tonumber(ARGV[6])
-local minute = ARGV[9] .. ARGV[7]
+local minute = KEYS[5]
 local field = 'l' .. k
 if spam > 0 then
 	field = 's' .. k
@@ -138,7 +139,8 @@ func (s *Store) RecordScript(ctx context.Context, site string, sub spamrun.Submi
 		spam = 1
 	}
 	minute := sub.Time.UTC().Truncate(time.Minute)
-	keys := []string{s.scriptsKey(site), s.scriptsSeenKey(site), s.scriptsSpamKey(site), s.minutesKey(site)}
+	keys := []string{s.scriptsKey(site), s.scriptsSeenKey(site), s.scriptsSpamKey(site), s.minutesKey(site),
+		s.minuteKeyPrefix(site) + timeKey(minute)}
 	err = recordScriptScript.Run(ctx, s.rdb, keys, key, timeKey(sub.Time), name, spamrun.MaxScripts,
 		max(s.scriptTTL.Milliseconds(), 1), spam,
 		timeKey(minute), timeKey(minute.Add(-spamrun.ActivityRetention)), s.minuteKeyPrefix(site),
@@ -213,7 +215,7 @@ func unbiased(u uint64) time.Time { return time.Unix(0, int64(u^1<<63)) }
 // field ('l' or 's' and the ScriptKey), the count.
 //
 // KEYS: activity-minutes:SITE. ARGV: the range's bounds, the prefix of the
-// minute hashes.
+// minute hashes, which share the site's slot.
 var activityScript = redis.NewScript(`
 local out = {}
 for _, m in ipairs(redis.call('ZRANGEBYLEX', KEYS[1], ARGV[1], ARGV[2])) do

@@ -3,6 +3,7 @@ package spamruntest
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"os/exec"
@@ -21,6 +22,13 @@ type RedisServer struct {
 	path string
 	port int
 	dir  string // of the append-only file; "" keeps nothing
+	// scratch is the working directory of a server that keeps nothing.
+	scratch string
+	// conf is the configuration file of a sentinel, "" for a server;
+	// args are further arguments of either.
+	conf string
+	args []string
+	tls  *RedisTLSFiles // nil: plain TCP
 
 	cmd  *exec.Cmd
 	out  *bytes.Buffer // the server's log; read only once done is closed
@@ -42,7 +50,7 @@ func RedisDurable() RedisOption {
 // skips it elsewhere.
 func StartRedis(tb testing.TB, opts ...RedisOption) *RedisServer {
 	tb.Helper()
-	r := &RedisServer{tb: tb, path: NeedCommand(tb, "redis-server", "redis-server")}
+	r := &RedisServer{tb: tb, path: NeedCommand(tb, "redis-server", "redis-server"), scratch: tb.TempDir()}
 	for _, opt := range opts {
 		opt(r)
 	}
@@ -74,8 +82,13 @@ func freePort() (int, error) {
 // Addr returns host:port.
 func (r *RedisServer) Addr() string { return fmt.Sprintf("127.0.0.1:%d", r.port) }
 
-// URL returns the redis:// URL of database 0.
-func (r *RedisServer) URL() string { return "redis://" + r.Addr() + "/0" }
+// URL returns the redis:// URL of database 0, rediss:// with RedisTLS.
+func (r *RedisServer) URL() string {
+	if r.tls != nil {
+		return "rediss://" + r.Addr() + "/0"
+	}
+	return "redis://" + r.Addr() + "/0"
+}
 
 // Start starts the server again on its port after Kill: Redis coming back,
 // empty unless it is durable. It does nothing while the server runs.
@@ -91,12 +104,26 @@ func (r *RedisServer) Start() {
 
 // launch runs redis-server on r.port and waits until it answers PING.
 func (r *RedisServer) launch() error {
-	persist := []string{"--appendonly", "no"}
-	if r.dir != "" {
-		persist = []string{"--appendonly", "yes", "--appendfsync", "always", "--dir", r.dir}
+	var args []string
+	if r.conf != "" {
+		args = []string{r.conf, "--sentinel"}
 	}
-	cmd := exec.Command(r.path, append([]string{"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
-		"--save", "", "--daemonize", "no", "--protected-mode", "no"}, persist...)...)
+	if r.tls != nil {
+		args = append(args, "--port", "0", "--tls-port", strconv.Itoa(r.port))
+	} else {
+		args = append(args, "--port", strconv.Itoa(r.port))
+	}
+	args = append(args, "--bind", "127.0.0.1", "--daemonize", "no", "--protected-mode", "no")
+	switch {
+	case r.conf != "":
+	case r.dir != "":
+		args = append(args, "--save", "", "--appendonly", "yes", "--appendfsync", "always", "--dir", r.dir)
+	default:
+		// A master still writes a snapshot to sync a replica: into a
+		// directory of the test, not the package's.
+		args = append(args, "--save", "", "--appendonly", "no", "--dir", r.scratch)
+	}
+	cmd := exec.Command(r.path, append(args, r.args...)...)
 	out := new(bytes.Buffer)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -125,6 +152,9 @@ func (r *RedisServer) launch() error {
 	return fmt.Errorf("redis-server on port %d did not answer PING", r.port)
 }
 
+// Port returns the server's port.
+func (r *RedisServer) Port() int { return r.port }
+
 // Kill stops the server at once, as a crash would.
 func (r *RedisServer) Kill() {
 	if r.cmd == nil {
@@ -139,6 +169,14 @@ func (r *RedisServer) ping() bool {
 	c, err := net.DialTimeout("tcp", r.Addr(), 200*time.Millisecond)
 	if err != nil {
 		return false
+	}
+	if r.tls != nil {
+		cfg, err := r.tls.tlsConfig()
+		if err != nil {
+			c.Close()
+			return false
+		}
+		c = tls.Client(c, cfg)
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(time.Second))

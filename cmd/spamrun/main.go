@@ -14,6 +14,7 @@
 //	spamrun diff [--json] [--all] [--content] [--incident ID] [--first PATH]... SITE_ROOT SNAPSHOT_ROOT
 //	spamrun egress apply [--dry-run] | remove | show
 //	spamrun doctor [--site SITE | --user LOGIN|UID] [--json] [--remote HOST] [--timeout D]
+//	spamrun store migrate
 //
 // score prints one JSON object per file and line, as scripts want it:
 //
@@ -43,6 +44,10 @@
 // address. It prints each door as through spamrun, closed or OPEN, with
 // the fix of each open one, and exits 1 when a door is open. It runs as
 // root.
+//
+// store migrate moves what a Redis store of a release before the hash
+// tags recorded to the keys of this one (see redisstore.Store.Migrate);
+// run it once, with every node stopped, before the upgraded nodes start.
 //
 // The exit status follows sysexits: 0 done, 1 the operation failed or a
 // door is open, 64 bad usage, 74 score cannot write its output, 75 the
@@ -126,6 +131,7 @@ Commands:
   egress apply [--dry-run]|remove|show
                                     the egress lock: site users' SMTP to the listener (root)
   doctor [--site SITE] [--json]     try every door as the site's user: through spamrun, closed or OPEN
+  store migrate                     move a Redis store of an earlier release to the current keys
   help                              this text
 
 The configuration is /etc/spamrun/spamrun.toml, or the file SPAMRUN_CONFIG names.
@@ -169,6 +175,8 @@ func (e *env) command(args []string) error {
 		return e.egressCmd(args[1:])
 	case "doctor":
 		return e.doctor(args[1:])
+	case "store":
+		return e.storeCmd(args[1:])
 	case doctor.ProbeArg:
 		return e.doctorProbe(args[1:])
 	}

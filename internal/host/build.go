@@ -152,13 +152,30 @@ func openStore(cfg *config.Config) (spamrun.Store, io.Closer, error) {
 		// go-redis would tell stderr about a Redis that is down, and
 		// sendmail's stderr is the website's, or the -bs client's.
 		redisstore.SetLogger(nil)
-		s, err := redisstore.Open(cfg.Store.URL, nil)
+		opts, err := redisOptions(cfg.Store)
+		if err != nil {
+			return nil, nil, err
+		}
+		s, err := redisstore.Open(cfg.Store.URL, opts)
 		if err != nil {
 			return nil, nil, err
 		}
 		return s, s, nil
 	}
 	return nil, nil, fmt.Errorf("store kind %q is not supported", cfg.Store.Kind)
+}
+
+// redisOptions returns the Options of a redis store: its TLS files, when
+// [store] names any, loaded.
+func redisOptions(st config.Store) (*redisstore.Options, error) {
+	if st.TLSCA == "" && st.TLSCert == "" && st.TLSKey == "" {
+		return nil, nil
+	}
+	tc, err := redisstore.LoadTLS(st.TLSCA, st.TLSCert, st.TLSKey, "")
+	if err != nil {
+		return nil, err
+	}
+	return &redisstore.Options{TLS: tc}, nil
 }
 
 // NewRelay returns the relay cfg describes.
