@@ -13,6 +13,7 @@
 //	spamrun diff [--json] [--all] [--content] [--incident ID] [--first PATH]... SITE_ROOT SNAPSHOT_ROOT
 //	spamrun egress apply [--dry-run] | remove | show
 //	spamrun doctor [--site SITE | --user LOGIN|UID] [--json] [--remote HOST] [--timeout D]
+//	spamrun version
 //
 // score prints one JSON object per file and line, as scripts want it:
 //
@@ -56,6 +57,7 @@ import (
 	"github.com/spamrun/spamrun/config"
 	"github.com/spamrun/spamrun/internal/doctor"
 	"github.com/spamrun/spamrun/internal/host"
+	"github.com/spamrun/spamrun/internal/version"
 )
 
 func main() {
@@ -115,6 +117,7 @@ Commands:
   egress apply [--dry-run]|remove|show
                                     the egress lock: site users' SMTP to the listener (root)
   doctor [--site SITE] [--json]     try every door as the site's user: through spamrun, closed or OPEN
+  version                           the release this binary was built from
   help                              this text
 
 The configuration is /etc/spamrun/spamrun.toml, or the file SPAMRUN_CONFIG names.
@@ -136,6 +139,8 @@ func (e *env) command(args []string) error {
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(e.stdout, usageText)
 		return nil
+	case "version", "--version":
+		return e.version(args[1:])
 	case "score":
 		return e.score(args[1:])
 	case "status":
@@ -401,4 +406,13 @@ func scoreFile(scorer spamrun.Scorer, file string) (spamrun.Score, error) {
 		return spamrun.Score{}, err
 	}
 	return scorer.Score(context.Background(), msg)
+}
+
+// version prints the release the binary was built from.
+func (e *env) version(args []string) error {
+	if len(args) > 0 {
+		return &usageError{err: fmt.Errorf("version takes no arguments"), usage: "usage: spamrun version\n"}
+	}
+	_, err := fmt.Fprintf(e.stdout, "spamrun %s\n", version.String())
+	return err
 }
