@@ -102,14 +102,34 @@ sr_check_searchable() {
 sr_sendmail=/usr/sbin/sendmail
 sr_mailq=/usr/bin/mailq
 
+# sr_divert_who OWNER prints the dpkg-divert options of a diversion held
+# by the package OWNER, or a local one when OWNER is "" or LOCAL.
+sr_divert_who() {
+	case $1 in
+	"" | LOCAL) echo --local ;;
+	*) echo "--package $1" ;;
+	esac
+}
+
+# sr_owner_name OWNER is OWNER as dpkg-divert --listpackage names it.
+sr_owner_name() { echo "${1:-LOCAL}"; }
+
 # sr_divert_one PATH BIN OWNER diverts PATH to PATH.distrib and links BIN
 # in its place. OWNER is the package that holds the diversion, or "" for
-# a local one (a source install).
+# a local one (a source install). The package takes over the local
+# diversion of a source install it replaces.
 sr_divert_one() {
-	local path=$1 bin=$2 owner=$3 who=(--local)
-	[ -z "$owner" ] || who=(--package "$owner")
+	local path=$1 bin=$2 owner=$3 held
+	held=$(dpkg-divert --listpackage "$path")
+	if [ "$held" = LOCAL ] && [ -n "$owner" ] && [ "$(dpkg-divert --truename "$path")" = "$path.distrib" ]; then
+		[ ! -L "$path" ] || rm -f "$path"
+		# shellcheck disable=SC2046 # the options are words
+		dpkg-divert $(sr_divert_who LOCAL) --quiet --rename --remove "$path"
+		say "took the local diversion of $path over for the package $owner"
+	fi
 	if [ "$(dpkg-divert --truename "$path")" != "$path.distrib" ]; then
-		dpkg-divert "${who[@]}" --quiet --rename --divert "$path.distrib" --add "$path"
+		# shellcheck disable=SC2046 # the options are words
+		dpkg-divert $(sr_divert_who "$owner") --quiet --rename --divert "$path.distrib" --add "$path"
 		say "diverted the MTA's $path to $path.distrib"
 	fi
 	ln -sfn "$bin" "$path"
@@ -121,10 +141,12 @@ sr_divert_one() {
 # .distrib names.
 sr_divert() {
 	local bin=$1 owner=$2
-	if [ -e "$sr_mailq" ] && [ "$(readlink -f "$sr_mailq")" != "$(readlink -f "$sr_sendmail")" ] &&
-		[ "$(readlink -f "$sr_mailq")" != "$(readlink -f "$bin")" ]; then
-		sr_divert_one "$sr_mailq" "$bin" "$owner"
-	fi
+	# Postfix's mailq links to ../sbin/sendmail and follows the diversion;
+	# Exim's links to exim4 itself and is diverted too.
+	case $(readlink "$sr_mailq") in
+	../sbin/sendmail | "$sr_sendmail") ;;
+	*) [ ! -e "$sr_mailq" ] || sr_divert_one "$sr_mailq" "$bin" "$owner" ;;
+	esac
 	sr_divert_one "$sr_sendmail" "$bin" "$owner"
 }
 
@@ -132,15 +154,16 @@ sr_divert() {
 # links to BIN go, and the diversions are removed with their files renamed
 # back.
 sr_undivert() {
-	local bin=$1 owner=$2 path who=(--local)
-	[ -z "$owner" ] || who=(--package "$owner")
+	local bin=$1 owner=$2 path held
 	for path in "$sr_sendmail" "$sr_mailq"; do
 		if [ -L "$path" ] && [ "$(readlink "$path")" = "$bin" ]; then
 			rm -f "$path"
 			say "removed the link $path"
 		fi
-		if [ "$(dpkg-divert --truename "$path")" = "$path.distrib" ]; then
-			dpkg-divert "${who[@]}" --quiet --rename --remove "$path"
+		held=$(dpkg-divert --listpackage "$path")
+		if [ "$(dpkg-divert --truename "$path")" = "$path.distrib" ] && [ "$held" = "$(sr_owner_name "$owner")" ]; then
+			# shellcheck disable=SC2046 # the options are words
+			dpkg-divert $(sr_divert_who "$owner") --quiet --rename --remove "$path"
 			say "restored the MTA's $path"
 		fi
 	done
