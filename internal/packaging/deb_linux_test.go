@@ -105,6 +105,43 @@ func TestDebianPackage(t *testing.T) {
 	out = aptGet(t, "purge", "spamrun")
 	t.Logf("apt-get purge:\n%s", out)
 	checkPurged(t, before)
+
+	// A host that installed from source first has a local diversion and
+	// a link to /usr/local/sbin: the package takes the diversion over, and
+	// its purge gives Postfix its sendmail back.
+	sourceInstallDiversion(t)
+	aptGet(t, "install", deb)
+	if diversions := list(t, "dpkg-divert", "--list", sendmail); !strings.Contains(diversions, "diversion of /usr/sbin/sendmail to /usr/sbin/sendmail.distrib by spamrun") {
+		t.Errorf("after installing over a source install, dpkg-divert --list %s:\n%s", sendmail, diversions)
+	}
+	if target, err := os.Readlink(sendmail); err != nil || target != spamSendmail {
+		t.Errorf("after installing over a source install, %s links to %q (%v)", sendmail, target, err)
+	}
+	aptGet(t, "purge", "spamrun")
+	checkPurged(t, before)
+}
+
+// sourceInstallDiversion diverts Postfix's sendmail as scripts/install.sh
+// does, locally, and links the path of a source install in its place; the
+// test's cleanup undoes it if the package did not.
+func sourceInstallDiversion(t *testing.T) {
+	t.Helper()
+	if out, err := exec.Command("dpkg-divert", "--local", "--rename", "--divert", distrib, "--add", sendmail).CombinedOutput(); err != nil {
+		t.Fatalf("dpkg-divert --local: %v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		if strings.Contains(list(t, "dpkg-divert", "--list", sendmail), "local diversion") {
+			if target, err := os.Readlink(sendmail); err == nil && target == "/usr/local/sbin/spamrun-sendmail" {
+				os.Remove(sendmail)
+			}
+			if out, err := exec.Command("dpkg-divert", "--local", "--rename", "--remove", sendmail).CombinedOutput(); err != nil {
+				t.Errorf("removing the local diversion: %v\n%s", err, out)
+			}
+		}
+	})
+	if err := os.Symlink("/usr/local/sbin/spamrun-sendmail", sendmail); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // buildPackage returns the package SPAMRUN_DEB names, or builds one.
