@@ -92,3 +92,36 @@ func TestParseCommands(t *testing.T) {
 		}
 	}
 }
+
+// TestCompletionCompletes loads the generated completion into bash and
+// completes a command, a subcommand and a flag.
+func TestCompletionCompletes(t *testing.T) {
+	bash := spamruntest.NeedCommand(t, "bash", "bash")
+	files, err := render("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "spamrun")
+	for _, f := range files {
+		if strings.HasSuffix(f.path, ".bash-completion") {
+			if err := os.WriteFile(path, f.data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, tc := range []struct {
+		words string // the command line, the last word being completed
+		want  string
+	}{
+		{"spamrun ver", "version"},
+		{"spamrun queue re", "release"},
+		{"spamrun egress apply --dr", "--dry-run"},
+		{"spamrun status --j", "--json"},
+	} {
+		script := `source "$1"; read -ra COMP_WORDS <<<"$2"; COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); _spamrun; echo "${COMPREPLY[*]}"`
+		out, err := exec.Command(bash, "-c", script, "bash", path, tc.words).CombinedOutput()
+		if err != nil || strings.TrimSpace(string(out)) != tc.want {
+			t.Errorf("completing %q: %v, got %q, want %q", tc.words, err, out, tc.want)
+		}
+	}
+}

@@ -92,6 +92,10 @@ func TestDebianPackage(t *testing.T) {
 	t.Logf("apt-get install:\n%s", out)
 	version := dpkgVersion(t)
 	checkInstalled(t, before, version)
+	// Installing again, as an upgrade does, keeps it all in place.
+	out = aptGet(t, "install", "--reinstall", deb)
+	t.Logf("apt-get install --reinstall:\n%s", out)
+	checkInstalled(t, before, version)
 
 	sink := spamruntest.NewSMTPSink(t)
 	relayTo(t, sink.Addr())
