@@ -94,6 +94,10 @@ done
 [[ $group =~ ^[a-z_][a-z0-9_-]*$ ]] || die "--group must be a lower-case group name (got '$group')"
 [ "$(id -u)" -eq 0 ] || die "run as root: it creates a group and installs a setgid program"
 
+# The steps install.sh shares with the Debian package's maintainer scripts.
+# shellcheck source=scripts/setup-steps.sh
+. "$(dirname "$0")/setup-steps.sh"
+
 # Everything created here is meant to be traversable by the website users,
 # whatever umask sudo passed on.
 umask 022
@@ -115,84 +119,48 @@ unit_name=spamrun-queue.service
 unit=/etc/systemd/system/$unit_name
 egress_unit_name=spamrun-egress.service
 egress_unit=/etc/systemd/system/$egress_unit_name
-# Where a system without systemd loads the lock at boot: OpenRC's local
-# service runs /etc/local.d/*.start; some nftables setups include
-# /etc/nftables.d/*.nft.
-egress_localstart=/etc/local.d/spamrun-egress.start
-egress_include=/etc/nftables.d/spamrun.nft
-sendmail=/usr/sbin/sendmail
-distrib=/usr/sbin/sendmail.distrib
+sendmail=$sr_sendmail
 mtalock=/usr/local/sbin/spamrun-mta-lock
-
-diverted() { [ "$(dpkg-divert --truename "$sendmail")" = "$distrib" ]; }
-# systemd is installed when it has its unit directory and systemctl, and
-# running when it booted the machine (sd_booted(3)); in a container it may
-# be installed and not running, and then cron runs the queue.
-has_systemd() { [ -d /etc/systemd/system ] && command -v systemctl >/dev/null; }
-systemd_running() { [ -d /run/systemd/system ]; }
-
-# The egress lock's table, removed with nft itself, so that it goes even
-# when the binary is already gone. Removing a table that is not there is
-# no error: adding it first makes the delete safe, in one transaction.
-remove_egress_lock() {
-	if ! command -v nft >/dev/null; then
-		say "nft is not installed: there is no egress lock to remove"
-		return
-	fi
-	printf 'table inet spamrun\ndelete table inet spamrun\n' | nft -f - ||
-		die "could not remove the egress lock (nftables table inet spamrun)"
-	say "removed the egress lock (nftables table inet spamrun)"
-}
 
 if ((uninstall)); then
 	if ((system)); then
-		if [ -L "$sendmail" ] && [ "$(readlink "$sendmail")" = "$bin" ]; then
-			rm -f "$sendmail"
-			say "removed the link $sendmail"
-		fi
-		if [ -x "$mtalock" ]; then
-			"$mtalock" unlock --group "$group" || say "warning: could not give the MTA's programs their modes back"
+		# The MTA's programs get their modes back before their diversion
+		# goes: the lock recorded them under the diverted names.
+		sr_unlock_mta "$mtalock" "$group"
+		if [ -e "$mtalock" ]; then
 			rm -f "$mtalock"
 			say "removed $mtalock"
 		fi
-		if diverted; then
-			dpkg-divert --local --rename --remove "$sendmail"
-			say "restored the MTA's $sendmail"
-		fi
+		sr_undivert "$bin" ""
 		if [ -e "$cron" ]; then
 			rm -f "$cron"
 			say "removed $cron"
 		fi
 		if [ -e "$unit" ]; then
-			if systemd_running; then
+			if sr_systemd_running; then
 				systemctl disable --now "$unit_name" || say "warning: could not stop $unit_name"
 			fi
 			rm -f "$unit"
-			if systemd_running; then
+			if sr_systemd_running; then
 				systemctl daemon-reload
 			fi
 			say "removed $unit"
 		fi
 		if [ -e "$egress_unit" ]; then
-			if systemd_running; then
+			if sr_systemd_running; then
 				# Stopping the unit does not lift the lock; that comes below.
 				systemctl disable --now "$egress_unit_name" || say "warning: could not stop $egress_unit_name"
 			fi
 			rm -f "$egress_unit"
-			if systemd_running; then
+			if sr_systemd_running; then
 				systemctl daemon-reload
 			fi
 			say "removed $egress_unit"
 		fi
-		for f in "$egress_localstart" "$egress_include"; do
-			if [ -e "$f" ]; then
-				rm -f "$f"
-				say "removed $f"
-			fi
-		done
+		sr_remove_egress_boot
 	fi
 	if ((egress)); then
-		remove_egress_lock
+		sr_remove_egress_lock
 	fi
 	for b in "$bin" "$opbin"; do
 		if [ -e "$b" ]; then
@@ -211,43 +179,15 @@ command -v "$go" >/dev/null || die "no Go toolchain ('$go'); install Go or set G
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-say "building sendmail (configuration $config)"
-(cd "$repo" && "$go" build -trimpath \
-	-ldflags "-X github.com/spamrun/spamrun/config.DefaultPath=$config" \
-	-o "$work/spamrun-sendmail" ./sendmail)
+version=$("$repo/scripts/version.sh")
+ldflags="-X github.com/spamrun/spamrun/config.DefaultPath=$config -X github.com/spamrun/spamrun/internal/version.Version=$version"
+say "building sendmail $version (configuration $config)"
+(cd "$repo" && "$go" build -trimpath -ldflags "$ldflags" -o "$work/spamrun-sendmail" ./sendmail)
 say "building the operator command spamrun"
-(cd "$repo" && "$go" build -trimpath \
-	-ldflags "-X github.com/spamrun/spamrun/config.DefaultPath=$config" \
-	-o "$work/spamrun" ./cmd/spamrun)
+(cd "$repo" && "$go" build -trimpath -ldflags "$ldflags" -o "$work/spamrun" ./cmd/spamrun)
 
-if getent group "$group" >/dev/null; then
-	say "group $group exists"
-else
-	groupadd --system "$group"
-	say "created the system group $group"
-fi
-# sendmail runs as this user once it has noted the website's UID, so the
-# website can neither signal it nor stop it while it holds the state's lock.
-if getent passwd "$group" >/dev/null; then
-	say "user $group exists"
-else
-	useradd --system --gid "$group" --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$group"
-	say "created the system user $group"
-fi
-
-# Setgid directories hand their group to every file sendmail creates, and
-# mode 2770 keeps websites, which are not in the group, out entirely.
-mkdir -p "$root/var/lib" "$root/var/spool"
-install -d -o root -g "$group" -m 2770 "$state_dir" "$spool_dir"
-# sendmail makes the spool's subdirectories itself when they are missing,
-# but under the umask of whichever website sends first: with the usual 022
-# they would be that site's, mode 2750, and every other site's mail would
-# fail. Made here they are root's and the group's.
-install -d -o root -g "$group" -m 2770 "$spool_dir/tmp" "$spool_dir/queue" "$spool_dir/quarantine" "$spool_dir/lock"
-# After a change of group the files from before must follow, or sendmail
-# could no longer open them.
-chgrp -hR "$group" "$state_dir" "$spool_dir"
-say "state in $state_dir, spool in $spool_dir (root:$group 2770)"
+sr_create_user "$group"
+sr_make_dirs "$group" "$state_dir" "$spool_dir"
 
 install -d -o root -g root -m 0755 "$etc_dir"
 if [ -e "$config" ]; then
@@ -267,10 +207,8 @@ else
 	install -m 0640 "$work/spamrun.toml" "$config"
 	say "created $config from the annotated example: review [relay], [enforce] and [sites] before mail flows through it"
 fi
-# It may hold the relay's password: sendmail reads it through the group,
-# websites not at all. Owner and mode are repaired on every run.
-chown root:"$group" "$config"
-chmod 0640 "$config"
+# Owner and mode are repaired on every run.
+sr_config_modes "$group" "$config"
 
 mkdir -p "$(dirname "$bin")"
 install -o "$group" -g "$group" -m 6755 "$work/spamrun-sendmail" "$bin"
@@ -280,29 +218,16 @@ say "installed $bin ($group:$group 6755)"
 install -o root -g "$group" -m 0750 "$work/spamrun" "$opbin"
 say "installed $opbin (root:$group 0750)"
 
-# Websites run the binary and sendmail opens the directories under their
-# UID, so every directory above them must let others through.
-declare -A checked=()
-for path in "$bin" "$state_dir" "$spool_dir" "$config"; do
-	dir=$(dirname "$path")
-	while [ -z "${checked[$dir]:-}" ]; do
-		checked[$dir]=1
-		if ! (((8#$(stat -c %a "$dir")) & 1)); then
-			say "warning: others cannot search $dir, so websites cannot reach $path: chmod o+x $dir"
-		fi
-		[ "$dir" = / ] && break
-		dir=$(dirname "$dir")
-	done
-done
+sr_check_searchable "$bin" "$state_dir" "$spool_dir" "$config"
 
-if ((system)) && has_systemd; then
+if ((system)) && sr_has_systemd; then
 	sed -e "s|^ExecStart=.*|ExecStart=$opbin serve|" \
 		-e "s|^User=.*|User=$group|" \
 		-e "s|^Group=.*|Group=$group|" \
 		"$repo/scripts/$unit_name" >"$work/$unit_name"
 	install -m 0644 "$work/$unit_name" "$unit"
 	say "installed $unit"
-	if systemd_running; then
+	if sr_systemd_running; then
 		systemctl daemon-reload
 		systemctl enable "$unit_name"
 		# restart, not start: a runner from before must run the new binary.
@@ -318,51 +243,32 @@ if ((system)) && has_systemd; then
 		say "systemd is not running: $unit_name is installed but not started"
 	fi
 fi
-if ((system)) && ! systemd_running; then
+if ((system)) && ! sr_systemd_running; then
 	# The binary itself, not /usr/sbin/sendmail: with --no-divert that is
 	# still the MTA's, whose -q means something else.
-	# spamrun serve runs the queue and the SMTP listener; flock keeps one
-	# running, and cron starts it again within a minute when it ends. It
-	# runs as the installation user, as the unit runs it.
-	printf '%s\n' \
-		"# spamrun: the queue runner and the SMTP listener, started again when they end." \
-		"* * * * * $group flock -n $state_dir/serve.lock $opbin serve" >"$work/cron"
-	install -m 0644 "$work/cron" "$cron"
-	say "spamrun serve is started, and kept running, from $cron"
+	sr_cron_serve "$cron" "$group" "$state_dir" "$opbin"
 fi
 
 if ((system && divert)); then
-	if ! diverted; then
-		dpkg-divert --local --rename --divert "$distrib" --add "$sendmail"
-		say "diverted the MTA's $sendmail to $distrib"
-	fi
-	ln -sfn "$bin" "$sendmail"
-	say "$sendmail is now spamrun's"
-	# The MTA's own programs, its sendmail under the diverted name among
-	# them, are closed to everyone but root, the MTA and spamrun.
+	sr_divert "$bin" ""
 	install -o root -g root -m 0700 "$repo/scripts/mta-lock.sh" "$mtalock"
-	"$mtalock" lock --group "$group"
-	"$mtalock" check --group "$group" ||
-		say "warning: $mtalock check failed: is the MTA running? Run it again once it is"
+	sr_lock_mta "$mtalock" "$group"
 elif ((system)); then
 	say "left $sendmail alone (--no-divert), and the MTA's programs open to websites"
 fi
 
 # The egress lock: last, once the binary reads the installed configuration,
 # the one it was built for, whatever SPAMRUN_CONFIG the caller has.
-egress_apply() { env -u SPAMRUN_CONFIG "$opbin" egress apply "$@"; }
-# It fails closed: with egress = "redirect" and no listener running yet, a
-# website's SMTP is refused rather than sent past spamrun.
 if ((egress)); then
 	if ! command -v nft >/dev/null; then
 		say "warning: nft is not installed (apt-get install nftables): the egress lock is not applied, and websites can send SMTP past spamrun"
-	elif ((system)) && has_systemd; then
+	elif ((system)) && sr_has_systemd; then
 		sed -e "s|^ExecStart=.*|ExecStart=$opbin egress apply|" \
 			-e "s|^ExecReload=.*|ExecReload=$opbin egress apply|" \
 			"$repo/scripts/$egress_unit_name" >"$work/$egress_unit_name"
 		install -m 0644 "$work/$egress_unit_name" "$egress_unit"
 		say "installed $egress_unit"
-		if systemd_running; then
+		if sr_systemd_running; then
 			systemctl daemon-reload
 			systemctl enable "$egress_unit_name"
 			# restart, not start: a lock from before must be replaced by
@@ -371,28 +277,13 @@ if ((egress)); then
 				die "the egress lock was not applied: journalctl -u $egress_unit_name says why"
 			say "egress lock applied by $egress_unit_name, and again at every boot"
 		else
-			egress_apply || die "the egress lock was not applied"
+			sr_egress_apply "$opbin" || die "the egress lock was not applied"
 			say "systemd is not running: $egress_unit_name is installed for when it does"
 		fi
+	elif ((system)); then
+		sr_egress_without_systemd "$opbin" || die "the egress lock was not applied"
 	else
-		egress_apply || die "the egress lock was not applied"
-		if ((system)); then
-			if [ -d "$(dirname "$egress_localstart")" ]; then
-				printf '%s\n' '#!/bin/sh' \
-					"# spamrun: the egress lock (nftables table inet spamrun), at boot." \
-					"exec $opbin egress apply" >"$work/egress.start"
-				install -m 0755 "$work/egress.start" "$egress_localstart"
-				say "the lock is applied again at boot by $egress_localstart"
-			elif [ -d "$(dirname "$egress_include")" ]; then
-				# A snapshot: names in smtp_allow are resolved now, and a
-				# change of the configuration needs it written again.
-				egress_apply --dry-run >"$work/spamrun.nft"
-				install -m 0644 "$work/spamrun.nft" "$egress_include"
-				say "the lock is loaded at boot with the nftables ruleset from $egress_include; after changing egress or smtp_allow, run: $opbin egress apply --dry-run > $egress_include"
-			else
-				say "warning: without systemd nothing applies the lock at boot: run '$opbin egress apply' from your init's local start script"
-			fi
-		fi
+		sr_egress_apply "$opbin" || die "the egress lock was not applied"
 	fi
 elif ((system)); then
 	say "left the egress lock out (--no-egress): websites can send SMTP past spamrun"

@@ -14,6 +14,7 @@ import (
 	"github.com/spamrun/spamrun/config"
 	"github.com/spamrun/spamrun/internal/host"
 	"github.com/spamrun/spamrun/internal/submit"
+	"github.com/spamrun/spamrun/internal/version"
 	"github.com/spamrun/spamrun/spool"
 )
 
@@ -148,12 +149,17 @@ func (m *mailer) close() {
 func (m *mailer) logf(format string, args ...any) {
 	line := fmt.Sprintf(format, args...)
 	if m.log != nil {
-		m.log.Info(line)
+		m.log.Info(syslogLine(line))
 	}
 	if m.sys.verbose != nil {
 		fmt.Fprintln(m.sys.verbose, "sendmail:", line)
 	}
 }
+
+// syslogLine is a line as sendmail logs it: the release that wrote it
+// last, so that a host upgrading its web nodes one by one can tell which
+// node ran which release.
+func syslogLine(line string) string { return line + " version=" + version.String() }
 
 // deliverMode is sendmail -bm, the default: one message from stdin.
 func (m *mailer) deliverMode(opts *options, stdin io.Reader, stderr io.Writer) int {

@@ -264,6 +264,9 @@ func TestDoctorBinaryOnTheHostsDoors(t *testing.T) {
 			spamruntest.Missing(t, path+" (apt-get install postfix)")
 		}
 	}
+	// The fakes are mounted over the system's paths, which installing the
+	// Debian package changes for a while.
+	spamruntest.LockSystem(t)
 	bin := buildSpamrun(t)
 	u := spamruntest.AddSiteUser(t, "drh")
 	fakes, err := os.MkdirTemp("", "doctor-fakes-")

@@ -15,6 +15,7 @@
 //	spamrun egress apply [--dry-run] | remove | show
 //	spamrun doctor [--site SITE | --user LOGIN|UID] [--json] [--remote HOST] [--timeout D]
 //	spamrun store migrate
+//	spamrun version
 //
 // score prints one JSON object per file and line, as scripts want it:
 //
@@ -70,6 +71,7 @@ import (
 	"github.com/spamrun/spamrun/config"
 	"github.com/spamrun/spamrun/internal/doctor"
 	"github.com/spamrun/spamrun/internal/host"
+	"github.com/spamrun/spamrun/internal/version"
 )
 
 func main() {
@@ -132,6 +134,7 @@ Commands:
                                     the egress lock: site users' SMTP to the listener (root)
   doctor [--site SITE] [--json]     try every door as the site's user: through spamrun, closed or OPEN
   store migrate                     move a Redis store of an earlier release to the current keys
+  version                           the release this binary was built from
   help                              this text
 
 The configuration is /etc/spamrun/spamrun.toml, or the file SPAMRUN_CONFIG names.
@@ -153,6 +156,8 @@ func (e *env) command(args []string) error {
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(e.stdout, usageText)
 		return nil
+	case "version", "--version":
+		return e.version(args[1:])
 	case "score":
 		return e.score(args[1:])
 	case "status":
@@ -422,4 +427,13 @@ func scoreFile(scorer spamrun.Scorer, file string) (spamrun.Score, error) {
 		return spamrun.Score{}, err
 	}
 	return scorer.Score(context.Background(), msg)
+}
+
+// version prints the release the binary was built from.
+func (e *env) version(args []string) error {
+	if len(args) > 0 {
+		return &usageError{err: fmt.Errorf("version takes no arguments"), usage: "usage: spamrun version\n"}
+	}
+	_, err := fmt.Fprintf(e.stdout, "spamrun %s\n", version.String())
+	return err
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spamrun/spamrun/internal/version"
 	"github.com/spamrun/spamrun/spamruntest"
 )
 
@@ -135,5 +136,20 @@ func TestUsage(t *testing.T) {
 	}
 	if _, stderr, code := scoreLines(t, "--scorer", "magic", "x"); code != 64 || !strings.Contains(stderr, "magic") {
 		t.Errorf("bad scorer: %d %q", code, stderr)
+	}
+}
+
+// TestVersion checks that spamrun version prints the release the linker
+// was given, and refuses arguments.
+func TestVersion(t *testing.T) {
+	old := version.Version
+	t.Cleanup(func() { version.Version = old })
+	version.Version = "0.1.0~git20261205.8bb0d6f"
+	c := newCLI(t)
+	if out := c.mustRun("version"); out != "spamrun 0.1.0~git20261205.8bb0d6f\n" {
+		t.Errorf("spamrun version printed %q", out)
+	}
+	if _, stderr, code := c.run("version", "extra"); code != 64 || !strings.Contains(stderr, "no arguments") {
+		t.Errorf("spamrun version extra: exit %d, %q", code, stderr)
 	}
 }

@@ -66,6 +66,9 @@ func need(t *testing.T) {
 			spamruntest.Missing(t, src+" (apt-get install postfix)")
 		}
 	}
+	// The tests copy the system's programs and compare the system's dpkg
+	// overrides, which installing the Debian package changes for a while.
+	spamruntest.LockSystem(t)
 }
 
 // newRoot makes a root for the script, searchable by everyone so that
