@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The sendmail round trip of the specification's performance targets:
-# spamrun's sendmail -t -i against a Go program that only reads stdin and
-# against Postfix's sendmail -t -i, with the same message, N runs each
-# (N=200 by default; N=50 bash bench/roundtrip.sh for a quick look).
+# The sendmail round trip of the performance targets: spamrun's sendmail
+# front -t -i, handing its message to spamrun serve, and the full
+# spamrun-sendmail it falls back to, against a Go program that only reads
+# stdin and against Postfix's sendmail -t -i, with the same message, N runs
+# each (N=200 by default; N=50 bash bench/roundtrip.sh for a quick look),
+# one at a time and from C senders at once (C=20 by default).
 #
 # Installs Postfix with apt when it is missing (Local only, unattended).
 # Postfix's sendmail needs no running master: it hands the message to
@@ -49,7 +51,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-go build -trimpath -o "$work/sendmail" ./sendmail
+go build -trimpath -o "$work/spamrun-sendmail" ./sendmail
+go build -trimpath -o "$work/spamrun-sendmail-front" ./sendmail/front
+go build -trimpath -o "$work/spamrun" ./cmd/spamrun
 go build -trimpath -o "$work/readstdin" ./bench/readstdin
 go build -o "$work/roundtrip" ./bench/roundtrip
 
@@ -57,4 +61,5 @@ if [ -n "$postfix_sendmail" ]; then
 	{ $sudo ls "$maildrop" || true; } | sort >"$work/maildrop.before"
 fi
 
-"$work/roundtrip" -n "${N:-200}" -reader "$work/readstdin" -spamrun "$work/sendmail" ${postfix_sendmail:+-postfix "$postfix_sendmail"} "$@"
+"$work/roundtrip" -n "${N:-200}" -c "${C:-20}" -reader "$work/readstdin" -front "$work/spamrun-sendmail-front" \
+	-spamrun "$work/spamrun" ${postfix_sendmail:+-postfix "$postfix_sendmail"} "$@"

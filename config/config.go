@@ -67,6 +67,9 @@
 //	                 addresses, [] for none; the egress lock redirects to
 //	                 their port
 //	socket           "" (none); the absolute path of a Unix socket as well
+//	sendmail_socket  "" (none); the absolute path of the Unix socket on which
+//	                 spamrun serve takes messages from the sendmail front
+//	                 program, which looks for it at /run/spamrun/sendmail.sock
 //	trusted_users    ["root"]; users whose mail the listener relays
 //	                 uncounted (the MTA's own users, say), or refuses
 //	trusted          "relay" | "refuse"; what trusted users get
@@ -286,6 +289,10 @@ type SMTPD struct {
 	Listen []string
 	// Socket is the absolute path of a Unix socket, or "".
 	Socket string
+	// SendmailSocket is the absolute path of the socket on which the
+	// daemon takes messages from the sendmail front (package handoff), or
+	// "".
+	SendmailSocket string
 	// TrustedUsers are login names whose mail is relayed uncounted or
 	// refused, as Trusted says; a name with no passwd entry is ignored.
 	TrustedUsers []string

@@ -98,6 +98,7 @@ func TestExampleFile(t *testing.T) {
 	want.Relay.Username, want.Relay.Password = "web1", "change-me"
 	want.Store.URL = "redis://127.0.0.1:6379/0"
 	want.Metrics.Listen = "127.0.0.1:9467"
+	want.SMTPD.SendmailSocket = "/run/spamrun/sendmail.sock"
 	want.Enforce.Command = "/usr/local/bin/panel-disable-site {site}"
 	want.Enforce.EnableCommand = "/usr/local/bin/panel-enable-site {site}"
 	want.Enforce.Webhook = "https://panel.example.net/hooks/spamrun"
@@ -144,8 +145,8 @@ func TestExampleFile(t *testing.T) {
 		},
 		Queue: Queue{Interval: 30 * time.Second, RateInterval: time.Minute, MaxBounces: 10, QuarantineFor: 720 * time.Hour},
 		SMTPD: SMTPD{
-			Listen: []string{"127.0.0.1:10025", "[::1]:10025"}, TrustedUsers: []string{"root"}, Trusted: TrustedRelay,
-			MaxConnections: 10, MaxRecipients: 1000, CommandTimeout: 5 * time.Minute,
+			Listen: []string{"127.0.0.1:10025", "[::1]:10025"}, SendmailSocket: "/run/spamrun/sendmail.sock",
+			TrustedUsers: []string{"root"}, Trusted: TrustedRelay, MaxConnections: 10, MaxRecipients: 1000, CommandTimeout: 5 * time.Minute,
 		},
 		Metrics:       Metrics{Listen: "127.0.0.1:9467", MaxSites: 50},
 		DefaultPolicy: spamrun.Policy{SpamScore: 5, MaxSpam: 10, Window: time.Hour, HoldFor: 15 * time.Minute},

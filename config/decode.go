@@ -494,6 +494,7 @@ func (d *decoder) root(c *Config, t *table) {
 	if sd := d.sub(t, "smtpd"); sd != nil {
 		d.strings(sd, "listen", &c.SMTPD.Listen)
 		d.str(sd, "socket", &c.SMTPD.Socket)
+		d.str(sd, "sendmail_socket", &c.SMTPD.SendmailSocket)
 		d.strings(sd, "trusted_users", &c.SMTPD.TrustedUsers)
 		d.str(sd, "trusted", &c.SMTPD.Trusted)
 		d.int(sd, "max_connections", &c.SMTPD.MaxConnections)

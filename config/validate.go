@@ -165,6 +165,9 @@ func (c *Config) smtpdProblems(ch *checker) {
 	if sd.Socket != "" && !filepath.IsAbs(sd.Socket) {
 		ch.fail(key("socket"), "%q must be an absolute path", sd.Socket)
 	}
+	if sd.SendmailSocket != "" && !filepath.IsAbs(sd.SendmailSocket) {
+		ch.fail(key("sendmail_socket"), "%q must be an absolute path", sd.SendmailSocket)
+	}
 	for _, u := range sd.TrustedUsers {
 		if u == "" || strings.ContainsAny(u, " \t:/") {
 			ch.fail(key("trusted_users"), "%q is not a login name", u)

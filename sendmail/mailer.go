@@ -81,29 +81,11 @@ func (e *localError) Error() string { return e.err.Error() }
 func (e *localError) Unwrap() error { return e.err }
 
 func exitCode(err error) int {
-	var (
-		usage   *usageError
-		big     *submit.TooBigError
-		refused *submit.RefusedError
-		local   *localError
-	)
-	switch {
-	case err == nil:
-		return exOK
-	case errors.As(err, &usage), errors.Is(err, submit.ErrNoRecipients):
-		return exUsage
-	case errors.As(err, &big), errors.Is(err, spamrun.ErrBadAddress), errors.Is(err, spool.ErrTooLarge):
-		return exDataErr
-	case errors.As(err, &refused):
-		return exUnavailable
-	case errors.As(err, &local):
+	var local *localError
+	if errors.As(err, &local) {
 		return local.code
-	case errors.Is(err, submit.ErrSpool):
-		return exCantCreat
-	case errors.Is(err, os.ErrPermission):
-		return exNoPerm
 	}
-	return exTempFail
+	return submit.ExitCode(err)
 }
 
 func newMailer(sys *system) (*mailer, error) {
@@ -163,16 +145,16 @@ func syslogLine(line string) string { return line + " version=" + version.String
 
 // deliverMode is sendmail -bm, the default: one message from stdin.
 func (m *mailer) deliverMode(opts *options, stdin io.Reader, stderr io.Writer) int {
-	data, err := submit.ReadMessage(stdin, opts.dotEnds, m.cfg.MaxMessageSize)
+	data, err := submit.ReadMessage(stdin, opts.DotEnds, m.cfg.MaxMessageSize)
 	if err != nil {
 		fmt.Fprintf(stderr, "sendmail: %v\n", err)
 		return exitCode(err)
 	}
 	sender := m.sub.Site.DefaultSender
-	if opts.senderSet {
-		sender = opts.sender
+	if opts.SenderSet {
+		sender = opts.Sender
 	}
-	env := submit.Envelope{Sender: sender, Recipients: opts.recipients, Extract: opts.extract, FullName: opts.fullName}
+	env := submit.Envelope{Sender: sender, Recipients: opts.Recipients, Extract: opts.Extract, FullName: opts.FullName}
 	if _, err := m.sub.Submit(context.Background(), env, data); err != nil {
 		fmt.Fprintf(stderr, "sendmail: %v\n", err)
 		return exitCode(err)

@@ -27,20 +27,22 @@ import (
 	"io"
 	"os"
 	"syscall"
+
+	"github.com/spamrun/spamrun/internal/submit"
 )
 
 func main() { os.Exit(run(os.Args, os.Stdin, os.Stdout, os.Stderr)) }
 
 // Exit statuses, from sysexits.h.
 const (
-	exOK          = 0
-	exUsage       = 64
-	exDataErr     = 65
-	exUnavailable = 69
-	exSoftware    = 70
-	exCantCreat   = 73
-	exTempFail    = 75
-	exNoPerm      = 77
+	exOK          = submit.ExitOK
+	exUsage       = submit.ExitUsage
+	exDataErr     = submit.ExitDataErr
+	exUnavailable = submit.ExitUnavailable
+	exSoftware    = submit.ExitSoftware
+	exCantCreat   = submit.ExitCantCreat
+	exTempFail    = submit.ExitTempFail
+	exNoPerm      = submit.ExitNoPerm
 )
 
 // run is sendmail with its process environment passed in.
@@ -62,7 +64,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(opts, stdout, stderr, err, exNoPerm)
 	}
-	if opts.verbose && opts.mode != modeSMTP {
+	if opts.Verbose && opts.Mode != modeSMTP {
 		sys.verbose = stderr
 	}
 	if err := checkLimits(); err != nil {
@@ -70,7 +72,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		// unreachable, and its mail accepted undecided; refuse instead.
 		return fail(opts, stdout, stderr, err, exTempFail)
 	}
-	switch opts.mode {
+	switch opts.Mode {
 	case modeNoAlias:
 		fmt.Fprintln(stderr, "sendmail: spamrun keeps no alias database; nothing to do")
 		return exOK
@@ -83,7 +85,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitCode(err)
 	}
 	defer m.close()
-	switch opts.mode {
+	switch opts.Mode {
 	case modeList:
 		return m.listQueue(stdout, stderr)
 	case modeFlush:
@@ -95,7 +97,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 // fail reports a failure before any work: on stderr, or as the -bs
 // session's greeting, since a client reads nothing else first.
 func fail(opts *options, stdout, stderr io.Writer, err error, code int) int {
-	if opts.mode == modeSMTP {
+	if opts.Mode == modeSMTP {
 		fmt.Fprintf(stdout, "421 4.3.0 spamrun: %s\r\n", oneLine(err.Error()))
 	} else {
 		fmt.Fprintf(stderr, "sendmail: %v\n", err)

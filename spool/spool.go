@@ -441,8 +441,17 @@ func (s *Spool) where(id string) (string, error) {
 }
 
 // write puts the header line meta and the message from data into tmp/,
-// syncs it, and renames it over dir/id. replace says whether an existing
+// and renames it durably over dir/id. replace says whether an existing
 // file is expected.
+//
+// A new message (replace false) takes one fsync, after the rename: on a
+// journalling file system (ext4, XFS, btrfs) the fsync of a file commits
+// the transaction that renamed it, the new name with it, so the message
+// is durable once it returns. Before it returns the message is complete
+// in the queue, but not yet accepted; when it fails the message is
+// removed again. A replaced file keeps the old order, sync then rename
+// then the directory, so that the earlier version stays whole until the
+// new one is.
 func (s *Spool) write(id string, meta []byte, data io.Reader, dir string, replace bool) error {
 	tmp := filepath.Join(s.dir, "tmp", id)
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
@@ -455,10 +464,12 @@ func (s *Spool) write(id string, meta []byte, data io.Reader, dir string, replac
 	if err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
-	ok := false
+	closed, renamed := false, false
 	defer func() {
-		if !ok {
+		if !closed {
 			f.Close()
+		}
+		if !renamed {
 			os.Remove(tmp)
 		}
 	}()
@@ -470,22 +481,37 @@ func (s *Spool) write(id string, meta []byte, data io.Reader, dir string, replac
 	if err := w.Flush(); err != nil {
 		return fmt.Errorf("spool: %s: %w", id, err)
 	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("spool: %s: sync: %w", id, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("spool: %s: %w", id, err)
-	}
 	dst := s.pathIn(dir, id)
 	if !replace {
 		if _, err := os.Lstat(dst); err == nil {
 			return fmt.Errorf("%w: %s", ErrExists, id)
 		}
+		if err := os.Rename(tmp, dst); err != nil {
+			return fmt.Errorf("spool: %w", err)
+		}
+		renamed = true
+		err := f.Sync()
+		closed = true
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			os.Remove(dst)
+			return fmt.Errorf("spool: %s: sync: %w", id, err)
+		}
+		return nil
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("spool: %s: sync: %w", id, err)
+	}
+	closed = true
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("spool: %s: %w", id, err)
 	}
 	if err := os.Rename(tmp, dst); err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
-	ok = true
+	renamed = true
 	return syncDir(filepath.Join(s.dir, dir))
 }
 

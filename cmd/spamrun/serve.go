@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spamrun/spamrun/config"
 	"github.com/spamrun/spamrun/internal/host"
 	"github.com/spamrun/spamrun/internal/journal"
 	"github.com/spamrun/spamrun/internal/metrics"
@@ -59,10 +60,20 @@ func (e *env) serve(args []string) error {
 	}
 	h.Queue.Observe = h.Observe
 
-	srv := smtpd.New(h, &smtpd.Options{Now: e.now, Logf: h.Queue.Logf})
+	configPath, _ := config.Locate(e.getenv, false)
+	srv := smtpd.New(h, &smtpd.Options{Now: e.now, Logf: h.Queue.Logf, ConfigPath: configPath})
 	listeners, err := srv.Listen()
 	if err != nil {
 		return unavailable(err)
+	}
+	// Without its socket the sendmail front runs the full sendmail, which
+	// takes the same mail a little slower: a warning, not a failure.
+	sendmailLn, err := srv.ListenSendmail()
+	if err != nil {
+		logger.Warn("the sendmail front runs the full sendmail: " + err.Error())
+	}
+	if sendmailLn != nil {
+		defer sendmailLn.Close()
 	}
 	closeListeners := func() {
 		for _, l := range listeners {
@@ -93,6 +104,13 @@ func (e *env) serve(args []string) error {
 			}
 		})
 	}
+	if sendmailLn != nil {
+		wg.Go(func() {
+			if err := srv.ServeSendmail(sendmailLn); err != nil && !errors.Is(err, net.ErrClosed) {
+				cancel(err)
+			}
+		})
+	}
 	var web *http.Server
 	if m != nil {
 		mux := http.NewServeMux()
@@ -110,6 +128,9 @@ func (e *env) serve(args []string) error {
 		*interval = h.Config.Queue.Interval
 	}
 	err = h.Queue.Run(ctx, *interval, wake)
+	if sendmailLn != nil {
+		sendmailLn.Close()
+	}
 	srv.Close()
 	if web != nil {
 		shutdown, done := context.WithTimeout(context.Background(), 5*time.Second)

@@ -48,8 +48,12 @@ type Server struct {
 	trusted   map[int]string // UID → login
 	closeOnce sync.Once
 
-	mu    sync.Mutex
-	conns map[int]int // open connections per UID
+	mu       sync.Mutex
+	conns    map[int]int // open connections per UID
+	handoffs int         // messages taken from sendmail fronts, in progress
+
+	configPath string   // the configuration file; "" when none is watched
+	configStat fileStat // as it was when the server started
 
 	relay   chan string // IDs of accepted messages for the relay workers
 	stop    chan struct{}
@@ -70,6 +74,10 @@ type Options struct {
 	// Logf gets one line per message, refusal and failed identification;
 	// nil discards them.
 	Logf func(format string, args ...any)
+	// ConfigPath is the configuration file the host was loaded from: while
+	// it differs from what it was when New ran, sendmail fronts are sent
+	// back to the full sendmail, which reads it afresh. "" watches none.
+	ConfigPath string
 }
 
 // New returns a server for the host h, configured by its [smtpd] table.
@@ -82,6 +90,10 @@ func New(h *host.Host, opts *Options) *Server {
 		host: h, cfg: h.Config.SMTPD, now: opts.Now, logf: opts.Logf,
 		trusted: map[int]string{}, conns: map[int]int{},
 		relay: make(chan string, relayBacklog), stop: make(chan struct{}),
+		configPath: opts.ConfigPath,
+	}
+	if s.configPath != "" {
+		s.configStat = statFile(s.configPath)
 	}
 	if s.logf == nil {
 		s.logf = func(string, ...any) {}

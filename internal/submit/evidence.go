@@ -39,6 +39,14 @@ func ProcessEvidence(pid, uid int) spamrun.Evidence {
 	return ev
 }
 
+// ParentEvidence is ProcessEvidence for the parent of process pid: what
+// sendmail records of its caller when pid is a sendmail that handed its
+// message on.
+func ParentEvidence(pid, uid int) spamrun.Evidence {
+	_, parent := procStat(pid)
+	return ProcessEvidence(parent, uid)
+}
+
 // maxEvidenceCommand bounds the caller's command line kept as evidence: a
 // script's own argv can be as large as the kernel allows, and evidence must
 // never be what pushes an ordinary message over the spool's header limit.

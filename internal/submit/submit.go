@@ -82,6 +82,10 @@ type Submitter struct {
 	// its own and answers its client at once. The message is in the spool,
 	// so one that is never relayed is left to the queue runner.
 	Relay func(e *spool.Entry) string
+	// Later, when set, takes what need not delay the answer to the
+	// submitter: recording the site's script history. The daemon runs it
+	// once it has answered the sendmail front.
+	Later func(func())
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Logf gets one line per message and the warnings; nil discards them.
@@ -193,7 +197,12 @@ func (s *Submitter) Submit(ctx context.Context, env Envelope, data []byte) (*spo
 	// than failing the mail. A store that just failed the decision is not
 	// asked again, so a Redis that is down costs the website one timeout.
 	if decided {
-		queue.RecordScript(ctx, s.Host.Scripts, e, s.logf)
+		record := func() { queue.RecordScript(ctx, s.Host.Scripts, e, s.logf) }
+		if s.Later != nil {
+			s.Later(record)
+		} else {
+			record()
+		}
 	}
 	s.observe(queue.DecisionEvent(e, verdict, now))
 	action := string(e.State)
