@@ -162,3 +162,25 @@ func importPath(graph map[string][]string, from, to string) []string {
 	}
 	return []string{from, "…", to}
 }
+
+// The sendmail front runs for every message a website sends and must
+// start as fast as a program that only reads its input: it links the
+// command line's reader, the handoff and the standard library's basics,
+// and nothing else; not even net, let alone a parser, a store or a
+// scorer. Each package named here is what it may link of the module.
+func TestFrontLinksLittle(t *testing.T) {
+	goTool := spamruntest.NeedCommand(t, "go", "golang-go")
+	front := module + "/sendmail/front"
+	allowed := []string{front, module + "/internal/handoff", module + "/internal/sendmailargs"}
+	graph := importGraph(t, goTool, allowed)
+	for _, dep := range reachable(graph, front) {
+		first, _, _ := strings.Cut(dep, "/")
+		switch {
+		case slices.Contains(allowed, dep):
+		case strings.Contains(first, "."):
+			t.Errorf("%s links %s: %s", front, dep, strings.Join(importPath(graph, front, dep), " → "))
+		case dep == "net" || strings.HasPrefix(dep, "net/") || dep == "os/user" || dep == "log/syslog":
+			t.Errorf("%s links %s: %s", front, dep, strings.Join(importPath(graph, front, dep), " → "))
+		}
+	}
+}
