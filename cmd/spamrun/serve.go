@@ -105,11 +105,8 @@ func (e *env) serve(args []string) error {
 		})
 	}
 	if sendmailLn != nil {
-		wg.Go(func() {
-			if err := srv.ServeSendmail(sendmailLn); err != nil && !errors.Is(err, net.ErrClosed) {
-				cancel(err)
-			}
-		})
+		// It returns when the listener is closed, at shutdown.
+		wg.Go(func() { srv.ServeSendmail(sendmailLn) })
 	}
 	var web *http.Server
 	if m != nil {

@@ -41,16 +41,26 @@ func (s *Server) ListenSendmail() (net.Listener, error) {
 }
 
 // ServeSendmail takes messages from sendmail fronts on l until l is
-// closed. Each message takes the path of a sendmail run: the site is the
-// UID the kernel reports for the front's socket, the message is read from
-// the front's own standard input, decided and spooled before the front
-// hears its exit status, and relayed after.
+// closed, and then returns net.ErrClosed. Each message takes the path of a
+// sendmail run: the site is the UID the kernel reports for the front's
+// socket, the message is read from the front's own standard input, decided
+// and spooled before the front hears its exit status, and relayed after.
+// Failing to accept, out of descriptors say, only delays the fronts, which
+// meanwhile run the full sendmail.
 func (s *Server) ServeSendmail(l net.Listener) error {
+	var delay time.Duration
 	for {
 		c, err := l.Accept()
-		if err != nil {
+		if errors.Is(err, net.ErrClosed) {
 			return err
 		}
+		if err != nil {
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			s.logf("sendmail socket: accepting: %v; again in %v", err, delay)
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
 		uc, ok := c.(*net.UnixConn)
 		if !ok {
 			c.Close()
