@@ -93,7 +93,8 @@ var forged = map[int]bool{4: true, 8: true}
 type demo struct {
 	out      io.Writer
 	dir      string
-	sendmail string
+	sendmail string // the sendmail front
+	socket   string // spamrun serve's sendmail socket
 	spamrun  string
 	config   string
 	sink     *spamruntest.SMTPSink // the relay
@@ -167,7 +168,7 @@ func (d *demo) setUp() error {
 	if err := d.build(); err != nil {
 		return err
 	}
-	d.printf("  built sendmail and spamrun with go build (%.1fs)\n", time.Since(start).Seconds())
+	d.printf("  built the sendmail front, the full sendmail and spamrun with go build (%.1fs)\n", time.Since(start).Seconds())
 
 	var err error
 	if d.sink, err = spamruntest.StartSMTPSink(); err != nil {
@@ -205,7 +206,8 @@ func (d *demo) setUp() error {
 		return err
 	}
 	d.printf("  the daemon: spamrun serve, pid %d: the queue runner, and Prometheus metrics on http://%s/metrics\n", d.runner.Process.Pid, d.metrics)
-	d.printf("  every message is one process, `sendmail -t -i -f<sender>`, as PHP's mail() runs it\n")
+	d.printf("  every message is one process, `sendmail -t -i -f<sender>`, as PHP's mail() runs it: the\n")
+	d.printf("  sendmail front, which hands the message to spamrun serve on %s\n", filepath.Base(d.socket))
 	return nil
 }
 
@@ -230,12 +232,21 @@ func (d *demo) build() error {
 	if err := os.Mkdir(bin, 0o755); err != nil {
 		return err
 	}
-	cmd := exec.Command("go", "build", "-o", bin+string(filepath.Separator), "./sendmail", "./cmd/spamrun")
-	cmd.Dir = filepath.Dir(gomod)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./sendmail ./cmd/spamrun in %s: %w\n%s", cmd.Dir, err, out)
+	// The front finds the full sendmail beside it under its installed
+	// name, as /usr/sbin/sendmail finds /usr/sbin/spamrun-sendmail.
+	for _, b := range []struct{ out, pkg string }{
+		{"spamrun-sendmail-front", "./sendmail/front"},
+		{"spamrun-sendmail", "./sendmail"},
+		{"spamrun", "./cmd/spamrun"},
+	} {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(bin, b.out), b.pkg)
+		cmd.Dir = filepath.Dir(gomod)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("go build %s in %s: %w\n%s", b.pkg, cmd.Dir, err, out)
+		}
 	}
-	d.sendmail, d.spamrun = filepath.Join(bin, "sendmail"), filepath.Join(bin, "spamrun")
+	d.sendmail, d.spamrun = filepath.Join(bin, "spamrun-sendmail-front"), filepath.Join(bin, "spamrun")
+	d.socket = filepath.Join(d.dir, "sendmail.sock")
 	return nil
 }
 
@@ -262,6 +273,7 @@ timeout  = "10s"
 
 [smtpd]
 listen = [%q]
+sendmail_socket = %q
 
 [metrics]
 listen = %q
@@ -279,12 +291,14 @@ operator = [%q]
 %s
 domains = [%q]
 contact = [%q]
-`, filepath.Join(d.dir, "state"), filepath.Join(d.dir, "spool"), article, hostname, d.sink.Addr(), d.listener, d.metrics, maxSpam, operator, siteName, owner, siteDomain, shopOwner)
+`, filepath.Join(d.dir, "state"), filepath.Join(d.dir, "spool"), article, hostname, d.sink.Addr(), d.listener, d.socket, d.metrics, maxSpam, operator, siteName, owner, siteDomain, shopOwner)
 	d.config = filepath.Join(d.dir, "spamrun.toml")
 	return who, os.WriteFile(d.config, []byte(cfg), 0o640)
 }
 
-func (d *demo) env() []string { return append(os.Environ(), "SPAMRUN_CONFIG="+d.config) }
+func (d *demo) env() []string {
+	return append(os.Environ(), "SPAMRUN_CONFIG="+d.config, "SPAMRUN_SENDMAIL_SOCKET="+d.socket)
+}
 
 // startRunner starts spamrun serve, whose queue runner relays and whose
 // metrics the operator reads, and waits until it listens for sendmail's
