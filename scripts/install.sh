@@ -235,6 +235,7 @@ else
 fi
 # Owner and mode are repaired on every run.
 sr_config_modes "$group" "$config"
+sr_check_socket_config "$config" "$run_dir/sendmail.sock"
 
 mkdir -p "$(dirname "$bin")"
 install -o "$group" -g "$group" -m 6755 "$work/spamrun-sendmail" "$bin"

@@ -87,6 +87,16 @@ sr_tmpfiles() {
 		"d $run_dir 0755 $group $group -"
 }
 
+# sr_check_socket_config CONFIG SOCKET says when the configuration, one
+# kept from an earlier install, gives spamrun serve no socket for the
+# sendmail front: the front then runs the full sendmail for every message.
+sr_check_socket_config() {
+	local config=$1 socket=$2
+	if ! grep -Eq '^[[:space:]]*sendmail_socket[[:space:]]*=[[:space:]]*"/' "$config"; then
+		say "note: $config sets no [smtpd] sendmail_socket, so the sendmail front runs the full sendmail for every message; set sendmail_socket = \"$socket\" and restart spamrun serve for the faster path"
+	fi
+}
+
 # sr_config_modes GROUP CONFIG gives the configuration its owner and mode.
 # It may hold the relay's password: sendmail reads it through the group,
 # websites not at all.
