@@ -80,11 +80,12 @@ umask 022
 # The binaries: pure Go (CGO_ENABLED=0; SQLite is modernc's), linking no
 # shared library; position-independent, as Debian builds every program,
 # so that the setuid sendmail gets a randomised address space; stripped;
-# reading /etc/spamrun/spamrun.toml.
+# reading /etc/spamrun/spamrun.toml. The sendmail front reads no
+# configuration: it runs the full sendmail from its own directory.
 ldflags="-s -w -X github.com/spamrun/spamrun/config.DefaultPath=/etc/spamrun/spamrun.toml"
 ldflags+=" -X github.com/spamrun/spamrun/internal/version.Version=$version"
 install -d "$root/usr/sbin"
-for pkg in sendmail:spamrun-sendmail cmd/spamrun:spamrun; do
+for pkg in sendmail:spamrun-sendmail sendmail/front:spamrun-sendmail-front cmd/spamrun:spamrun; do
 	echo "build-deb.sh: building ${pkg#*:} $version for linux/$goarch"
 	CGO_ENABLED=0 GOOS=linux GOARCH=$goarch "$go" build -trimpath -buildvcs=false -buildmode=pie \
 		-ldflags "$ldflags" -o "$root/usr/sbin/${pkg#*:}" "./${pkg%%:*}"
@@ -92,10 +93,18 @@ done
 
 # What install.sh installs, at the package's paths. The modes the
 # binaries run with (setuid spamrun, root:spamrun 0750) are set by
-# postinst with dpkg-statoverride, once the user exists.
+# postinst with dpkg-statoverride, once the user exists; the front stays
+# root:root 0755.
 install -D -m 0644 config/spamrun.toml.example "$root/etc/spamrun/spamrun.toml"
 install -D -m 0755 scripts/mta-lock.sh "$root/usr/libexec/spamrun/mta-lock"
 install -D -m 0644 scripts/setup-steps.sh "$root/usr/share/spamrun/setup-steps.sh"
+# The directory of spamrun serve's socket, made at boot where the unit
+# does not run it (its RuntimeDirectory), with the line install.sh writes.
+# shellcheck source=scripts/setup-steps.sh
+. scripts/setup-steps.sh
+install -d "$root/usr/lib/tmpfiles.d"
+sr_tmpfiles spamrun /run/spamrun >"$root/usr/lib/tmpfiles.d/spamrun.conf"
+chmod 0644 "$root/usr/lib/tmpfiles.d/spamrun.conf"
 for unit in spamrun-queue.service spamrun-egress.service; do
 	install -d "$root/lib/systemd/system"
 	sed -e "s|/usr/local/sbin/spamrun|/usr/sbin/spamrun|" \
@@ -107,9 +116,12 @@ for unit in spamrun-queue.service spamrun-egress.service; do
 done
 for page in docs/man/*.[58]; do
 	section=${page##*.}
+	name=$(basename "$page")
 	install -d "$root/usr/share/man/man$section"
-	gzip -9n <"$page" >"$root/usr/share/man/man$section/$(basename "$page").gz"
+	gzip -9n <"$page" >"$root/usr/share/man/man$section/$name.gz"
 done
+# spamrun-sendmail(8) describes the front too.
+ln -s spamrun-sendmail.8.gz "$root/usr/share/man/man8/spamrun-sendmail-front.8.gz"
 install -D -m 0644 scripts/spamrun.bash-completion "$root/usr/share/bash-completion/completions/spamrun"
 doc=$root/usr/share/doc/spamrun
 install -D -m 0644 debian/copyright "$doc/copyright"

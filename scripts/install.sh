@@ -18,15 +18,19 @@ Usage: install.sh [--prefix DIR] [--group NAME] [--no-divert] [--egress|--no-egr
 
 Builds sendmail and installs it setgid NAME (default spamrun) as
 PREFIX/usr/local/sbin/spamrun-sendmail, reading only PREFIX/etc/spamrun/spamrun.toml,
-and the operator command as PREFIX/usr/local/sbin/spamrun (root:NAME 0750).
-Creates the group, PREFIX/var/lib/spamrun and PREFIX/var/spool/spamrun.
+the sendmail front beside it as PREFIX/usr/local/sbin/spamrun-sendmail-front
+(root:root 0755), and the operator command as PREFIX/usr/local/sbin/spamrun
+(root:NAME 0750). Creates the group, PREFIX/var/lib/spamrun,
+PREFIX/var/spool/spamrun and PREFIX/run/spamrun, where spamrun serve makes
+the front's socket (with the default prefix, also at every boot:
+/etc/tmpfiles.d/spamrun.conf).
 
 With the default prefix / it also runs spamrun serve, the queue runner and
 the SMTP listener: with systemd, the unit
 /etc/systemd/system/spamrun-queue.service (enabled and started when systemd
 is running); without a running systemd, a cron job that keeps it running.
 Unless --no-divert is given, it diverts the MTA's /usr/sbin/sendmail to
-/usr/sbin/sendmail.distrib, links spamrun's in its place, and closes the
+/usr/sbin/sendmail.distrib, links the sendmail front in its place, and closes the
 MTA's own programs (its sendmail, postdrop, postqueue, Exim) to everyone but
 root, the MTA and spamrun with /usr/local/sbin/spamrun-mta-lock. At the end
 it runs spamrun doctor, which tries every door as each site's user.
@@ -40,8 +44,9 @@ leaves the lock out; --egress applies it with any prefix too (but sets up
 nothing for the boot then).
 
 --uninstall removes the binaries, the units, the link, the diversion, the
-cron job and the egress lock (with a prefix, only when --egress is given); it
-keeps the configuration, the state, the spool and the group.
+cron job, the socket's directory and its tmpfiles.d entry and the egress lock
+(with a prefix, only when --egress is given); it keeps the configuration, the
+state, the spool and the group.
 EOF
 }
 
@@ -113,6 +118,10 @@ config=$etc_dir/spamrun.toml
 state_dir=$root/var/lib/spamrun
 spool_dir=$root/var/spool/spamrun
 bin=$root/usr/local/sbin/spamrun-sendmail
+# The front runs the full sendmail from its own directory.
+front=$(dirname "$bin")/spamrun-sendmail-front
+run_dir=$root/run/spamrun
+tmpfiles=/etc/tmpfiles.d/spamrun.conf
 opbin=$root/usr/local/sbin/spamrun
 cron=/etc/cron.d/spamrun
 unit_name=spamrun-queue.service
@@ -131,7 +140,7 @@ if ((uninstall)); then
 			rm -f "$mtalock"
 			say "removed $mtalock"
 		fi
-		sr_undivert "$bin" ""
+		sr_undivert "$front" ""
 		if [ -e "$cron" ]; then
 			rm -f "$cron"
 			say "removed $cron"
@@ -158,11 +167,19 @@ if ((uninstall)); then
 			say "removed $egress_unit"
 		fi
 		sr_remove_egress_boot
+		if [ -e "$tmpfiles" ]; then
+			rm -f "$tmpfiles"
+			say "removed $tmpfiles"
+		fi
+	fi
+	if [ -d "$run_dir" ]; then
+		rm -rf "$run_dir"
+		say "removed $run_dir"
 	fi
 	if ((egress)); then
 		sr_remove_egress_lock
 	fi
-	for b in "$bin" "$opbin"; do
+	for b in "$front" "$bin" "$opbin"; do
 		if [ -e "$b" ]; then
 			rm -f "$b"
 			say "removed $b"
@@ -183,11 +200,19 @@ version=$("$repo/scripts/version.sh")
 ldflags="-X github.com/spamrun/spamrun/config.DefaultPath=$config -X github.com/spamrun/spamrun/internal/version.Version=$version"
 say "building sendmail $version (configuration $config)"
 (cd "$repo" && "$go" build -trimpath -ldflags "$ldflags" -o "$work/spamrun-sendmail" ./sendmail)
+say "building the sendmail front"
+(cd "$repo" && "$go" build -trimpath -ldflags "$ldflags" -o "$work/spamrun-sendmail-front" ./sendmail/front)
 say "building the operator command spamrun"
 (cd "$repo" && "$go" build -trimpath -ldflags "$ldflags" -o "$work/spamrun" ./cmd/spamrun)
 
 sr_create_user "$group"
 sr_make_dirs "$group" "$state_dir" "$spool_dir"
+sr_make_run_dir "$group" "$run_dir"
+if ((system)); then
+	sr_tmpfiles "$group" "$run_dir" >"$work/spamrun.conf"
+	install -D -m 0644 "$work/spamrun.conf" "$tmpfiles"
+	say "installed $tmpfiles, which makes $run_dir at boot"
+fi
 
 install -d -o root -g root -m 0755 "$etc_dir"
 if [ -e "$config" ]; then
@@ -198,8 +223,9 @@ else
 		sed -i -E \
 			-e "s|^state_dir *=.*|state_dir = \"$state_dir\"   # under the prefix of install.sh|" \
 			-e "s|^spool_dir *=.*|spool_dir = \"$spool_dir\"   # under the prefix of install.sh|" \
+			-e "s|^sendmail_socket *=.*|sendmail_socket = \"$run_dir/sendmail.sock\"   # under the prefix of install.sh|" \
 			"$work/spamrun.toml"
-		for key in "state_dir = \"$state_dir\"" "spool_dir = \"$spool_dir\""; do
+		for key in "state_dir = \"$state_dir\"" "spool_dir = \"$spool_dir\"" "sendmail_socket = \"$run_dir/sendmail.sock\""; do
 			grep -qF "$key" "$work/spamrun.toml" ||
 				die "config/spamrun.toml.example has no line '${key%% *} = ...' left to point at the prefix"
 		done
@@ -209,16 +235,20 @@ else
 fi
 # Owner and mode are repaired on every run.
 sr_config_modes "$group" "$config"
+sr_check_socket_config "$config" "$run_dir/sendmail.sock"
 
 mkdir -p "$(dirname "$bin")"
 install -o "$group" -g "$group" -m 6755 "$work/spamrun-sendmail" "$bin"
 say "installed $bin ($group:$group 6755)"
+# Not setuid: the daemon must see the website's own UID on its socket.
+install -o root -g root -m 0755 "$work/spamrun-sendmail-front" "$front"
+say "installed $front (root:root 0755)"
 # The operator command is not setgid: it reads the state and the spool as
 # whoever runs it, root or a member of the group, and no one else may run it.
 install -o root -g "$group" -m 0750 "$work/spamrun" "$opbin"
 say "installed $opbin (root:$group 0750)"
 
-sr_check_searchable "$bin" "$state_dir" "$spool_dir" "$config"
+sr_check_searchable "$front" "$bin" "$run_dir/sendmail.sock" "$state_dir" "$spool_dir" "$config"
 
 if ((system)) && sr_has_systemd; then
 	sed -e "s|^ExecStart=.*|ExecStart=$opbin serve|" \
@@ -250,7 +280,7 @@ if ((system)) && ! sr_systemd_running; then
 fi
 
 if ((system && divert)); then
-	sr_divert "$bin" ""
+	sr_divert "$front" ""
 	install -o root -g root -m 0700 "$repo/scripts/mta-lock.sh" "$mtalock"
 	sr_lock_mta "$mtalock" "$group"
 elif ((system)); then

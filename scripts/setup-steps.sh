@@ -67,6 +67,36 @@ sr_make_dirs() {
 	say "state in $state_dir, spool in $spool_dir (root:$group 2770)"
 }
 
+# sr_make_run_dir GROUP RUN_DIR makes the directory of spamrun serve's
+# sendmail socket, GROUP:GROUP 0755, now: the daemon runs as the user GROUP
+# and creates the socket there, and websites must reach it to connect. At
+# boot the unit's RuntimeDirectory makes it again, or systemd-tmpfiles
+# from the tmpfiles.d entry where the unit does not run.
+sr_make_run_dir() {
+	local group=$1 run_dir=$2
+	mkdir -p "$(dirname "$run_dir")"
+	install -d -o "$group" -g "$group" -m 0755 "$run_dir"
+	say "$run_dir holds spamrun serve's socket for the sendmail front ($group:$group 0755)"
+}
+
+# sr_tmpfiles GROUP RUN_DIR prints the tmpfiles.d(5) line that makes
+# RUN_DIR as sr_make_run_dir does.
+sr_tmpfiles() {
+	local group=$1 run_dir=$2
+	printf '%s\n' "# spamrun: the directory of spamrun serve's socket for the sendmail front." \
+		"d $run_dir 0755 $group $group -"
+}
+
+# sr_check_socket_config CONFIG SOCKET says when the configuration, one
+# kept from an earlier install, gives spamrun serve no socket for the
+# sendmail front: the front then runs the full sendmail for every message.
+sr_check_socket_config() {
+	local config=$1 socket=$2
+	if ! grep -Eq '^[[:space:]]*sendmail_socket[[:space:]]*=[[:space:]]*"/' "$config"; then
+		say "note: $config sets no [smtpd] sendmail_socket, so the sendmail front runs the full sendmail for every message; set sendmail_socket = \"$socket\" and restart spamrun serve for the faster path"
+	fi
+}
+
 # sr_config_modes GROUP CONFIG gives the configuration its owner and mode.
 # It may hold the relay's password: sendmail reads it through the group,
 # websites not at all.
@@ -136,9 +166,9 @@ sr_divert_one() {
 	say "$path is now spamrun's"
 }
 
-# sr_divert BIN OWNER puts spamrun's sendmail BIN in the place of the
-# MTA's /usr/sbin/sendmail (and of its mailq), keeping the MTA's under the
-# .distrib names.
+# sr_divert BIN OWNER puts spamrun's sendmail BIN, the sendmail front, in
+# the place of the MTA's /usr/sbin/sendmail (and of its mailq), keeping
+# the MTA's under the .distrib names.
 sr_divert() {
 	local bin=$1 owner=$2
 	# Postfix's mailq links to ../sbin/sendmail and follows the diversion;
@@ -151,12 +181,14 @@ sr_divert() {
 }
 
 # sr_undivert BIN OWNER gives the MTA its sendmail (and mailq) back: the
-# links to BIN go, and the diversions are removed with their files renamed
-# back.
+# links to BIN go, and those to the full spamrun-sendmail beside it that
+# installs before the sendmail front made, and the diversions are removed
+# with their files renamed back.
 sr_undivert() {
-	local bin=$1 owner=$2 path held
+	local bin=$1 owner=$2 path held target
 	for path in "$sr_sendmail" "$sr_mailq"; do
-		if [ -L "$path" ] && [ "$(readlink "$path")" = "$bin" ]; then
+		target=$(readlink "$path" || true)
+		if [ -L "$path" ] && { [ "$target" = "$bin" ] || [ "$target" = "$(dirname "$bin")/spamrun-sendmail" ]; }; then
 			rm -f "$path"
 			say "removed the link $path"
 		fi

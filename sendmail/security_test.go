@@ -123,6 +123,9 @@ func newHostInstall(t *testing.T, siteA string) *hostInstall {
 	if cfg.StateDir != h.state || cfg.SpoolDir != h.spool {
 		t.Fatalf("installed configuration keeps the state in %q and the spool in %q, want %q and %q", cfg.StateDir, cfg.SpoolDir, h.state, h.spool)
 	}
+	if want := filepath.Join(prefix, "run/spamrun/sendmail.sock"); cfg.SMTPD.SendmailSocket != want {
+		t.Fatalf("installed configuration has the sendmail front's socket at %q, want %q", cfg.SMTPD.SendmailSocket, want)
+	}
 
 	h.a = addSiteUser(t, randomName("srt")+"a", "shop1")
 	h.b = addSiteUser(t, randomName("srt")+"b", "shop2")
@@ -217,6 +220,10 @@ func (h *hostInstall) checkInstalled() {
 		// Setuid to the install user too: once it has noted the website's
 		// UID, sendmail is that user alone, which the website cannot signal.
 		{h.bin, 0o755 | fs.ModeSetgid | fs.ModeSetuid, uid, h.gid},
+		// The sendmail front is not setuid: spamrun serve must see the
+		// website's own UID on its socket.
+		{filepath.Join(filepath.Dir(h.bin), "spamrun-sendmail-front"), 0o755, 0, 0},
+		{filepath.Join(h.prefix, "run/spamrun"), fs.ModeDir | 0o755, uid, h.gid},
 		{h.config, 0o640, 0, h.gid},
 		{filepath.Dir(h.config), fs.ModeDir | 0o755, 0, 0},
 		{h.state, fs.ModeDir | 0o770 | fs.ModeSetgid, 0, h.gid},
@@ -400,8 +407,10 @@ func TestSecurityInstall(t *testing.T) {
 	}
 
 	h.install("--uninstall")
-	if _, err := os.Stat(h.bin); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("--uninstall left the binary: %v", err)
+	for _, gone := range []string{h.bin, filepath.Join(filepath.Dir(h.bin), "spamrun-sendmail-front"), filepath.Join(h.prefix, "run/spamrun")} {
+		if _, err := os.Stat(gone); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("--uninstall left %s: %v", gone, err)
+		}
 	}
 	for _, keep := range []string{h.config, filepath.Join(h.state, "state.db"), filepath.Join(h.spool, "queue")} {
 		if _, err := os.Stat(keep); err != nil {

@@ -11,6 +11,7 @@ const (
 	configPath = "/etc/spamrun/spamrun.toml"
 	stateDir   = "/var/lib/spamrun"
 	spoolDir   = "/var/spool/spamrun"
+	runSocket  = "/run/spamrun/sendmail.sock"
 	homePage   = "https://github.com/spamrun/spamrun"
 )
 
@@ -48,11 +49,23 @@ func sendmailPage(src *sources) []byte {
 	}, "\n"))
 	p.section("DESCRIPTION")
 	p.doc(withoutCommandLead(src.sendmailDoc, "sendmail"))
-	p.text("Installed, it is /usr/sbin/spamrun-sendmail, setuid and setgid to the user and group spamrun, " +
-		"and /usr/sbin/sendmail is a link to it; the MTA's own sendmail is diverted to /usr/sbin/sendmail.distrib. " +
+	p.text("Installed, it is /usr/sbin/spamrun-sendmail, setuid and setgid to the user and group spamrun. " +
 		"It reads only " + configPath + ", whatever the environment of the website that runs it says, " +
 		"and logs one line per message to syslog (facility mail), naming the release of spamrun that wrote it.")
+	p.text("/usr/sbin/sendmail is a link to /usr/sbin/spamrun-sendmail-front, the sendmail front, which is not setuid; " +
+		"the MTA's own sendmail is diverted to /usr/sbin/sendmail.distrib. " +
+		"For a message to submit, the front hands its command line and its standard input to spamrun serve over the socket " +
+		runSocket + " ([smtpd] sendmail_socket): the daemon identifies the website by the UID the kernel reports for the socket, " +
+		"decides and spools the message, and answers with the exit status spamrun-sendmail would have given, then relays. " +
+		"For everything else, and when the daemon is not running or does not answer within 25 milliseconds, " +
+		"the front runs spamrun-sendmail from its own directory in its place, with the same arguments and its standard input unread, " +
+		"so mail goes out without the daemon too.")
 	files(p)
+	p.tagged(runSocket, "spamrun serve's socket for the sendmail front, in /run/spamrun (spamrun:spamrun, mode 0755), "+
+		"which the unit spamrun-queue.service and /usr/lib/tmpfiles.d/spamrun.conf make.")
+	p.section("ENVIRONMENT")
+	p.tagged("SPAMRUN_SENDMAIL_SOCKET", "The socket the sendmail front connects to instead of "+runSocket+
+		", for a daemon whose [smtpd] sendmail_socket is elsewhere. The front has no privilege a website could misuse through it.")
 	seeAlso(p, "spamrun(8)", "spamrun.toml(5)", "sendmail(1)", "postfix(1)")
 	return p.bytes()
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -26,6 +28,10 @@ const (
 	sendmail     = "/usr/sbin/sendmail"
 	distrib      = "/usr/sbin/sendmail.distrib"
 	spamSendmail = "/usr/sbin/spamrun-sendmail"
+	front        = "/usr/sbin/spamrun-sendmail-front"
+	runDir       = "/run/spamrun"
+	frontSocket  = runDir + "/sendmail.sock"
+	tmpfilesConf = "/usr/lib/tmpfiles.d/spamrun.conf"
 	operator     = "/usr/sbin/spamrun"
 	configFile   = "/etc/spamrun/spamrun.toml"
 	stateDir     = "/var/lib/spamrun"
@@ -45,8 +51,11 @@ var mtaPrograms = []string{"/usr/sbin/postdrop", "/usr/sbin/postqueue"}
 // it with apt-get on this machine, next to Postfix, in a network
 // namespace of its own so that the egress lock it loads stays there. PHP's
 // mail(), run as a site user, goes through the diverted
-// /usr/sbin/sendmail to the relay the test configures, an SMTP sink.
-// apt-get remove gives Postfix its sendmail and its programs' modes back
+// /usr/sbin/sendmail, the sendmail front, to the relay the test
+// configures, an SMTP sink: once through spamrun serve, which the test
+// starts as the package's user, while the full sendmail cannot run, and
+// once, with the daemon stopped, through the full sendmail the front falls
+// back to. apt-get remove gives Postfix its sendmail and its programs' modes back
 // and keeps the state, the spool and the configuration; apt-get purge
 // removes them and the user. The machine ends as it began, also when the
 // test fails.
@@ -100,7 +109,20 @@ func TestDebianPackage(t *testing.T) {
 	sink := spamruntest.NewSMTPSink(t)
 	relayTo(t, sink.Addr())
 	site := spamruntest.AddSiteUser(t, "deb")
-	sendWithPHP(t, php, site, sink)
+
+	// Through spamrun serve: the full sendmail cannot run meanwhile, so
+	// only the daemon can have taken the message.
+	d := startServe(t)
+	withoutFullSendmail(t, func() {
+		sendWithPHP(t, php, site, sink, "Order 1001 is on its way")
+	})
+	d.waitForEvent(t, "sendmail")
+	d.stop(t)
+	// Without the daemon the front runs the full sendmail.
+	if _, err := os.Lstat(frontSocket); err == nil {
+		t.Errorf("%s is left after spamrun serve stopped", frontSocket)
+	}
+	sendWithPHP(t, php, site, sink, "Order 1002 is on its way")
 
 	out = aptGet(t, "remove", "spamrun")
 	t.Logf("apt-get remove:\n%s", out)
@@ -118,24 +140,25 @@ func TestDebianPackage(t *testing.T) {
 	if diversions := list(t, "dpkg-divert", "--list", sendmail); !strings.Contains(diversions, "diversion of /usr/sbin/sendmail to /usr/sbin/sendmail.distrib by spamrun") {
 		t.Errorf("after installing over a source install, dpkg-divert --list %s:\n%s", sendmail, diversions)
 	}
-	if target, err := os.Readlink(sendmail); err != nil || target != spamSendmail {
-		t.Errorf("after installing over a source install, %s links to %q (%v)", sendmail, target, err)
+	if target, err := os.Readlink(sendmail); err != nil || target != front {
+		t.Errorf("after installing over a source install, %s links to %q (%v), want %s", sendmail, target, err, front)
 	}
 	aptGet(t, "purge", "spamrun")
 	checkPurged(t, before)
 }
 
 // sourceInstallDiversion diverts Postfix's sendmail as scripts/install.sh
-// does, locally, and links the path of a source install in its place; the
-// test's cleanup undoes it if the package did not.
+// does, locally, and links the front of a source install in its place;
+// the test's cleanup undoes it if the package did not.
 func sourceInstallDiversion(t *testing.T) {
+	const sourceFront = "/usr/local/sbin/spamrun-sendmail-front"
 	t.Helper()
 	if out, err := exec.Command("dpkg-divert", "--local", "--rename", "--divert", distrib, "--add", sendmail).CombinedOutput(); err != nil {
 		t.Fatalf("dpkg-divert --local: %v\n%s", err, out)
 	}
 	t.Cleanup(func() {
 		if strings.Contains(list(t, "dpkg-divert", "--list", sendmail), "local diversion") {
-			if target, err := os.Readlink(sendmail); err == nil && target == "/usr/local/sbin/spamrun-sendmail" {
+			if target, err := os.Readlink(sendmail); err == nil && target == sourceFront {
 				os.Remove(sendmail)
 			}
 			if out, err := exec.Command("dpkg-divert", "--local", "--rename", "--remove", sendmail).CombinedOutput(); err != nil {
@@ -143,7 +166,7 @@ func sourceInstallDiversion(t *testing.T) {
 			}
 		}
 	})
-	if err := os.Symlink("/usr/local/sbin/spamrun-sendmail", sendmail); err != nil {
+	if err := os.Symlink(sourceFront, sendmail); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -226,6 +249,8 @@ func checkInstalled(t *testing.T, before *snapshot, version string) {
 	}
 	for path, want := range map[string]string{
 		spamSendmail:        "spamrun:spamrun 6755",
+		front:               "root:root 755",
+		runDir:              "spamrun:spamrun 755",
 		operator:            "root:spamrun 750",
 		configFile:          "root:spamrun 640",
 		stateDir:            "root:spamrun 2770",
@@ -236,8 +261,20 @@ func checkInstalled(t *testing.T, before *snapshot, version string) {
 			t.Errorf("%s is %s, want %s", path, got, want)
 		}
 	}
-	if target, err := os.Readlink(sendmail); err != nil || target != spamSendmail {
-		t.Errorf("%s links to %q (%v), want %s", sendmail, target, err, spamSendmail)
+	if target, err := os.Readlink(sendmail); err != nil || target != front {
+		t.Errorf("%s links to %q (%v), want %s", sendmail, target, err, front)
+	}
+	if resolved, err := filepath.EvalSymlinks(sendmail); err != nil || resolved != front {
+		t.Errorf("%s resolves to %q (%v), want %s", sendmail, resolved, err, front)
+	}
+	if fi, err := os.Stat(runDir); err != nil || !fi.IsDir() {
+		t.Errorf("%s is no directory: %v", runDir, err)
+	}
+	if conf, err := os.ReadFile(tmpfilesConf); err != nil || !strings.Contains(string(conf), "\nd "+runDir+" 0755 spamrun spamrun -\n") {
+		t.Errorf("%s does not make %s at boot: %v\n%s", tmpfilesConf, runDir, err, conf)
+	}
+	if cfg, err := os.ReadFile(configFile); err != nil || !strings.Contains(string(cfg), "\nsendmail_socket = \""+frontSocket+"\"") {
+		t.Errorf("%s does not set sendmail_socket to %s: %v", configFile, frontSocket, err)
 	}
 	if sum := fileSum(t, distrib); sum != before.sendmailSum {
 		t.Errorf("%s is not Postfix's sendmail (sha256 %s, Postfix's %s)", distrib, sum, before.sendmailSum)
@@ -269,6 +306,7 @@ func checkInstalled(t *testing.T, before *snapshot, version string) {
 	}
 	for _, f := range []string{
 		"/usr/share/man/man8/spamrun.8.gz", "/usr/share/man/man8/spamrun-sendmail.8.gz",
+		"/usr/share/man/man8/spamrun-sendmail-front.8.gz",
 		"/usr/share/man/man5/spamrun.toml.5.gz", "/usr/share/bash-completion/completions/spamrun",
 		"/usr/share/doc/spamrun/copyright", "/usr/share/doc/spamrun/changelog.gz",
 		"/lib/systemd/system/spamrun-queue.service", "/lib/systemd/system/spamrun-egress.service",
@@ -316,27 +354,28 @@ func relayTo(t *testing.T, addr string) {
 }
 
 // phpMail is a script that sends with PHP's mail(), as a website does.
-const phpMail = `$ok = mail($argv[1], "Order 1001 is on its way", "Thank you for your order.\nIt ships tomorrow from our store.\n", "From: orders@" . $argv[2]);
+const phpMail = `$ok = mail($argv[1], $argv[3], "Thank you for your order.\nIt ships tomorrow from our store.\n", "From: orders@" . $argv[2]);
 echo $ok ? "sent\n" : "failed\n";
 exit($ok ? 0 : 1);`
 
-// sendWithPHP sends a message with mail() as site and checks that the
-// relay got it through spamrun.
-func sendWithPHP(t *testing.T, php string, site spamruntest.SiteUser, sink *spamruntest.SMTPSink) {
+// sendWithPHP sends a message with mail() as site, with the subject
+// given, and checks that the relay got it, and it alone, through spamrun.
+func sendWithPHP(t *testing.T, php string, site spamruntest.SiteUser, sink *spamruntest.SMTPSink, subject string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	relayed := len(sink.Messages())
 	cmd := site.Command(ctx, nil, php, "-d", "sendmail_path="+sendmail+" -t -i", "-r", phpMail,
-		"customer@example.org", "shop.example")
+		"customer@example.org", "shop.example", subject)
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "sent") {
 		t.Fatalf("mail() as %s: %v\n%s", site.Login, err, out)
 	}
-	msgs := sink.WaitFor(t, 1, time.Minute)
-	if len(msgs) != 1 {
-		t.Fatalf("the relay got %d messages, want 1", len(msgs))
+	msgs := sink.WaitFor(t, relayed+1, time.Minute)
+	if len(msgs) != relayed+1 {
+		t.Fatalf("the relay got %d messages, want %d", len(msgs), relayed+1)
 	}
-	m := msgs[0]
+	m := msgs[relayed]
 	if !slices.Equal(m.To, []string{"customer@example.org"}) {
 		t.Errorf("relayed to %v", m.To)
 	}
@@ -344,8 +383,8 @@ func sendWithPHP(t *testing.T, php string, site spamruntest.SiteUser, sink *spam
 	if err != nil {
 		t.Fatalf("parsing the relayed message: %v", err)
 	}
-	if got := env.GetHeader("Subject"); got != "Order 1001 is on its way" {
-		t.Errorf("Subject %q", got)
+	if got := env.GetHeader("Subject"); got != subject {
+		t.Errorf("Subject %q, want %q", got, subject)
 	}
 	if !strings.Contains(env.Text, "It ships tomorrow") {
 		t.Errorf("body %q", env.Text)
@@ -370,7 +409,7 @@ func checkRemoved(t *testing.T, before *snapshot) {
 	if !strings.HasPrefix(now.installed, "deinstall ok config-files") {
 		t.Errorf("after remove, dpkg says spamrun is %q", now.installed)
 	}
-	for _, gone := range []string{spamSendmail, operator, distrib, cronFile, aptHook, mtaLockState} {
+	for _, gone := range []string{spamSendmail, front, operator, distrib, cronFile, aptHook, mtaLockState, runDir, tmpfilesConf} {
 		if _, err := os.Lstat(gone); err == nil {
 			t.Errorf("after remove, %s is still there", gone)
 		}
@@ -398,7 +437,7 @@ func checkPurged(t *testing.T, before *snapshot) {
 	if !now.equal(before) {
 		t.Errorf("after purge:\n%+v\nbefore install:\n%+v", now, before)
 	}
-	for _, gone := range []string{stateDir, spoolDir, "/etc/spamrun"} {
+	for _, gone := range []string{stateDir, spoolDir, "/etc/spamrun", runDir, tmpfilesConf, front} {
 		if _, err := os.Lstat(gone); err == nil {
 			t.Errorf("after purge, %s is still there", gone)
 		}
@@ -491,4 +530,142 @@ func fileSum(t *testing.T, path string) string {
 	}
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:])
+}
+
+// serveProcess is spamrun serve as the test runs it, where no systemd
+// runs the unit: as the package's user, with the unit's umask, its JSON
+// log on standard error kept.
+type serveProcess struct {
+	cmd     *exec.Cmd
+	log     *syncBuffer
+	done    chan error
+	stopped bool
+}
+
+// startServe starts spamrun serve and waits for its socket for the
+// sendmail front.
+func startServe(t *testing.T) *serveProcess {
+	t.Helper()
+	if _, err := os.Lstat(frontSocket); err == nil {
+		t.Fatalf("%s exists before the test starts spamrun serve: another one runs", frontSocket)
+	}
+	cmd := exec.Command("setpriv", "--reuid="+installUser, "--regid="+installUser, "--clear-groups",
+		"/bin/sh", "-c", "umask 0007 && exec "+operator+" serve")
+	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+	d := &serveProcess{cmd: cmd, log: &syncBuffer{}, done: make(chan error, 1)}
+	cmd.Stdout, cmd.Stderr = d.log, d.log
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting spamrun serve: %v", err)
+	}
+	go func() { d.done <- cmd.Wait() }()
+	t.Cleanup(func() { d.stop(t) })
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if fi, err := os.Lstat(frontSocket); err == nil && fi.Mode().Type() == os.ModeSocket {
+			if got := describe(t, frontSocket); got != "spamrun:spamrun 666" {
+				t.Errorf("%s is %s, want spamrun:spamrun 666: websites connect to it", frontSocket, got)
+			}
+			return d
+		}
+		select {
+		case err := <-d.done:
+			d.stopped = true
+			t.Fatalf("spamrun serve ended before it made %s: %v\n%s", frontSocket, err, d.log.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("spamrun serve made no %s in 30s:\n%s", frontSocket, d.log.String())
+		}
+	}
+}
+
+// waitForEvent waits for the daemon to log an event of a message that
+// came in by door.
+func (d *serveProcess) waitForEvent(t *testing.T, door string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		for _, line := range strings.Split(d.log.String(), "\n") {
+			var rec map[string]any
+			if json.Unmarshal([]byte(line), &rec) == nil && rec["door"] == door && rec["id"] != nil {
+				t.Logf("spamrun serve logged: %s", line)
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("spamrun serve logged no event of door %q in 30s:\n%s", door, d.log.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// stop stops the daemon with SIGTERM, as systemd does, and checks that
+// it ended cleanly.
+func (d *serveProcess) stop(t *testing.T) {
+	t.Helper()
+	if d.stopped {
+		return
+	}
+	d.stopped = true
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-d.done:
+		if err != nil {
+			t.Errorf("spamrun serve: %v\n%s", err, d.log.String())
+		}
+	case <-time.After(30 * time.Second):
+		d.cmd.Process.Kill()
+		<-d.done
+		t.Errorf("spamrun serve did not end within 30s of SIGTERM:\n%s", d.log.String())
+	}
+}
+
+// withoutFullSendmail runs f while no one can run the full sendmail, so
+// that the front cannot fall back to it, and gives it its mode back.
+func withoutFullSendmail(t *testing.T, f func()) {
+	t.Helper()
+	restored := false
+	restore := func() {
+		if restored {
+			return
+		}
+		restored = true
+		if err := os.Chmod(spamSendmail, 0o755|os.ModeSetuid|os.ModeSetgid); err != nil {
+			t.Errorf("giving %s its mode back: %v", spamSendmail, err)
+		}
+	}
+	if err := os.Chmod(spamSendmail, 0); err != nil {
+		t.Fatal(err)
+	}
+	defer restore()
+	// The front's fallback fails now: mailq is always the full sendmail's.
+	probe := spamruntest.AddSiteUser(t, "debq")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if out, err := probe.Command(ctx, nil, sendmail, "-bp").CombinedOutput(); err == nil || !strings.Contains(string(out), "spamrun-sendmail") {
+		t.Fatalf("with %s unrunnable, %s -bp: %v\n%s", spamSendmail, sendmail, err, out)
+	}
+	f()
+	restore()
+	if got := describe(t, spamSendmail); got != "spamrun:spamrun 6755" {
+		t.Errorf("%s is %s after the test gave it its mode back", spamSendmail, got)
+	}
+}
+
+// syncBuffer is a bytes.Buffer a process writes while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
