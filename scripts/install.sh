@@ -201,7 +201,9 @@ ldflags="-X github.com/spamrun/spamrun/config.DefaultPath=$config -X github.com/
 say "building sendmail $version (configuration $config)"
 (cd "$repo" && "$go" build -trimpath -ldflags "$ldflags" -o "$work/spamrun-sendmail" ./sendmail)
 say "building the sendmail front"
-(cd "$repo" && "$go" build -trimpath -ldflags "$ldflags" -o "$work/spamrun-sendmail-front" ./sendmail/front)
+# The front looks for the daemon's socket where this installation puts it.
+(cd "$repo" && "$go" build -trimpath -ldflags "$ldflags -X github.com/spamrun/spamrun/internal/handoff.DefaultSocket=$run_dir/sendmail.sock" \
+	-o "$work/spamrun-sendmail-front" ./sendmail/front)
 say "building the operator command spamrun"
 (cd "$repo" && "$go" build -trimpath -ldflags "$ldflags" -o "$work/spamrun" ./cmd/spamrun)
 

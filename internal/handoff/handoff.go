@@ -32,9 +32,11 @@ import (
 	"time"
 )
 
-// DefaultSocket is where spamrun serve listens for the front by default,
-// and where the front looks for it.
-const DefaultSocket = "/run/spamrun/sendmail.sock"
+// DefaultSocket is where the front looks for spamrun serve's sendmail
+// socket, [smtpd] sendmail_socket. It is set when linking, as
+// config.DefaultPath is, by an installation whose socket is elsewhere:
+// -ldflags "-X github.com/spamrun/spamrun/internal/handoff.DefaultSocket=PATH".
+var DefaultSocket = "/run/spamrun/sendmail.sock"
 
 // magic opens a request.
 const magic = "SPAMRUN-SENDMAIL 1\n"
