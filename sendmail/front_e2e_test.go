@@ -1,0 +1,462 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/spamrun/spamrun/spamruntest"
+)
+
+// The front tests run the sendmail front, spamrun-sendmail-front, as
+// websites run /usr/sbin/sendmail, against spamrun serve listening on its
+// sendmail socket, and against no daemon, a daemon that never answers and
+// one whose configuration changed.
+
+const (
+	frontName = "spamrun-sendmail-front"
+	fullName  = "spamrun-sendmail"
+)
+
+var (
+	frontOnce sync.Once
+	frontBin  string
+	frontErr  error
+)
+
+// frontBinary builds the front once per test binary, as
+// spamrun-sendmail-front in a directory of its own beside a copy of the
+// full sendmail named spamrun-sendmail, as an installation places them.
+func frontBinary(t testing.TB) string {
+	t.Helper()
+	frontOnce.Do(func() {
+		dir := filepath.Join(filepath.Dir(sendmailBin), "front")
+		if frontErr = os.MkdirAll(dir, 0o755); frontErr != nil {
+			return
+		}
+		frontBin = filepath.Join(dir, frontName)
+		out, err := exec.Command("go", "build", "-o", frontBin, "./front").CombinedOutput()
+		if err != nil {
+			frontErr = fmt.Errorf("building the front: %v\n%s", err, out)
+			return
+		}
+		frontErr = copyFile(sendmailBin, filepath.Join(dir, fullName), 0o755)
+	})
+	if frontErr != nil {
+		t.Fatal(frontErr)
+	}
+	return frontBin
+}
+
+func copyFile(from, to string, mode os.FileMode) error {
+	data, err := os.ReadFile(from)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(to, data, mode); err != nil {
+		return err
+	}
+	return os.Chmod(to, mode)
+}
+
+// recordingFront returns a front in a directory of its own whose
+// spamrun-sendmail only records that it ran, in the file returned, and
+// exits 70: a message that reaches it did not go through the daemon.
+func recordingFront(t *testing.T) (front, fallbacks string) {
+	t.Helper()
+	dir := t.TempDir()
+	front = filepath.Join(dir, frontName)
+	if err := copyFile(frontBinary(t), front, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fallbacks = filepath.Join(dir, "fallbacks")
+	script := fmt.Sprintf("#!/bin/sh\necho \"$*\" >>%s\nexit 70\n", fallbacks)
+	if err := os.WriteFile(filepath.Join(dir, fullName), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return front, fallbacks
+}
+
+// fallbacksRun returns the command lines the recording full sendmail was
+// run with.
+func fallbacksRun(t *testing.T, path string) []string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+}
+
+// socketPath returns a path for a Unix socket short enough for
+// sockaddr_un, in a directory removed when the test ends.
+func socketPath(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "srf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return filepath.Join(dir, "sendmail.sock")
+}
+
+// startFrontServe starts spamrun serve on e's configuration with its
+// sendmail socket at sock, and returns once the socket takes
+// connections.
+func (e *testEnv) startFrontServe(sock string) *runnerProc {
+	e.t.Helper()
+	e.appendConfig(fmt.Sprintf("[smtpd]\nlisten = [%q]\ntrusted_users = []\nsendmail_socket = %q\n", spamruntest.FreeAddr(e.t), sock))
+	return e.restartFrontServe(sock)
+}
+
+// restartFrontServe starts spamrun serve again on a configuration that
+// has its socket already.
+func (e *testEnv) restartFrontServe(sock string) *runnerProc {
+	e.t.Helper()
+	r := e.startDaemon(true, "serve", "-v", "--interval", runnerInterval)
+	waitSocket(e.t, r, sock)
+	return r
+}
+
+func waitSocket(t *testing.T, r *runnerProc, sock string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, err := net.DialTimeout("unix", sock, time.Second)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("spamrun serve does not listen on %s after 30s: %v\n%s", sock, err, r.log.String())
+		}
+		select {
+		case <-r.done:
+			t.Fatalf("spamrun serve exited at once: %v\n%s", r.cmd.ProcessState, r.log.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// frontCmd is the front at path run with args, on e's configuration and
+// the daemon's socket sock.
+func (e *testEnv) frontCmd(path, sock string, args ...string) *exec.Cmd {
+	cmd := exec.Command(path, args...)
+	cmd.Env = append(os.Environ(), "SPAMRUN_CONFIG="+e.config, "SPAMRUN_SENDMAIL_SOCKET="+sock)
+	return cmd
+}
+
+func (e *testEnv) front(path, sock, stdin string, args ...string) result {
+	e.t.Helper()
+	return runCaptured(e.t, e.frontCmd(path, sock, args...), stdin)
+}
+
+var (
+	incidentRE  = regexp.MustCompile(`\(incident [^)]*\)`)
+	spamCountRE = regexp.MustCompile(`\d+ recipients of spam-marked messages within \S+ \(max_spam \d+\)`)
+)
+
+// sameAnswer says whether two sendmail runs ended alike: exit status and
+// standard error, incident IDs apart.
+func sameAnswer(a, b result) bool {
+	norm := func(s string) string { return incidentRE.ReplaceAllString(s, "(incident …)") }
+	return a.code == b.code && norm(a.stderr) == norm(b.stderr)
+}
+
+// TestFrontThroughDaemon: messages the front hands to spamrun serve are
+// relayed, and every answer is the one the full sendmail gives for the
+// same message; none of them ran the full sendmail, except the command
+// line the full sendmail must report on.
+func TestFrontThroughDaemon(t *testing.T) {
+	tests := []struct {
+		name     string
+		extra    string
+		args     []string
+		stdin    string
+		code     int
+		stderr   string // a substring; "" means stderr must be empty
+		relayed  int
+		fallback bool
+	}{
+		{name: "-t -i with -f", args: []string{"-t", "-i", "-forders@shop1.example"}, stdin: hamMessage, relayed: 1},
+		{name: "recipients on the command line", args: []string{"-i", "-f", "orders@shop1.example", "--", "a@example.org", "b@example.net"}, stdin: hamMessage, relayed: 1},
+		{name: "-t but no recipient in the header", args: []string{"-t", "-i"}, stdin: "Subject: x\n\nbody\n", code: 64, stderr: "no recipient addresses"},
+		{name: "too big", extra: "max_message_size = 2000", args: []string{"-t", "-i"}, stdin: hamMessage + strings.Repeat("x", 3000) + "\n", code: 65, stderr: "larger than the limit of 2000 bytes"},
+		{name: "no recipients at all", args: []string{"-i"}, stdin: hamMessage, code: 70, stderr: "", fallback: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, tt.extra)
+			sock := socketPath(t)
+			d := e.startFrontServe(sock)
+			front, fallbacks := recordingFront(t)
+			r := e.front(front, sock, tt.stdin, tt.args...)
+			if r.code != tt.code || tt.stderr == "" && r.stderr != "" || !strings.Contains(r.stderr, tt.stderr) {
+				t.Errorf("exit %d, stderr %q; want %d and %q", r.code, r.stderr, tt.code, tt.stderr)
+			}
+			if got := fallbacksRun(t, fallbacks); tt.fallback != (len(got) == 1) || len(got) > 1 {
+				t.Errorf("the full sendmail ran with %q", got)
+			}
+			if tt.fallback {
+				// With the real full sendmail beside it, the front
+				// answers as that one does.
+				r = e.front(frontBinary(t), sock, tt.stdin, tt.args...)
+			}
+			// The full sendmail's answer to the same message.
+			full := newEnv(t, tt.extra).run(tt.stdin, tt.args...)
+			if !sameAnswer(r, full) {
+				t.Errorf("through the front: exit %d %q; the full sendmail: exit %d %q", r.code, r.stderr, full.code, full.stderr)
+			}
+			if tt.relayed > 0 {
+				msgs := e.sink.WaitFor(t, tt.relayed, 30*time.Second)
+				if msgs[0].From != "orders@shop1.example" || !strings.Contains(header(msgs[0].Data), "Subject: Your order 1001 at Shop One\r\n") {
+					t.Errorf("relayed from <%s>:\n%s", msgs[0].From, header(msgs[0].Data))
+				}
+			}
+			// The daemon relays after it answers: stopped, it has relayed
+			// all it will.
+			d.stop()
+			if n := len(e.sink.Messages()); n != tt.relayed {
+				t.Errorf("%d relayed, want %d", n, tt.relayed)
+			}
+			if q := e.queue(); len(q) != 0 {
+				t.Errorf("%d left in the queue", len(q))
+			}
+			if tt.relayed > 0 && !strings.Contains(d.log.String(), "action=queued for relay") {
+				t.Errorf("the daemon did not log the message it relayed:\n%s", tail(d.log.String(), 3000))
+			}
+		})
+	}
+}
+
+// TestFrontSpamRun: with max_spam 3 and hold on, five spam messages
+// through the front to spamrun serve are held, held, held, then refused
+// at the trip and after it, with the full sendmail's statuses and lines;
+// nothing reaches the relay but the DSNs of the three held, which the
+// trip bounces; the store counts the run as the full sendmail's does.
+func TestFrontSpamRun(t *testing.T) {
+	const maxSpam, extra = 3, 2
+	policy := fmt.Sprintf("[policy]\nmax_spam = %d\nwindow = \"1h\"\nhold_for = \"15m\"\n", maxSpam)
+	e := newEnv(t, policy)
+	full := newEnv(t, policy)
+	sock := socketPath(t)
+	d := e.startFrontServe(sock)
+	front, fallbacks := recordingFront(t)
+	args := []string{"-t", "-i", "-fnoreply@shop1.example"}
+	for i := range maxSpam + extra {
+		spam := string(tagged(fmt.Sprintf("spam-%d", i), spamruntest.GuestbookSpam("shop1.example", i)))
+		r := e.front(front, sock, spam, args...)
+		want := full.run(spam, args...)
+		if !sameAnswer(r, want) {
+			t.Errorf("spam %d: exit %d %q; the full sendmail: exit %d %q", i, r.code, r.stderr, want.code, want.stderr)
+		}
+		switch {
+		case i < maxSpam && r.code != 0:
+			t.Errorf("spam %d: exit %d %q, want 0: held", i, r.code, r.stderr)
+		case i >= maxSpam && r.code != 69:
+			t.Errorf("spam %d: exit %d %q, want 69", i, r.code, r.stderr)
+		case i >= maxSpam:
+			wantRefusal(t, r.stderr)
+		}
+	}
+	r := e.front(front, sock, hamMessage, "-t", "-i")
+	if r.code != 69 {
+		t.Errorf("ham after the trip: exit %d %q, want 69", r.code, r.stderr)
+	}
+	wantRefusal(t, r.stderr)
+	if got := fallbacksRun(t, fallbacks); len(got) != 0 {
+		t.Errorf("the full sendmail ran with %q", got)
+	}
+	// The runner of spamrun serve sends the DSNs the trip queued.
+	if !waitFor(30*time.Second, func() bool { return len(e.queue()) == 0 }) {
+		t.Errorf("still queued after 30s: %d", len(e.queue()))
+	}
+	d.stop()
+	c := e.take()
+	if len(c.relayed) != 0 {
+		t.Errorf("relayed: %v", c.relayed)
+	}
+	for i := range maxSpam + extra {
+		seq := fmt.Sprintf("spam-%d", i)
+		switch b := c.bounced[seq]; {
+		case i < maxSpam && (b == nil || !b.Spam || b.DSN == "" || b.Incident == ""):
+			t.Errorf("%s not bounced: %+v", seq, b)
+		case i < maxSpam && c.dsns[seq] != 1:
+			t.Errorf("%s: %d DSNs at the relay, want 1", seq, c.dsns[seq])
+		case i >= maxSpam && c.places(seq) != 0:
+			t.Errorf("refused %s is in the spool or relayed", seq)
+		}
+	}
+	if n := checkDSNs(t, c.dsnMsgs, "noreply@shop1.example"); n != maxSpam {
+		t.Errorf("%d DSNs, want %d", n, maxSpam)
+	}
+	count := func(env *testEnv) string {
+		st := env.runCmd(exec.Command(spamrunBinary(t), "status", "shop1"), "")
+		if m := spamCountRE.FindString(st.stdout); m != "" {
+			return m
+		}
+		t.Errorf("spamrun status shop1: exit %d, no count:\n%s%s", st.code, st.stdout, st.stderr)
+		return ""
+	}
+	if got, want := count(e), count(full); got != want || !strings.Contains(got, fmt.Sprintf("%d recipients", maxSpam+1)) {
+		t.Errorf("through the daemon the store counts %q; through the full sendmail %q, want %d", got, want, maxSpam+1)
+	}
+}
+
+// TestFrontFallsBack: without a daemon, with a socket no daemon answers
+// on, and with a daemon whose configuration changed, the front runs the
+// full sendmail, which takes the message exactly once.
+func TestFrontFallsBack(t *testing.T) {
+	check := func(t *testing.T, e *testEnv, r result) {
+		t.Helper()
+		if r.code != 0 || r.stderr != "" {
+			t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+		}
+		msgs := e.sink.Messages()
+		if len(msgs) != 1 || seqOf(msgs[0].Data) != "fallback" {
+			t.Errorf("%d messages relayed, want the one", len(msgs))
+		}
+		if q := e.queue(); len(q) != 0 {
+			t.Errorf("%d left in the queue", len(q))
+		}
+	}
+	msg := string(tagged("fallback", []byte(hamMessage)))
+
+	t.Run("no daemon", func(t *testing.T) {
+		e := newEnv(t, "")
+		check(t, e, e.front(frontBinary(t), socketPath(t), msg, "-t", "-i"))
+	})
+
+	t.Run("a listener that never accepts", func(t *testing.T) {
+		e := newEnv(t, "")
+		sock := socketPath(t)
+		l, err := net.Listen("unix", sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		check(t, e, e.front(frontBinary(t), sock, msg, "-t", "-i"))
+	})
+
+	t.Run("a listener that reads and never answers", func(t *testing.T) {
+		e := newEnv(t, "")
+		sock := socketPath(t)
+		l, err := net.Listen("unix", sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		read := make(chan []byte, 1)
+		go func() {
+			c, err := l.Accept()
+			if err != nil {
+				read <- nil
+				return
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(30 * time.Second))
+			b, _ := io.ReadAll(c) // until the front gives up and exits
+			read <- b
+		}()
+		check(t, e, e.front(frontBinary(t), sock, msg, "-t", "-i"))
+		if b := <-read; !strings.HasPrefix(string(b), "SPAMRUN-SENDMAIL 1\n") || strings.Contains(string(b), "fallback") {
+			t.Errorf("the listener read %q: want the request alone", b)
+		}
+	})
+
+	t.Run("the configuration changed", func(t *testing.T) {
+		e := newEnv(t, "")
+		sock := socketPath(t)
+		d := e.startFrontServe(sock)
+		e.appendConfig("# changed\n")
+		r := e.front(frontBinary(t), sock, msg, "-t", "-i")
+		// Stopped, the daemon has relayed whatever it took.
+		d.stop()
+		check(t, e, r)
+		if !strings.Contains(d.log.String(), "changed since spamrun serve started") {
+			t.Errorf("the daemon did not hand the message back for its configuration:\n%s", tail(d.log.String(), 3000))
+		}
+	})
+
+	t.Run("mailq and -bp", func(t *testing.T) {
+		e := newEnv(t, "")
+		sock := socketPath(t)
+		e.startFrontServe(sock)
+		front := frontBinary(t)
+		if r := e.run(string(spamruntest.GuestbookSpam("shop1.example", 1)), "-t", "-i", "-fnoreply@shop1.example"); r.code != 0 {
+			t.Fatalf("spam: exit %d %q", r.code, r.stderr)
+		}
+		mailq := filepath.Join(t.TempDir(), "mailq")
+		if err := os.Symlink(front, mailq); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range []result{e.front(mailq, sock, ""), e.front(front, sock, "", "-bp")} {
+			if r.code != 0 || !strings.Contains(r.stdout, "noreply@shop1.example") || !strings.Contains(r.stdout, "held until") || !strings.Contains(r.stdout, "in 1 Request.") {
+				t.Errorf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+			}
+		}
+	})
+
+	t.Run("-bs", func(t *testing.T) {
+		e := newEnv(t, "")
+		sock := socketPath(t)
+		d := e.startFrontServe(sock)
+		dialogue := strings.Join([]string{
+			"EHLO web1.example.net",
+			"MAIL FROM:<orders@shop1.example>",
+			"RCPT TO:<customer@example.org>",
+			"DATA",
+			"X-Test-Seq: fallback\r\nSubject: x\r\n\r\nHello.\r\n.",
+			"QUIT",
+		}, "\r\n") + "\r\n"
+		r := e.front(frontBinary(t), sock, dialogue, "-bs")
+		if !strings.Contains(r.stdout, "\r\n250 ") || !strings.Contains(r.stdout, "221") {
+			t.Errorf("-bs said:\n%s", r.stdout)
+		}
+		d.stop()
+		check(t, e, result{code: r.code, stderr: r.stderr})
+		if strings.Contains(d.log.String(), "action=queued for relay") {
+			t.Errorf("the daemon took the -bs message")
+		}
+	})
+}
+
+// TestFrontPHPMail: PHP's mail() with sendmail_path set to the front
+// hands the message to spamrun serve, which relays it; the full sendmail
+// never runs.
+func TestFrontPHPMail(t *testing.T) {
+	e := newEnv(t, "")
+	sock := socketPath(t)
+	d := e.startFrontServe(sock)
+	front, fallbacks := recordingFront(t)
+	dir := t.TempDir()
+	writeFile(t, dir, "mail.json", `{"to":"customer@example.org","subject":"Your order 1001","message":"Thank you for your order.\n","headers":"From: Shop One <orders@shop1.example>","params":"-forders@shop1.example"}`, 0o644)
+	script := writeFile(t, dir, "contact.php", phpMailScript, 0o644)
+	cmd := phpCmd(t, front+" -t -i", script)
+	cmd.Env = append(os.Environ(), "SPAMRUN_CONFIG="+e.config, "SPAMRUN_SENDMAIL_SOCKET="+sock)
+	r := runCaptured(t, cmd, "")
+	wantMailReturned(t, r, true)
+	if got := fallbacksRun(t, fallbacks); len(got) != 0 {
+		t.Errorf("the full sendmail ran with %q", got)
+	}
+	msgs := e.sink.WaitFor(t, 1, 30*time.Second)
+	wantEnvelope(t, msgs[0], "orders@shop1.example", "customer@example.org")
+	if h := header(msgs[0].Data); !strings.Contains(h, "Subject: Your order 1001\r\n") || !strings.Contains(h, "From: Shop One <orders@shop1.example>\r\n") {
+		t.Errorf("relayed header:\n%s", h)
+	}
+	d.stop()
+	if n := len(e.sink.Messages()); n != 1 {
+		t.Errorf("%d relayed, want 1", n)
+	}
+}
