@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -459,4 +460,44 @@ func TestFrontPHPMail(t *testing.T) {
 	if n := len(e.sink.Messages()); n != 1 {
 		t.Errorf("%d relayed, want 1", n)
 	}
+}
+
+// TestFrontLeavesStdinAsItWas: the daemon reads the website's standard
+// input through the descriptor the front passed, which shares its open
+// file with whatever else holds that input, such as the shell of a
+// terminal; when the front exits, the input blocks as it did before.
+func TestFrontLeavesStdinAsItWas(t *testing.T) {
+	e := newEnv(t, "")
+	sock := socketPath(t)
+	d := e.startFrontServe(sock)
+	front, fallbacks := recordingFront(t)
+	var p [2]int
+	if err := syscall.Pipe2(p[:], syscall.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	// Blocking, so not in the runtime's poller: its flags stay its own.
+	r, w := os.NewFile(uintptr(p[0]), "stdin"), os.NewFile(uintptr(p[1]), "writer")
+	defer r.Close()
+	if _, err := w.WriteString(hamMessage); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	cmd := e.frontCmd(front, sock, "-t", "-i")
+	cmd.Stdin = r
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if got := fallbacksRun(t, fallbacks); len(got) != 0 {
+		t.Fatalf("the full sendmail ran with %q", got)
+	}
+	flags, _, errno := syscall.Syscall(syscall.SYS_FCNTL, uintptr(p[0]), syscall.F_GETFL, 0)
+	if errno != 0 {
+		t.Fatal(errno)
+	}
+	if flags&syscall.O_NONBLOCK != 0 {
+		t.Errorf("the daemon left the website's standard input non-blocking")
+	}
+	e.sink.WaitFor(t, 1, 30*time.Second)
+	d.stop()
 }
