@@ -73,13 +73,20 @@ func copyFile(from, to string, mode os.FileMode) error {
 // exits 70: a message that reaches it did not go through the daemon.
 func recordingFront(t *testing.T) (front, fallbacks string) {
 	t.Helper()
+	return recordingFrontThen(t, "exit 70")
+}
+
+// recordingFrontThen is recordingFront whose spamrun-sendmail runs the
+// shell command then after it recorded its command line.
+func recordingFrontThen(t *testing.T, then string) (front, fallbacks string) {
+	t.Helper()
 	dir := t.TempDir()
 	front = filepath.Join(dir, frontName)
 	if err := copyFile(frontBinary(t), front, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	fallbacks = filepath.Join(dir, "fallbacks")
-	script := fmt.Sprintf("#!/bin/sh\necho \"$*\" >>%s\nexit 70\n", fallbacks)
+	script := fmt.Sprintf("#!/bin/sh\necho \"$*\" >>%s\n%s\n", fallbacks, then)
 	if err := os.WriteFile(filepath.Join(dir, fullName), []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -500,4 +507,93 @@ func TestFrontLeavesStdinAsItWas(t *testing.T) {
 	}
 	e.sink.WaitFor(t, 1, 30*time.Second)
 	d.stop()
+}
+
+// TestFrontHandoffLimit: while spamrun serve reads 64 messages from
+// websites that write slowly, the next front runs the full sendmail,
+// which takes its message; the 64 are accepted once their websites
+// finish.
+func TestFrontHandoffLimit(t *testing.T) {
+	const limit = 64
+	e := newEnv(t, "")
+	sock := socketPath(t)
+	d := e.startFrontServe(sock)
+	front, fallbacks := recordingFrontThen(t, fmt.Sprintf("exec %s \"$@\"", sendmailBin))
+	pipes := func() int {
+		fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", d.cmd.Process.Pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, fd := range fds {
+			if l, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", d.cmd.Process.Pid, fd.Name())); err == nil && strings.HasPrefix(l, "pipe:") {
+				n++
+			}
+		}
+		return n
+	}
+	before := pipes()
+	type slow struct {
+		cmd *exec.Cmd
+		w   *os.File
+	}
+	var slows []slow
+	defer func() {
+		for _, s := range slows {
+			s.w.Close()
+			s.cmd.Wait()
+		}
+	}()
+	for i := range limit {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := e.frontCmd(front, sock, "-t", "-i")
+		cmd.Stdin = r
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		r.Close()
+		slows = append(slows, slow{cmd, w})
+		// The first line now: the daemon has begun to read.
+		fmt.Fprintf(w, "X-Test-Seq: slow-%02d\n", i)
+	}
+	if !waitFor(30*time.Second, func() bool { return pipes()-before == limit }) {
+		t.Fatalf("spamrun serve holds %d websites' input, want %d", pipes()-before, limit)
+	}
+	r := e.front(front, sock, string(tagged("over", []byte(hamMessage))), "-t", "-i")
+	if r.code != 0 || r.stderr != "" {
+		t.Errorf("over the limit: exit %d %q", r.code, r.stderr)
+	}
+	if got := fallbacksRun(t, fallbacks); len(got) != 1 {
+		t.Errorf("the full sendmail ran %d times, want once: %q", len(got), got)
+	}
+	for _, s := range slows {
+		s.w.WriteString(hamMessage)
+		s.w.Close()
+	}
+	for i, s := range slows {
+		if err := s.cmd.Wait(); err != nil {
+			t.Errorf("slow-%02d: %v", i, err)
+		}
+	}
+	slows = nil
+	e.sink.WaitFor(t, limit+1, 60*time.Second)
+	d.stop()
+	c := e.take()
+	for i := range limit {
+		if seq := fmt.Sprintf("slow-%02d", i); c.relayed[seq] != 1 {
+			t.Errorf("%s relayed %d times", seq, c.relayed[seq])
+		}
+	}
+	if c.relayed["over"] != 1 {
+		t.Errorf("the message over the limit relayed %d times", c.relayed["over"])
+	}
+	if got := fallbacksRun(t, fallbacks); len(got) != 1 {
+		t.Errorf("the full sendmail ran %d times, want once", len(got))
+	}
+	if !strings.Contains(d.log.String(), fmt.Sprintf("more than %d messages at once", limit)) {
+		t.Errorf("the daemon did not log the front it sent back")
+	}
 }
