@@ -52,7 +52,8 @@ func init() {
 
 // fakeDaemon is a website's own daemon at sock: it takes every message
 // the front hands it, reads none, and answers exit 0. It says "ready" on
-// standard output once it listens, and serves until killed.
+// standard output once it listens, and serves until killed, for a minute
+// or 16 connections at most.
 func fakeDaemon(sock string) error {
 	l, err := net.Listen("unix", sock)
 	if err != nil {
@@ -61,8 +62,9 @@ func fakeDaemon(sock string) error {
 	if err := os.Chmod(sock, 0o666); err != nil {
 		return err
 	}
+	l.(*net.UnixListener).SetDeadline(time.Now().Add(time.Minute))
 	fmt.Println("ready")
-	for {
+	for range 16 {
 		c, err := l.Accept()
 		if err != nil {
 			return err
@@ -86,6 +88,7 @@ func fakeDaemon(sock string) error {
 		}
 		uc.Close()
 	}
+	return nil
 }
 
 // rawClient talks to spamrun serve's socket as no front does, and prints
