@@ -106,7 +106,7 @@ func (e *env) serve(args []string) error {
 	}
 	if sendmailLn != nil {
 		wg.Go(func() {
-			if err := srv.ServeSendmail(sendmailLn); err != nil && !errors.Is(err, net.ErrClosed) {
+			if err := srv.ServeSendmail(sendmailLn); !errors.Is(err, net.ErrClosed) {
 				cancel(err)
 			}
 		})
