@@ -6,8 +6,10 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -595,5 +597,59 @@ func TestFrontHandoffLimit(t *testing.T) {
 	}
 	if !strings.Contains(d.log.String(), fmt.Sprintf("more than %d messages at once", limit)) {
 		t.Errorf("the daemon did not log the front it sent back")
+	}
+}
+
+// TestFrontRunsFullSendmail: with spamrun serve listening, the front runs
+// the full sendmail, with the same arguments and its input unread, for
+// every command line but a message to submit and when it was installed
+// setgid by mistake; the daemon hears nothing of those. A closed standard
+// input reads as an empty one.
+func TestFrontRunsFullSendmail(t *testing.T) {
+	e := newEnv(t, "")
+	sock := socketPath(t)
+	d := e.startFrontServe(sock)
+	for _, args := range [][]string{{"-bp"}, {"-bs"}, {"-q"}, {"-q30m"}, {"-bi"}, {"-I"}, {"-v", "-t", "-i"}, {"-t", "-z"}, {"-bz"}} {
+		front, fallbacks := recordingFront(t)
+		r := e.front(front, sock, hamMessage, args...)
+		if got := fallbacksRun(t, fallbacks); r.code != 70 || len(got) != 1 || got[0] != strings.Join(args, " ") {
+			t.Errorf("%q: exit %d, the full sendmail ran with %q", args, r.code, got)
+		}
+	}
+
+	// Go opens /dev/null for a standard input that is closed at start:
+	// the front and the full sendmail read an empty message alike.
+	closed := func(bin string) result {
+		return runCaptured(t, e.frontCmd("/bin/sh", sock, "-c", `exec "$0" -t -i <&-`, bin), "")
+	}
+	if r, full := closed(frontBinary(t)), closed(sendmailBin); !sameAnswer(r, full) || r.code != 64 {
+		t.Errorf("closed standard input: exit %d %q; the full sendmail: exit %d %q", r.code, r.stderr, full.code, full.stderr)
+	}
+
+	front, fallbacks := recordingFront(t)
+	nogroup, err := user.LookupGroup("nogroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gid, _ := strconv.Atoi(nogroup.Gid)
+	if os.Getgid() == gid || os.Getuid() != 0 {
+		spamruntest.Missing(t, "root in a group other than nogroup (the front is made setgid nogroup)")
+	}
+	if err := os.Chown(front, -1, gid); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(front, 0o755|os.ModeSetgid); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.front(front, sock, hamMessage, "-t", "-i"); r.code != 70 || len(fallbacksRun(t, fallbacks)) != 1 {
+		t.Errorf("setgid: exit %d, the full sendmail ran with %q", r.code, fallbacksRun(t, fallbacks))
+	}
+
+	d.stop()
+	if strings.Contains(d.log.String(), " score=") || strings.Contains(d.log.String(), "handed back") {
+		t.Errorf("the daemon heard of a command line the front keeps from it:\n%s", tail(d.log.String(), 3000))
+	}
+	if n := len(e.sink.Messages()) + len(e.queue()); n != 0 {
+		t.Errorf("%d messages relayed or queued", n)
 	}
 }
