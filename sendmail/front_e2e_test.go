@@ -88,7 +88,9 @@ func recordingFrontThen(t *testing.T, then string) (front, fallbacks string) {
 		t.Fatal(err)
 	}
 	fallbacks = filepath.Join(dir, "fallbacks")
-	script := fmt.Sprintf("#!/bin/sh\necho \"$*\" >>%s\n%s\n", fallbacks, then)
+	// One record per run, ended by the ASCII record separator: an
+	// argument may hold a line break.
+	script := fmt.Sprintf("#!/bin/sh\nprintf '%%s\\036' \"$*\" >>%s\n%s\n", fallbacks, then)
 	if err := os.WriteFile(filepath.Join(dir, fullName), []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +108,7 @@ func fallbacksRun(t *testing.T, path string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+	return strings.Split(strings.TrimSuffix(string(data), "\x1e"), "\x1e")
 }
 
 // socketPath returns a path for a Unix socket short enough for
@@ -203,7 +205,10 @@ func TestFrontThroughDaemon(t *testing.T) {
 		{name: "recipients on the command line", args: []string{"-i", "-f", "orders@shop1.example", "--", "a@example.org", "b@example.net"}, stdin: hamMessage, relayed: 1},
 		{name: "-t but no recipient in the header", args: []string{"-t", "-i"}, stdin: "Subject: x\n\nbody\n", code: 64, stderr: "no recipient addresses"},
 		{name: "too big", extra: "max_message_size = 2000", args: []string{"-t", "-i"}, stdin: hamMessage + strings.Repeat("x", 3000) + "\n", code: 65, stderr: "larger than the limit of 2000 bytes"},
-		{name: "no recipients at all", args: []string{"-i"}, stdin: hamMessage, code: 70, stderr: "", fallback: true},
+		{name: "no recipients at all", args: []string{"-i"}, stdin: hamMessage, code: 70, fallback: true},
+		// The daemon hands these back: the full sendmail reports them.
+		{name: "bad -f", args: []string{"-t", "-i", "-fa@b.example\r\nBcc: x@example.org"}, stdin: hamMessage, code: 70, fallback: true},
+		{name: "bad recipient", args: []string{"-i", "a@exa_mple.org"}, stdin: hamMessage, code: 70, fallback: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
