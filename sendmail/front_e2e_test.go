@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -362,6 +363,36 @@ func TestFrontFallsBack(t *testing.T) {
 		}
 		defer l.Close()
 		check(t, e, e.front(frontBinary(t), sock, msg, "-t", "-i"))
+	})
+
+	t.Run("a listener whose backlog is full", func(t *testing.T) {
+		e := newEnv(t, "")
+		sock := socketPath(t)
+		// A daemon that stopped accepting: a backlog of none, taken by
+		// one connection that is never accepted.
+		fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer syscall.Close(fd)
+		if err := syscall.Bind(fd, &syscall.SockaddrUnix{Name: sock}); err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Listen(fd, 0); err != nil {
+			t.Fatal(err)
+		}
+		first, err := net.Dial("unix", sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer first.Close()
+		// Bounded: a front blocked in connect is killed and fails the test.
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		cmd := e.frontCmd(frontBinary(t), sock, "-t", "-i")
+		cmd = exec.CommandContext(ctx, cmd.Path, cmd.Args[1:]...)
+		cmd.Env = append(os.Environ(), "SPAMRUN_CONFIG="+e.config, "SPAMRUN_SENDMAIL_SOCKET="+sock)
+		check(t, e, runCaptured(t, cmd, msg))
 	})
 
 	t.Run("a listener that reads and never answers", func(t *testing.T) {
