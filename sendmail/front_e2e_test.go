@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/spamrun/spamrun/spamruntest"
+	"github.com/spamrun/spamrun/spool"
 )
 
 // The front tests run the sendmail front, spamrun-sendmail-front, as
@@ -688,4 +689,51 @@ func TestFrontRunsFullSendmail(t *testing.T) {
 	if n := len(e.sink.Messages()) + len(e.queue()); n != 0 {
 		t.Errorf("%d messages relayed or queued", n)
 	}
+}
+
+// TestFrontAnswersBeforeRelay: spamrun serve answers the front once the
+// message is in the spool, not once it is relayed: with a relay that
+// does not answer, the front exits 0 and the message waits in the queue.
+func TestFrontAnswersBeforeRelay(t *testing.T) {
+	e := newEnv(t, "")
+	sock := socketPath(t)
+	d := e.startFrontServe(sock)
+	front, fallbacks := recordingFront(t)
+	if err := e.sink.Set(spamruntest.SinkDelay(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	r := e.front(front, sock, string(tagged("waiting", []byte(hamMessage))), "-t", "-i")
+	if r.code != 0 || r.stderr != "" {
+		t.Fatalf("exit %d %q", r.code, r.stderr)
+	}
+	if got := fallbacksRun(t, fallbacks); len(got) != 0 {
+		t.Errorf("the full sendmail ran with %q", got)
+	}
+	q := e.queue()
+	if len(q) != 1 || q[0].State != spool.Queued {
+		t.Errorf("queue when the front exited: %+v, want the message queued", q)
+	}
+	if n := len(e.sink.Messages()); n != 0 {
+		t.Errorf("%d relayed while the relay does not answer", n)
+	}
+	// The relay goes down; the message stays for a later pass.
+	e.sink.Close()
+	d.stop()
+	if q := e.queue(); len(q) != 1 || seqOf(e.readSpool(q[0].ID)) != "waiting" {
+		t.Errorf("queue after the relay went down: %+v", q)
+	}
+}
+
+// readSpool returns the message id of e's spool.
+func (e *testEnv) readSpool(id string) []byte {
+	e.t.Helper()
+	s, err := spool.Open(e.spool)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	_, data, err := s.Read(id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return data
 }
