@@ -167,10 +167,14 @@ func readReply(c net.Conn, n int) error {
 // user, as its unit runs it, with the sendmail socket in the prefix.
 type frontHost struct {
 	*hostInstall
-	front  string // the front beside the installed full sendmail
-	helper string // the test binary, for the website's own programs
-	sock   string
-	daemon *runnerProc
+	front string // the front beside the installed full sendmail
+	// recording is a copy of the front whose spamrun-sendmail records
+	// its runs in fallbacks and takes nothing, for the messages that must
+	// reach the daemon.
+	recording, fallbacks string
+	helper               string // the test binary, for the website's own programs
+	sock                 string
+	daemon               *runnerProc
 }
 
 // newFrontHost installs into a new prefix, places the front beside the
@@ -187,6 +191,25 @@ func newFrontHost(t *testing.T, siteA string) *frontHost {
 		if err := os.Chown(h.front, 0, 0); err != nil {
 			t.Fatal(err)
 		}
+	}
+	dir := filepath.Join(h.prefix, "front-test")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	h.recording, h.fallbacks = filepath.Join(dir, frontName), filepath.Join(dir, "fallbacks")
+	if err := copyFile(frontBinary(t), h.recording, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	script := fmt.Sprintf("#!/bin/sh\nprintf '%%s\\036' \"$*\" >>%s\nexit 70\n", h.fallbacks)
+	if err := os.WriteFile(filepath.Join(dir, fullName), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// Every website records its runs there.
+	if err := os.WriteFile(h.fallbacks, nil, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(h.fallbacks, 0o666); err != nil {
+		t.Fatal(err)
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -260,11 +283,13 @@ func (h *frontHost) startDaemon(uid int) {
 	h.daemon = r
 }
 
-// viaFront runs the front as website u with env, on the real socket
-// unless env names another.
+// viaFront runs the recording front as website u with env, on the real
+// socket unless env names another, until a run reached a daemon.
 func (h *frontHost) viaFront(u *siteUser, env []string, stdin string, args ...string) result {
 	h.t.Helper()
-	return h.as(u, append([]string{"SPAMRUN_SENDMAIL_SOCKET=" + h.sock}, env...), stdin, h.front, args...)
+	return viaDaemon(h.t, h.fallbacks, func() result {
+		return h.as(u, append([]string{"SPAMRUN_SENDMAIL_SOCKET=" + h.sock}, env...), stdin, h.recording, args...)
+	})
 }
 
 // handedOver returns how many messages the daemon took from fronts: the
@@ -408,6 +433,23 @@ func TestFrontSecuritySiteIdentity(t *testing.T) {
 		t.Errorf("%d messages went to the website's own relay", n)
 	}
 	os.Remove(fake)
+
+	// Without the daemon, the installed front runs the installed full
+	// sendmail, which counts the message as site a's too.
+	r = h.as(h.a, append(env, "SPAMRUN_SENDMAIL_SOCKET="+filepath.Join(h.bait, "none.sock")), forgedOrder, h.front, "-t", "-i", "-f", "other@shop2.example")
+	if r.code != 0 {
+		t.Fatalf("site a without the daemon: exit %d %q", r.code, r.stderr)
+	}
+	msgs = h.sink.Messages()
+	if want := fmt.Sprintf("(spamrun, from userid %d)", h.a.UID); len(msgs) != 2 || !strings.Contains(header(msgs[1].Data), want) {
+		t.Errorf("%d relayed; the last lacks %q", len(msgs), want)
+	}
+	if n := h.handedOver(); n != 4 {
+		t.Errorf("the daemon took %d messages, want 4", n)
+	}
+	if n := len(evilSink.Messages()); n != 0 {
+		t.Errorf("%d messages went to the website's own relay", n)
+	}
 	h.noBait()
 }
 
