@@ -52,11 +52,18 @@ func (s *Server) ServeSendmail(l net.Listener) error {
 			return err
 		}
 		uc, ok := c.(*net.UnixConn)
-		if !ok {
+		s.mu.Lock()
+		if !ok || s.closing {
+			s.mu.Unlock()
 			c.Close()
 			continue
 		}
-		go s.takeSendmail(uc)
+		s.fronts.Add(1)
+		s.mu.Unlock()
+		go func() {
+			defer s.fronts.Done()
+			s.takeSendmail(uc)
+		}()
 	}
 }
 
