@@ -802,3 +802,108 @@ func (e *testEnv) readSpool(id string) []byte {
 	}
 	return data
 }
+
+// TestFrontDaemonStops: spamrun serve stopped with SIGTERM, as systemd
+// stops and restarts it, finishes the message a front is handing it
+// before it exits: the front exits 0 and the message is in the spool or
+// relayed, once.
+func TestFrontDaemonStops(t *testing.T) {
+	e := newEnv(t, "")
+	sock := socketPath(t)
+	d := e.startFrontServe(sock)
+	front, fallbacks := recordingFront(t)
+	before := daemonPipes(t, d)
+	var (
+		cmd  *exec.Cmd
+		w    *os.File
+		done chan struct{}
+	)
+	for attempt := 1; ; attempt++ {
+		r, pw, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd, w, done = e.frontCmd(front, sock, "-t", "-i"), pw, make(chan struct{})
+		cmd.Stdin = r
+		var errOut strings.Builder
+		cmd.Stderr = &errOut
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		r.Close()
+		go func() {
+			cmd.Wait()
+			close(done)
+		}()
+		fmt.Fprintf(w, "X-Test-Seq: stopping\n")
+		if !waitFor(30*time.Second, func() bool {
+			select {
+			case <-done:
+				return true
+			default:
+				return daemonPipes(t, d) == before+1
+			}
+		}) {
+			t.Fatalf("spamrun serve did not take the front's input")
+		}
+		select {
+		case <-done:
+			w.Close()
+			if attempt == frontAttempts {
+				t.Fatalf("%d fronts ran the full sendmail: %q", attempt, fallbacksRun(t, fallbacks))
+			}
+			continue
+		default:
+		}
+		break
+	}
+	defer func() {
+		w.Close()
+		<-done
+	}()
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	// The daemon has begun to stop once its socket is gone.
+	if !waitFor(30*time.Second, func() bool {
+		_, err := os.Stat(sock)
+		return os.IsNotExist(err)
+	}) {
+		t.Fatalf("spamrun serve still has its socket 30s after SIGTERM")
+	}
+	w.WriteString(hamMessage)
+	w.Close()
+	<-done
+	if code := cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("the front exited %d after the daemon's SIGTERM, want 0: %v", code, cmd.Stderr)
+	}
+	select {
+	case <-d.done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("spamrun serve did not exit 60s after SIGTERM")
+	}
+	if code := d.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("spamrun serve exited %d after SIGTERM", code)
+	}
+	c := e.take()
+	if n := c.places("stopping"); n != 1 {
+		t.Errorf("the message is in %d places, want 1", n)
+	}
+}
+
+// daemonPipes returns how many pipes spamrun serve holds open.
+func daemonPipes(t *testing.T, d *runnerProc) int {
+	t.Helper()
+	dir := fmt.Sprintf("/proc/%d/fd", d.cmd.Process.Pid)
+	fds, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, fd := range fds {
+		if l, err := os.Readlink(filepath.Join(dir, fd.Name())); err == nil && strings.HasPrefix(l, "pipe:") {
+			n++
+		}
+	}
+	return n
+}
