@@ -590,19 +590,7 @@ func TestFrontHandoffLimit(t *testing.T) {
 	sock := socketPath(t)
 	d := e.startFrontServe(sock)
 	front, fallbacks := recordingFrontThen(t, fmt.Sprintf("exec %s \"$@\"", sendmailBin))
-	pipes := func() int {
-		fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", d.cmd.Process.Pid))
-		if err != nil {
-			t.Fatal(err)
-		}
-		n := 0
-		for _, fd := range fds {
-			if l, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", d.cmd.Process.Pid, fd.Name())); err == nil && strings.HasPrefix(l, "pipe:") {
-				n++
-			}
-		}
-		return n
-	}
+	pipes := func() int { return daemonPipes(t, d) }
 	before := pipes()
 	type slow struct {
 		cmd  *exec.Cmd
