@@ -895,3 +895,85 @@ func daemonPipes(t *testing.T, d *runnerProc) int {
 	}
 	return n
 }
+
+// TestFrontSameMessage: for the command lines and messages websites send,
+// the message spamrun serve relays for a front is the one the full
+// sendmail relays, envelope and header, but for what names the moment and
+// the spool's ID.
+func TestFrontSameMessage(t *testing.T) {
+	noHeader := "Subject: Order 7\n\nShipped.\n"
+	withDots := "To: a@example.org\nSubject: dots\n\n.leading dot\n..two\n.\nafter\n"
+	crlf := strings.ReplaceAll(hamMessage, "\n", "\r\n")
+	cases := []struct {
+		name  string
+		args  []string
+		stdin string
+	}{
+		{"-t -i", []string{"-t", "-i"}, hamMessage},
+		{"CRLF", []string{"-t", "-i"}, crlf},
+		{"-f joined", []string{"-t", "-i", "-forders@shop1.example"}, hamMessage},
+		{"-f apart", []string{"-t", "-i", "-f", "orders@shop1.example"}, hamMessage},
+		{"-r", []string{"-t", "-i", "-r", "orders@shop1.example"}, hamMessage},
+		{"null sender", []string{"-t", "-i", "-f", ""}, hamMessage},
+		{"-F without From", []string{"-i", "-F", "Shop One", "a@example.org"}, noHeader},
+		{"-F with From", []string{"-t", "-i", "-F", "Ignored Name"}, hamMessage},
+		{"recipients and -t", []string{"-t", "-i", "b@example.net"}, hamMessage},
+		{"a list as one argument", []string{"-i", "a@example.org, Bo <b@example.net>"}, noHeader},
+		{"dots without -i", []string{"-t"}, withDots},
+		{"-oi", []string{"-t", "-oi"}, withDots},
+		{"PHP's options", []string{"-t", "-i", "-odi", "-oem", "-B8BITMIME", "-FCronDaemon"}, hamMessage},
+		{"Bcc", []string{"-t", "-i"}, "To: a@example.org\nBcc: hidden@example.net\nSubject: x\n\nbody\n"},
+		{"8-bit", []string{"-t", "-i"}, "To: a@example.org\nSubject: Grüße\nContent-Type: text/plain; charset=utf-8\n\nÄpfel und Birnen\n"},
+	}
+	e, full := newEnv(t, ""), newEnv(t, "")
+	sock := socketPath(t)
+	d := e.startFrontServe(sock)
+	front, fallbacks := recordingFront(t)
+	for i, c := range cases {
+		seq := fmt.Sprintf("same-%02d", i)
+		stdin := string(tagged(seq, []byte(c.stdin)))
+		r := viaDaemon(t, fallbacks, func() result { return e.front(front, sock, stdin, c.args...) })
+		want := full.run(stdin, c.args...)
+		if !sameAnswer(r, want) || r.code != 0 {
+			t.Errorf("%s: exit %d %q; the full sendmail: exit %d %q", c.name, r.code, r.stderr, want.code, want.stderr)
+		}
+	}
+	e.sink.WaitFor(t, len(cases), 30*time.Second)
+	d.stop()
+	got, wantMsgs := bySeq(t, e.sink.Messages()), bySeq(t, full.sink.Messages())
+	for i, c := range cases {
+		seq := fmt.Sprintf("same-%02d", i)
+		g, w := got[seq], wantMsgs[seq]
+		if g == nil || w == nil {
+			t.Errorf("%s: relayed through the daemon %v, by the full sendmail %v", c.name, g != nil, w != nil)
+			continue
+		}
+		if g.From != w.From || strings.Join(g.To, ",") != strings.Join(w.To, ",") {
+			t.Errorf("%s: envelope <%s> %q through the daemon, <%s> %q by the full sendmail", c.name, g.From, g.To, w.From, w.To)
+		}
+		if gn, wn := normalized(g.Data), normalized(w.Data); gn != wn {
+			t.Errorf("%s: through the daemon\n%s\nby the full sendmail\n%s", c.name, gn, wn)
+		}
+	}
+}
+
+func bySeq(t *testing.T, msgs []spamruntest.SinkMessage) map[string]*spamruntest.SinkMessage {
+	t.Helper()
+	m := map[string]*spamruntest.SinkMessage{}
+	for i := range msgs {
+		seq := seqOf(msgs[i].Data)
+		if m[seq] != nil {
+			t.Errorf("%s relayed twice", seq)
+		}
+		m[seq] = &msgs[i]
+	}
+	return m
+}
+
+var momentRE = regexp.MustCompile(`(?m)^(Date|Message-ID): .*\r\n|; [A-Z][a-z]{2}, .*\r\n|id [0-9A-Z.\-]+|\d{8}T\d{6}\.\d+-[0-9A-F]+`)
+
+// normalized is a relayed message without what names the moment or the
+// spool's ID.
+func normalized(data []byte) string {
+	return momentRE.ReplaceAllString(string(data), "…")
+}
