@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spamrun/spamrun"
 	"github.com/spamrun/spamrun/spamruntest"
 	"github.com/spamrun/spamrun/spool"
 )
@@ -530,6 +531,49 @@ func TestFrontPHPMail(t *testing.T) {
 	d.stop()
 	if n := len(e.sink.Messages()); n != 1 {
 		t.Errorf("%d relayed, want 1", n)
+	}
+
+	// With the relay down the message stays in the spool, with the
+	// evidence of the PHP process the full sendmail records.
+	evidence := func(e *testEnv, sendmailPath string, env ...string) (spamrun.Evidence, string) {
+		t.Helper()
+		dir := t.TempDir()
+		writeFile(t, dir, "mail.json", `{"to":"customer@example.org","subject":"Your order 1001","message":"Thank you for your order.\n","headers":"From: Shop One <orders@shop1.example>"}`, 0o644)
+		script := writeFile(t, dir, "contact.php", phpMailScript, 0o644)
+		run := func() result {
+			cmd := phpCmd(t, sendmailPath+" -t -i", script, "mail.add_x_header=1")
+			cmd.Env = append(append(os.Environ(), "SPAMRUN_CONFIG="+e.config), env...)
+			return runCaptured(t, cmd, "")
+		}
+		if len(env) > 0 {
+			wantMailReturned(t, viaDaemon(t, fallbacks, run), true)
+		} else {
+			wantMailReturned(t, run(), true)
+		}
+		if !waitFor(30*time.Second, func() bool { q := e.queue(); return len(q) == 1 && q[0].Attempts > 0 }) {
+			t.Fatalf("queue: %+v, want the message tried once", e.queue())
+		}
+		return e.queue()[0].Evidence, script
+	}
+	e2, e3 := newEnv(t, ""), newEnv(t, "")
+	e2.setRelay(spamruntest.FreeAddr(t))
+	e3.setRelay(spamruntest.FreeAddr(t))
+	sock2 := socketPath(t)
+	e2.startFrontServe(sock2)
+	got, script := evidence(e2, front, "SPAMRUN_SENDMAIL_SOCKET="+sock2)
+	want, wantScript := evidence(e3, sendmailBin)
+	dir, err := filepath.EvalSymlinks(filepath.Dir(script))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Script != scriptOwner(t, script)+":contact.php" || got.Cwd != dir || got.UID != os.Getuid() || got.Door != "sendmail" {
+		t.Errorf("evidence through the daemon: %+v", got)
+	}
+	if got.File == nil || want.File == nil || got.File.Path != script || want.File.Path != wantScript {
+		t.Errorf("script file through the daemon %+v, by the full sendmail %+v", got.File, want.File)
+	}
+	if len(got.Command) == 0 || len(want.Command) == 0 || got.Command[0] != want.Command[0] || len(got.Command) != len(want.Command) {
+		t.Errorf("command through the daemon %q, by the full sendmail %q", got.Command, want.Command)
 	}
 }
 
