@@ -148,12 +148,14 @@ func Submit(socket string, argv []string, stdin int, timeout time.Duration) (int
 		return 0, "", ErrFallBack
 	}
 	defer syscall.Close(fd)
-	if err := retry(func() error { return syscall.Connect(fd, &syscall.SockaddrUnix{Name: socket}) }); err != nil {
-		return 0, "", ErrFallBack
-	}
+	// Before connecting: the send timeout bounds the wait of a connect to
+	// a daemon whose backlog is full, one that has stopped accepting.
 	tv := syscall.NsecToTimeval(timeout.Nanoseconds())
 	if syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_RCVTIMEO, &tv) != nil ||
 		syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_SNDTIMEO, &tv) != nil {
+		return 0, "", ErrFallBack
+	}
+	if err := retry(func() error { return syscall.Connect(fd, &syscall.SockaddrUnix{Name: socket}) }); err != nil {
 		return 0, "", ErrFallBack
 	}
 	if writeAll(fd, req) != nil {

@@ -62,11 +62,18 @@ func (s *Server) ServeSendmail(l net.Listener) error {
 		}
 		delay = 0
 		uc, ok := c.(*net.UnixConn)
-		if !ok {
+		s.mu.Lock()
+		if !ok || s.closing {
+			s.mu.Unlock()
 			c.Close()
 			continue
 		}
-		go s.takeSendmail(uc)
+		s.fronts.Add(1)
+		s.mu.Unlock()
+		go func() {
+			defer s.fronts.Done()
+			s.takeSendmail(uc)
+		}()
 	}
 }
 
@@ -121,7 +128,7 @@ func (s *Server) takeSendmail(c *net.UnixConn) {
 	if _, err := c.Write([]byte{handoff.Go}); err != nil {
 		return
 	}
-	stdin, err := receiveStdin(c)
+	stdin, restore, err := receiveStdin(c)
 	if err != nil {
 		// The front may have given up waiting, and runs sendmail itself.
 		s.logf("sendmail socket: uid=%d: %v", cred.UID, err)
@@ -130,6 +137,10 @@ func (s *Server) takeSendmail(c *net.UnixConn) {
 	defer stdin.Close()
 	var later []func()
 	code, text := s.submitFrom(stdin, opts, site.Name, cred, func(f func()) { later = append(later, f) })
+	// The website's input is an open file it may share, with the shell of
+	// a terminal for one: it blocks again, as it did, before the front
+	// exits.
+	restore()
 	c.SetWriteDeadline(time.Now().Add(handshakeTimeout))
 	if _, err := c.Write(handoff.EncodeAnswer(code, text)); err != nil {
 		s.logf("sendmail socket: uid=%d: the front left before its answer (exit %d): %v", cred.UID, code, err)
@@ -178,13 +189,15 @@ func (s *Server) submitFrom(stdin *os.File, opts *sendmailargs.Options, siteName
 	return submit.ExitOK, ""
 }
 
-// receiveStdin reads the front's message that carries its standard input.
-func receiveStdin(c *net.UnixConn) (*os.File, error) {
+// receiveStdin reads the front's message that carries its standard input,
+// and returns it with the function that gives it back the blocking mode it
+// came with.
+func receiveStdin(c *net.UnixConn) (*os.File, func(), error) {
 	buf := make([]byte, 1)
 	oob := make([]byte, syscall.CmsgSpace(4*4))
 	n, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
 	if err != nil {
-		return nil, fmt.Errorf("waiting for standard input: %w", err)
+		return nil, nil, fmt.Errorf("waiting for standard input: %w", err)
 	}
 	var fds []int
 	if msgs, err := syscall.ParseSocketControlMessage(oob[:oobn]); err == nil {
@@ -198,14 +211,26 @@ func receiveStdin(c *net.UnixConn) (*os.File, error) {
 		for _, fd := range fds {
 			syscall.Close(fd)
 		}
-		return nil, errors.New("the front sent no standard input")
+		return nil, nil, errors.New("the front sent no standard input")
 	}
 	// Non-blocking, the descriptor goes through the runtime's poller and
 	// takes a read deadline: a pipe the website never closes must not
-	// keep the message's goroutine for ever. Only the website's end of
-	// its pipe is shared, and it writes.
+	// keep the message's goroutine for ever. The mode belongs to the open
+	// file, which others may share: it is restored once the message is
+	// read.
+	flags, _, errno := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fds[0]), syscall.F_GETFL, 0)
+	blocking := errno == 0 && flags&syscall.O_NONBLOCK == 0
 	syscall.SetNonblock(fds[0], true)
-	return os.NewFile(uintptr(fds[0]), "the website's standard input"), nil
+	f := os.NewFile(uintptr(fds[0]), "the website's standard input")
+	restore := func() {
+		if !blocking {
+			return
+		}
+		if rc, err := f.SyscallConn(); err == nil {
+			rc.Control(func(fd uintptr) { syscall.SetNonblock(int(fd), false) })
+		}
+	}
+	return f, restore, nil
 }
 
 func (s *Server) takeHandoff() bool {

@@ -51,6 +51,9 @@ type Server struct {
 	mu       sync.Mutex
 	conns    map[int]int // open connections per UID
 	handoffs int         // messages taken from sendmail fronts, in progress
+	closing  bool        // Close has begun: no front is served any more
+
+	fronts sync.WaitGroup // the sendmail fronts being served
 
 	configPath string   // the configuration file; "" when none is watched
 	configStat fileStat // as it was when the server started
@@ -157,12 +160,20 @@ func (s *Server) Serve(l net.Listener) error {
 	return s.smtp.Serve(&siteListener{Listener: l, s: s, greeting: "220 " + s.host.Config.Hostname + " ESMTP spamrun\r\n"})
 }
 
-// Close closes the listeners and every open connection, and waits for the
+// Close closes the listeners and every open connection, waits for the
+// sendmail fronts being served to have their answers, and then for the
 // relay workers to finish the message each is relaying. A message whose
 // DATA has not been answered is not accepted; its client sends it again.
 // An accepted one not yet relayed waits in the spool for the queue runner.
+// The sendmail socket's listener is closed by its owner first.
 func (s *Server) Close() error {
 	err := s.smtp.Close()
+	s.mu.Lock()
+	s.closing = true
+	s.mu.Unlock()
+	// A front that handed its input over waits for its answer: the
+	// message is the daemon's.
+	s.fronts.Wait()
 	s.closeOnce.Do(func() { close(s.stop) })
 	s.workers.Wait()
 	return err
