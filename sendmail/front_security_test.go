@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -219,8 +220,10 @@ func newFrontHost(t *testing.T, siteA string) *frontHost {
 	if err := copyFile(self, h.helper, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	run := filepath.Join(h.prefix, "run")
-	if err := os.Mkdir(run, 0o755); err != nil {
+	// Where install.sh makes room for the socket, and where the front it
+	// installed looks for it.
+	run := filepath.Join(h.prefix, "run", "spamrun")
+	if err := os.MkdirAll(run, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	u, err := user.Lookup(h.group)
@@ -544,4 +547,33 @@ func TestFrontSecurityReadsOnlyStdin(t *testing.T) {
 	if strings.Contains(h.daemon.log.String(), marker) {
 		t.Errorf("the daemon logged the secret")
 	}
+}
+
+// TestFrontSecurityInstalledFront: the front install.sh installs finds the
+// installation's own daemon with nothing in the environment, since the
+// socket's path is linked into it, and is no more than a website's own
+// program: not setuid, owned by root.
+func TestFrontSecurityInstalledFront(t *testing.T) {
+	h := newFrontHost(t, "")
+	fi, err := os.Stat(h.front)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := fi.Sys().(*syscall.Stat_t); fi.Mode()&(fs.ModeSetuid|fs.ModeSetgid) != 0 || st.Uid != 0 {
+		t.Fatalf("%s: %v owned by %d, want 0755 owned by root", h.front, fi.Mode(), st.Uid)
+	}
+	for attempt := 1; ; attempt++ {
+		before := h.handedOver()
+		r := h.as(h.a, nil, string(tagged("installed", []byte(hamMessage))), h.front, "-t", "-i")
+		if r.code != 0 {
+			t.Fatalf("the installed front: exit %d %q", r.code, r.stderr)
+		}
+		if h.handedOver() > before {
+			break
+		}
+		if attempt == frontAttempts {
+			t.Fatalf("%d runs of the installed front never reached spamrun serve on %s", attempt, h.sock)
+		}
+	}
+	h.sink.WaitFor(t, 1, 10*time.Second)
 }
