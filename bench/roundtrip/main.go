@@ -69,6 +69,7 @@ type bench struct {
 	dir                         string
 	msg                         []byte
 	relayed, spooled            int // runs whose message goes to the relay, or only to the spool
+	fronts                      int // runs of the front
 }
 
 // subject is one program under measurement.
@@ -79,6 +80,7 @@ type subject struct {
 	targets bool // held to the targets
 	quiet   bool // says something on stderr every time, which is no news
 	outcome int  // 1 relayed, 2 spooled, 0 neither
+	front   bool // the front, which should hand its message to the daemon
 }
 
 // A site that is up and one whose relay is down, each with its own state,
@@ -117,8 +119,8 @@ func (b *bench) run() error {
 	defer down.stop()
 
 	floor := &subject{name: "Go program that only reads stdin", cmd: func() *exec.Cmd { return exec.Command(b.reader) }}
-	frontUp := &subject{name: "front -t -i to spamrun serve, relay reachable", cmd: b.with(b.front, up), targets: true, outcome: 1}
-	frontDown := &subject{name: "front -t -i to spamrun serve, relay down", cmd: b.with(b.front, down), targets: true, outcome: 2}
+	frontUp := &subject{name: "front -t -i to spamrun serve, relay reachable", cmd: b.with(b.front, up), targets: true, outcome: 1, front: true}
+	frontDown := &subject{name: "front -t -i to spamrun serve, relay down", cmd: b.with(b.front, down), targets: true, outcome: 2, front: true}
 	fullUp := &subject{name: "full sendmail -t -i, relay reachable", cmd: b.with(b.full, up), outcome: 1}
 	subjects := []*subject{
 		floor, frontUp, frontDown, fullUp,
@@ -151,7 +153,7 @@ func (b *bench) run() error {
 	var busy []*subject
 	if b.concurrent > 0 {
 		busy = []*subject{
-			{name: fmt.Sprintf("front to spamrun serve, %d senders", b.concurrent), cmd: b.with(b.front, up), targets: true, outcome: 1},
+			{name: fmt.Sprintf("front to spamrun serve, %d senders", b.concurrent), cmd: b.with(b.front, up), targets: true, outcome: 1, front: true},
 			{name: fmt.Sprintf("full sendmail, %d senders", b.concurrent), cmd: b.with(b.full, up), outcome: 1},
 		}
 		if pf != nil {
@@ -176,8 +178,11 @@ func (b *bench) run() error {
 		return fmt.Errorf("%d messages spooled from %d runs with the relay down", len(spooled), b.spooled)
 	}
 
-	fmt.Printf("sendmail round trip: %d runs each after %d warm-up, a %d-byte message, %d CPUs, %s\n\n",
+	taken := taken(filepath.Join(b.dir, "up", "serve.log")) + taken(filepath.Join(b.dir, "down", "serve.log"))
+
+	fmt.Printf("sendmail round trip: %d runs each after %d warm-up, a %d-byte message, %d CPUs, %s\n",
 		b.n, b.warmup, len(b.msg), runtime.NumCPU(), runtime.Version())
+	fmt.Printf("the daemon took the messages of %d of %d runs of the front; the others ran the full sendmail\n\n", taken, b.fronts)
 	fmt.Printf("%-46s %9s %9s %9s\n", "", "median", "p90", "p99")
 	for _, s := range append(slices.Clone(subjects), busy...) {
 		fmt.Printf("%-46s %9s %9s %9s\n", s.name, ms(median(s.times)), ms(percentile(s.times, 90)), ms(percentile(s.times, 99)))
@@ -207,6 +212,9 @@ func (b *bench) run() error {
 
 // count notes where a run's message went.
 func (b *bench) count(s *subject) {
+	if s.front {
+		b.fronts++
+	}
 	switch s.outcome {
 	case 1:
 		b.relayed++
@@ -290,7 +298,9 @@ sendmail_socket = %q
 	if err := os.WriteFile(st.config, []byte(cfg), 0o640); err != nil {
 		return nil, err
 	}
-	st.serve = exec.Command(b.daemon, "serve")
+	// -v logs a line for each message the daemon takes, which tells the
+	// fronts it took from those that ran the full sendmail.
+	st.serve = exec.Command(b.daemon, "serve", "-v")
 	st.serve.Env = append(os.Environ(), "SPAMRUN_CONFIG="+st.config)
 	st.serve.Stderr, _ = os.Create(filepath.Join(base, "serve.log"))
 	if err := st.serve.Start(); err != nil {
@@ -311,6 +321,14 @@ sendmail_socket = %q
 func (st *site) stop() {
 	st.serve.Process.Signal(os.Interrupt)
 	st.serve.Wait()
+}
+
+// taken counts the messages spamrun serve took from fronts, by the lines
+// its -v log has for them: only the daemon's submissions are queued for
+// its relay workers.
+func taken(log string) int {
+	data, _ := os.ReadFile(log)
+	return bytes.Count(data, []byte("action=queued for relay"))
 }
 
 // waitRelayed waits until the relay has n messages: the daemon relays
