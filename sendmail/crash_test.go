@@ -28,15 +28,7 @@ const crashSeedEnv = "SPAMRUN_CRASH_SEED"
 // as runner kills. The choices are seeded; the seed is printed and
 // SPAMRUN_CRASH_SEED repeats them (the timing of processes still varies).
 func TestCrashSafety(t *testing.T) {
-	seed := uint64(20260214)
-	if s := os.Getenv(crashSeedEnv); s != "" {
-		var err error
-		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
-			t.Fatalf("%s=%q: %v", crashSeedEnv, s, err)
-		}
-	}
-	t.Logf("seed %d (%s=%d repeats this run)", seed, crashSeedEnv, seed)
-	rng := rand.New(rand.NewPCG(seed, seed^0x5eed))
+	rng, seed := crashRand(t, 20260214, 0x5eed)
 
 	const (
 		messages, processes, maxSpam = 300, 8, 20
@@ -268,4 +260,18 @@ func checkTmp(t *testing.T, e *testEnv, c *census, accepted map[string]bool) {
 	if len(names) > 0 {
 		t.Logf("%d unfinished files in tmp/, none of them an accepted message", len(names))
 	}
+}
+
+// crashRand returns the random source of a crash test and its seed: seed,
+// or SPAMRUN_CRASH_SEED to repeat a run, which it logs.
+func crashRand(t *testing.T, seed, salt uint64) (*rand.Rand, uint64) {
+	t.Helper()
+	if s := os.Getenv(crashSeedEnv); s != "" {
+		var err error
+		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
+			t.Fatalf("%s=%q: %v", crashSeedEnv, s, err)
+		}
+	}
+	t.Logf("seed %d (%s=%d repeats this run)", seed, crashSeedEnv, seed)
+	return rand.New(rand.NewPCG(seed, seed^salt)), seed
 }

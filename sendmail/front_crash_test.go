@@ -3,10 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
-	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -29,15 +26,7 @@ const relayWorkers = 8
 // spam-marked accepted message once. SPAMRUN_CRASH_SEED repeats the
 // choices (the timing of processes still varies).
 func TestFrontCrash(t *testing.T) {
-	seed := uint64(20261205)
-	if s := os.Getenv(crashSeedEnv); s != "" {
-		var err error
-		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
-			t.Fatalf("%s=%q: %v", crashSeedEnv, s, err)
-		}
-	}
-	t.Logf("seed %d (%s=%d repeats this run)", seed, crashSeedEnv, seed)
-	rng := rand.New(rand.NewPCG(seed, seed^0xf407))
+	rng, seed := crashRand(t, 20261205, 0xf407)
 
 	const messages, fronts, maxSpam = 200, 20, 12
 	e := newEnv(t, fmt.Sprintf("[policy]\nmax_spam = %d\nwindow = \"1h\"\nhold_for = \"15m\"\n", maxSpam))

@@ -13,13 +13,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jhillyerd/enmime/v2"
 
+	"github.com/spamrun/spamrun/internal/syncbuf"
 	"github.com/spamrun/spamrun/spamruntest"
 )
 
@@ -537,7 +537,7 @@ func fileSum(t *testing.T, path string) string {
 // log on standard error kept.
 type serveProcess struct {
 	cmd     *exec.Cmd
-	log     *syncBuffer
+	log     *syncbuf.Buffer
 	done    chan error
 	stopped bool
 }
@@ -552,7 +552,7 @@ func startServe(t *testing.T) *serveProcess {
 	cmd := exec.Command("setpriv", "--reuid="+installUser, "--regid="+installUser, "--clear-groups",
 		"/bin/sh", "-c", "umask 0007 && exec "+operator+" serve")
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
-	d := &serveProcess{cmd: cmd, log: &syncBuffer{}, done: make(chan error, 1)}
+	d := &serveProcess{cmd: cmd, log: &syncbuf.Buffer{}, done: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = d.log, d.log
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting spamrun serve: %v", err)
@@ -650,22 +650,4 @@ func withoutFullSendmail(t *testing.T, f func()) {
 	if got := describe(t, spamSendmail); got != "spamrun:spamrun 6755" {
 		t.Errorf("%s is %s after the test gave it its mode back", spamSendmail, got)
 	}
-}
-
-// syncBuffer is a bytes.Buffer a process writes while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
