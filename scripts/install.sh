@@ -278,7 +278,7 @@ fi
 if ((system)) && ! sr_systemd_running; then
 	# The binary itself, not /usr/sbin/sendmail: with --no-divert that is
 	# still the MTA's, whose -q means something else.
-	sr_cron_serve "$cron" "$group" "$state_dir" "$opbin"
+	sr_cron_serve "$cron" "$group" "$state_dir" "$opbin" "$run_dir"
 fi
 
 if ((system && divert)); then

@@ -218,15 +218,18 @@ sr_unlock_mta() {
 	"$mtalock" unlock --group "$group" || say "warning: could not give the MTA's programs their modes back"
 }
 
-# sr_cron_serve CRON GROUP STATE_DIR OPBIN writes the cron job that runs
-# spamrun serve (the queue runner and the SMTP listener) where systemd
-# does not run: flock keeps one running, and cron starts it again within a
-# minute when it ends. It runs as the installation user, as the unit does.
+# sr_cron_serve CRON GROUP STATE_DIR OPBIN RUN_DIR writes the cron job
+# that runs spamrun serve (the queue runner and the SMTP listener) where
+# systemd does not run: flock keeps one running, and cron starts it again
+# within a minute when it ends. It runs as the installation user, as the
+# unit does. Without systemd nothing reads tmpfiles.d, so the job makes
+# RUN_DIR, which /run loses at each boot, as root at boot.
 sr_cron_serve() {
-	local cron=$1 group=$2 state_dir=$3 opbin=$4 tmp
+	local cron=$1 group=$2 state_dir=$3 opbin=$4 run_dir=$5 tmp
 	tmp=$(mktemp)
 	printf '%s\n' \
 		"# spamrun: the queue runner and the SMTP listener, started again when they end." \
+		"@reboot root install -d -o $group -g $group -m 0755 $run_dir" \
 		"* * * * * $group flock -n $state_dir/serve.lock $opbin serve" >"$tmp"
 	install -m 0644 "$tmp" "$cron"
 	rm -f "$tmp"

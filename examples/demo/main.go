@@ -387,7 +387,7 @@ func (d *demo) play() error {
 	if err := d.submit(batch, 0); err != nil {
 		return err
 	}
-	held, err := d.queued()
+	held, err := d.settled()
 	if err != nil {
 		return err
 	}
@@ -647,6 +647,21 @@ func (d *demo) queued() ([]*spool.Entry, error) {
 	return msgs, err
 }
 
+// settled returns the submitted messages in the queue once only held ones
+// are left: spamrun serve relays a message the front handed it after the
+// front has exited, and removes it from the spool a moment after the relay
+// took it. It gives up after five seconds and returns what is there.
+func (d *demo) settled() ([]*spool.Entry, error) {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		q, err := d.queued()
+		if err != nil || time.Now().After(deadline) || !slices.ContainsFunc(q, func(e *spool.Entry) bool { return e.State != spool.Held }) {
+			return q, err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // waitForDSNs waits until the runner has relayed every DSN and notice in
 // the queue.
 func (d *demo) waitForDSNs(timeout time.Duration) error {
@@ -842,7 +857,7 @@ func (d *demo) account() (*accounting, error) {
 			a.kept++
 		}
 	}
-	left, err := d.queued()
+	left, err := d.settled()
 	if err != nil {
 		return nil, err
 	}

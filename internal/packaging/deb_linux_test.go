@@ -296,6 +296,8 @@ func checkInstalled(t *testing.T, before *snapshot, version string) {
 	if _, err := os.Stat("/run/systemd/system"); err != nil {
 		if cron, err := os.ReadFile(cronFile); err != nil || !strings.Contains(string(cron), installUser+" flock -n "+stateDir+"/serve.lock "+operator+" serve") {
 			t.Errorf("without systemd, %s runs spamrun serve: %v\n%s", cronFile, err, cron)
+		} else if !strings.Contains(string(cron), "@reboot root install -d -o spamrun -g spamrun -m 0755 /run/spamrun\n") {
+			t.Errorf("without systemd, %s does not make /run/spamrun at boot:\n%s", cronFile, cron)
 		}
 	}
 	if tables := list(t, "nft", "list", "tables"); !strings.Contains(tables, "table inet spamrun") {
