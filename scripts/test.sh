@@ -27,8 +27,12 @@ PATH=$PATH:/usr/sbin:/sbin command -v nft >/dev/null || need_pkgs+=(nftables)
 PATH=$PATH:/usr/sbin:/sbin command -v ip >/dev/null || need_pkgs+=(iproute2)
 # promtool checks the alert rules and the dashboard's queries in contrib/.
 command -v promtool >/dev/null || need_pkgs+=(prometheus)
-# lintian checks the Debian package that scripts/build-deb.sh builds.
+# lintian checks the Debian package that scripts/build-deb.sh builds with
+# dpkg-deb.
 command -v lintian >/dev/null || need_pkgs+=(lintian)
+command -v dpkg-deb >/dev/null || need_pkgs+=(dpkg)
+# spamrun top's terminal view is checked in a tmux pane.
+command -v tmux >/dev/null || need_pkgs+=(tmux)
 # Postfix plays the relay; the tests start instances of their own, so the
 # package is installed without a configuration and its own never starts.
 postfix=0
