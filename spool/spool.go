@@ -464,11 +464,9 @@ func (s *Spool) write(id string, meta []byte, data io.Reader, dir string, replac
 	if err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
-	closed, renamed := false, false
+	renamed := false
 	defer func() {
-		if !closed {
-			f.Close()
-		}
+		f.Close() // after the Close below, a second one does nothing
 		if !renamed {
 			os.Remove(tmp)
 		}
@@ -481,6 +479,16 @@ func (s *Spool) write(id string, meta []byte, data io.Reader, dir string, replac
 	if err := w.Flush(); err != nil {
 		return fmt.Errorf("spool: %s: %w", id, err)
 	}
+	syncClose := func() error {
+		err := f.Sync()
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("spool: %s: sync: %w", id, err)
+		}
+		return nil
+	}
 	dst := s.pathIn(dir, id)
 	if !replace {
 		if _, err := os.Lstat(dst); err == nil {
@@ -490,23 +498,14 @@ func (s *Spool) write(id string, meta []byte, data io.Reader, dir string, replac
 			return fmt.Errorf("spool: %w", err)
 		}
 		renamed = true
-		err := f.Sync()
-		closed = true
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
+		if err := syncClose(); err != nil {
 			os.Remove(dst)
-			return fmt.Errorf("spool: %s: sync: %w", id, err)
+			return err
 		}
 		return nil
 	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("spool: %s: sync: %w", id, err)
-	}
-	closed = true
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("spool: %s: %w", id, err)
+	if err := syncClose(); err != nil {
+		return err
 	}
 	if err := os.Rename(tmp, dst); err != nil {
 		return fmt.Errorf("spool: %w", err)
