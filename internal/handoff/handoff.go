@@ -57,6 +57,9 @@ const (
 	maxText      = 64 << 10
 )
 
+// errNoAnswer is a daemon that took the standard input and went away.
+var errNoAnswer = errors.New("spamrun serve ended before it answered; the message may not have been accepted")
+
 // ErrFallBack says the front should run the full sendmail: the daemon is
 // not there, did not answer in time, or asked for it. The message was not
 // read.
@@ -175,7 +178,7 @@ func Submit(socket string, argv []string, stdin int, timeout time.Duration) (int
 	syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_RCVTIMEO, &none)
 	head := make([]byte, 6)
 	if err := readFull(fd, head); err != nil || head[0] != answer {
-		return 75, "", errors.New("spamrun serve ended before it answered; the message may not have been accepted")
+		return 75, "", errNoAnswer
 	}
 	n := binary.BigEndian.Uint32(head[2:])
 	if n > maxText {
@@ -183,7 +186,7 @@ func Submit(socket string, argv []string, stdin int, timeout time.Duration) (int
 	}
 	text := make([]byte, n)
 	if err := readFull(fd, text); err != nil {
-		return 75, "", errors.New("spamrun serve ended before it answered; the message may not have been accepted")
+		return 75, "", errNoAnswer
 	}
 	return int(head[1]), string(text), nil
 }

@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spamrun/spamrun"
 	"github.com/spamrun/spamrun/internal/handoff"
 	"github.com/spamrun/spamrun/internal/peercred"
 	"github.com/spamrun/spamrun/internal/sendmailargs"
@@ -136,7 +137,7 @@ func (s *Server) takeSendmail(c *net.UnixConn) {
 	}
 	defer stdin.Close()
 	var later []func()
-	code, text := s.submitFrom(stdin, opts, site.Name, cred, func(f func()) { later = append(later, f) })
+	code, text := s.submitFrom(stdin, opts, site, cred, func(f func()) { later = append(later, f) })
 	// The website's input is an open file it may share, with the shell of
 	// a terminal for one: it blocks again, as it did, before the front
 	// exits.
@@ -154,7 +155,7 @@ func (s *Server) takeSendmail(c *net.UnixConn) {
 // submitFrom reads and submits one message from stdin, and returns the
 // exit status and standard error text of the sendmail run it stands for.
 // What need not delay the answer, the relay among it, is handed to later.
-func (s *Server) submitFrom(stdin *os.File, opts *sendmailargs.Options, siteName string, cred peercred.Cred, later func(func())) (int, string) {
+func (s *Server) submitFrom(stdin *os.File, opts *sendmailargs.Options, site spamrun.Site, cred peercred.Cred, later func(func())) (int, string) {
 	fail := func(err error) (int, string) {
 		return submit.ExitCode(err), fmt.Sprintf("sendmail: %v\n", err)
 	}
@@ -163,10 +164,6 @@ func (s *Server) submitFrom(stdin *os.File, opts *sendmailargs.Options, siteName
 	data, err := submit.ReadMessage(stdin, opts.DotEnds, s.host.Config.MaxMessageSize)
 	if err != nil {
 		return fail(err)
-	}
-	site, err := s.host.SiteForUID(cred.UID)
-	if err != nil || site.Name != siteName {
-		return fail(fmt.Errorf("the site of user %d changed; try again", cred.UID))
 	}
 	ev := submit.ParentEvidence(cred.PID, cred.UID)
 	ev.Door = submit.DoorSendmail
@@ -262,13 +259,12 @@ func (s *Server) configChanged() string {
 	return ""
 }
 
-// fileStat is what tells a changed file.
+// fileStat is what tells a changed file; the zero value is a missing one,
+// since a file that exists has an inode number.
 type fileStat struct {
-	dev, ino  uint64
-	size      int64
-	mtime     syscall.Timespec
-	ctime     syscall.Timespec
-	available bool
+	dev, ino     uint64
+	size         int64
+	mtime, ctime syscall.Timespec
 }
 
 func statFile(path string) fileStat {
@@ -276,5 +272,5 @@ func statFile(path string) fileStat {
 	if err := syscall.Stat(path, &st); err != nil {
 		return fileStat{}
 	}
-	return fileStat{dev: uint64(st.Dev), ino: st.Ino, size: st.Size, mtime: st.Mtim, ctime: st.Ctim, available: true}
+	return fileStat{dev: uint64(st.Dev), ino: st.Ino, size: st.Size, mtime: st.Mtim, ctime: st.Ctim}
 }
