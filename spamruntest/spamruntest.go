@@ -145,10 +145,20 @@ func NeedCommand(tb testing.TB, name, pkg string) string {
 // in between; on a test machine none does.
 func FreeAddr(tb testing.TB) string {
 	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := UnusedAddr()
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return addr
+}
+
+// UnusedAddr is FreeAddr for a program that is not a test, such as a
+// benchmark or a demo.
+func UnusedAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
 	defer l.Close()
-	return l.Addr().String()
+	return l.Addr().String(), nil
 }

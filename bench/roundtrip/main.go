@@ -103,7 +103,7 @@ func (b *bench) run() error {
 		return fmt.Errorf("starting the relay: %w", err)
 	}
 	defer sink.Close()
-	deadAddr, err := unusedAddr()
+	deadAddr, err := spamruntest.UnusedAddr()
 	if err != nil {
 		return err
 	}
@@ -271,7 +271,7 @@ func (b *bench) startSite(name, addr string) (*site, error) {
 	if err := os.MkdirAll(base, 0o750); err != nil {
 		return nil, err
 	}
-	listen, err := unusedAddr()
+	listen, err := spamruntest.UnusedAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -370,16 +370,6 @@ func percentile(d []time.Duration, p int) time.Duration {
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
-
-// unusedAddr returns a loopback address nothing listens on.
-func unusedAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
 
 // message is an order confirmation as a shop's PHP sends it with mail():
 // LF line endings, about 3 KB, ordinary mail that is relayed, not held.

@@ -32,7 +32,6 @@ import (
 	"maps"
 	"mime"
 	"mime/multipart"
-	"net"
 	"net/mail"
 	"os"
 	"os/exec"
@@ -176,10 +175,10 @@ func (d *demo) setUp() error {
 	}
 	d.printf("  the relay: an SMTP server on %s standing in for the host's MTA\n", d.sink.Addr())
 
-	if d.metrics, err = freeAddr(); err != nil {
+	if d.metrics, err = spamruntest.UnusedAddr(); err != nil {
 		return err
 	}
-	if d.listener, err = freeAddr(); err != nil {
+	if d.listener, err = spamruntest.UnusedAddr(); err != nil {
 		return err
 	}
 	owner, err := d.writeConfig()
@@ -976,16 +975,6 @@ func indent(s, prefix string) string {
 		b.WriteString(prefix + sc.Text() + "\n")
 	}
 	return b.String()
-}
-
-// freeAddr is a loopback address no one listens on now.
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }
 
 // watch shows what the operator sees without a shell on the web node:
